@@ -1,0 +1,105 @@
+// Keep-alive worker vs one process spawned per request: same requests, same run.
+//
+//   make bench            (or: build/bench/worker_bench --benchmark_counters_tabular=true)
+//
+// Each benchmark iteration is one request: a 256x256 PNG upscaled x2 with
+// lanczos. Counters: req_per_s, p50_ms, p95_ms (wall-clock latency per request).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include <vips/vips.h>
+
+#include "imaging/vips_runtime.h"
+#include "protocol/codec.h"
+#include "worker/worker_process.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<uint8_t> BenchImage() {
+  tessera::imaging::InitImaging({});
+  VipsImage* noise = nullptr;
+  VipsImage* rgb = nullptr;
+  VipsImage* typed = nullptr;
+  vips_gaussnoise(&noise, 256, 256, "sigma", 30.0, "mean", 128.0, nullptr);
+  VipsImage* bands[3] = {noise, noise, noise};
+  vips_bandjoin(bands, &rgb, 3, nullptr);
+  vips_cast_uchar(rgb, &typed, nullptr);
+  void* buf = nullptr;
+  size_t len = 0;
+  vips_pngsave_buffer(typed, &buf, &len, nullptr);
+  std::vector<uint8_t> bytes(static_cast<uint8_t*>(buf), static_cast<uint8_t*>(buf) + len);
+  g_free(buf);
+  for (VipsImage* i : {noise, rgb, typed}) g_object_unref(i);
+  return bytes;
+}
+
+std::vector<uint8_t> Frame(uint64_t id, const std::vector<uint8_t>& image) {
+  tessera::protocol::RequestFrameSpec spec;
+  spec.request_id = id;
+  spec.quality = "x2";
+  spec.images = {image};
+  return tessera::protocol::EncodeRequestFrame(spec);
+}
+
+void Report(benchmark::State& state, std::vector<double>& ms) {
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))]; };
+  double total = 0;
+  for (double m : ms) total += m;
+  state.counters["p50_ms"] = at(0.50);
+  state.counters["p95_ms"] = at(0.95);
+  state.counters["req_per_s"] = 1000.0 * static_cast<double>(ms.size()) / total;
+}
+
+void BM_KeepAliveWorker(benchmark::State& state) {
+  const std::vector<uint8_t> image = BenchImage();
+  auto worker = tessera::worker::WorkerProcess::Start(TESSERA_BINARY, {"--keep-alive", "--log-level", "warn"});
+  if (!worker.ok()) {
+    state.SkipWithError(worker.status().message().c_str());
+    return;
+  }
+  // One warm-up request: the process start is not what this measures.
+  (void)worker->Call(Frame(0, image));
+  std::vector<double> ms;
+  uint64_t id = 1;
+  for (auto _ : state) {
+    auto start = Clock::now();
+    auto r = worker->Call(Frame(id++, image));
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (!r.ok() || r->status != 0) state.SkipWithError("request failed");
+  }
+  (void)worker->Finish();
+  Report(state, ms);
+}
+
+void BM_SpawnPerRequest(benchmark::State& state) {
+  const std::vector<uint8_t> image = BenchImage();
+  std::vector<double> ms;
+  uint64_t id = 1;
+  for (auto _ : state) {
+    auto start = Clock::now();
+    auto worker = tessera::worker::WorkerProcess::Start(TESSERA_BINARY, {"--mode", "stdin", "--log-level", "warn"});
+    if (!worker.ok()) {
+      state.SkipWithError(worker.status().message().c_str());
+      return;
+    }
+    auto r = worker->Call(Frame(id++, image));
+    (void)worker->Finish();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (!r.ok() || r->status != 0) state.SkipWithError("request failed");
+  }
+  Report(state, ms);
+}
+
+// The same 100 requests each way, so the two rows compare like with like.
+BENCHMARK(BM_KeepAliveWorker)->Iterations(100)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SpawnPerRequest)->Iterations(100)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

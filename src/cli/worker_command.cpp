@@ -1,0 +1,153 @@
+// `tessera worker`: flag parsing only; the behaviour lives in src/worker/.
+#include <CLI/CLI.hpp>
+
+#include <memory>
+
+#include "cli/commands.h"
+#include "engine/lanczos_upscaler.h"
+#include "util/byte_size.h"
+#include "util/duration_text.h"
+#include "util/log.h"
+#include "worker/worker_main.h"
+
+namespace tessera::cli {
+namespace {
+
+struct WorkerFlags {
+  bool keep_alive = false;
+  std::string mode;
+  std::string protocol = "2";
+  int batch_size = -1;
+  std::string max_message_bytes = "256MiB";
+  std::string max_image_bytes = "64MiB";
+  std::string ram_budget;
+  std::string request_timeout = "0";
+  bool no_gpu_fallback = false;
+  std::string format = "png";
+  std::string engine = "lanczos";
+  std::string input;
+  std::string output;
+  worker::WorkerOptions options;
+};
+
+// Turns string flags into options; a clear message and exit code 2 on bad input.
+int Finish(WorkerFlags& f) {
+  auto fail = [](const std::string& message) {
+    LogError("invalid_flags").Field("error", message);
+    return 2;
+  };
+  if (f.batch_size >= 0) {
+    return fail("--batch-size belonged to protocol v1, which was removed; batches are framed in protocol v2 "
+                "requests (see docs/protocol.md)");
+  }
+  if (f.protocol != "2" && f.protocol != "v2") {
+    return fail("--protocol " + f.protocol + " is not supported; only protocol v2 exists");
+  }
+  worker::WorkerOptions& o = f.options;
+  for (auto [flag, text, target] : {std::tuple{"--max-message-bytes", &f.max_message_bytes, &o.limits.max_message_bytes},
+                                    std::tuple{"--max-image-bytes", &f.max_image_bytes, &o.limits.max_image_bytes}}) {
+    Result<uint64_t> size = ParseByteSize(*text);
+    if (!size.ok()) return fail(std::string(flag) + ": " + size.status().message());
+    *target = *size;
+  }
+  if (!f.ram_budget.empty()) {
+    Result<uint64_t> size = ParseByteSize(f.ram_budget);
+    if (!size.ok()) return fail("--ram-budget: " + size.status().message());
+    if (*size == 0) return fail("--ram-budget must be above 0");
+    o.limits.ram_budget_bytes = *size;
+  }
+  if (o.limits.max_message_bytes < protocol::kHeaderSize || o.limits.max_message_bytes > 0xFFFFFFFFull) {
+    return fail("--max-message-bytes must be between 16 bytes and 4 GiB");
+  }
+  Result<std::chrono::milliseconds> timeout = ParseDuration(f.request_timeout);
+  if (!timeout.ok()) return fail("--request-timeout: " + timeout.status().message());
+  o.request_timeout = *timeout;
+  o.gpu_fallback = !f.no_gpu_fallback;
+  auto format = imaging::ParseOutputFormat(f.format);
+  if (!format) return fail("--format " + f.format + " is not one of png, jpg, webp");
+  o.format = *format;
+  if (o.tile_size != 0 && o.tile_size < 32) return fail("--tile-size must be 0 (automatic) or at least 32");
+  if (Result<double> factor = engine::LanczosUpscaler::ParseFactor(o.scale); !factor.ok()) {
+    return fail("--scale: " + factor.status().message());
+  }
+
+  const bool batch_mode = f.mode == "batch";
+  if (batch_mode) {
+    if (f.input.empty() || f.output.empty()) return fail("--mode batch needs --input DIR and --output DIR");
+    auto engine = protocol::EngineFromName(f.engine);
+    if (!engine) return fail("--engine " + f.engine + " is not one of realesrgan, realcugan, waifu2x, lanczos");
+    return worker::RunDirectoryBatch(o, {f.input, f.output, *engine});
+  }
+  if (f.mode.empty() && !f.keep_alive) {
+    return fail("choose a mode: --keep-alive (protocol v2 on stdin/stdout), --mode stdin (one request) or "
+                "--mode batch --input DIR --output DIR");
+  }
+  return worker::RunStdinWorker(o, f.keep_alive);
+}
+
+}  // namespace
+
+void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
+  auto flags = std::make_shared<WorkerFlags>();
+  worker::WorkerOptions& o = flags->options;
+  CLI::App* cmd = app.add_subcommand(
+      "worker",
+      "Serve image batches over protocol v2 (BRDR) on stdin/stdout, or process a directory.\n"
+      "  tessera worker --keep-alive          serve requests until stdin closes\n"
+      "  tessera worker --mode stdin          answer one request, then exit\n"
+      "  tessera worker --mode batch -i IN -o OUT   process every image of a directory\n"
+      "stdout carries protocol frames only; logs are key=value lines on stderr.\n"
+      "Wire format and status codes: docs/protocol.md; flags in depth: docs/worker.md.");
+  cmd->add_flag("--keep-alive", flags->keep_alive, "Serve requests until end of stdin (protocol v2)");
+  cmd->add_option("--mode", flags->mode,
+                  "stdin: protocol v2 on stdin/stdout (one request unless --keep-alive); "
+                  "batch: --input directory to --output directory")
+      ->check(CLI::IsMember({"stdin", "batch"}));
+  cmd->add_option("--protocol", flags->protocol, "Protocol version; only 2 exists (implied by --keep-alive)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", flags->batch_size, "Removed with protocol v1; refused with an explanation")
+      ->group("");
+  cmd->add_option("--max-batch-items", o.limits.max_batch_items, "Most images in one request (LIMIT above)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100000u));
+  cmd->add_option("--max-message-bytes", flags->max_message_bytes,
+                  "Largest request frame; bigger frames are drained unread and answered LIMIT")
+      ->capture_default_str();
+  cmd->add_option("--max-image-bytes", flags->max_image_bytes, "Largest encoded image in a request")
+      ->capture_default_str();
+  cmd->add_option("--max-image-pixels", o.limits.max_image_pixels,
+                  "Largest image in pixels, read from the header before decoding (decompression bombs get LIMIT)")
+      ->capture_default_str();
+  cmd->add_option("--ram-budget", flags->ram_budget,
+                  "Worst-case memory one request may need (e.g. 2GiB); a batch over it is refused with LIMIT "
+                  "and told how many images fit. Default: half the memory available at start");
+  cmd->add_option("--request-timeout", flags->request_timeout,
+                  "Per-request deadline (e.g. 30s, 500ms; 0 = none); work stops cooperatively and the request "
+                  "gets TIMEOUT while the worker lives on")
+      ->capture_default_str();
+  cmd->add_flag("--no-gpu-fallback", flags->no_gpu_fallback,
+                "Answer DEVICE_UNAVAILABLE instead of running on the CPU when the requested GPU is unusable");
+  cmd->add_option("--model-name", o.model_name,
+                  "Model for engines 1-3 when a request's quality string is empty (the request's string wins)");
+  cmd->add_option("--scale", o.scale,
+                  "Scale when a request's quality string is empty: the lanczos factor (0.1-16), e.g. 2 or x1.5")
+      ->capture_default_str();
+  cmd->add_option("--tile-size", o.tile_size,
+                  "Tile edge in pixels for the model engines; 0 = automatic. Lanczos does not tile")
+      ->capture_default_str();
+  cmd->add_option("--format", flags->format, "Output image format, the same for every output: png, jpg or webp")
+      ->capture_default_str();
+  cmd->add_option("-j,--threads", o.threads, "Image processing threads; 0 = one per core")->capture_default_str();
+  cmd->add_option("--engine", flags->engine, "Engine for --mode batch: lanczos (realesrgan, realcugan, waifu2x later)")
+      ->capture_default_str();
+  cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");
+  cmd->add_option("-o,--output", flags->output, "Output directory for --mode batch");
+  cmd->add_flag("--profiling", o.profiling,
+                "Add to each request line: wait_ms (waiting for the frame), validate_ms, probe_ms, "
+                "slowest_image_ms, write_ms, payload_mb, output_mb, estimate_mb, input_mpx, output_mpx, "
+                "rss_before_mb, rss_after_mb");
+  cmd->add_flag("--log-protocol", o.log_protocol, "Log each frame's length and a hex dump of its 16-byte header");
+  cmd->callback([flags, runner] { *runner = [flags] { return Finish(*flags); }; });
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,117 @@
+#include "worker/batch_processor.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "imaging/image_codec.h"
+#include "util/byte_size.h"
+#include "worker/engine_resolver.h"
+
+namespace tessera::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Index(size_t i) { return "image " + std::to_string(i); }
+
+Status WithIndex(size_t i, const Status& s) { return {s.code(), Index(i) + ": " + s.message()}; }
+
+// Decoded images are normalised to 8-bit RGB(A): 4 bytes a pixel at most.
+constexpr uint64_t kBytesPerPixel = 4;
+
+}  // namespace
+
+BatchProcessor::BatchProcessor(const WorkerOptions& options)
+    : options_(options), devices_(options.gpu_fallback) {}
+
+BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t payload_bytes,
+                                     const Deadline& deadline) const {
+  BatchOutcome out;
+  auto fail = [&out](Status s) -> BatchOutcome& {
+    out.status = std::move(s);
+    out.outputs.clear();
+    return out;
+  };
+
+  auto upscaler = ResolveUpscaler(request.engine, request.quality, options_);
+  if (!upscaler.ok()) return fail(upscaler.status());
+  out.engine_description = (*upscaler)->Describe();
+  auto device = devices_.Select(request.gpu_id);
+  if (!device.ok()) return fail(device.status());
+  out.device = device->Name();
+  out.device_fell_back = device->fell_back;
+
+  // 1. Headers only: refuse bad and oversized images before any pixel work.
+  auto t = Clock::now();
+  std::vector<engine::Size> sizes;
+  sizes.reserve(request.images.size());
+  for (size_t i = 0; i < request.images.size(); ++i) {
+    Result<imaging::ImageInfo> info = imaging::ProbeImage(request.images[i]);
+    if (!info.ok()) return fail(WithIndex(i, info.status()));
+    if (info->pixels() > options_.limits.max_image_pixels) {
+      return fail(LimitError(Index(i) + " is " + std::to_string(info->width) + "x" + std::to_string(info->height) +
+                             " = " + std::to_string(info->pixels()) + " pixels, over --max-image-pixels " +
+                             std::to_string(options_.limits.max_image_pixels) + "; downscale it first"));
+    }
+    engine::Size size{static_cast<uint64_t>(info->width), static_cast<uint64_t>(info->height)};
+    sizes.push_back(size);
+    out.input_pixels += size.pixels();
+    out.output_pixels += (*upscaler)->OutputSize(size).pixels();
+  }
+  out.timings.probe_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+
+  // 2. Worst-case memory: the request frame, every encoded output kept until the
+  // response is written (bounded by the raw size), plus the largest single-image
+  // working set (decoded input + engine working memory).
+  uint64_t kept = 0;
+  uint64_t largest_working = 0;
+  uint64_t estimate = payload_bytes;
+  size_t fitting = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    kept += (*upscaler)->OutputSize(sizes[i]).pixels() * kBytesPerPixel;
+    largest_working = std::max(largest_working, sizes[i].pixels() * kBytesPerPixel + (*upscaler)->WorkingBytes(sizes[i]));
+    estimate = payload_bytes + kept + largest_working;
+    if (estimate <= options_.limits.ram_budget_bytes) fitting = i + 1;
+  }
+  out.estimated_peak_bytes = estimate;
+  if (estimate > options_.limits.ram_budget_bytes) {
+    std::string advice = fitting > 0 ? "send at most " + std::to_string(fitting) + " of these images per request"
+                                     : "image 0 alone does not fit; use a smaller image or scale";
+    return fail(LimitError("batch needs about " + FormatBytes(estimate) + ", over --ram-budget " +
+                           FormatBytes(options_.limits.ram_budget_bytes) + "; " + advice));
+  }
+
+  // 3. One image at a time, in order.
+  out.outputs.reserve(request.images.size());
+  for (size_t i = 0; i < request.images.size(); ++i) {
+    if (deadline.Expired()) {
+      return fail({StatusCode::kTimeout, "request timed out after " + std::to_string(i) + " of " +
+                                             std::to_string(request.images.size()) +
+                                             " images; raise --request-timeout or send smaller batches"});
+    }
+    auto image_start = Clock::now();
+    Result<imaging::Image> decoded = imaging::DecodeImage(request.images[i], deadline);
+    auto decoded_at = Clock::now();
+    out.timings.decode_ms += std::chrono::duration<double, std::milli>(decoded_at - image_start).count();
+    if (!decoded.ok()) return fail(WithIndex(i, decoded.status()));
+    imaging::Image input = std::move(decoded).value();
+
+    Result<imaging::Image> processed = (*upscaler)->Run(input, deadline);
+    auto processed_at = Clock::now();
+    out.timings.process_ms += std::chrono::duration<double, std::milli>(processed_at - decoded_at).count();
+    input = imaging::Image();  // free the input before encoding
+    if (!processed.ok()) return fail(WithIndex(i, processed.status()));
+
+    Result<std::vector<uint8_t>> encoded = imaging::EncodeImage(*processed, options_.format, deadline);
+    auto encoded_at = Clock::now();
+    out.timings.encode_ms += std::chrono::duration<double, std::milli>(encoded_at - processed_at).count();
+    if (!encoded.ok()) return fail(WithIndex(i, encoded.status()));
+    out.outputs.push_back(std::move(encoded).value());
+    out.timings.slowest_image_ms = std::max(
+        out.timings.slowest_image_ms, std::chrono::duration<double, std::milli>(encoded_at - image_start).count());
+  }
+  out.status = Status::Ok();
+  return out;
+}
+
+}  // namespace tessera::worker

@@ -1,0 +1,22 @@
+#include "worker/worker_options.h"
+
+#include <algorithm>
+
+#include "util/log.h"
+#include "util/process_memory.h"
+
+namespace tessera::worker {
+
+void ResolveMachineDefaults(WorkerOptions* options) {
+  if (options->limits.ram_budget_bytes != 0) return;
+  constexpr uint64_t kFloor = 256ull << 20;
+  std::optional<uint64_t> available = AvailableMemoryBytes();
+  if (!available) {
+    LogWarn("ram_budget").Field("detail", "available memory unknown; using 1 GiB");
+    options->limits.ram_budget_bytes = 1ull << 30;
+    return;
+  }
+  options->limits.ram_budget_bytes = std::max(kFloor, *available / 2);
+}
+
+}  // namespace tessera::worker

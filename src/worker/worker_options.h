@@ -1,0 +1,41 @@
+// Everything that configures a worker, with the defaults documented in
+// docs/worker.md and `tessera worker --help`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "imaging/image_codec.h"
+
+namespace tessera::worker {
+
+struct WorkerLimits {
+  uint32_t max_batch_items = 64;
+  uint64_t max_message_bytes = 256ull << 20;
+  uint64_t max_image_bytes = 64ull << 20;
+  uint64_t max_image_pixels = 40'000'000;
+  // Peak memory a request may need by the worst-case estimate; 0 = not set yet
+  // (resolved at start to half of the memory available then, at least 256 MiB).
+  uint64_t ram_budget_bytes = 0;
+};
+
+struct WorkerOptions {
+  WorkerLimits limits;
+  std::chrono::milliseconds request_timeout{0};  // 0: no timeout
+  bool gpu_fallback = true;                      // gpu_id >= 0 without a usable GPU: run on CPU
+  // Used when a request's quality string is empty: the model for engines 1-3, the
+  // factor for lanczos (and, later, the model scale). The request's string wins.
+  std::string model_name;
+  std::string scale = "2";
+  int tile_size = 0;  // 0 = automatic; lanczos ignores it (libvips streams in strips)
+  imaging::OutputFormat format = imaging::OutputFormat::kPng;
+  int threads = 0;  // 0 = one per core
+  bool profiling = false;
+  bool log_protocol = false;
+};
+
+// Fills in defaults that depend on the machine (the RAM budget).
+void ResolveMachineDefaults(WorkerOptions* options);
+
+}  // namespace tessera::worker

@@ -1,0 +1,119 @@
+#include "worker/batch_processor.h"
+
+#include <gtest/gtest.h>
+
+#include "../support/test_images.h"
+
+namespace tessera::worker {
+namespace {
+
+class BatchProcessorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::InitImagingForTests();
+    options_.limits.ram_budget_bytes = 1ull << 30;
+  }
+
+  BatchOutcome Run(const std::vector<std::vector<uint8_t>>& images, std::string quality = "x2",
+                   protocol::Engine engine = protocol::Engine::kLanczos, int32_t gpu_id = -1) {
+    protocol::Request r;
+    r.engine = engine;
+    quality_ = std::move(quality);
+    r.quality = quality_;
+    r.gpu_id = gpu_id;
+    for (const auto& i : images) r.images.emplace_back(i);
+    BatchProcessor p(options_);
+    return p.Process(r, 0, Deadline());
+  }
+
+  WorkerOptions options_;
+  std::string quality_;
+};
+
+TEST_F(BatchProcessorTest, OutputsComeBackInInputOrder) {
+  std::vector<std::vector<uint8_t>> images = {test::SolidPng(10, 6, {255, 0, 0}), test::SolidPng(5, 5, {0, 255, 0}),
+                                              test::SolidPng(3, 9, {0, 0, 255})};
+  BatchOutcome out = Run(images);
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  ASSERT_EQ(out.outputs.size(), 3u);
+  const int dims[3][2] = {{20, 12}, {10, 10}, {6, 18}};
+  for (int i = 0; i < 3; ++i) {
+    test::DecodedPixels px = test::DecodePixels(out.outputs[i]);
+    EXPECT_EQ(px.width, dims[i][0]);
+    EXPECT_EQ(px.height, dims[i][1]);
+    EXPECT_NEAR(px.at(1, 1)[i], 255, 1) << "image " << i;
+    EXPECT_NEAR(px.at(1, 1)[(i + 1) % 3], 0, 1) << "image " << i;
+  }
+  EXPECT_EQ(out.engine_description, "lanczos x2");
+  EXPECT_EQ(out.device, "cpu");
+}
+
+TEST_F(BatchProcessorTest, ABadImageFailsTheWholeBatchAndNamesItsIndex) {
+  std::vector<uint8_t> corrupt = test::TexturedPng(32, 32);
+  corrupt.resize(corrupt.size() / 2);
+  BatchOutcome out = Run({test::SolidPng(4, 4, {1, 2, 3}), corrupt});
+  EXPECT_EQ(out.status.code(), StatusCode::kBadImage);
+  EXPECT_EQ(out.status.message().rfind("image 1:", 0), 0u) << out.status.message();
+  EXPECT_TRUE(out.outputs.empty());
+}
+
+TEST_F(BatchProcessorTest, ABombIsRefusedFromItsHeader) {
+  options_.limits.max_image_pixels = 1'000'000;
+  BatchOutcome out = Run({test::SolidPng(4, 4, {1, 2, 3}), test::PngClaimingSize(50000, 50000)});
+  EXPECT_EQ(out.status.code(), StatusCode::kLimit);
+  EXPECT_NE(out.status.message().find("image 1 is 50000x50000"), std::string::npos) << out.status.message();
+}
+
+TEST_F(BatchProcessorTest, TheMemoryEstimateLimitsTheBatchAndSaysHowManyFit) {
+  // Each 256x256 x4 output is 4 MiB raw; 16 MiB engine slack plus ~5 MiB per image.
+  options_.limits.ram_budget_bytes = 40ull << 20;
+  std::vector<std::vector<uint8_t>> images(8, test::SolidPng(256, 256, {9, 9, 9}));
+  BatchOutcome out = Run(images, "4");
+  EXPECT_EQ(out.status.code(), StatusCode::kLimit);
+  EXPECT_NE(out.status.message().find("send at most"), std::string::npos) << out.status.message();
+  images.resize(2);
+  EXPECT_TRUE(Run(images, "4").status.ok());
+}
+
+TEST_F(BatchProcessorTest, ModelEnginesAreUnsupportedForNow) {
+  for (auto e : {protocol::Engine::kRealEsrgan, protocol::Engine::kRealCugan, protocol::Engine::kWaifu2x}) {
+    BatchOutcome out = Run({test::SolidPng(4, 4, {1, 2, 3})}, "", e);
+    EXPECT_EQ(out.status.code(), StatusCode::kUnsupported);
+    EXPECT_NE(out.status.message().find("lanczos"), std::string::npos);
+  }
+}
+
+TEST_F(BatchProcessorTest, EmptyQualityFallsBackToTheScaleFlag) {
+  options_.scale = "3";
+  BatchOutcome out = Run({test::SolidPng(4, 5, {1, 2, 3})}, "");
+  ASSERT_TRUE(out.status.ok());
+  test::DecodedPixels px = test::DecodePixels(out.outputs[0]);
+  EXPECT_EQ(px.width, 12);
+  EXPECT_EQ(px.height, 15);
+}
+
+TEST_F(BatchProcessorTest, AnUnparsableScaleIsInvalid) {
+  EXPECT_EQ(Run({test::SolidPng(4, 4, {1, 2, 3})}, "huge").status.code(), StatusCode::kInvalid);
+}
+
+TEST_F(BatchProcessorTest, AnUnusableGpuFallsBackOrIsRefusedByPolicy) {
+  BatchOutcome fell_back = Run({test::SolidPng(4, 4, {1, 2, 3})}, "x2", protocol::Engine::kLanczos, 99);
+  ASSERT_TRUE(fell_back.status.ok());
+  EXPECT_TRUE(fell_back.device_fell_back);
+  EXPECT_EQ(fell_back.device, "cpu");
+
+  options_.gpu_fallback = false;
+  BatchOutcome refused = Run({test::SolidPng(4, 4, {1, 2, 3})}, "x2", protocol::Engine::kLanczos, 99);
+  EXPECT_EQ(refused.status.code(), StatusCode::kDeviceUnavailable);
+  EXPECT_NE(refused.status.message().find("gpu 99"), std::string::npos);
+}
+
+TEST_F(BatchProcessorTest, EachOutputFormatIsHonoured) {
+  options_.format = imaging::OutputFormat::kWebp;
+  BatchOutcome out = Run({test::SolidPng(4, 4, {1, 2, 3})});
+  ASSERT_TRUE(out.status.ok());
+  EXPECT_EQ(std::string(out.outputs[0].begin() + 8, out.outputs[0].begin() + 12), "WEBP");
+}
+
+}  // namespace
+}  // namespace tessera::worker

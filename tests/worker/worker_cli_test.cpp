@@ -1,0 +1,115 @@
+// Flags of `tessera worker` as a user meets them.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../support/test_images.h"
+#include "util/fd_io.h"
+#include "util/subprocess.h"
+
+namespace tessera::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+RunResult RunTessera(std::vector<std::string> args) {
+  char path[] = "/tmp/tessera-cli-XXXXXX";
+  int fd = ::mkstemp(path);
+  ::close(fd);
+  SubprocessOptions o;
+  o.argv = {TesseraBinary()};
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.pipe_stdin = false;
+  o.stderr_path = path;
+  auto child = Subprocess::Start(o);
+  EXPECT_TRUE(child.ok());
+  RunResult result;
+  std::vector<uint8_t> buf(1 << 16);
+  for (;;) {
+    auto n = ReadSome(child->stdout_fd(), buf.data(), buf.size());
+    if (!n.ok() || *n == 0) break;
+    result.output.append(reinterpret_cast<char*>(buf.data()), *n);
+  }
+  auto status = child->Wait();
+  if (status.ok() && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
+  std::ifstream err(path);
+  result.output.append(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+  std::remove(path);
+  return result;
+}
+
+void WriteFile(const fs::path& p, const std::vector<uint8_t>& bytes) {
+  std::ofstream o(p, std::ios::binary);
+  o.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(WorkerCliTest, NoModeIsAClearError) {
+  RunResult r = RunTessera({"worker"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--keep-alive"), std::string::npos) << r.output;
+}
+
+TEST(WorkerCliTest, ProtocolV1FlagsAreRefusedWithAnExplanation) {
+  RunResult r = RunTessera({"worker", "--mode", "stdin", "--batch-size", "4"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("protocol v1"), std::string::npos) << r.output;
+  r = RunTessera({"worker", "--keep-alive", "--protocol", "1"});
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(WorkerCliTest, BadValuesAreRefusedBeforeServing) {
+  EXPECT_EQ(RunTessera({"worker", "--keep-alive", "--format", "bmp"}).exit_code, 2);
+  EXPECT_EQ(RunTessera({"worker", "--keep-alive", "--ram-budget", "lots"}).exit_code, 2);
+  EXPECT_EQ(RunTessera({"worker", "--keep-alive", "--request-timeout", "soon"}).exit_code, 2);
+  EXPECT_EQ(RunTessera({"worker", "--keep-alive", "--scale", "40"}).exit_code, 2);
+  EXPECT_EQ(RunTessera({"worker", "--keep-alive", "--tile-size", "8"}).exit_code, 2);
+}
+
+TEST(WorkerCliTest, HelpDescribesTheFlags) {
+  RunResult r = RunTessera({"worker", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--keep-alive", "--max-batch-items", "--max-message-bytes", "--max-image-bytes",
+                           "--max-image-pixels", "--ram-budget", "--request-timeout", "--no-gpu-fallback",
+                           "--model-name", "--scale", "--tile-size", "--format", "--profiling", "--log-protocol"}) {
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(WorkerCliTest, VersionNamesTheProtocol) {
+  RunResult r = RunTessera({"version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("protocol v2"), std::string::npos);
+}
+
+TEST(WorkerCliTest, BatchModeProcessesADirectoryAndReportsBadFiles) {
+  fs::path root = fs::temp_directory_path() / ("tessera-batch-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "in");
+  WriteFile(root / "in" / "a.png", SolidPng(10, 8, {255, 0, 0}));
+  WriteFile(root / "in" / "b.png", SolidPng(6, 6, {0, 0, 255}));
+  WriteFile(root / "in" / "broken.png", {'n', 'o', 'p', 'e'});
+  WriteFile(root / "in" / "notes.txt", {'h', 'i'});
+  RunResult r = RunTessera({"worker", "--mode", "batch", "-i", (root / "in").string(), "-o",
+                            (root / "out").string(), "--scale", "3", "--format", "webp"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;  // one file failed
+  EXPECT_NE(r.output.find("broken.png"), std::string::npos);
+  std::ifstream a(root / "out" / "a.webp", std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(a)), std::istreambuf_iterator<char>());
+  DecodedPixels px = DecodePixels(bytes);
+  EXPECT_EQ(px.width, 30);
+  EXPECT_EQ(px.height, 24);
+  EXPECT_TRUE(fs::exists(root / "out" / "b.webp"));
+  EXPECT_FALSE(fs::exists(root / "out" / "broken.webp"));
+  EXPECT_FALSE(fs::exists(root / "out" / "notes.webp"));
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace tessera::test
