@@ -30,12 +30,13 @@ test: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 	@$(MAKE) --no-print-directory fuzz-smoke
 
-# ASan + UBSan build; the protocol and worker suites must pass under it.
+# ASan + UBSan build: every suite but the resident-memory bounds (label "memory"),
+# which ASan's quarantine of freed memory makes meaningless.
 test-asan: setup
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-		UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE memory
 
 build-fuzz/fuzz/fuzz_request_decoder: setup
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_FUZZ=ON \
@@ -52,8 +53,11 @@ fuzz: build-fuzz/fuzz/fuzz_request_decoder
 # A short run for CI, from the committed seeds only.
 fuzz-smoke: build-fuzz/fuzz/fuzz_request_decoder
 	@mkdir -p $(BUILD)/fuzz-corpus
-	build-fuzz/fuzz/fuzz_request_decoder -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 \
-		-artifact_prefix=$(BUILD)/ $(BUILD)/fuzz-corpus fuzz/seeds 2>&1 | tail -n 12
+	@build-fuzz/fuzz/fuzz_request_decoder -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(BUILD)/ $(BUILD)/fuzz-corpus fuzz/seeds > $(BUILD)/fuzz-smoke.log 2>&1; \
+		rc=$$?; tail -n 6 $(BUILD)/fuzz-smoke.log; \
+		if [ $$rc -ne 0 ]; then echo "fuzz-smoke: the fuzzer failed, see $(BUILD)/fuzz-smoke.log"; exit $$rc; fi; \
+		echo "fuzz-smoke: no crash in $(FUZZ_SMOKE_SECONDS)s"
 
 bench: build
 	$(BUILD)/bench/worker_bench --benchmark_counters_tabular=true

@@ -1,6 +1,7 @@
 // libFuzzer target: arbitrary bytes through the frame reader, then every frame
 // through the request decoder and the swallowed-frame recovery. Any crash, leak,
 // overflow or undefined behaviour is a bug.
+#include <algorithm>
 #include <cstring>
 
 #include "protocol/codec.h"
@@ -14,7 +15,7 @@ class FuzzSource : public tessera::ByteSource {
   tessera::Result<size_t> Read(uint8_t* dst, size_t n) override {
     // Deliver in uneven pieces, as a pipe would.
     size_t take = std::min({n, size_ - pos_, static_cast<size_t>(1 + (pos_ * 7) % 61)});
-    std::memcpy(dst, data_ + pos_, take);
+    if (take > 0) std::memcpy(dst, data_ + pos_, take);
     pos_ += take;
     return take;
   }

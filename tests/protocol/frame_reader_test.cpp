@@ -17,7 +17,7 @@ class MemorySource : public ByteSource {
   explicit MemorySource(std::vector<uint8_t> bytes, size_t chunk = 7) : bytes_(std::move(bytes)), chunk_(chunk) {}
   Result<size_t> Read(uint8_t* dst, size_t size) override {
     size_t n = std::min({size, chunk_, bytes_.size() - pos_});
-    std::memcpy(dst, bytes_.data() + pos_, n);
+    if (n > 0) std::memcpy(dst, bytes_.data() + pos_, n);
     pos_ += n;
     return n;
   }
