@@ -72,5 +72,14 @@ TEST(WorkerPipeTest, EachRequestIsLoggedWithItsTimingsAndMemory) {
   }
 }
 
+TEST(WorkerPipeTest, LogProtocolDumpsTheHeaderInHex) {
+  WorkerSession session({"--keep-alive", "--log-protocol"});
+  ASSERT_EQ(session.Call(LanczosFrame(0x0102, "x2", {SolidPng(4, 4, {1, 2, 3})})).status, 0u);
+  EXPECT_EQ(session.Finish(), 0);
+  EXPECT_NE(session.Stderr().find("header_hex=\"52 44 52 42 02 00 01 00 02 01 00 00 00 00 00 00\""),
+            std::string::npos)
+      << session.Stderr();
+}
+
 }  // namespace
 }  // namespace tessera::test
