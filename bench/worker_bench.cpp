@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 

@@ -37,15 +37,17 @@ int Finish(WorkerFlags& f) {
     return 2;
   };
   if (f.batch_size >= 0) {
-    return fail("--batch-size belonged to protocol v1, which was removed; batches are framed in protocol v2 "
-                "requests (see docs/protocol.md)");
+    return fail(
+        "--batch-size belonged to protocol v1, which was removed; batches are framed in protocol v2 "
+        "requests (see docs/protocol.md)");
   }
   if (f.protocol != "2" && f.protocol != "v2") {
     return fail("--protocol " + f.protocol + " is not supported; only protocol v2 exists");
   }
   worker::WorkerOptions& o = f.options;
-  for (auto [flag, text, target] : {std::tuple{"--max-message-bytes", &f.max_message_bytes, &o.limits.max_message_bytes},
-                                    std::tuple{"--max-image-bytes", &f.max_image_bytes, &o.limits.max_image_bytes}}) {
+  for (auto [flag, text, target] :
+       {std::tuple{"--max-message-bytes", &f.max_message_bytes, &o.limits.max_message_bytes},
+        std::tuple{"--max-image-bytes", &f.max_image_bytes, &o.limits.max_image_bytes}}) {
     Result<uint64_t> size = ParseByteSize(*text);
     if (!size.ok()) return fail(std::string(flag) + ": " + size.status().message());
     *target = *size;
@@ -79,8 +81,9 @@ int Finish(WorkerFlags& f) {
     return worker::RunDirectoryBatch(o, {f.input, f.output, *engine});
   }
   if (f.mode.empty() && !f.keep_alive) {
-    return fail("choose a mode: --keep-alive (protocol v2 on stdin/stdout), --mode stdin (one request) or "
-                "--mode batch --input DIR --output DIR");
+    return fail(
+        "choose a mode: --keep-alive (protocol v2 on stdin/stdout), --mode stdin (one request) or "
+        "--mode batch --input DIR --output DIR");
   }
   return worker::RunStdinWorker(o, f.keep_alive);
 }
@@ -90,14 +93,14 @@ int Finish(WorkerFlags& f) {
 void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
   auto flags = std::make_shared<WorkerFlags>();
   worker::WorkerOptions& o = flags->options;
-  CLI::App* cmd = app.add_subcommand(
-      "worker",
-      "Serve image batches over protocol v2 (BRDR) on stdin/stdout, or process a directory.\n"
-      "  tessera worker --keep-alive          serve requests until stdin closes\n"
-      "  tessera worker --mode stdin          answer one request, then exit\n"
-      "  tessera worker --mode batch -i IN -o OUT   process every image of a directory\n"
-      "stdout carries protocol frames only; logs are key=value lines on stderr.\n"
-      "Wire format and status codes: docs/protocol.md; flags in depth: docs/worker.md.");
+  CLI::App* cmd =
+      app.add_subcommand("worker",
+                         "Serve image batches over protocol v2 (BRDR) on stdin/stdout, or process a directory.\n"
+                         "  tessera worker --keep-alive          serve requests until stdin closes\n"
+                         "  tessera worker --mode stdin          answer one request, then exit\n"
+                         "  tessera worker --mode batch -i IN -o OUT   process every image of a directory\n"
+                         "stdout carries protocol frames only; logs are key=value lines on stderr.\n"
+                         "Wire format and status codes: docs/protocol.md; flags in depth: docs/worker.md.");
   cmd->add_flag("--keep-alive", flags->keep_alive, "Serve requests until end of stdin (protocol v2)");
   cmd->add_option("--mode", flags->mode,
                   "stdin: protocol v2 on stdin/stdout (one request unless --keep-alive); "

@@ -20,7 +20,7 @@ enum class OutputFormat { kPng, kJpeg, kWebp };
 
 std::optional<OutputFormat> ParseOutputFormat(std::string_view text);  // png | jpg | jpeg | webp
 std::string_view OutputFormatName(OutputFormat format);                // png | jpg | webp
-std::string_view OutputFormatExtension(OutputFormat format);            // .png | .jpg | .webp
+std::string_view OutputFormatExtension(OutputFormat format);           // .png | .jpg | .webp
 
 struct ImageInfo {
   int width = 0;

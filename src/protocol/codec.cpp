@@ -5,7 +5,9 @@
 namespace tessera::protocol {
 namespace {
 
-std::string Num(uint64_t v) { return std::to_string(v); }
+std::string Num(uint64_t v) {
+  return std::to_string(v);
+}
 
 // Cuts `text` to at most `max` bytes without splitting a UTF-8 sequence.
 std::string_view CutUtf8(std::string_view text, size_t max) {
@@ -52,8 +54,8 @@ bool IsValidUtf8(std::string_view text) {
       cp = (cp << 6) | (cc & 0x3F);
     }
     // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
       return false;
     }
     i += extra + 1;
@@ -113,14 +115,14 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> payload, const RequestLimi
   }
   std::optional<Engine> known = EngineFromWire(engine);
   if (!known) {
-    out.status = InvalidError("unknown engine " + Num(engine) +
-                              "; use 1 realesrgan, 2 realcugan, 3 waifu2x or 4 lanczos");
+    out.status =
+        InvalidError("unknown engine " + Num(engine) + "; use 1 realesrgan, 2 realcugan, 3 waifu2x or 4 lanczos");
     return out;
   }
   r.engine = *known;
   if (quality_len > kMaxQualityBytes) {
-    out.status = InvalidError("quality string is " + Num(quality_len) + " bytes; at most " +
-                              Num(kMaxQualityBytes) + " allowed");
+    out.status =
+        InvalidError("quality string is " + Num(quality_len) + " bytes; at most " + Num(kMaxQualityBytes) + " allowed");
     return out;
   }
   if (!c.ReadBytes(quality_len, &quality)) {
@@ -182,8 +184,8 @@ DecodedRequest DecodeRequest(std::span<const uint8_t> payload, const RequestLimi
     r.images.push_back(bytes);
   }
   if (c.remaining() != 0) {
-    out.status = InvalidError("batch_count " + Num(batch_count) + " does not match the payload: " +
-                              Num(c.remaining()) + " bytes follow the last image");
+    out.status = InvalidError("batch_count " + Num(batch_count) + " does not match the payload: " + Num(c.remaining()) +
+                              " bytes follow the last image");
     return out;
   }
   out.status = Status::Ok();
@@ -248,8 +250,7 @@ Result<Response> DecodeResponse(std::span<const uint8_t> payload) {
   uint32_t error_len = 0;
   uint32_t result_count = 0;
   std::span<const uint8_t> error;
-  if (!c.ReadU32(&r.status) || !c.ReadU32(&error_len) || !c.ReadBytes(error_len, &error) ||
-      !c.ReadU32(&result_count)) {
+  if (!c.ReadU32(&r.status) || !c.ReadU32(&error_len) || !c.ReadBytes(error_len, &error) || !c.ReadU32(&result_count)) {
     return ProtocolError("truncated response body");
   }
   r.error.assign(reinterpret_cast<const char*>(error.data()), error.size());

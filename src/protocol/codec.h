@@ -4,9 +4,9 @@
 // Decoded requests hold views into the payload buffer; the buffer must outlive them.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,9 +48,9 @@ struct Request {
 };
 
 struct DecodedRequest {
-  Status status;                          // ok, or what is wrong and what to do
-  std::optional<uint64_t> request_id;     // known once the header was readable
-  Request request;                        // meaningful only when status.ok()
+  Status status;                       // ok, or what is wrong and what to do
+  std::optional<uint64_t> request_id;  // known once the header was readable
+  Request request;                     // meaningful only when status.ok()
 };
 
 // Decodes a request payload (the bytes after message_len). Errors carry the wire

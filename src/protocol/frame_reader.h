@@ -20,21 +20,21 @@
 namespace tessera::protocol {
 
 enum class FrameEventKind {
-  kFrame,         // payload holds one whole frame (header not yet validated beyond magic)
-  kEndOfStream,   // clean end: no byte of a new frame was read
-  kOversized,     // message_len over the limit; header says whom to answer; drained next
-  kCorrupt,       // bytes that cannot start a frame; the reader resynchronises next
-  kTruncated,     // end of stream inside a frame; header set when it was complete
-  kReadError,     // the source failed; error says how
+  kFrame,        // payload holds one whole frame (header not yet validated beyond magic)
+  kEndOfStream,  // clean end: no byte of a new frame was read
+  kOversized,    // message_len over the limit; header says whom to answer; drained next
+  kCorrupt,      // bytes that cannot start a frame; the reader resynchronises next
+  kTruncated,    // end of stream inside a frame; header set when it was complete
+  kReadError,    // the source failed; error says how
 };
 
 struct FrameEvent {
   FrameEventKind kind = FrameEventKind::kEndOfStream;
-  std::vector<uint8_t> payload;    // kFrame only
-  std::optional<Header> header;    // kOversized, kTruncated (when readable), kFrame
-  uint64_t declared_length = 0;    // message_len as read (kFrame, kOversized, kTruncated)
-  uint64_t skipped_bytes = 0;      // bytes discarded (drain or resync) before this event
-  Status error;                    // kReadError
+  std::vector<uint8_t> payload;  // kFrame only
+  std::optional<Header> header;  // kOversized, kTruncated (when readable), kFrame
+  uint64_t declared_length = 0;  // message_len as read (kFrame, kOversized, kTruncated)
+  uint64_t skipped_bytes = 0;    // bytes discarded (drain or resync) before this event
+  Status error;                  // kReadError
 };
 
 struct FrameLimits {

@@ -25,10 +25,10 @@ enum class Engine : uint32_t { kRealEsrgan = 1, kRealCugan = 2, kWaifu2x = 3, kL
 // Stable: values never change meaning; new codes are only ever appended.
 enum class WireStatus : uint32_t {
   kOk = 0,
-  kProtocol = 1,           // bad magic / version / type, truncated frame
-  kInvalid = 2,            // validation, count mismatch, unknown engine or model
-  kLimit = 3,              // batch, message, image bytes, pixels, RAM budget
-  kBadImage = 4,           // undecodable image; the message names the index
+  kProtocol = 1,  // bad magic / version / type, truncated frame
+  kInvalid = 2,   // validation, count mismatch, unknown engine or model
+  kLimit = 3,     // batch, message, image bytes, pixels, RAM budget
+  kBadImage = 4,  // undecodable image; the message names the index
   kOutOfMemory = 5,
   kDeviceUnavailable = 6,
   kTimeout = 7,
@@ -36,10 +36,10 @@ enum class WireStatus : uint32_t {
   kUnsupported = 9,
 };
 
-std::string_view EngineName(Engine engine);                     // "realesrgan", ...
-std::optional<Engine> EngineFromWire(uint32_t value);            // nullopt when unknown
-std::optional<Engine> EngineFromName(std::string_view name);     // accepts the names above
-std::string_view WireStatusName(WireStatus status);             // "OK", "PROTOCOL", ...
+std::string_view EngineName(Engine engine);                   // "realesrgan", ...
+std::optional<Engine> EngineFromWire(uint32_t value);         // nullopt when unknown
+std::optional<Engine> EngineFromName(std::string_view name);  // accepts the names above
+std::string_view WireStatusName(WireStatus status);           // "OK", "PROTOCOL", ...
 
 // The one mapping from internal errors to wire codes.
 WireStatus ToWireStatus(StatusCode code);

@@ -15,8 +15,8 @@ inline uint16_t LoadLe16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] | (p[1] << 8));
 }
 inline uint32_t LoadLe32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
-         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
 }
 inline uint64_t LoadLe64(const uint8_t* p) {
   return static_cast<uint64_t>(LoadLe32(p)) | (static_cast<uint64_t>(LoadLe32(p + 4)) << 32);
@@ -42,9 +42,15 @@ class ByteCursor {
   size_t remaining() const { return bytes_.size() - pos_; }
   size_t position() const { return pos_; }
 
-  bool ReadU16(uint16_t* out) { return ReadWith<2>([&](const uint8_t* p) { *out = LoadLe16(p); }); }
-  bool ReadU32(uint32_t* out) { return ReadWith<4>([&](const uint8_t* p) { *out = LoadLe32(p); }); }
-  bool ReadU64(uint64_t* out) { return ReadWith<8>([&](const uint8_t* p) { *out = LoadLe64(p); }); }
+  bool ReadU16(uint16_t* out) {
+    return ReadWith<2>([&](const uint8_t* p) { *out = LoadLe16(p); });
+  }
+  bool ReadU32(uint32_t* out) {
+    return ReadWith<4>([&](const uint8_t* p) { *out = LoadLe32(p); });
+  }
+  bool ReadU64(uint64_t* out) {
+    return ReadWith<8>([&](const uint8_t* p) { *out = LoadLe64(p); });
+  }
   bool ReadI32(int32_t* out) {
     uint32_t raw = 0;
     if (!ReadU32(&raw)) return false;

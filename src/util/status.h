@@ -50,18 +50,30 @@ class Status {
 };
 
 // Shorthands that keep call sites readable: return InvalidError("...").
-inline Status ProtocolError(std::string m) { return {StatusCode::kProtocol, std::move(m)}; }
-inline Status InvalidError(std::string m) { return {StatusCode::kInvalid, std::move(m)}; }
-inline Status LimitError(std::string m) { return {StatusCode::kLimit, std::move(m)}; }
-inline Status BadImageError(std::string m) { return {StatusCode::kBadImage, std::move(m)}; }
-inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
-inline Status IoError(std::string m) { return {StatusCode::kIo, std::move(m)}; }
+inline Status ProtocolError(std::string m) {
+  return {StatusCode::kProtocol, std::move(m)};
+}
+inline Status InvalidError(std::string m) {
+  return {StatusCode::kInvalid, std::move(m)};
+}
+inline Status LimitError(std::string m) {
+  return {StatusCode::kLimit, std::move(m)};
+}
+inline Status BadImageError(std::string m) {
+  return {StatusCode::kBadImage, std::move(m)};
+}
+inline Status InternalError(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
+inline Status IoError(std::string m) {
+  return {StatusCode::kIo, std::move(m)};
+}
 
 // Either a value or a non-ok Status.
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     if (status_.ok()) status_ = InternalError("Result built from an ok Status without a value");
   }

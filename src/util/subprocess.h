@@ -13,12 +13,12 @@
 namespace tessera {
 
 struct SubprocessOptions {
-  std::vector<std::string> argv;              // argv[0] is looked up in PATH when it has no '/'
+  std::vector<std::string> argv;                 // argv[0] is looked up in PATH when it has no '/'
   std::map<std::string, std::string> extra_env;  // added to (or replacing in) the parent's environment
   bool pipe_stdin = true;
   bool pipe_stdout = true;
-  std::string stderr_path;                    // empty: inherit the parent's stderr
-  bool new_process_group = false;             // so the whole tree can be signalled at once
+  std::string stderr_path;         // empty: inherit the parent's stderr
+  bool new_process_group = false;  // so the whole tree can be signalled at once
 };
 
 class Subprocess {

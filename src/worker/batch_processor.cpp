@@ -12,17 +12,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string Index(size_t i) { return "image " + std::to_string(i); }
+std::string Index(size_t i) {
+  return "image " + std::to_string(i);
+}
 
-Status WithIndex(size_t i, const Status& s) { return {s.code(), Index(i) + ": " + s.message()}; }
+Status WithIndex(size_t i, const Status& s) {
+  return {s.code(), Index(i) + ": " + s.message()};
+}
 
 // Decoded images are normalised to 8-bit RGB(A): 4 bytes a pixel at most.
 constexpr uint64_t kBytesPerPixel = 4;
 
 }  // namespace
 
-BatchProcessor::BatchProcessor(const WorkerOptions& options)
-    : options_(options), devices_(options.gpu_fallback) {}
+BatchProcessor::BatchProcessor(const WorkerOptions& options) : options_(options), devices_(options.gpu_fallback) {}
 
 BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t payload_bytes,
                                      const Deadline& deadline) const {
@@ -69,7 +72,8 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
   size_t fitting = 0;
   for (size_t i = 0; i < sizes.size(); ++i) {
     kept += (*upscaler)->OutputSize(sizes[i]).pixels() * kBytesPerPixel;
-    largest_working = std::max(largest_working, sizes[i].pixels() * kBytesPerPixel + (*upscaler)->WorkingBytes(sizes[i]));
+    largest_working =
+        std::max(largest_working, sizes[i].pixels() * kBytesPerPixel + (*upscaler)->WorkingBytes(sizes[i]));
     estimate = payload_bytes + kept + largest_working;
     if (estimate <= options_.limits.ram_budget_bytes) fitting = i + 1;
   }

@@ -29,10 +29,10 @@ struct BatchOutcome {
   Status status;
   std::vector<std::vector<uint8_t>> outputs;  // one per input, in order, when ok
   StageTimings timings;
-  std::string engine_description;             // e.g. "lanczos x2"
-  std::string device;                         // "cpu", "cuda:0"
+  std::string engine_description;  // e.g. "lanczos x2"
+  std::string device;              // "cpu", "cuda:0"
   bool device_fell_back = false;
-  uint64_t estimated_peak_bytes = 0;          // the budget check's estimate
+  uint64_t estimated_peak_bytes = 0;  // the budget check's estimate
   uint64_t input_pixels = 0;
   uint64_t output_pixels = 0;
 };

@@ -15,8 +15,8 @@ Result<DeviceChoice> DeviceSelector::Select(int32_t requested_gpu_id) const {
     choice.fell_back = true;
     return choice;
   }
-  std::string why = usable_gpu_count_ == 0 ? "this build has no GPU backend"
-                                           : std::to_string(usable_gpu_count_) + " GPU(s) usable";
+  std::string why =
+      usable_gpu_count_ == 0 ? "this build has no GPU backend" : std::to_string(usable_gpu_count_) + " GPU(s) usable";
   return Status(StatusCode::kDeviceUnavailable,
                 "gpu " + std::to_string(requested_gpu_id) + " is not available (" + why +
                     "); send gpu_id -1 for CPU, or run the worker without --no-gpu-fallback");

@@ -10,8 +10,8 @@
 namespace tessera::worker {
 
 struct DeviceChoice {
-  int gpu_id = -1;          // the device that runs: -1 = CPU
-  bool fell_back = false;   // a GPU was asked for and the CPU runs instead
+  int gpu_id = -1;         // the device that runs: -1 = CPU
+  bool fell_back = false;  // a GPU was asked for and the CPU runs instead
   std::string Name() const { return gpu_id < 0 ? "cpu" : "cuda:" + std::to_string(gpu_id); }
 };
 

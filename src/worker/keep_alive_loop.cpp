@@ -65,12 +65,8 @@ int KeepAliveLoop::Run(bool single_request) {
     const uint64_t header_request_id = event.header ? event.header->request_id : 0;
 
     switch (event.kind) {
-      case FrameEventKind::kEndOfStream:
-        LogInfo("input_closed").Field("requests", answered_);
-        return 0;
-      case FrameEventKind::kReadError:
-        LogError("input_failed").Field("error", event.error.message());
-        return 1;
+      case FrameEventKind::kEndOfStream: LogInfo("input_closed").Field("requests", answered_); return 0;
+      case FrameEventKind::kReadError: LogError("input_failed").Field("error", event.error.message()); return 1;
       case FrameEventKind::kTruncated: {
         LogWarn("protocol_error").Field("kind", "truncated").Field("declared_len", event.declared_length);
         if (event.header && event.header->magic == protocol::kMagic) {
@@ -87,10 +83,10 @@ int KeepAliveLoop::Run(bool single_request) {
             .Field("kind", "oversized")
             .Field("request_id", header_request_id)
             .Field("declared_len", event.declared_length);
-        Status s = answer_error(header_request_id, WireStatus::kLimit,
-                                "message_len " + std::to_string(event.declared_length) +
-                                    " exceeds --max-message-bytes " +
-                                    std::to_string(options_.limits.max_message_bytes) + "; split the batch");
+        Status s =
+            answer_error(header_request_id, WireStatus::kLimit,
+                         "message_len " + std::to_string(event.declared_length) + " exceeds --max-message-bytes " +
+                             std::to_string(options_.limits.max_message_bytes) + "; split the batch");
         if (!s.ok()) return write_failed(s);
         if (single_request) return 0;
         continue;
@@ -104,15 +100,15 @@ int KeepAliveLoop::Run(bool single_request) {
         if (single_request) return 0;
         continue;
       }
-      case FrameEventKind::kFrame:
-        break;
+      case FrameEventKind::kFrame: break;
     }
 
     // A whole frame: validate, process, answer.
     if (options_.log_protocol) {
       LogInfo("frame")
           .Field("declared_len", event.declared_length)
-          .Field("header_hex", Hex(event.payload.data(), std::min<size_t>(event.payload.size(), protocol::kHeaderSize)));
+          .Field("header_hex",
+                 Hex(event.payload.data(), std::min<size_t>(event.payload.size(), protocol::kHeaderSize)));
     }
     protocol::DecodedRequest decoded = protocol::DecodeRequest(event.payload, request_limits);
     auto validated = Clock::now();

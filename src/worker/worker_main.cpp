@@ -133,14 +133,16 @@ int RunDirectoryBatch(WorkerOptions options, const DirectoryBatchSpec& spec) {
     line.Field("progress", std::to_string(i + 1) + "/" + std::to_string(files.size()))
         .Field("input", in.filename().string());
     if (status.ok()) {
-      line.Field("output", out.string()).Field("ms", outcome.timings.decode_ms + outcome.timings.process_ms +
-                                                         outcome.timings.encode_ms);
+      line.Field("output", out.string())
+          .Field("ms", outcome.timings.decode_ms + outcome.timings.process_ms + outcome.timings.encode_ms);
     } else {
       ++failed;
       line.Field("error", status.ToString());
     }
   }
-  LogInfo("batch_done").Field("files", static_cast<uint64_t>(files.size())).Field("failed", static_cast<uint64_t>(failed));
+  LogInfo("batch_done")
+      .Field("files", static_cast<uint64_t>(files.size()))
+      .Field("failed", static_cast<uint64_t>(failed));
   return failed == 0 ? 0 : 1;
 }
 

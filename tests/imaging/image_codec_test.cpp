@@ -59,7 +59,10 @@ TEST_F(ImageCodecTest, EachFormatRoundTripsWithItsSignature) {
     const auto& b = *bytes;
     switch (f) {
       case OutputFormat::kPng: EXPECT_EQ(b[1], 'P'); break;
-      case OutputFormat::kJpeg: EXPECT_EQ(b[0], 0xFF); EXPECT_EQ(b[1], 0xD8); break;
+      case OutputFormat::kJpeg:
+        EXPECT_EQ(b[0], 0xFF);
+        EXPECT_EQ(b[1], 0xD8);
+        break;
       case OutputFormat::kWebp: EXPECT_EQ(std::string(b.begin() + 8, b.begin() + 12), "WEBP"); break;
     }
     test::DecodedPixels px = test::DecodePixels(b);

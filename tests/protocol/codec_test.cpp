@@ -7,7 +7,9 @@
 namespace tessera::protocol {
 namespace {
 
-std::vector<uint8_t> Bytes(std::string_view s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> Bytes(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 
 // The payload of a frame (without its length prefix).
 std::vector<uint8_t> PayloadOf(const std::vector<uint8_t>& frame) {
@@ -183,7 +185,7 @@ TEST(CodecTest, ErrorResponsesNeverCarryOutputs) {
 TEST(CodecTest, LongErrorsAreCutOnACharacterBoundary) {
   std::string text;
   while (text.size() < kMaxErrorBytes + 10) text += "\xC3\xA9";  // é, two bytes each
-  text = "x" + text;  // shift so the limit falls inside a character
+  text = "x" + text;                                             // shift so the limit falls inside a character
   Result<Response> r = DecodeResponse(PayloadOf(EncodeResponsePrefix(1, WireStatus::kInternal, text, {})));
   ASSERT_TRUE(r.ok());
   EXPECT_LE(r->error.size(), kMaxErrorBytes);
@@ -201,11 +203,11 @@ TEST(CodecTest, ResponseDecoderEnforcesTheContract) {
 TEST(CodecTest, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("plain"));
-  EXPECT_TRUE(IsValidUtf8("\xE2\x82\xAC"));       // €
-  EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));   // emoji
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));           // overlong
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));       // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));           // cut short
+  EXPECT_TRUE(IsValidUtf8("\xE2\x82\xAC"));      // €
+  EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));  // emoji
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));         // overlong
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));     // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));         // cut short
   EXPECT_FALSE(IsValidUtf8("\xFF"));
 }
 

@@ -85,7 +85,9 @@ std::vector<uint8_t> Concat(std::initializer_list<std::vector<uint8_t>> parts) {
   return out;
 }
 
-uint64_t IdOf(const FrameEvent& e) { return ReadHeader(e.payload)->request_id; }
+uint64_t IdOf(const FrameEvent& e) {
+  return ReadHeader(e.payload)->request_id;
+}
 
 TEST(FrameReaderTest, SplitsFramesDeliveredInSmallPieces) {
   MemorySource source(Concat({Frame(1), Frame(2), Frame(3)}), 3);
@@ -142,8 +144,8 @@ TEST(FrameReaderTest, OversizedFrameIsReportedThenDrainedWithoutBeingHeld) {
 }
 
 TEST(FrameReaderTest, GarbageIsReportedOnceThenTheNextFrameIsFound) {
-  std::vector<uint8_t> garbage = {0xDE, 0xAD, 0xBE, 0xEF, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
-                                  0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11};
+  std::vector<uint8_t> garbage = {0xDE, 0xAD, 0xBE, 0xEF, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                                  0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11};
   MemorySource source(Concat({garbage, Frame(5)}));
   FrameReader reader(source, {1 << 20});
   EXPECT_EQ(reader.Next().kind, FrameEventKind::kCorrupt);

@@ -39,8 +39,7 @@ TEST(LogTest, WritesOneKeyValueLineQuotingWhereNeeded) {
   StderrCapture capture;
   LogInfo("request").Field("request_id", 7).Field("status", "OK").Field("error", "a \"b\" c");
   std::string text = capture.Take();
-  EXPECT_NE(text.find(" level=info event=request request_id=7 status=OK error=\"a \\\"b\\\" c\"\n"),
-            std::string::npos)
+  EXPECT_NE(text.find(" level=info event=request request_id=7 status=OK error=\"a \\\"b\\\" c\"\n"), std::string::npos)
       << text;
   EXPECT_EQ(text.find('\n'), text.size() - 1);
 }

@@ -96,8 +96,8 @@ TEST(WorkerCliTest, BatchModeProcessesADirectoryAndReportsBadFiles) {
   WriteFile(root / "in" / "b.png", SolidPng(6, 6, {0, 0, 255}));
   WriteFile(root / "in" / "broken.png", {'n', 'o', 'p', 'e'});
   WriteFile(root / "in" / "notes.txt", {'h', 'i'});
-  RunResult r = RunTessera({"worker", "--mode", "batch", "-i", (root / "in").string(), "-o",
-                            (root / "out").string(), "--scale", "3", "--format", "webp"});
+  RunResult r = RunTessera({"worker", "--mode", "batch", "-i", (root / "in").string(), "-o", (root / "out").string(),
+                            "--scale", "3", "--format", "webp"});
   EXPECT_EQ(r.exit_code, 1) << r.output;  // one file failed
   EXPECT_NE(r.output.find("broken.png"), std::string::npos);
   std::ifstream a(root / "out" / "a.webp", std::ios::binary);

@@ -42,8 +42,7 @@ TEST(WorkerPipeTest, OneProcessServesTenBatchesInOrder) {
 TEST(WorkerPipeTest, StdoutCarriesNothingButFrames) {
   WorkerSession session;
   ASSERT_EQ(session.Call(LanczosFrame(1, "x2", {SolidPng(4, 4, {1, 2, 3})})).status, 0u);
-  ASSERT_EQ(session.Call(LanczosFrame(2, "bogus", {SolidPng(4, 4, {1, 2, 3})})).status,
-            Code(WireStatus::kInvalid));
+  ASSERT_EQ(session.Call(LanczosFrame(2, "bogus", {SolidPng(4, 4, {1, 2, 3})})).status, Code(WireStatus::kInvalid));
   session.worker().process().CloseStdin();
   uint8_t extra[16];
   auto n = ReadFull(session.worker().process().stdout_fd(), extra, sizeof extra);
@@ -76,8 +75,7 @@ TEST(WorkerPipeTest, LogProtocolDumpsTheHeaderInHex) {
   WorkerSession session({"--keep-alive", "--log-protocol"});
   ASSERT_EQ(session.Call(LanczosFrame(0x0102, "x2", {SolidPng(4, 4, {1, 2, 3})})).status, 0u);
   EXPECT_EQ(session.Finish(), 0);
-  EXPECT_NE(session.Stderr().find("header_hex=\"52 44 52 42 02 00 01 00 02 01 00 00 00 00 00 00\""),
-            std::string::npos)
+  EXPECT_NE(session.Stderr().find("header_hex=\"52 44 52 42 02 00 01 00 02 01 00 00 00 00 00 00\""), std::string::npos)
       << session.Stderr();
 }
 
