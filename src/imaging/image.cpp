@@ -17,14 +17,8 @@ Image::~Image() {
   if (image_ != nullptr) g_object_unref(image_);
 }
 
-int Image::width() const {
-  return image_ ? vips_image_get_width(image_) : 0;
-}
-int Image::height() const {
-  return image_ ? vips_image_get_height(image_) : 0;
-}
-int Image::bands() const {
-  return image_ ? vips_image_get_bands(image_) : 0;
-}
+int Image::width() const { return image_ ? vips_image_get_width(image_) : 0; }
+int Image::height() const { return image_ ? vips_image_get_height(image_) : 0; }
+int Image::bands() const { return image_ ? vips_image_get_bands(image_) : 0; }
 
 }  // namespace tessera::imaging

@@ -5,9 +5,7 @@
 namespace tessera::protocol {
 namespace {
 
-std::string Num(uint64_t v) {
-  return std::to_string(v);
-}
+std::string Num(uint64_t v) { return std::to_string(v); }
 
 // Cuts `text` to at most `max` bytes without splitting a UTF-8 sequence.
 std::string_view CutUtf8(std::string_view text, size_t max) {

@@ -16,8 +16,6 @@ Result<uint64_t> ParseByteSize(std::string_view text);
 std::string FormatBytes(uint64_t bytes);
 
 // Mebibytes as a double, for logs.
-inline double ToMiB(uint64_t bytes) {
-  return static_cast<double>(bytes) / (1024.0 * 1024.0);
-}
+inline double ToMiB(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 }  // namespace tessera

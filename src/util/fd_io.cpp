@@ -68,8 +68,6 @@ Status WriteAllVectored(int fd, std::span<const iovec> buffers) {
 
 namespace tessera {
 
-Result<size_t> FdByteSource::Read(uint8_t* dst, size_t size) {
-  return ReadSome(fd_, dst, size);
-}
+Result<size_t> FdByteSource::Read(uint8_t* dst, size_t size) { return ReadSome(fd_, dst, size); }
 
 }  // namespace tessera

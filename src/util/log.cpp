@@ -70,12 +70,8 @@ std::string Timestamp() {
 
 }  // namespace
 
-void SetLogLevel(LogLevel level) {
-  g_level.store(static_cast<int>(level));
-}
-LogLevel GetLogLevel() {
-  return static_cast<LogLevel>(g_level.load());
-}
+void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 
 bool ParseLogLevel(std::string_view text, LogLevel* out) {
   for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError, LogLevel::kOff}) {

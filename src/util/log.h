@@ -45,17 +45,9 @@ class LogLine {
   std::string text_;
 };
 
-inline LogLine LogDebug(std::string_view event) {
-  return LogLine(LogLevel::kDebug, event);
-}
-inline LogLine LogInfo(std::string_view event) {
-  return LogLine(LogLevel::kInfo, event);
-}
-inline LogLine LogWarn(std::string_view event) {
-  return LogLine(LogLevel::kWarn, event);
-}
-inline LogLine LogError(std::string_view event) {
-  return LogLine(LogLevel::kError, event);
-}
+inline LogLine LogDebug(std::string_view event) { return LogLine(LogLevel::kDebug, event); }
+inline LogLine LogInfo(std::string_view event) { return LogLine(LogLevel::kInfo, event); }
+inline LogLine LogWarn(std::string_view event) { return LogLine(LogLevel::kWarn, event); }
+inline LogLine LogError(std::string_view event) { return LogLine(LogLevel::kError, event); }
 
 }  // namespace tessera

@@ -45,13 +45,9 @@ std::optional<std::string> OwnCgroupDir() {
 
 }  // namespace
 
-uint64_t CurrentRssBytes() {
-  return ReadKbField("/proc/self/status", "VmRSS").value_or(0);
-}
+uint64_t CurrentRssBytes() { return ReadKbField("/proc/self/status", "VmRSS").value_or(0); }
 
-uint64_t PeakRssBytes() {
-  return ReadKbField("/proc/self/status", "VmHWM").value_or(0);
-}
+uint64_t PeakRssBytes() { return ReadKbField("/proc/self/status", "VmHWM").value_or(0); }
 
 bool ResetPeakRss() {
   std::ofstream out("/proc/self/clear_refs");

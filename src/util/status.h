@@ -50,24 +50,12 @@ class Status {
 };
 
 // Shorthands that keep call sites readable: return InvalidError("...").
-inline Status ProtocolError(std::string m) {
-  return {StatusCode::kProtocol, std::move(m)};
-}
-inline Status InvalidError(std::string m) {
-  return {StatusCode::kInvalid, std::move(m)};
-}
-inline Status LimitError(std::string m) {
-  return {StatusCode::kLimit, std::move(m)};
-}
-inline Status BadImageError(std::string m) {
-  return {StatusCode::kBadImage, std::move(m)};
-}
-inline Status InternalError(std::string m) {
-  return {StatusCode::kInternal, std::move(m)};
-}
-inline Status IoError(std::string m) {
-  return {StatusCode::kIo, std::move(m)};
-}
+inline Status ProtocolError(std::string m) { return {StatusCode::kProtocol, std::move(m)}; }
+inline Status InvalidError(std::string m) { return {StatusCode::kInvalid, std::move(m)}; }
+inline Status LimitError(std::string m) { return {StatusCode::kLimit, std::move(m)}; }
+inline Status BadImageError(std::string m) { return {StatusCode::kBadImage, std::move(m)}; }
+inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status IoError(std::string m) { return {StatusCode::kIo, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>

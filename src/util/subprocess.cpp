@@ -18,9 +18,7 @@ void CloseFd(int* fd) {
   *fd = -1;
 }
 
-std::string ErrnoText(const char* what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
+std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 }  // namespace
 
@@ -93,9 +91,7 @@ Result<Subprocess> Subprocess::Start(const SubprocessOptions& options) {
   return child;
 }
 
-Subprocess::Subprocess(Subprocess&& other) noexcept {
-  *this = std::move(other);
-}
+Subprocess::Subprocess(Subprocess&& other) noexcept { *this = std::move(other); }
 
 Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
   if (this != &other) {
@@ -112,9 +108,7 @@ Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
   return *this;
 }
 
-Subprocess::~Subprocess() {
-  Release();
-}
+Subprocess::~Subprocess() { Release(); }
 
 void Subprocess::Release() {
   CloseFd(&stdin_fd_);
@@ -128,9 +122,7 @@ void Subprocess::Release() {
   pid_ = -1;
 }
 
-void Subprocess::CloseStdin() {
-  CloseFd(&stdin_fd_);
-}
+void Subprocess::CloseStdin() { CloseFd(&stdin_fd_); }
 
 void Subprocess::Signal(int signal) {
   if (pid_ <= 0 || reaped_) return;

@@ -12,13 +12,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string Index(size_t i) {
-  return "image " + std::to_string(i);
-}
+std::string Index(size_t i) { return "image " + std::to_string(i); }
 
-Status WithIndex(size_t i, const Status& s) {
-  return {s.code(), Index(i) + ": " + s.message()};
-}
+Status WithIndex(size_t i, const Status& s) { return {s.code(), Index(i) + ": " + s.message()}; }
 
 // Decoded images are normalised to 8-bit RGB(A): 4 bytes a pixel at most.
 constexpr uint64_t kBytesPerPixel = 4;

@@ -16,9 +16,7 @@ Result<WorkerProcess> WorkerProcess::Start(const std::string& binary, const std:
   return WorkerProcess(std::move(child).value());
 }
 
-Status WorkerProcess::Send(std::span<const uint8_t> bytes) {
-  return WriteFull(process_.stdin_fd(), bytes);
-}
+Status WorkerProcess::Send(std::span<const uint8_t> bytes) { return WriteFull(process_.stdin_fd(), bytes); }
 
 Result<protocol::Response> WorkerProcess::Receive(uint64_t max_message_bytes) {
   uint8_t prefix[4];

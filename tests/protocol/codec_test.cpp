@@ -7,9 +7,7 @@
 namespace tessera::protocol {
 namespace {
 
-std::vector<uint8_t> Bytes(std::string_view s) {
-  return {s.begin(), s.end()};
-}
+std::vector<uint8_t> Bytes(std::string_view s) { return {s.begin(), s.end()}; }
 
 // The payload of a frame (without its length prefix).
 std::vector<uint8_t> PayloadOf(const std::vector<uint8_t>& frame) {

@@ -85,9 +85,7 @@ std::vector<uint8_t> Concat(std::initializer_list<std::vector<uint8_t>> parts) {
   return out;
 }
 
-uint64_t IdOf(const FrameEvent& e) {
-  return ReadHeader(e.payload)->request_id;
-}
+uint64_t IdOf(const FrameEvent& e) { return ReadHeader(e.payload)->request_id; }
 
 TEST(FrameReaderTest, SplitsFramesDeliveredInSmallPieces) {
   MemorySource source(Concat({Frame(1), Frame(2), Frame(3)}), 3);

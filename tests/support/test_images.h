@@ -10,9 +10,7 @@
 namespace tessera::test {
 
 // Path of the tessera binary under test.
-inline const char* TesseraBinary() {
-  return TESSERA_BINARY;
-}
+inline const char* TesseraBinary() { return TESSERA_BINARY; }
 
 // Starts libvips once for the test process.
 void InitImagingForTests();

@@ -84,11 +84,7 @@ class WorkerSession {
   std::optional<worker::WorkerProcess> worker_;
 };
 
-inline uint32_t Status(const protocol::Response& r) {
-  return r.status;
-}
-inline uint32_t Code(protocol::WireStatus s) {
-  return static_cast<uint32_t>(s);
-}
+inline uint32_t Status(const protocol::Response& r) { return r.status; }
+inline uint32_t Code(protocol::WireStatus s) { return static_cast<uint32_t>(s); }
 
 }  // namespace tessera::test
