@@ -26,9 +26,10 @@ run: build
 	$(BUILD)/tessera worker --mode batch --input $(RUN_INPUT) --output $(RUN_OUTPUT)
 	@echo "results in $(RUN_OUTPUT)/"
 
+# The fuzz smoke run goes first so that ctest's summary closes the output.
 test: build
-	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 	@$(MAKE) --no-print-directory fuzz-smoke
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 
 # ASan + UBSan build: every suite but the resident-memory bounds (label "memory"),
 # which ASan's quarantine of freed memory makes meaningless.
