@@ -4,11 +4,11 @@ JOBS ?= 2
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SMOKE_SECONDS ?= 10
 RUN_INPUT ?= examples/images
 RUN_OUTPUT ?= out/run
 
-.PHONY: all setup configure build run test test-asan fuzz fuzz-smoke bench format clean
+.PHONY: all setup configure build run test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -39,26 +39,34 @@ test-asan: setup
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE memory
 
-build-fuzz/fuzz/fuzz_request_decoder: setup
+FUZZERS := fuzz_request_decoder fuzz_param_parser
+
+fuzz-build: setup
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_FUZZ=ON \
 		-DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_BENCH=OFF \
 		-DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
-	@cmake --build build-fuzz -j$(JOBS) --target fuzz_request_decoder
+	@cmake --build build-fuzz -j$(JOBS) --target $(FUZZERS)
 
-# The decoder fuzzer for FUZZ_SECONDS; the corpus persists in fuzz/corpus.
-fuzz: build-fuzz/fuzz/fuzz_request_decoder
-	@mkdir -p fuzz/corpus
-	build-fuzz/fuzz/fuzz_request_decoder -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		-artifact_prefix=fuzz/ fuzz/corpus fuzz/seeds
+# Each fuzzer for FUZZ_SECONDS (default 60); corpora persist in fuzz/corpus/.
+# The .param fuzzer also starts from the installed models' graphs.
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do $(MAKE) --no-print-directory fuzz-one FUZZER=$$f SECONDS=$(FUZZ_SECONDS) \
+		CORPUS=fuzz/corpus/$$f || exit 1; done
 
-# A short run for CI, from the committed seeds only.
-fuzz-smoke: build-fuzz/fuzz/fuzz_request_decoder
-	@mkdir -p $(BUILD)/fuzz-corpus
-	@build-fuzz/fuzz/fuzz_request_decoder -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 \
-		-artifact_prefix=$(BUILD)/ $(BUILD)/fuzz-corpus fuzz/seeds > $(BUILD)/fuzz-smoke.log 2>&1; \
-		rc=$$?; tail -n 6 $(BUILD)/fuzz-smoke.log; \
-		if [ $$rc -ne 0 ]; then echo "fuzz-smoke: the fuzzer failed, see $(BUILD)/fuzz-smoke.log"; exit $$rc; fi; \
-		echo "fuzz-smoke: no crash in $(FUZZ_SMOKE_SECONDS)s"
+# A short run of each for CI.
+fuzz-smoke: fuzz-build
+	@for f in $(FUZZERS); do $(MAKE) --no-print-directory fuzz-one FUZZER=$$f SECONDS=$(FUZZ_SMOKE_SECONDS) \
+		CORPUS=$(BUILD)/fuzz-corpus/$$f || exit 1; done
+
+fuzz-one:
+	@mkdir -p $(CORPUS)
+	@seeds=fuzz/seeds_request; \
+	if [ $(FUZZER) = fuzz_param_parser ]; then seeds=fuzz/seeds_param; \
+		cp -n $${TESSERA_MODEL_DIR:-$$HOME/.cache/tessera/models}/*.param $(CORPUS)/ 2>/dev/null || true; fi; \
+	build-fuzz/fuzz/$(FUZZER) -max_total_time=$(SECONDS) -print_final_stats=1 -artifact_prefix=$(CORPUS)/ \
+		$(CORPUS) $$seeds > $(CORPUS).log 2>&1; rc=$$?; \
+	if [ $$rc -ne 0 ]; then tail -n 40 $(CORPUS).log; echo "fuzz: $(FUZZER) failed, see $(CORPUS).log"; exit $$rc; fi; \
+	echo "fuzz: $(FUZZER) ran $(SECONDS)s with no crash ($$(grep -o 'number_of_executed_units: *[0-9]*' $(CORPUS).log))"
 
 bench: build
 	$(BUILD)/bench/worker_bench --benchmark_counters_tabular=true
