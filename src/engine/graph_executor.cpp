@@ -1,0 +1,49 @@
+#include "engine/graph_executor.h"
+
+#include <optional>
+
+#include "engine/ops/reference_ops.h"
+
+namespace tessera::engine {
+
+GraphExecutor::GraphExecutor(const ncnn::Model& model) : model_(model) {
+  const auto& layers = model.graph.layers;
+  last_use_.assign(model.graph.blob_names.size(), -1);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].type == "Input" && input_blob_ < 0) input_blob_ = layers[i].tops[0];
+    for (int b : layers[i].bottoms) last_use_[b] = static_cast<int>(i);
+  }
+  if (!layers.empty() && !layers.back().tops.empty()) output_blob_ = layers.back().tops[0];
+}
+
+Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline) const {
+  if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
+  std::vector<std::optional<Tensor>> blobs(model_.graph.blob_names.size());
+  const auto& layers = model_.graph.layers;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const ncnn::LayerSpec& layer = layers[i];
+    if (deadline.Expired()) return Status(StatusCode::kTimeout, "cancelled: request deadline passed");
+    if (layer.type == "Input") {
+      blobs[layer.tops[0]] = std::move(input);
+      continue;
+    }
+    std::vector<const Tensor*> inputs;
+    for (int b : layer.bottoms) {
+      if (!blobs[b]) return InternalError(model_.name + ": blob " + model_.graph.blob_names[b] + " missing");
+      inputs.push_back(&*blobs[b]);
+    }
+    Result<std::vector<Tensor>> outputs = ops::ForwardLayer(layer, model_.weights[i], inputs);
+    if (!outputs.ok()) {
+      return Status(outputs.status().code(),
+                    model_.name + ": layer '" + layer.name + "' (" + layer.type + "): " + outputs.status().message());
+    }
+    for (int b : layer.bottoms) {
+      if (last_use_[b] == static_cast<int>(i) && b != output_blob_) blobs[b].reset();
+    }
+    for (size_t t = 0; t < layer.tops.size(); ++t) blobs[layer.tops[t]] = std::move((*outputs)[t]);
+  }
+  if (!blobs[output_blob_]) return InternalError(model_.name + ": output blob was never produced");
+  return std::move(*blobs[output_blob_]);
+}
+
+}  // namespace tessera::engine

@@ -1,0 +1,34 @@
+// Runs an ncnn graph: layers in file order (the parser guarantees every input
+// is produced before it is used), each blob freed right after its last use, so
+// peak memory is the widest cut of the graph, not the sum of all blobs.
+#pragma once
+
+#include <vector>
+
+#include "engine/ncnn/model.h"
+#include "engine/tensor.h"
+#include "util/deadline.h"
+#include "util/status.h"
+
+namespace tessera::engine {
+
+class GraphExecutor {
+ public:
+  // `model` must outlive the executor.
+  explicit GraphExecutor(const ncnn::Model& model);
+
+  // Feeds `input` to the model's Input layer and returns its output blob (the
+  // last layer's). kTimeout when the deadline passes between layers.
+  Result<Tensor> Run(Tensor input, const Deadline& deadline) const;
+
+  int input_blob() const { return input_blob_; }
+  int output_blob() const { return output_blob_; }
+
+ private:
+  const ncnn::Model& model_;
+  int input_blob_ = -1;
+  int output_blob_ = -1;
+  std::vector<int> last_use_;  // per blob: index of the last layer reading it
+};
+
+}  // namespace tessera::engine

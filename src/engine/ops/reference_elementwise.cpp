@@ -1,0 +1,112 @@
+// Reference PReLU, Eltwise, BinaryOp and Scale.
+#include <algorithm>
+
+#include "engine/ops/reference_ops.h"
+
+namespace tessera::engine::ops {
+namespace {
+
+bool SameShape(const Tensor& a, const Tensor& b) {
+  return a.dims == b.dims && a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
+float Apply(int op, float a, float b) {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+  }
+  return a;
+}
+
+}  // namespace
+
+Result<Tensor> PRelu(const Tensor& in, const ncnn::LayerWeights& w) {
+  Tensor out = in;
+  const bool shared = w.weight.size() == 1;
+  if (!shared && in.dims == 3 && static_cast<int>(w.weight.size()) != in.c) {
+    return InvalidError("PReLU slopes do not match the channels");
+  }
+  for (int q = 0; q < (in.dims == 3 ? in.c : 1); ++q) {
+    float* d = out.channel(q);
+    const size_t n = in.dims == 3 ? in.plane() : in.size();
+    for (size_t i = 0; i < n; ++i) {
+      const float slope = shared ? w.weight[0] : (in.dims == 3 ? w.weight[q] : w.weight[i]);
+      if (d[i] < 0) d[i] *= slope;
+    }
+  }
+  return out;
+}
+
+Result<Tensor> Eltwise(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
+  const int op = p.GetInt(0, 1);
+  const std::vector<float> coeffs = p.GetFloats(1);
+  for (const Tensor* t : in) {
+    if (!SameShape(*t, *in[0])) return InvalidError("Eltwise inputs differ in shape");
+  }
+  if (!coeffs.empty() && coeffs.size() != in.size()) return InvalidError("Eltwise coefficients do not match inputs");
+  Tensor out = *in[0];
+  const size_t n = out.size();
+  if (op == 1) {
+    std::vector<double> acc(n, 0.0);
+    for (size_t k = 0; k < in.size(); ++k) {
+      const double c = coeffs.empty() ? 1.0 : coeffs[k];
+      for (size_t i = 0; i < n; ++i) acc[i] += c * in[k]->data[i];
+    }
+    for (size_t i = 0; i < n; ++i) out.data[i] = static_cast<float>(acc[i]);
+  } else {
+    for (size_t k = 1; k < in.size(); ++k) {
+      for (size_t i = 0; i < n; ++i) {
+        out.data[i] = op == 0 ? out.data[i] * in[k]->data[i] : std::max(out.data[i], in[k]->data[i]);
+      }
+    }
+  }
+  return out;
+}
+
+Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
+  const int op = p.GetInt(0, 0);
+  if (p.GetInt(1, 0) != 0 || in.size() == 1) {
+    Tensor out = *in[0];
+    const float b = p.GetFloat(2, 0.f);
+    for (float& v : out.data) v = Apply(op, v, b);
+    return out;
+  }
+  const Tensor& a = *in[0];
+  const Tensor& b = *in[1];
+  if (SameShape(a, b)) {
+    Tensor out = a;
+    for (size_t i = 0; i < out.size(); ++i) out.data[i] = Apply(op, a.data[i], b.data[i]);
+    return out;
+  }
+  // A feature map and a per-channel vector, either way round.
+  const bool a_map = a.dims == 3 && b.dims == 1 && b.w == a.c;
+  const bool b_map = b.dims == 3 && a.dims == 1 && a.w == b.c;
+  if (!a_map && !b_map) return InvalidError("BinaryOp operands cannot be broadcast");
+  const Tensor& map = a_map ? a : b;
+  const Tensor& vec = a_map ? b : a;
+  Tensor out = map;
+  for (int q = 0; q < map.c; ++q) {
+    float* d = out.channel(q);
+    for (size_t i = 0; i < map.plane(); ++i) d[i] = a_map ? Apply(op, d[i], vec.data[q]) : Apply(op, vec.data[q], d[i]);
+  }
+  return out;
+}
+
+Result<Tensor> Scale(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w) {
+  const Tensor& x = *in[0];
+  const std::vector<float>& scale = in.size() == 2 ? in[1]->data : w.weight;
+  const int channels = x.dims == 3 ? x.c : x.w;
+  if (static_cast<int>(scale.size()) != channels) return InvalidError("Scale size does not match the channels");
+  const bool bias = p.GetInt(1, 0) != 0 && !w.bias.empty();
+  Tensor out = x;
+  for (int q = 0; q < channels; ++q) {
+    float* d = x.dims == 3 ? out.channel(q) : out.data.data() + q;
+    const size_t n = x.dims == 3 ? x.plane() : 1;
+    for (size_t i = 0; i < n; ++i) d[i] = d[i] * scale[q] + (bias ? w.bias[q] : 0.f);
+  }
+  return out;
+}
+
+}  // namespace tessera::engine::ops

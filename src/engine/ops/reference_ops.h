@@ -1,0 +1,37 @@
+// Plain reference kernels for every layer the supported models use, following
+// ncnn's definitions (parameter ids and defaults in src/engine/ncnn/model.cpp).
+// Written to be obviously correct, not fast: they are the baseline the oneDNN
+// backend is tested against, and what runs when nothing faster is available.
+// Accumulation is in double so results sit close to the float64 oracle.
+#pragma once
+
+#include <vector>
+
+#include "engine/ncnn/model.h"
+#include "engine/tensor.h"
+#include "util/status.h"
+
+namespace tessera::engine::ops {
+
+// Activation as ncnn numbers it: 0 none, 1 ReLU, 2 leaky ReLU (params[0] slope),
+// 3 clip (params[0] min, params[1] max), 4 sigmoid.
+void ApplyActivation(int type, const std::vector<float>& params, float* data, size_t n);
+
+Result<Tensor> Convolution(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
+Result<Tensor> Deconvolution(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
+Result<Tensor> InnerProduct(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
+Result<Tensor> PRelu(const Tensor& in, const ncnn::LayerWeights& w);
+Result<Tensor> Eltwise(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
+Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
+Result<Tensor> Scale(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
+Result<Tensor> Concat(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
+Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
+Result<Tensor> Interp(const Tensor& in, const ncnn::ParamDict& p);
+Result<Tensor> PixelShuffle(const Tensor& in, const ncnn::ParamDict& p);
+Result<Tensor> GlobalAveragePool(const Tensor& in);
+
+// Runs one layer of any supported type.
+Result<std::vector<Tensor>> ForwardLayer(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
+                                         const std::vector<const Tensor*>& inputs);
+
+}  // namespace tessera::engine::ops

@@ -1,0 +1,255 @@
+// Reference Concat, Crop, Interp, PixelShuffle and global average pooling, and
+// the per-layer dispatch.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/ops/reference_ops.h"
+
+namespace tessera::engine::ops {
+namespace {
+
+// ncnn's bicubic weights (A = -0.75) for a fractional offset t in [0, 1).
+void CubicWeights(float t, float w[4]) {
+  const float a = -0.75f;
+  const float x0 = t + 1, x1 = t, x2 = 1 - t;
+  w[0] = a * x0 * x0 * x0 - 5 * a * x0 * x0 + 8 * a * x0 - 4 * a;
+  w[1] = (a + 2) * x1 * x1 * x1 - (a + 3) * x1 * x1 + 1;
+  w[2] = (a + 2) * x2 * x2 * x2 - (a + 3) * x2 * x2 + 1;
+  w[3] = 1.f - w[0] - w[1] - w[2];
+}
+
+// For each output position: the first of four source taps and their weights,
+// with taps outside the source clamped to its edge (what ncnn's border cases
+// amount to).
+struct CubicTaps {
+  std::vector<int> first;
+  std::vector<float> weights;  // 4 per position
+};
+
+CubicTaps BicubicTaps(int in_size, int out_size) {
+  CubicTaps taps;
+  taps.first.resize(out_size);
+  taps.weights.resize(static_cast<size_t>(out_size) * 4);
+  const double scale = static_cast<double>(in_size) / out_size;
+  for (int d = 0; d < out_size; ++d) {
+    float f = static_cast<float>((d + 0.5) * scale - 0.5);
+    int s = static_cast<int>(std::floor(f));
+    f -= static_cast<float>(s);
+    taps.first[d] = s - 1;
+    CubicWeights(f, &taps.weights[static_cast<size_t>(d) * 4]);
+  }
+  return taps;
+}
+
+int Clamp(int v, int lo, int hi) { return std::min(std::max(v, lo), hi); }
+
+}  // namespace
+
+Result<Tensor> Concat(const std::vector<const Tensor*>& in, const ncnn::ParamDict&) {
+  const Tensor& first = *in[0];
+  if (first.dims == 1) {
+    Tensor out = Tensor::Vector(0);
+    for (const Tensor* t : in) {
+      if (t->dims != 1) return InvalidError("Concat mixes 1-D and 3-D inputs");
+      out.data.insert(out.data.end(), t->data.begin(), t->data.end());
+    }
+    out.w = static_cast<int>(out.data.size());
+    return out;
+  }
+  int channels = 0;
+  for (const Tensor* t : in) {
+    if (t->dims != 3 || t->h != first.h || t->w != first.w) return InvalidError("Concat inputs differ in size");
+    channels += t->c;
+  }
+  Tensor out = Tensor::Chw(channels, first.h, first.w);
+  size_t at = 0;
+  for (const Tensor* t : in) {
+    std::copy(t->data.begin(), t->data.end(), out.data.begin() + static_cast<std::ptrdiff_t>(at));
+    at += t->size();
+  }
+  return out;
+}
+
+Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
+  const Tensor& x = *in[0];
+  if (x.dims != 3) return InvalidError("Crop needs a 3-D input");
+  int c0 = 0, y0 = 0, x0 = 0, oc = x.c, oh = x.h, ow = x.w;
+  if (p.Has(9)) {
+    // starts / ends / axes style; axes count from the outside (c=0, h=1, w=2),
+    // negative ones from the end; negative ends from the end of the axis.
+    std::vector<int> starts = p.GetInts(9), ends = p.GetInts(10), axes = p.GetInts(11);
+    if (axes.empty()) {
+      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int>(i));
+    }
+    if (starts.size() != axes.size() || ends.size() != axes.size()) return InvalidError("Crop starts/ends/axes differ");
+    for (size_t i = 0; i < axes.size(); ++i) {
+      int axis = axes[i] < 0 ? axes[i] + 3 : axes[i];
+      int size = axis == 0 ? x.c : axis == 1 ? x.h : x.w;
+      int start = starts[i] < 0 ? starts[i] + size : starts[i];
+      int end = ends[i] == -233 ? size : (ends[i] < 0 ? ends[i] + size : ends[i]);
+      start = Clamp(start, 0, size);
+      end = Clamp(end, start, size);
+      (axis == 0 ? c0 : axis == 1 ? y0 : x0) = start;
+      (axis == 0 ? oc : axis == 1 ? oh : ow) = end - start;
+    }
+  } else {
+    x0 = p.GetInt(0, 0);
+    y0 = p.GetInt(1, 0);
+    c0 = p.GetInt(2, 0);
+    if (in.size() == 2) {
+      const Tensor& ref = *in[1];
+      ow = ref.w;
+      oh = ref.h;
+      oc = ref.dims == 3 ? ref.c : x.c;
+    } else {
+      ow = p.GetInt(3, x.w - x0);
+      oh = p.GetInt(4, x.h - y0);
+      oc = p.GetInt(5, x.c - c0);
+    }
+  }
+  if (c0 < 0 || y0 < 0 || x0 < 0 || oc <= 0 || oh <= 0 || ow <= 0 || c0 + oc > x.c || y0 + oh > x.h ||
+      x0 + ow > x.w) {
+    return InvalidError("Crop region outside its input");
+  }
+  Tensor out = Tensor::Chw(oc, oh, ow);
+  for (int q = 0; q < oc; ++q) {
+    for (int y = 0; y < oh; ++y) {
+      const float* src = x.channel(c0 + q) + static_cast<size_t>(y0 + y) * x.w + x0;
+      std::copy(src, src + ow, out.channel(q) + static_cast<size_t>(y) * ow);
+    }
+  }
+  return out;
+}
+
+Result<Tensor> Interp(const Tensor& in, const ncnn::ParamDict& p) {
+  if (in.dims != 3) return InvalidError("Interp needs a 3-D input");
+  const int type = p.GetInt(0, 0);
+  const float hs = p.GetFloat(1, 1.f);
+  const float ws = p.GetFloat(2, 1.f);
+  int oh = p.GetInt(3, 0);
+  int ow = p.GetInt(4, 0);
+  if (oh == 0 || ow == 0) {
+    oh = static_cast<int>(in.h * hs);
+    ow = static_cast<int>(in.w * ws);
+  }
+  if (oh <= 0 || ow <= 0) return InvalidError("Interp output would be empty");
+  if (oh == in.h && ow == in.w) return in;
+  Tensor out = Tensor::Chw(in.c, oh, ow);
+  if (type == 1) {
+    // Nearest: source index = output index / scale, truncated, clamped.
+    const float ys = p.GetInt(3, 0) ? static_cast<float>(in.h) / oh : 1.f / hs;
+    const float xs = p.GetInt(4, 0) ? static_cast<float>(in.w) / ow : 1.f / ws;
+    for (int q = 0; q < in.c; ++q) {
+      for (int y = 0; y < oh; ++y) {
+        const int sy = std::min(static_cast<int>(y * ys), in.h - 1);
+        for (int x = 0; x < ow; ++x) {
+          out.at(q, y, x) = in.at(q, sy, std::min(static_cast<int>(x * xs), in.w - 1));
+        }
+      }
+    }
+    return out;
+  }
+  if (type == 2) {
+    // Bilinear, half-pixel centres, edge-clamped.
+    const double sy = static_cast<double>(in.h) / oh, sx = static_cast<double>(in.w) / ow;
+    for (int q = 0; q < in.c; ++q) {
+      for (int y = 0; y < oh; ++y) {
+        float fy = static_cast<float>((y + 0.5) * sy - 0.5);
+        int y0 = static_cast<int>(std::floor(fy));
+        fy -= static_cast<float>(y0);
+        if (y0 < 0) y0 = 0, fy = 0;
+        if (y0 >= in.h - 1) y0 = std::max(in.h - 2, 0), fy = in.h > 1 ? 1.f : 0.f;
+        for (int x = 0; x < ow; ++x) {
+          float fx = static_cast<float>((x + 0.5) * sx - 0.5);
+          int x0 = static_cast<int>(std::floor(fx));
+          fx -= static_cast<float>(x0);
+          if (x0 < 0) x0 = 0, fx = 0;
+          if (x0 >= in.w - 1) x0 = std::max(in.w - 2, 0), fx = in.w > 1 ? 1.f : 0.f;
+          const int x1 = std::min(x0 + 1, in.w - 1), y1 = std::min(y0 + 1, in.h - 1);
+          const double top = in.at(q, y0, x0) * (1.0 - fx) + in.at(q, y0, x1) * double(fx);
+          const double bottom = in.at(q, y1, x0) * (1.0 - fx) + in.at(q, y1, x1) * double(fx);
+          out.at(q, y, x) = static_cast<float>(top * (1.0 - fy) + bottom * fy);
+        }
+      }
+    }
+    return out;
+  }
+  const CubicTaps xt = BicubicTaps(in.w, ow);
+  const CubicTaps yt = BicubicTaps(in.h, oh);
+  for (int q = 0; q < in.c; ++q) {
+    for (int y = 0; y < oh; ++y) {
+      for (int x = 0; x < ow; ++x) {
+        double sum = 0;
+        for (int i = 0; i < 4; ++i) {
+          const int sy = Clamp(yt.first[y] + i, 0, in.h - 1);
+          double row = 0;
+          for (int j = 0; j < 4; ++j) {
+            row += double(xt.weights[static_cast<size_t>(x) * 4 + j]) * in.at(q, sy, Clamp(xt.first[x] + j, 0, in.w - 1));
+          }
+          sum += double(yt.weights[static_cast<size_t>(y) * 4 + i]) * row;
+        }
+        out.at(q, y, x) = static_cast<float>(sum);
+      }
+    }
+  }
+  return out;
+}
+
+Result<Tensor> PixelShuffle(const Tensor& in, const ncnn::ParamDict& p) {
+  const int r = p.GetInt(0, 1);
+  if (in.dims != 3 || in.c % (r * r) != 0) return InvalidError("PixelShuffle channels not divisible by r*r");
+  const int oc = in.c / (r * r);
+  Tensor out = Tensor::Chw(oc, in.h * r, in.w * r);
+  for (int q = 0; q < oc; ++q) {
+    for (int sy = 0; sy < r; ++sy) {
+      for (int sx = 0; sx < r; ++sx) {
+        const int src_c = q * r * r + sy * r + sx;
+        for (int y = 0; y < in.h; ++y) {
+          for (int x = 0; x < in.w; ++x) out.at(q, y * r + sy, x * r + sx) = in.at(src_c, y, x);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Result<Tensor> GlobalAveragePool(const Tensor& in) {
+  if (in.dims != 3) return InvalidError("Pooling needs a 3-D input");
+  Tensor out = Tensor::Vector(in.c);
+  for (int q = 0; q < in.c; ++q) {
+    double sum = 0;
+    const float* d = in.channel(q);
+    for (size_t i = 0; i < in.plane(); ++i) sum += d[i];
+    out.data[q] = static_cast<float>(sum / static_cast<double>(in.plane()));
+  }
+  return out;
+}
+
+Result<std::vector<Tensor>> ForwardLayer(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
+                                         const std::vector<const Tensor*>& inputs) {
+  const std::string& t = layer.type;
+  const ncnn::ParamDict& p = layer.params;
+  auto one = [](Result<Tensor> r) -> Result<std::vector<Tensor>> {
+    if (!r.ok()) return r.status();
+    std::vector<Tensor> v;
+    v.push_back(std::move(r).value());
+    return v;
+  };
+  if (t == "Split") return std::vector<Tensor>(layer.tops.size(), *inputs[0]);
+  if (t == "Convolution") return one(Convolution(*inputs[0], p, weights));
+  if (t == "Deconvolution") return one(Deconvolution(*inputs[0], p, weights));
+  if (t == "InnerProduct") return one(InnerProduct(*inputs[0], p, weights));
+  if (t == "PReLU") return one(PRelu(*inputs[0], weights));
+  if (t == "Eltwise") return one(Eltwise(inputs, p));
+  if (t == "BinaryOp") return one(BinaryOp(inputs, p));
+  if (t == "Scale") return one(Scale(inputs, p, weights));
+  if (t == "Concat") return one(Concat(inputs, p));
+  if (t == "Crop") return one(Crop(inputs, p));
+  if (t == "Interp") return one(Interp(*inputs[0], p));
+  if (t == "PixelShuffle") return one(PixelShuffle(*inputs[0], p));
+  if (t == "Pooling") return one(GlobalAveragePool(*inputs[0]));
+  return Status(StatusCode::kUnsupported, "layer type " + t + " has no kernel");
+}
+
+}  // namespace tessera::engine::ops

@@ -1,0 +1,44 @@
+// A blob as ncnn's layers see it: 3-D (channels x height x width) feature maps
+// and 1-D vectors (after global pooling and inner products), fp32, dense.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace tessera::engine {
+
+struct Tensor {
+  int dims = 3;  // 1 or 3
+  int c = 0;     // channels (3-D); 1 for 1-D
+  int h = 0;     // 1 for 1-D
+  int w = 0;     // length for 1-D
+  std::vector<float> data;
+
+  static Tensor Chw(int c, int h, int w, float fill = 0.f) {
+    Tensor t;
+    t.dims = 3;
+    t.c = c;
+    t.h = h;
+    t.w = w;
+    t.data.assign(static_cast<size_t>(c) * h * w, fill);
+    return t;
+  }
+  static Tensor Vector(int n, float fill = 0.f) {
+    Tensor t;
+    t.dims = 1;
+    t.c = 1;
+    t.h = 1;
+    t.w = n;
+    t.data.assign(static_cast<size_t>(n), fill);
+    return t;
+  }
+
+  size_t plane() const { return static_cast<size_t>(h) * w; }
+  size_t size() const { return data.size(); }
+  float* channel(int q) { return data.data() + plane() * q; }
+  const float* channel(int q) const { return data.data() + plane() * q; }
+  float& at(int q, int y, int x) { return data[plane() * q + static_cast<size_t>(y) * w + x]; }
+  float at(int q, int y, int x) const { return data[plane() * q + static_cast<size_t>(y) * w + x]; }
+};
+
+}  // namespace tessera::engine
