@@ -131,7 +131,14 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_flag("--no-gpu-fallback", flags->no_gpu_fallback,
                 "Answer DEVICE_UNAVAILABLE instead of running on the CPU when the requested GPU is unusable");
   cmd->add_option("--model-name", o.model_name,
-                  "Model for engines 1-3 when a request's quality string is empty (the request's string wins)");
+                  "Model for engines 1-3 when a request's quality string is empty (the request's string wins): "
+                  "realesrgan-x4plus, realesrgan-x4fast, realesr-animevideov3-x2|x3|x4, realesrgan-x4plus-anime; "
+                  "up2x-conservative, up2x-no-denoise, up2x-denoise1x|2x|3x, up3x-conservative, up3x-no-denoise, "
+                  "up3x-denoise3x, up4x-conservative, up4x-no-denoise, up4x-denoise3x; cunet-x2, "
+                  "cunet-noise0|1|2|3, cunet-noise0|1|2|3-x2");
+  cmd->add_option("--model-dir", o.model_dir,
+                  "Where scripts/fetch-models installed the models (default: $TESSERA_MODEL_DIR or "
+                  "~/.cache/tessera/models)");
   cmd->add_option("--scale", o.scale,
                   "Scale when a request's quality string is empty: the lanczos factor (0.1-16), e.g. 2 or x1.5")
       ->capture_default_str();
@@ -141,7 +148,7 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_option("--format", flags->format, "Output image format, the same for every output: png, jpg or webp")
       ->capture_default_str();
   cmd->add_option("-j,--threads", o.threads, "Image processing threads; 0 = one per core")->capture_default_str();
-  cmd->add_option("--engine", flags->engine, "Engine for --mode batch: lanczos (realesrgan, realcugan, waifu2x later)")
+  cmd->add_option("--engine", flags->engine, "Engine for --mode batch: realesrgan, realcugan, waifu2x or lanczos")
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");
   cmd->add_option("-o,--output", flags->output, "Output directory for --mode batch");

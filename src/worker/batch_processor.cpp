@@ -5,7 +5,6 @@
 
 #include "imaging/image_codec.h"
 #include "util/byte_size.h"
-#include "worker/engine_resolver.h"
 
 namespace tessera::worker {
 namespace {
@@ -21,10 +20,11 @@ constexpr uint64_t kBytesPerPixel = 4;
 
 }  // namespace
 
-BatchProcessor::BatchProcessor(const WorkerOptions& options) : options_(options), devices_(options.gpu_fallback) {}
+BatchProcessor::BatchProcessor(const WorkerOptions& options)
+    : options_(options), devices_(options.gpu_fallback), engines_(options) {}
 
 BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t payload_bytes,
-                                     const Deadline& deadline) const {
+                                     const Deadline& deadline) {
   BatchOutcome out;
   auto fail = [&out](Status s) -> BatchOutcome& {
     out.status = std::move(s);
@@ -32,7 +32,7 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
     return out;
   };
 
-  auto upscaler = ResolveUpscaler(request.engine, request.quality, options_);
+  auto upscaler = engines_.Resolve(request.engine, request.quality);
   if (!upscaler.ok()) return fail(upscaler.status());
   out.engine_description = (*upscaler)->Describe();
   auto device = devices_.Select(request.gpu_id);

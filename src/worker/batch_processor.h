@@ -12,6 +12,7 @@
 #include "util/deadline.h"
 #include "util/status.h"
 #include "worker/device_selector.h"
+#include "worker/engine_resolver.h"
 #include "worker/worker_options.h"
 
 namespace tessera::worker {
@@ -43,11 +44,13 @@ class BatchProcessor {
 
   // `payload_bytes` is the size of the frame holding the request: it is already
   // in memory and counts against the budget.
-  BatchOutcome Process(const protocol::Request& request, uint64_t payload_bytes, const Deadline& deadline) const;
+  // Not const: models are loaded on first use and kept for the next requests.
+  BatchOutcome Process(const protocol::Request& request, uint64_t payload_bytes, const Deadline& deadline);
 
  private:
   const WorkerOptions& options_;
   DeviceSelector devices_;
+  EngineResolver engines_;
 };
 
 }  // namespace tessera::worker

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include "engine/model_catalog.h"
 #include "util/log.h"
 #include "util/process_memory.h"
 
 namespace tessera::worker {
 
 void ResolveMachineDefaults(WorkerOptions* options) {
+  if (options->model_dir.empty()) options->model_dir = engine::DefaultModelDir();
   if (options->limits.ram_budget_bytes != 0) return;
   constexpr uint64_t kFloor = 256ull << 20;
   std::optional<uint64_t> available = AvailableMemoryBytes();

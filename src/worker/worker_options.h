@@ -28,6 +28,7 @@ struct WorkerOptions {
   // factor for lanczos (and, later, the model scale). The request's string wins.
   std::string model_name;
   std::string scale = "2";
+  std::string model_dir;  // empty: resolved to $TESSERA_MODEL_DIR or ~/.cache/tessera/models
   int tile_size = 0;  // 0 = automatic; lanczos ignores it (libvips streams in strips)
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
   int threads = 0;  // 0 = one per core

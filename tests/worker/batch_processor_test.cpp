@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "../support/test_images.h"
+#include "engine/model_catalog.h"
 
 namespace tessera::worker {
 namespace {
@@ -12,6 +13,7 @@ class BatchProcessorTest : public ::testing::Test {
   void SetUp() override {
     test::InitImagingForTests();
     options_.limits.ram_budget_bytes = 1ull << 30;
+    options_.model_dir = engine::DefaultModelDir();
   }
 
   BatchOutcome Run(const std::vector<std::vector<uint8_t>>& images, std::string quality = "x2",
@@ -75,12 +77,37 @@ TEST_F(BatchProcessorTest, TheMemoryEstimateLimitsTheBatchAndSaysHowManyFit) {
   EXPECT_TRUE(Run(images, "4").status.ok());
 }
 
-TEST_F(BatchProcessorTest, ModelEnginesAreUnsupportedForNow) {
-  for (auto e : {protocol::Engine::kRealEsrgan, protocol::Engine::kRealCugan, protocol::Engine::kWaifu2x}) {
-    BatchOutcome out = Run({test::SolidPng(4, 4, {1, 2, 3})}, "", e);
-    EXPECT_EQ(out.status.code(), StatusCode::kUnsupported);
-    EXPECT_NE(out.status.message().find("lanczos"), std::string::npos);
+TEST_F(BatchProcessorTest, ModelEnginesRunTheirFamilysModels) {
+  struct Case {
+    protocol::Engine engine;
+    std::string quality;
+    std::string model;
+    int scale;
+  };
+  for (const Case& c : {Case{protocol::Engine::kRealEsrgan, "x2", "realesr-animevideov3-x2", 2},
+                        Case{protocol::Engine::kRealCugan, "up2x-conservative", "up2x-conservative", 2},
+                        Case{protocol::Engine::kWaifu2x, "", "cunet-noise0-x2", 2}}) {
+    BatchOutcome out = Run({test::SolidPng(6, 5, {200, 120, 40})}, c.quality, c.engine);
+    ASSERT_TRUE(out.status.ok()) << c.model << ": " << out.status.ToString();
+    EXPECT_EQ(out.engine_description.rfind(c.model, 0), 0u) << out.engine_description;
+    test::DecodedPixels px = test::DecodePixels(out.outputs[0]);
+    EXPECT_EQ(px.width, 6 * c.scale);
+    EXPECT_EQ(px.height, 5 * c.scale);
+    // A flat colour stays close to itself through any of these models.
+    EXPECT_NEAR(px.at(5, 4)[0], 200, 12) << c.model;
+    EXPECT_NEAR(px.at(5, 4)[2], 40, 12) << c.model;
   }
+}
+
+TEST_F(BatchProcessorTest, UnknownOrMismatchedModelsAreInvalid) {
+  BatchOutcome unknown = Run({test::SolidPng(4, 4, {1, 2, 3})}, "no-such-model", protocol::Engine::kRealEsrgan);
+  EXPECT_EQ(unknown.status.code(), StatusCode::kInvalid);
+  EXPECT_NE(unknown.status.message().find("unknown model 'no-such-model'"), std::string::npos);
+  BatchOutcome wrong = Run({test::SolidPng(4, 4, {1, 2, 3})}, "up2x-conservative", protocol::Engine::kRealEsrgan);
+  EXPECT_EQ(wrong.status.code(), StatusCode::kInvalid);
+  EXPECT_NE(wrong.status.message().find("realcugan"), std::string::npos);
+  BatchOutcome scale = Run({test::SolidPng(4, 4, {1, 2, 3})}, "x3", protocol::Engine::kWaifu2x);
+  EXPECT_EQ(scale.status.code(), StatusCode::kInvalid);
 }
 
 TEST_F(BatchProcessorTest, EmptyQualityFallsBackToTheScaleFlag) {

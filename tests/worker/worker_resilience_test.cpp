@@ -187,15 +187,21 @@ TEST_F(WorkerResilienceTest, UnavailableGpuWithoutFallback) {
   ExpectStillServing(session);
 }
 
-TEST_F(WorkerResilienceTest, ModelEngineIsUnsupportedForNow) {
+TEST_F(WorkerResilienceTest, UnknownModelThenARealModelRequest) {
   WorkerSession session;
   protocol::RequestFrameSpec spec;
   spec.request_id = 16;
   spec.engine = 1;
-  spec.quality = "realesr-animevideov3-x2";
+  spec.quality = "realesrgan-x99";
   spec.images = {small_};
   protocol::Response r = session.Call(protocol::EncodeRequestFrame(spec));
-  EXPECT_EQ(r.status, Code(WireStatus::kUnsupported));
+  EXPECT_EQ(r.status, Code(WireStatus::kInvalid));
+  EXPECT_NE(r.error.find("unknown model"), std::string::npos) << r.error;
+  spec.request_id = 17;
+  spec.quality = "realesr-animevideov3-x2";
+  r = session.Call(protocol::EncodeRequestFrame(spec));
+  ASSERT_EQ(r.status, 0u) << r.error;
+  EXPECT_EQ(DecodePixels(r.outputs[0]).width, 8);
   ExpectStillServing(session);
 }
 

@@ -1,0 +1,173 @@
+#include "engine/model_upscaler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/ops/reference_ops.h"
+#include "imaging/pixel_buffer.h"
+
+namespace tessera::engine {
+namespace {
+
+// Index into [0, n) for a position that may lie outside it.
+int ReflectIndex(int i, int n) {  // mirror without repeating the edge: ..2 1 | 0 1 2 .. n-1 | n-2 ..
+  if (n == 1) return 0;
+  const int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+int ReplicateIndex(int i, int n) { return std::min(std::max(i, 0), n - 1); }
+
+// Rounds a float output the way the reference programs do: v*255, +0.5, floor,
+// clamped to [0, 255] before the conversion to an integer.
+uint8_t ToByte(float v) {
+  float x = std::floor(v * 255.f + 0.5f);
+  x = std::min(std::max(x, 0.f), 255.f);
+  return static_cast<uint8_t>(x);
+}
+
+}  // namespace
+
+TileGeometry GeometryFor(const ModelEntry& entry) {
+  TileGeometry g;
+  switch (entry.family) {
+    case ModelFamily::kRealEsrgan:
+      g.prepadding = 10;
+      break;
+    case ModelFamily::kRealCugan:
+      g.prepadding = entry.scale == 2 ? 18 : entry.scale == 3 ? 14 : 19;
+      g.align = entry.scale == 3 ? 4 : 2;
+      g.model_crops = true;
+      break;
+    case ModelFamily::kWaifu2xCunet:
+      g.prepadding = entry.scale == 1 ? 28 : 18;
+      g.align = entry.scale == 1 ? 4 : 2;
+      g.reflect = false;
+      g.model_crops = true;
+      break;
+  }
+  return g;
+}
+
+ModelUpscaler::ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size)
+    : entry_(std::move(entry)),
+      model_(std::move(model)),
+      executor_(*model_),
+      geometry_(GeometryFor(entry_)),
+      tile_size_(tile_size) {}
+
+Result<std::unique_ptr<ModelUpscaler>> ModelUpscaler::Load(const std::string& model_dir, const ModelEntry& entry,
+                                                           int tile_size) {
+  Result<ncnn::Model> model = ncnn::LoadModel(model_dir, entry.name);
+  if (!model.ok()) return model.status();
+  auto owned = std::make_unique<ncnn::Model>(std::move(model).value());
+  const int tile = tile_size > 0 ? tile_size : kDefaultTileSize;
+  return std::unique_ptr<ModelUpscaler>(new ModelUpscaler(entry, std::move(owned), tile));
+}
+
+std::string ModelUpscaler::Describe() const {
+  return entry_.name + " x" + std::to_string(entry_.scale) + " tile " + std::to_string(tile_size_);
+}
+
+Size ModelUpscaler::OutputSize(Size input) const {
+  return {input.width * static_cast<uint64_t>(entry_.scale), input.height * static_cast<uint64_t>(entry_.scale)};
+}
+
+uint64_t ModelUpscaler::WorkingBytes(Size input) const {
+  const uint64_t s = static_cast<uint64_t>(entry_.scale);
+  const uint64_t padded = static_cast<uint64_t>(tile_size_ + 2 * geometry_.prepadding + geometry_.align);
+  // Planar float copies of the image in and out, and up to three live 64-channel
+  // feature maps at output resolution for one tile.
+  const uint64_t planes = (input.pixels() + OutputSize(input).pixels()) * 4 * 4;
+  return planes + padded * padded * s * s * 64 * 4 * 3;
+}
+
+Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadline) const {
+  const int s = entry_.scale;
+  const int pad = geometry_.prepadding;
+  const int W = rgb.w, H = rgb.h;
+  Tensor out = Tensor::Chw(rgb.c, H * s, W * s);
+  for (int ty = 0; ty < H; ty += tile_size_) {
+    for (int tx = 0; tx < W; tx += tile_size_) {
+      const int tw = std::min(tile_size_, W - tx);
+      const int th = std::min(tile_size_, H - ty);
+      const int ext_w = (geometry_.align - tw % geometry_.align) % geometry_.align;
+      const int ext_h = (geometry_.align - th % geometry_.align) % geometry_.align;
+      const int in_w = tw + ext_w + 2 * pad;
+      const int in_h = th + ext_h + 2 * pad;
+      Tensor tile = Tensor::Chw(rgb.c, in_h, in_w);
+      for (int q = 0; q < rgb.c; ++q) {
+        for (int y = 0; y < in_h; ++y) {
+          const int sy = ty - pad + y;
+          const int iy = geometry_.reflect ? ReflectIndex(sy, H) : ReplicateIndex(sy, H);
+          for (int x = 0; x < in_w; ++x) {
+            const int sx = tx - pad + x;
+            tile.at(q, y, x) = rgb.at(q, iy, geometry_.reflect ? ReflectIndex(sx, W) : ReplicateIndex(sx, W));
+          }
+        }
+      }
+      Result<Tensor> result = executor_.Run(std::move(tile), deadline);
+      if (!result.ok()) return result.status();
+      const Tensor& o = *result;
+      const int offset = geometry_.model_crops ? 0 : pad * s;
+      const int expect_w = geometry_.model_crops ? (tw + ext_w) * s : in_w * s;
+      const int expect_h = geometry_.model_crops ? (th + ext_h) * s : in_h * s;
+      if (o.c != rgb.c || o.w != expect_w || o.h != expect_h) {
+        return InternalError(entry_.name + ": tile output is " + std::to_string(o.w) + "x" + std::to_string(o.h) +
+                             ", expected " + std::to_string(expect_w) + "x" + std::to_string(expect_h));
+      }
+      for (int q = 0; q < rgb.c; ++q) {
+        for (int y = 0; y < th * s; ++y) {
+          const float* src = o.channel(q) + static_cast<size_t>(y + offset) * o.w + offset;
+          std::copy(src, src + tw * s, out.channel(q) + static_cast<size_t>(ty * s + y) * out.w + tx * s);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Result<imaging::Image> ModelUpscaler::Run(const imaging::Image& input, const Deadline& deadline) const {
+  Result<imaging::PixelBuffer> pixels = imaging::ToPixels(input);
+  if (!pixels.ok()) return pixels.status();
+  const int W = pixels->width, H = pixels->height, bands = pixels->bands;
+  const bool alpha = bands == 4;
+  Tensor rgb = Tensor::Chw(3, H, W);
+  Tensor a = alpha ? Tensor::Chw(1, H, W) : Tensor();
+  for (int y = 0; y < H; ++y) {
+    for (int x = 0; x < W; ++x) {
+      const uint8_t* px = pixels->data.data() + (static_cast<size_t>(y) * W + x) * bands;
+      for (int q = 0; q < 3; ++q) rgb.at(q, y, x) = px[q] / 255.f;
+      if (alpha) a.at(0, y, x) = px[3] / 255.f;
+    }
+  }
+  Result<Tensor> up = RunPlanar(rgb, deadline);
+  if (!up.ok()) return up.status();
+  // Alpha does not go through the model: bicubic, as the reference programs do.
+  Tensor up_alpha;
+  if (alpha) {
+    ncnn::ParamDict p;
+    p.Set(0, ncnn::ParamValue{false, false, {3}});
+    p.Set(3, ncnn::ParamValue{false, false, {static_cast<double>(H * entry_.scale)}});
+    p.Set(4, ncnn::ParamValue{false, false, {static_cast<double>(W * entry_.scale)}});
+    Result<Tensor> ua = ops::Interp(a, p);
+    if (!ua.ok()) return ua.status();
+    up_alpha = std::move(ua).value();
+  }
+  imaging::PixelBuffer out;
+  out.width = up->w;
+  out.height = up->h;
+  out.bands = bands;
+  out.data.resize(static_cast<size_t>(out.width) * out.height * bands);
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      uint8_t* px = out.data.data() + (static_cast<size_t>(y) * out.width + x) * bands;
+      for (int q = 0; q < 3; ++q) px[q] = ToByte(up->at(q, y, x));
+      if (alpha) px[3] = ToByte(up_alpha.at(0, y, x));
+    }
+  }
+  return imaging::FromPixels(out);
+}
+
+}  // namespace tessera::engine

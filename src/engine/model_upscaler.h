@@ -1,0 +1,67 @@
+// Super-resolution with an ncnn model: the family's pre-processing, a fixed tile
+// grid, the graph on each tile, and the family's post-processing.
+//
+// Geometry per family (as the reference programs do it on their CPU paths):
+//   realesrgan     10 px of pre-padding, reflected at image borders; the model's
+//                  output covers the padding, which is cropped off.
+//   realcugan      18 / 14 / 19 px (x2 / x3 / x4), reflected; the padded tile is
+//                  extended right and bottom to a multiple of 2 (x2, x4) or 4 (x3);
+//                  the model crops its own padding.
+//   waifu2x-cunet  18 px (28 for noise-only models), replicated at the borders,
+//                  same alignment rule as realcugan.
+// Inside the image, a tile's padding is its neighbours' pixels, so tiles join
+// without seams. The grid depends only on the image size and the tile size —
+// never on free memory — so the same input and options give the same bytes.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/graph_executor.h"
+#include "engine/model_catalog.h"
+#include "engine/ncnn/model.h"
+#include "engine/upscaler.h"
+
+namespace tessera::engine {
+
+struct TileGeometry {
+  int prepadding = 0;
+  int align = 1;           // padded tile width/height rounded up to a multiple of this
+  bool reflect = true;     // false: replicate the edge pixel
+  bool model_crops = false;  // the model's output already excludes the padding
+};
+
+TileGeometry GeometryFor(const ModelEntry& entry);
+
+// The tile edge used when --tile-size is 0: fixed, so output never depends on memory.
+inline constexpr int kDefaultTileSize = 200;
+
+class ModelUpscaler : public Upscaler {
+ public:
+  // Loads `entry` from `model_dir`. `tile_size` 0 = kDefaultTileSize.
+  static Result<std::unique_ptr<ModelUpscaler>> Load(const std::string& model_dir, const ModelEntry& entry,
+                                                     int tile_size);
+
+  std::string Describe() const override;
+  Size OutputSize(Size input) const override;
+  uint64_t WorkingBytes(Size input) const override;
+  Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline) const override;
+
+  // The same on planar float RGB in [0, 1] (c x h x w), for tests: returns the
+  // model's output in the same layout, before rounding to 8 bits.
+  Result<Tensor> RunPlanar(const Tensor& rgb, const Deadline& deadline) const;
+
+  const ModelEntry& entry() const { return entry_; }
+  int tile_size() const { return tile_size_; }
+
+ private:
+  ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size);
+
+  ModelEntry entry_;
+  std::unique_ptr<ncnn::Model> model_;
+  GraphExecutor executor_;
+  TileGeometry geometry_;
+  int tile_size_;
+};
+
+}  // namespace tessera::engine
