@@ -2,19 +2,27 @@
 
 #include <optional>
 
+#include "engine/ops/dnnl_convolution.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine {
 
-GraphExecutor::GraphExecutor(const ncnn::Model& model) : model_(model) {
+GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend) : model_(model) {
   const auto& layers = model.graph.layers;
   last_use_.assign(model.graph.blob_names.size(), -1);
+  convolutions_.resize(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
+    if (backend == ComputeBackend::kOneDnn &&
+        (layers[i].type == "Convolution" || layers[i].type == "Deconvolution")) {
+      convolutions_[i] = std::make_unique<ops::DnnlConvolution>(layers[i], model.weights[i]);
+    }
     if (layers[i].type == "Input" && input_blob_ < 0) input_blob_ = layers[i].tops[0];
     for (int b : layers[i].bottoms) last_use_[b] = static_cast<int>(i);
   }
   if (!layers.empty() && !layers.back().tops.empty()) output_blob_ = layers.back().tops[0];
 }
+
+GraphExecutor::~GraphExecutor() = default;
 
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline) const {
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
@@ -32,7 +40,17 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline) const 
       if (!blobs[b]) return InternalError(model_.name + ": blob " + model_.graph.blob_names[b] + " missing");
       inputs.push_back(&*blobs[b]);
     }
-    Result<std::vector<Tensor>> outputs = ops::ForwardLayer(layer, model_.weights[i], inputs);
+    Result<std::vector<Tensor>> outputs = std::vector<Tensor>();
+    if (convolutions_[i]) {
+      Result<Tensor> out = convolutions_[i]->Run(*inputs[0]);
+      if (out.ok()) {
+        outputs->push_back(std::move(out).value());
+      } else {
+        outputs = out.status();
+      }
+    } else {
+      outputs = ops::ForwardLayer(layer, model_.weights[i], inputs);
+    }
     if (!outputs.ok()) {
       return Status(outputs.status().code(),
                     model_.name + ": layer '" + layer.name + "' (" + layer.type + "): " + outputs.status().message());

@@ -3,6 +3,7 @@
 // peak memory is the widest cut of the graph, not the sum of all blobs.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "engine/ncnn/model.h"
@@ -12,10 +13,19 @@
 
 namespace tessera::engine {
 
+namespace ops {
+class DnnlConvolution;
+}
+
+// kOneDnn runs convolutions and deconvolutions on oneDNN and the light layers on
+// the reference kernels; kReference runs everything on the reference kernels.
+enum class ComputeBackend { kReference, kOneDnn };
+
 class GraphExecutor {
  public:
   // `model` must outlive the executor.
-  explicit GraphExecutor(const ncnn::Model& model);
+  GraphExecutor(const ncnn::Model& model, ComputeBackend backend = ComputeBackend::kOneDnn);
+  ~GraphExecutor();
 
   // Feeds `input` to the model's Input layer and returns its output blob (the
   // last layer's). kTimeout when the deadline passes between layers.
@@ -29,6 +39,7 @@ class GraphExecutor {
   int input_blob_ = -1;
   int output_blob_ = -1;
   std::vector<int> last_use_;  // per blob: index of the last layer reading it
+  std::vector<std::unique_ptr<ops::DnnlConvolution>> convolutions_;  // per layer; null where not used
 };
 
 }  // namespace tessera::engine

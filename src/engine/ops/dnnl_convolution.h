@@ -1,0 +1,40 @@
+// Convolution and deconvolution layers on oneDNN (CPU). One object per layer:
+// primitives are created once per input shape and reused; weights are reordered
+// into the layout the chosen primitive wants once per shape, then kept. Bias and
+// the layer's built-in activation run as part of the primitive (post-ops).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "engine/ncnn/model.h"
+#include "engine/tensor.h"
+#include "util/status.h"
+
+namespace tessera::engine::ops {
+
+class DnnlConvolution {
+ public:
+  // `layer` and `weights` must outlive this object.
+  DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights);
+  ~DnnlConvolution();
+
+  Result<Tensor> Run(const Tensor& input) const;
+
+ private:
+  struct Compiled;  // the primitive and packed weights for one input shape
+  Result<std::shared_ptr<Compiled>> CompileFor(int channels, int height, int width) const;
+
+  const ncnn::LayerSpec& layer_;
+  const ncnn::LayerWeights& weights_;
+  bool transposed_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::pair<int, int>, std::shared_ptr<Compiled>> compiled_;  // by (height, width)
+};
+
+// Whether oneDNN can run on this machine (false when its CPU engine fails to start).
+bool DnnlAvailable();
+
+}  // namespace tessera::engine::ops
