@@ -13,6 +13,7 @@ namespace tessera::cli {
 using CommandRunner = std::function<int()>;
 
 void AddWorkerCommand(CLI::App& app, CommandRunner* runner);
+void AddUpscaleCommand(CLI::App& app, CommandRunner* runner);
 void AddVersionCommand(CLI::App& app, CommandRunner* runner);
 
 }  // namespace tessera::cli

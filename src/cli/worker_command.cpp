@@ -8,6 +8,7 @@
 #include "util/byte_size.h"
 #include "util/duration_text.h"
 #include "util/log.h"
+#include "worker/file_batch.h"
 #include "worker/worker_main.h"
 
 namespace tessera::cli {
@@ -78,7 +79,11 @@ int Finish(WorkerFlags& f) {
     if (f.input.empty() || f.output.empty()) return fail("--mode batch needs --input DIR and --output DIR");
     auto engine = protocol::EngineFromName(f.engine);
     if (!engine) return fail("--engine " + f.engine + " is not one of realesrgan, realcugan, waifu2x, lanczos");
-    return worker::RunDirectoryBatch(o, {f.input, f.output, *engine});
+    worker::FileBatchSpec spec;
+    spec.input = f.input;
+    spec.output = f.output;
+    spec.engine = *engine;
+    return worker::RunFileBatch(o, spec);
   }
   if (f.mode.empty() && !f.keep_alive) {
     return fail(

@@ -50,7 +50,8 @@ uint64_t LanczosUpscaler::WorkingBytes(Size input) const {
   return OutputSize(input).pixels() * 4 + (16ull << 20);
 }
 
-Result<imaging::Image> LanczosUpscaler::Run(const imaging::Image& input, const Deadline& deadline) const {
+Result<imaging::Image> LanczosUpscaler::Run(const imaging::Image& input, const Deadline& deadline,
+                                            const ProgressFn& progress) const {
   const bool has_alpha = input.bands() == 4 || input.bands() == 2;
   VipsImage* current = input.get();
   g_object_ref(current);
@@ -82,7 +83,9 @@ Result<imaging::Image> LanczosUpscaler::Run(const imaging::Image& input, const D
     status = apply(vips_cast_uchar(stage.get(), &out, nullptr), "cast");
     if (!status.ok()) return status;
   }
-  return imaging::Materialize(std::move(stage), deadline, "lanczos resize");
+  Result<imaging::Image> resized = imaging::Materialize(std::move(stage), deadline, "lanczos resize");
+  if (resized.ok() && progress) progress(1, 1);
+  return resized;
 }
 
 }  // namespace tessera::engine

@@ -23,7 +23,8 @@ class LanczosUpscaler : public Upscaler {
   std::string Describe() const override;
   Size OutputSize(Size input) const override;
   uint64_t WorkingBytes(Size input) const override;
-  Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline) const override;
+  Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline,
+                             const ProgressFn& progress) const override;
 
  private:
   double factor_;

@@ -83,11 +83,14 @@ uint64_t ModelUpscaler::WorkingBytes(Size input) const {
   return planes + padded * padded * s * s * 64 * 4 * 3;
 }
 
-Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadline) const {
+Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadline,
+                                        const ProgressFn& progress) const {
   const int s = entry_.scale;
   const int pad = geometry_.prepadding;
   const int W = rgb.w, H = rgb.h;
   Tensor out = Tensor::Chw(rgb.c, H * s, W * s);
+  const size_t total = static_cast<size_t>((H + tile_size_ - 1) / tile_size_) * ((W + tile_size_ - 1) / tile_size_);
+  size_t done = 0;
   for (int ty = 0; ty < H; ty += tile_size_) {
     for (int tx = 0; tx < W; tx += tile_size_) {
       const int tw = std::min(tile_size_, W - tx);
@@ -123,12 +126,14 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
           std::copy(src, src + tw * s, out.channel(q) + static_cast<size_t>(ty * s + y) * out.w + tx * s);
         }
       }
+      if (progress) progress(++done, total);
     }
   }
   return out;
 }
 
-Result<imaging::Image> ModelUpscaler::Run(const imaging::Image& input, const Deadline& deadline) const {
+Result<imaging::Image> ModelUpscaler::Run(const imaging::Image& input, const Deadline& deadline,
+                                          const ProgressFn& progress) const {
   Result<imaging::PixelBuffer> pixels = imaging::ToPixels(input);
   if (!pixels.ok()) return pixels.status();
   const int W = pixels->width, H = pixels->height, bands = pixels->bands;
@@ -142,7 +147,7 @@ Result<imaging::Image> ModelUpscaler::Run(const imaging::Image& input, const Dea
       if (alpha) a.at(0, y, x) = px[3] / 255.f;
     }
   }
-  Result<Tensor> up = RunPlanar(rgb, deadline);
+  Result<Tensor> up = RunPlanar(rgb, deadline, progress);
   if (!up.ok()) return up.status();
   // Alpha does not go through the model: bicubic, as the reference programs do.
   Tensor up_alpha;

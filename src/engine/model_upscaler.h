@@ -45,11 +45,12 @@ class ModelUpscaler : public Upscaler {
   std::string Describe() const override;
   Size OutputSize(Size input) const override;
   uint64_t WorkingBytes(Size input) const override;
-  Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline) const override;
+  Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline,
+                             const ProgressFn& progress) const override;
 
   // The same on planar float RGB in [0, 1] (c x h x w), for tests: returns the
   // model's output in the same layout, before rounding to 8 bits.
-  Result<Tensor> RunPlanar(const Tensor& rgb, const Deadline& deadline) const;
+  Result<Tensor> RunPlanar(const Tensor& rgb, const Deadline& deadline, const ProgressFn& progress = nullptr) const;
 
   const ModelEntry& entry() const { return entry_; }
   int tile_size() const { return tile_size_; }

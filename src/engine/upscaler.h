@@ -4,7 +4,9 @@
 // every request of a worker.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "imaging/image.h"
@@ -19,6 +21,9 @@ struct Size {
   uint64_t pixels() const { return width * height; }
 };
 
+// Called as work advances (tiles done, tiles in all); may be empty.
+using ProgressFn = std::function<void(size_t done, size_t total)>;
+
 class Upscaler {
  public:
   virtual ~Upscaler() = default;
@@ -31,7 +36,8 @@ class Upscaler {
   virtual uint64_t WorkingBytes(Size input) const = 0;
   // Processes one decoded 8-bit sRGB(A) image. Stops with kTimeout when the
   // deadline passes.
-  virtual Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline) const = 0;
+  virtual Result<imaging::Image> Run(const imaging::Image& input, const Deadline& deadline,
+                                     const ProgressFn& progress) const = 0;
 };
 
 }  // namespace tessera::engine

@@ -96,7 +96,7 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
     if (!decoded.ok()) return fail(WithIndex(i, decoded.status()));
     imaging::Image input = std::move(decoded).value();
 
-    Result<imaging::Image> processed = (*upscaler)->Run(input, deadline);
+    Result<imaging::Image> processed = (*upscaler)->Run(input, deadline, progress_);
     auto processed_at = Clock::now();
     out.timings.process_ms += std::chrono::duration<double, std::milli>(processed_at - decoded_at).count();
     input = imaging::Image();  // free the input before encoding

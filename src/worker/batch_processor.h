@@ -47,10 +47,14 @@ class BatchProcessor {
   // Not const: models are loaded on first use and kept for the next requests.
   BatchOutcome Process(const protocol::Request& request, uint64_t payload_bytes, const Deadline& deadline);
 
+  // Reports tile progress of each image processed from now on (one-shot CLI modes).
+  void set_progress(engine::ProgressFn progress) { progress_ = std::move(progress); }
+
  private:
   const WorkerOptions& options_;
   DeviceSelector devices_;
   EngineResolver engines_;
+  engine::ProgressFn progress_;
 };
 
 }  // namespace tessera::worker

@@ -20,7 +20,7 @@ std::string DefaultModelFor(protocol::Engine engine, int scale) {
   switch (engine) {
     case protocol::Engine::kRealEsrgan:
       return scale == 2 ? "realesr-animevideov3-x2" : scale == 3 ? "realesr-animevideov3-x3"
-                                                  : scale == 4 ? "realesrgan-x4plus" : "";
+                                                  : scale == 4 ? "realesr-animevideov3-x4" : "";
     case protocol::Engine::kRealCugan:
       return scale >= 2 && scale <= 4 ? "up" + std::to_string(scale) + "x-conservative" : "";
     case protocol::Engine::kWaifu2x:

@@ -1,4 +1,5 @@
-// Entry points of `tessera worker`, one per mode.
+// Entry point of `tessera worker --keep-alive` and `--mode stdin`; `--mode batch`
+// is RunFileBatch (worker/file_batch.h).
 #pragma once
 
 #include <string>
@@ -12,17 +13,5 @@ namespace tessera::worker {
 // until end of input; without, it answers one frame and exits (--mode stdin).
 // stdout is reserved for frames: anything else a library prints goes to stderr.
 int RunStdinWorker(WorkerOptions options, bool keep_alive);
-
-struct DirectoryBatchSpec {
-  std::string input_dir;
-  std::string output_dir;
-  protocol::Engine engine = protocol::Engine::kLanczos;
-};
-
-// --mode batch: every image file of input_dir (sorted by name, not recursive) is
-// processed like a one-image request and written to output_dir under the same
-// stem with the output format's extension. A bad file is reported and skipped.
-// Exit code 0 when every file succeeded, 1 when any failed, 2 on setup errors.
-int RunDirectoryBatch(WorkerOptions options, const DirectoryBatchSpec& spec);
 
 }  // namespace tessera::worker

@@ -33,7 +33,7 @@ TEST_P(LanczosRunTest, OutputSizeMatchesThePredictionAndConstantsStayConstant) {
   auto input = imaging::DecodeImage(test::SolidPng(37, 23, {12, 200, 99}), Deadline());
   ASSERT_TRUE(input.ok());
   LanczosUpscaler up(factor);
-  auto out = up.Run(*input, Deadline());
+  auto out = up.Run(*input, Deadline(), nullptr);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   Size predicted = up.OutputSize({37, 23});
   EXPECT_EQ(static_cast<uint64_t>(out->width()), predicted.width);
@@ -60,7 +60,7 @@ TEST(LanczosUpscalerTest, TransparentPixelsDoNotBleedColour) {
   // must not turn the colour into garbage where alpha is 0 then back.
   auto input = imaging::DecodeImage(test::SolidPng(8, 8, {255, 0, 0, 0}), Deadline());
   ASSERT_TRUE(input.ok());
-  auto out = LanczosUpscaler(2).Run(*input, Deadline());
+  auto out = LanczosUpscaler(2).Run(*input, Deadline(), nullptr);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->bands(), 4);
   auto png = imaging::EncodeImage(*out, imaging::OutputFormat::kPng, Deadline());
@@ -74,7 +74,7 @@ TEST(LanczosUpscalerTest, CancelledDeadlineGivesTimeout) {
   ASSERT_TRUE(input.ok());
   Deadline cancelled;
   cancelled.Cancel();
-  auto out = LanczosUpscaler(4).Run(*input, cancelled);
+  auto out = LanczosUpscaler(4).Run(*input, cancelled, nullptr);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kTimeout);
 }

@@ -931,7 +931,21 @@ class Net:
     def input_names(self):
         return [ld.tops[0] for ld in self.layer_defs if ld.type == "Input"]
 
+    def emulate_fp16_storage(self):
+        """DIAGNOSTIC ONLY: mimic the Vulkan path of the reference programs
+        (use_fp16_storage: weights and every blob stored as float16,
+        arithmetic in float32/64). Never used for the oracle's truth."""
+        self.fp16 = True
+        for layer in self.layers:
+            for attr in ("weight", "bias", "slope", "scale"):
+                v = getattr(layer, attr, None)
+                if isinstance(v, np.ndarray):
+                    setattr(layer, attr, v.astype(np.float16).astype(np.float64))
+
     def run(self, feeds, out_name):
+        fp16 = getattr(self, "fp16", False)
+        if fp16:
+            feeds = {k: v.half().double() for k, v in feeds.items()}
         blobs = dict(feeds)
         for i, (ld, layer) in enumerate(zip(self.layer_defs, self.layers)):
             if ld.type == "Input":
@@ -943,8 +957,7 @@ class Net:
             if len(outs) != len(ld.tops):
                 raise OracleError("%s: produced %d outputs, want %d" % (ld.name, len(outs), len(ld.tops)))
             for t, o in zip(ld.tops, outs):
-                blobs[t] = o
-            # free consumed blobs no longer needed
+                blobs[t] = o.half().double() if fp16 else o
         if out_name not in blobs:
             raise OracleError("output blob %s not produced" % out_name)
         return blobs[out_name]
@@ -1097,6 +1110,8 @@ def main(argv=None):
     ap.add_argument("--alpha-rounding", choices=["round", "trunc"], default="round",
                     help="alpha quantisation: 'round' = floor(a+0.5) (reference GPU path, default); "
                          "'trunc' = (int)a (realcugan/waifu2x CPU path)")
+    ap.add_argument("--emulate-fp16-storage", action="store_true",
+                    help="DIAGNOSTIC ONLY: round weights and blobs to float16 like the references' Vulkan path")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
 
@@ -1106,6 +1121,8 @@ def main(argv=None):
     e = man[args.name]
     family, scale, noise = e["family"], int(e["scale"]), int(e["noise"])
     net = load_net(args.model_dir, args.name)
+    if args.emulate_fp16_storage:
+        net.emulate_fp16_storage()
     rgb, alpha = read_image(args.input)
     rgb_raw, alpha_raw = upscale_image(net, family, scale, noise, rgb, alpha, verbose=args.verbose)
     out = quantize(rgb_raw, True)

@@ -113,3 +113,59 @@ TEST(WorkerCliTest, BatchModeProcessesADirectoryAndReportsBadFiles) {
 
 }  // namespace
 }  // namespace tessera::test
+
+namespace tessera::test {
+namespace {
+
+TEST(UpscaleCliTest, UpscalesAFileWithAModelAndInfersTheFormat) {
+  fs::path root = fs::temp_directory_path() / ("tessera-upscale-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  WriteFile(root / "in.png", TexturedPng(20, 14));
+  RunResult r = RunTessera({"upscale", "-i", (root / "in.png").string(), "-o", (root / "out.webp").string(), "-n",
+                            "realesr-animevideov3-x2"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream f(root / "out.webp", std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 12u);
+  EXPECT_EQ(std::string(bytes.begin() + 8, bytes.begin() + 12), "WEBP");
+  DecodedPixels px = DecodePixels(bytes);
+  EXPECT_EQ(px.width, 40);
+  EXPECT_EQ(px.height, 28);
+  fs::remove_all(root);
+}
+
+TEST(UpscaleCliTest, DirectoryInDirectoryOutWithLanczos) {
+  fs::path root = fs::temp_directory_path() / ("tessera-upscale-dir-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "in");
+  WriteFile(root / "in" / "a.png", SolidPng(5, 4, {9, 9, 9}));
+  WriteFile(root / "in" / "b.jpg", SolidPng(3, 3, {9, 9, 9}));  // PNG bytes, .jpg name: content decides
+  RunResult r = RunTessera({"upscale", "-i", (root / "in").string(), "-o", (root / "out").string(), "-n", "lanczos",
+                            "-s", "3", "-f", "png"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(root / "out" / "a.png"));
+  EXPECT_TRUE(fs::exists(root / "out" / "b.png"));
+  fs::remove_all(root);
+}
+
+TEST(UpscaleCliTest, UnknownModelAndMissingInputAreClearErrors) {
+  RunResult r = RunTessera({"upscale", "-i", "/nonexistent.png", "-o", "/tmp/x.png", "-n", "no-such-model"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown model 'no-such-model'"), std::string::npos) << r.output;
+  r = RunTessera({"upscale", "-i", "/nonexistent.png", "-o", "/tmp/x.png", "-n", "lanczos"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("input not found"), std::string::npos) << r.output;
+}
+
+TEST(UpscaleCliTest, HelpListsEveryModelName) {
+  RunResult r = RunTessera({"upscale", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* name : {"realesrgan-x4plus", "realesrgan-x4fast", "realesrgan-x4plus-anime", "realesr-animevideov3-x3",
+                           "up2x-denoise2x", "up3x-denoise3x", "up4x-no-denoise", "cunet-x2", "cunet-noise0..3-x2"}) {
+    EXPECT_NE(r.output.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace tessera::test

@@ -1,0 +1,109 @@
+// `tessera upscale`: flag parsing only, with the reference tools' flag letters;
+// the work is worker::RunFileBatch.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.h"
+#include "engine/model_catalog.h"
+#include "util/log.h"
+#include "worker/file_batch.h"
+
+namespace tessera::cli {
+namespace {
+
+struct UpscaleFlags {
+  std::string input;
+  std::string output;
+  std::string model;
+  std::string scale = "4";
+  int tile = 0;
+  int gpu = -1;
+  std::string format;
+  int threads = 0;
+  std::string model_dir;
+};
+
+int RunUpscale(const UpscaleFlags& f) {
+  auto fail = [](const std::string& message) {
+    LogError("invalid_flags").Field("error", message);
+    return 2;
+  };
+  worker::WorkerOptions o;
+  o.tile_size = f.tile;
+  o.threads = f.threads;
+  o.model_dir = f.model_dir.empty() ? engine::DefaultModelDir() : f.model_dir;
+  o.scale = f.scale;
+  if (o.tile_size != 0 && o.tile_size < 32) return fail("-t must be 0 (automatic) or at least 32");
+  std::string format = f.format;
+  if (format.empty()) {
+    // Without -f, the output's extension decides, as the reference tools do.
+    std::string ext = std::filesystem::path(f.output).extension().string();
+    format = ext.empty() ? "png" : ext.substr(1);
+  }
+  auto parsed = imaging::ParseOutputFormat(format);
+  if (!parsed) return fail("-f " + format + " is not one of png, jpg, webp");
+  o.format = *parsed;
+
+  worker::FileBatchSpec spec;
+  spec.input = f.input;
+  spec.output = f.output;
+  spec.show_progress = true;
+  if (f.model == "lanczos") {
+    spec.engine = protocol::Engine::kLanczos;
+    spec.quality = f.scale;
+  } else if (f.model.empty()) {
+    spec.engine = protocol::Engine::kRealEsrgan;
+    spec.quality = "x" + f.scale;
+  } else {
+    auto manifest = engine::ReadManifest(o.model_dir);
+    if (!manifest.ok()) return fail(manifest.status().message());
+    const engine::ModelEntry* entry = nullptr;
+    for (const auto& e : *manifest) {
+      if (e.name == f.model) entry = &e;
+    }
+    if (entry == nullptr) return fail("unknown model '" + f.model + "'; see `tessera upscale --help`");
+    spec.engine = entry->family == engine::ModelFamily::kRealCugan      ? protocol::Engine::kRealCugan
+                  : entry->family == engine::ModelFamily::kWaifu2xCunet ? protocol::Engine::kWaifu2x
+                                                                        : protocol::Engine::kRealEsrgan;
+    spec.quality = f.model;
+  }
+  (void)f.gpu;  // device selection: the worker's fallback rules (no GPU backend in this build)
+  return worker::RunFileBatch(o, spec);
+}
+
+}  // namespace
+
+void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
+  auto flags = std::make_shared<UpscaleFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "upscale",
+      "Upscale an image, or every image of a directory, with a super-resolution model or lanczos.\n"
+      "  tessera upscale -i photo.png -o big.png -n realesr-animevideov3-x2\n"
+      "  tessera upscale -i frames/ -o big/ -s 4 -f webp\n"
+      "Models (-n), installed by scripts/fetch-models:\n"
+      "  realesrgan-x4plus  realesrgan-x4fast  realesrgan-x4plus-anime\n"
+      "  realesr-animevideov3-x2  realesr-animevideov3-x3  realesr-animevideov3-x4\n"
+      "  up2x-conservative  up2x-no-denoise  up2x-denoise1x  up2x-denoise2x  up2x-denoise3x\n"
+      "  up3x-conservative  up3x-no-denoise  up3x-denoise3x\n"
+      "  up4x-conservative  up4x-no-denoise  up4x-denoise3x\n"
+      "  cunet-x2  cunet-noise0..3 (denoise only)  cunet-noise0..3-x2\n"
+      "  lanczos (any -s from 0.1 to 16)");
+  cmd->add_option("-i,--input", flags->input, "Input image or directory")->required();
+  cmd->add_option("-o,--output", flags->output, "Output image or directory")->required();
+  cmd->add_option("-n,--model-name", flags->model,
+                  "Model name (list above); default: realesr-animevideov3-x<scale>");
+  cmd->add_option("-s,--scale", flags->scale, "Scale, used when -n is not given (2, 3, 4) or with lanczos")
+      ->capture_default_str();
+  cmd->add_option("-t,--tile-size", flags->tile, "Tile edge in pixels; 0 = automatic (200)")->capture_default_str();
+  cmd->add_option("-g,--gpu-id", flags->gpu, "GPU index, -1 = CPU (this build runs on the CPU)")
+      ->capture_default_str();
+  cmd->add_option("-f,--format", flags->format, "png, jpg or webp; default: from the output's extension, else png");
+  cmd->add_option("-j,--threads", flags->threads, "Threads for image work; 0 = one per core")->capture_default_str();
+  cmd->add_option("--model-dir", flags->model_dir, "Model directory (default: $TESSERA_MODEL_DIR or "
+                                                   "~/.cache/tessera/models)");
+  cmd->callback([flags, runner] { *runner = [flags] { return RunUpscale(*flags); }; });
+}
+
+}  // namespace tessera::cli
