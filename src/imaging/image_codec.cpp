@@ -55,20 +55,24 @@ Result<ImageInfo> ProbeImage(std::span<const uint8_t> bytes) {
     return BadImageError("not a supported image (PNG, JPEG, WebP, TIFF, GIF)");
   }
   // Lazy: for these formats libvips reads the header here and pixels only later.
-  VipsImage* raw =
-      vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
-  if (raw == nullptr) return BadImageError("unreadable image header: " + TakeVipsError());
-  Image image(raw);
-  ImageInfo info;
-  info.width = image.width();
-  info.height = image.height();
-  info.bands = image.bands();
   // "VipsForeignLoadPngBuffer" -> "png"
   std::string name = loader;
   for (std::string_view affix : {"VipsForeignLoad", "Buffer"}) {
     if (size_t at = name.find(affix); at != std::string::npos) name.erase(at, affix.size());
   }
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  VipsImage* raw =
+      vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+  if (raw == nullptr) {
+    std::string detail = TakeVipsError();
+    return BadImageError("unreadable " + name + " header" + (detail.empty() ? "" : " (" + detail + ")") +
+                         "; the file is truncated or corrupt");
+  }
+  Image image(raw);
+  ImageInfo info;
+  info.width = image.width();
+  info.height = image.height();
+  info.bands = image.bands();
   info.loader = name;
   return info;
 }
