@@ -70,6 +70,7 @@ fuzz-one:
 
 bench: build
 	$(BUILD)/bench/worker_bench --benchmark_counters_tabular=true
+	$(BUILD)/bench/engine_bench --benchmark_counters_tabular=true
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'fuzz/*.cpp')

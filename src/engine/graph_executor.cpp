@@ -1,5 +1,6 @@
 #include "engine/graph_executor.h"
 
+#include <cstdint>
 #include <optional>
 
 #include "engine/ops/dnnl_convolution.h"
@@ -24,7 +25,7 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend) :
 
 GraphExecutor::~GraphExecutor() = default;
 
-Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline) const {
+Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
   std::vector<std::optional<Tensor>> blobs(model_.graph.blob_names.size());
   const auto& layers = model_.graph.layers;
@@ -54,6 +55,14 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline) const 
     if (!outputs.ok()) {
       return Status(outputs.status().code(),
                     model_.name + ": layer '" + layer.name + "' (" + layer.type + "): " + outputs.status().message());
+    }
+    if (stats != nullptr && (layer.type == "Convolution" || layer.type == "Deconvolution")) {
+      const Tensor& in = *inputs[0];
+      const Tensor& out = (*outputs)[0];
+      const uint64_t kw = static_cast<uint64_t>(layer.params.GetInt(1, 0));
+      const uint64_t kh = static_cast<uint64_t>(layer.params.GetInt(11, static_cast<int>(kw)));
+      const uint64_t positions = layer.type == "Convolution" ? out.plane() : in.plane();
+      stats->conv_flops += 2 * kw * kh * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(out.c) * positions;
     }
     for (int b : layer.bottoms) {
       if (last_use_[b] == static_cast<int>(i) && b != output_blob_) blobs[b].reset();

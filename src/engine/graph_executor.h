@@ -17,6 +17,11 @@ namespace ops {
 class DnnlConvolution;
 }
 
+// What one Run() did, for benchmarks and profiling.
+struct RunStats {
+  uint64_t conv_flops = 0;  // multiply-adds x 2 of every convolution and deconvolution
+};
+
 // kOneDnn runs convolutions and deconvolutions on oneDNN and the light layers on
 // the reference kernels; kReference runs everything on the reference kernels.
 enum class ComputeBackend { kReference, kOneDnn };
@@ -29,7 +34,7 @@ class GraphExecutor {
 
   // Feeds `input` to the model's Input layer and returns its output blob (the
   // last layer's). kTimeout when the deadline passes between layers.
-  Result<Tensor> Run(Tensor input, const Deadline& deadline) const;
+  Result<Tensor> Run(Tensor input, const Deadline& deadline, RunStats* stats = nullptr) const;
 
   int input_blob() const { return input_blob_; }
   int output_blob() const { return output_blob_; }

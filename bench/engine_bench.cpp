@@ -1,0 +1,100 @@
+// The inference engine on this machine's CPU.
+//
+//   make bench-engine   (build/bench/engine_bench --benchmark_counters_tabular=true)
+//
+// BM_RooflineConv: one oneDNN 3x3 convolution, 64 -> 64 channels, 128x128, the
+// practical ceiling for these models' dominant layer. BM_Network: whole models
+// through ModelUpscaler on a textured RGB input, tiles as in production:
+// gflops (convolution FLOPs / time) and ms_per_mpx (per input megapixel).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <random>
+
+#include "engine/model_catalog.h"
+#include "engine/model_upscaler.h"
+#include "engine/ncnn/param_parser.h"
+#include "engine/ops/dnnl_convolution.h"
+
+namespace {
+
+using namespace tessera;
+using namespace tessera::engine;
+
+Tensor Textured(int c, int h, int w) {
+  std::mt19937 gen(1);
+  std::uniform_real_distribution<float> noise(0.f, 0.2f);
+  Tensor t = Tensor::Chw(c, h, w);
+  for (int q = 0; q < c; ++q)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) t.at(q, y, x) = 0.4f * (x + y) / (w + h) + noise(gen) + 0.1f * q;
+  return t;
+}
+
+void BM_RooflineConv(benchmark::State& state) {
+  auto graph = ncnn::ParseParam("7767517\n2 2\nInput in 0 1 a\nConvolution c 1 1 a b 0=64 1=3 4=1 5=1 6=36864\n",
+                                "roofline.param");
+  ncnn::LayerWeights w;
+  w.weight.assign(64 * 64 * 9, 0.01f);
+  w.bias.assign(64, 0.f);
+  ops::DnnlConvolution conv(graph->layers[1], w);
+  Tensor in = Textured(64, 128, 128);
+  (void)conv.Run(in);  // primitive creation is not what this measures
+  double seconds = 0;
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(conv.Run(in));
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const double flops = 2.0 * 64 * 64 * 9 * 128 * 128;
+  state.counters["gflops"] = flops * static_cast<double>(state.iterations()) / seconds / 1e9;
+}
+
+void BM_Network(benchmark::State& state, const std::string& name, int size) {
+  auto manifest = ReadManifest(DefaultModelDir());
+  if (!manifest.ok()) {
+    state.SkipWithError(manifest.status().message().c_str());
+    return;
+  }
+  const ModelEntry* entry = nullptr;
+  for (const auto& e : *manifest)
+    if (e.name == name) entry = &e;
+  auto up = ModelUpscaler::Load(DefaultModelDir(), *entry, 0);
+  if (!up.ok()) {
+    state.SkipWithError(up.status().message().c_str());
+    return;
+  }
+  Tensor in = Textured(3, size, size);
+  (void)(*up)->RunPlanar(in, Deadline());  // warm: primitives created
+  double seconds = 0;
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize((*up)->RunPlanar(in, Deadline()));
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const double per_run = seconds / static_cast<double>(state.iterations());
+  // FLOPs of one pass, counted by the executor on the same tiles.
+  auto model = ncnn::LoadModel(DefaultModelDir(), name);
+  GraphExecutor counter(*model, ComputeBackend::kOneDnn);
+  const TileGeometry g = GeometryFor(*entry);
+  const int tile = size + 2 * g.prepadding + (g.align - size % g.align) % g.align;
+  RunStats stats;
+  (void)counter.Run(Textured(3, tile, tile), Deadline(), &stats);
+  state.counters["gflops"] = static_cast<double>(stats.conv_flops) / per_run / 1e9;
+  state.counters["ms_per_mpx"] = per_run * 1e3 / (static_cast<double>(size) * size / 1e6);
+}
+
+BENCHMARK(BM_RooflineConv)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+// 200x200 is one tile at the default tile size, so the FLOP count above is exact.
+BENCHMARK_CAPTURE(BM_Network, realesr_animevideov3_x2, "realesr-animevideov3-x2", 200)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_CAPTURE(BM_Network, realesr_animevideov3_x4, "realesr-animevideov3-x4", 200)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_CAPTURE(BM_Network, up2x_conservative, "up2x-conservative", 200)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK_CAPTURE(BM_Network, realesrgan_x4plus, "realesrgan-x4plus", 64)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
