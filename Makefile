@@ -8,7 +8,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 RUN_INPUT ?= examples/images
 RUN_OUTPUT ?= out/run
 
-.PHONY: all setup configure build run test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: goldens all setup configure build run test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -67,6 +67,12 @@ fuzz-one:
 		$(CORPUS) $$seeds > $(CORPUS).log 2>&1; rc=$$?; \
 	if [ $$rc -ne 0 ]; then tail -n 40 $(CORPUS).log; echo "fuzz: $(FUZZER) failed, see $(CORPUS).log"; exit $$rc; fi; \
 	echo "fuzz: $(FUZZER) ran $(SECONDS)s with no crash ($$(grep -o 'number_of_executed_units: *[0-9]*' $(CORPUS).log))"
+
+# Golden images from the float64 oracle (needs python3-torch, -numpy, -pil: test tools only).
+goldens: setup
+	@dpkg-query -W python3-torch python3-numpy python3-pil >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy python3-pil
+	/usr/bin/python3 tests/oracle/make_goldens.py
 
 bench: build
 	$(BUILD)/bench/worker_bench --benchmark_counters_tabular=true

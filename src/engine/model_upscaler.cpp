@@ -39,6 +39,7 @@ TileGeometry GeometryFor(const ModelEntry& entry) {
       g.prepadding = entry.scale == 2 ? 18 : entry.scale == 3 ? 14 : 19;
       g.align = entry.scale == 3 ? 4 : 2;
       g.model_crops = true;
+      g.adds_nearest_input = entry.scale == 4;
       break;
     case ModelFamily::kWaifu2xCunet:
       g.prepadding = entry.scale == 1 ? 28 : 18;
@@ -127,6 +128,13 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
         }
       }
       if (progress) progress(++done, total);
+    }
+  }
+  if (geometry_.adds_nearest_input) {
+    for (int q = 0; q < out.c; ++q) {
+      for (int y = 0; y < out.h; ++y) {
+        for (int x = 0; x < out.w; ++x) out.at(q, y, x) += rgb.at(q, y / s, x / s);
+      }
     }
   }
   return out;

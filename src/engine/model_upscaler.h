@@ -6,7 +6,8 @@
 //                  output covers the padding, which is cropped off.
 //   realcugan      18 / 14 / 19 px (x2 / x3 / x4), reflected; the padded tile is
 //                  extended right and bottom to a multiple of 2 (x2, x4) or 4 (x3);
-//                  the model crops its own padding.
+//                  the model crops its own padding; the x4 models predict a residual
+//                  that is added to the nearest-neighbour upscaled input.
 //   waifu2x-cunet  18 px (28 for noise-only models), replicated at the borders,
 //                  same alignment rule as realcugan.
 // Inside the image, a tile's padding is its neighbours' pixels, so tiles join
@@ -29,6 +30,7 @@ struct TileGeometry {
   int align = 1;           // padded tile width/height rounded up to a multiple of this
   bool reflect = true;     // false: replicate the edge pixel
   bool model_crops = false;  // the model's output already excludes the padding
+  bool adds_nearest_input = false;  // the model predicts a residual over the nearest-upscaled input
 };
 
 TileGeometry GeometryFor(const ModelEntry& entry);
