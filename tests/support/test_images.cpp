@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <vips/vips.h>
 
+#include <algorithm>
+
 #include "imaging/vips_runtime.h"
 
 namespace tessera::test {
@@ -59,6 +61,31 @@ std::vector<uint8_t> SolidPng(int width, int height, std::vector<uint8_t> colour
   EXPECT_EQ(vips_copy(typed, &tagged, "interpretation", kind, nullptr), 0);
   std::vector<uint8_t> bytes = SaveToPng(tagged);
   for (VipsImage* i : {black, filled, typed, tagged}) g_object_unref(i);
+  return bytes;
+}
+
+std::vector<uint8_t> GradientPng(int width, int height, int bands, int bits) {
+  InitImagingForTests();
+  VipsImage* xyz = nullptr;
+  VipsImage* x = nullptr;
+  VipsImage* scaled = nullptr;
+  VipsImage* typed = nullptr;
+  VipsImage* tagged = nullptr;
+  EXPECT_EQ(vips_xyz(&xyz, width, height, nullptr), 0);
+  EXPECT_EQ(vips_extract_band(xyz, &x, 0, nullptr), 0);
+  const double max = bits == 16 ? 65535.0 : 255.0;
+  const double a = max / std::max(1, width - 1);
+  const double b = 0;
+  EXPECT_EQ(vips_linear(x, &scaled, &a, &b, 1, nullptr), 0);
+  std::vector<VipsImage*> planes(static_cast<size_t>(bands), scaled);
+  VipsImage* joined = nullptr;
+  EXPECT_EQ(vips_bandjoin(planes.data(), &joined, bands, nullptr), 0);
+  EXPECT_EQ(bits == 16 ? vips_cast_ushort(joined, &typed, nullptr) : vips_cast_uchar(joined, &typed, nullptr), 0);
+  VipsInterpretation kind = bands >= 3 ? (bits == 16 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB)
+                                       : (bits == 16 ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W);
+  EXPECT_EQ(vips_copy(typed, &tagged, "interpretation", kind, nullptr), 0);
+  std::vector<uint8_t> bytes = SaveToPng(tagged);
+  for (VipsImage* i : {xyz, x, scaled, joined, typed, tagged}) g_object_unref(i);
   return bytes;
 }
 

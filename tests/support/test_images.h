@@ -17,6 +17,9 @@ void InitImagingForTests();
 
 // A width x height PNG filled with one colour; bands 1 (grey), 3 (RGB) or 4 (RGBA).
 std::vector<uint8_t> SolidPng(int width, int height, std::vector<uint8_t> colour);
+// A width x height PNG with `bands` bands (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA)
+// of `bits` bits (8 or 16), filled with a gradient.
+std::vector<uint8_t> GradientPng(int width, int height, int bands, int bits);
 // A PNG with a diagonal gradient and noise-like texture: compresses badly and
 // costs real work to resample.
 std::vector<uint8_t> TexturedPng(int width, int height);
