@@ -69,7 +69,8 @@ int RunUpscale(const UpscaleFlags& f) {
                                                                         : protocol::Engine::kRealEsrgan;
     spec.quality = f.model;
   }
-  (void)f.gpu;  // device selection: the worker's fallback rules (no GPU backend in this build)
+  if (f.gpu < -1) return fail("-g must be -1 (CPU) or a GPU index");
+  spec.gpu_id = f.gpu;
   return worker::RunFileBatch(o, spec);
 }
 
@@ -97,7 +98,9 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_option("-s,--scale", flags->scale, "Scale, used when -n is not given (2, 3, 4) or with lanczos")
       ->capture_default_str();
   cmd->add_option("-t,--tile-size", flags->tile, "Tile edge in pixels; 0 = automatic (200)")->capture_default_str();
-  cmd->add_option("-g,--gpu-id", flags->gpu, "GPU index, -1 = CPU (this build runs on the CPU)")
+  cmd->add_option("-g,--gpu-id", flags->gpu,
+                  "GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line (this build has no "
+                  "GPU backend)")
       ->capture_default_str();
   cmd->add_option("-f,--format", flags->format, "png, jpg or webp; default: from the output's extension, else png");
   cmd->add_option("-j,--threads", flags->threads, "Threads for image work; 0 = one per core")->capture_default_str();

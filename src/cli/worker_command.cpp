@@ -152,7 +152,8 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("--format", flags->format, "Output image format, the same for every output: png, jpg or webp")
       ->capture_default_str();
-  cmd->add_option("-j,--threads", o.threads, "Image processing threads; 0 = one per core")->capture_default_str();
+  cmd->add_option("-j,--threads", o.threads, "Threads for image work and the engine; 0 = one per core")
+      ->capture_default_str();
   cmd->add_option("--engine", flags->engine, "Engine for --mode batch: realesrgan, realcugan, waifu2x or lanczos")
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");

@@ -115,6 +115,7 @@ int RunFileBatch(WorkerOptions options, const FileBatchSpec& spec) {
     protocol::Request request;
     request.engine = spec.engine;
     request.quality = spec.quality;
+    request.gpu_id = spec.gpu_id;
     request.images.push_back(bytes);
     Status status;
     BatchOutcome outcome;
@@ -150,7 +151,9 @@ int RunFileBatch(WorkerOptions options, const FileBatchSpec& spec) {
     if (status.ok()) {
       line.Field("output", out.string())
           .Field("engine", outcome.engine_description)
+          .Field("device", outcome.device)
           .Field("ms", MillisSince(started));
+      if (outcome.device_fell_back) line.Field("gpu_fallback", true);
     } else {
       ++failed;
       line.Field("error", status.ToString());

@@ -3,6 +3,7 @@
 // Used by `tessera upscale` and `tessera worker --mode batch`.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "protocol/wire_format.h"
@@ -15,6 +16,7 @@ struct FileBatchSpec {
   std::string output;  // a file (for a file input) or a directory
   protocol::Engine engine = protocol::Engine::kLanczos;
   std::string quality;  // model name or scale; empty: the options' defaults
+  int32_t gpu_id = -1;  // as in a request: the device rules of DeviceSelector apply
   bool show_progress = false;  // a progress bar on stderr when it is a terminal
 };
 

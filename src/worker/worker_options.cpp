@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include "engine/model_catalog.h"
+#include "engine/ops/dnnl_convolution.h"
 #include "util/log.h"
 #include "util/process_memory.h"
 
 namespace tessera::worker {
 
 void ResolveMachineDefaults(WorkerOptions* options) {
+  engine::ops::SetComputeThreads(options->threads);
   if (options->model_dir.empty()) options->model_dir = engine::DefaultModelDir();
   if (options->limits.ram_budget_bytes != 0) return;
   constexpr uint64_t kFloor = 256ull << 20;

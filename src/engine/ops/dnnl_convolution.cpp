@@ -1,5 +1,6 @@
 #include "engine/ops/dnnl_convolution.h"
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cmath>
@@ -64,6 +65,11 @@ bool DnnlAvailable() {
   } catch (const dnnl::error&) {
     return false;
   }
+}
+
+void SetComputeThreads(int threads) {
+  // This oneDNN build runs on OpenMP, so its thread count is OpenMP's.
+  if (threads > 0) omp_set_num_threads(threads);
 }
 
 struct DnnlConvolution::Compiled {

@@ -37,4 +37,7 @@ class DnnlConvolution {
 // Whether oneDNN can run on this machine (false when its CPU engine fails to start).
 bool DnnlAvailable();
 
+// Threads oneDNN's primitives use; 0 leaves the default (one per core).
+void SetComputeThreads(int threads);
+
 }  // namespace tessera::engine::ops
