@@ -34,7 +34,7 @@ test: build
 # ASan + UBSan build: every suite but the resident-memory bounds (label "memory"),
 # which ASan's quarantine of freed memory makes meaningless.
 test-asan: setup
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE memory
