@@ -491,8 +491,9 @@ class DeconvolutionL(Layer):
             elif -234 in (self.pl, self.pr, self.pt, self.pb):
                 t, l = hcut - hcut // 2, wcut - wcut // 2
             else:
-                t, l = 0, 0
-            y = y[:, t:t + self.out_h, l:l + self.out_w]
+                t, l = None, None  # ncnn leaves the blob uncut in this case (unconfirmed)
+            if t is not None:
+                y = y[:, t:t + self.out_h, l:l + self.out_w]
         return [y]
 
 
@@ -854,6 +855,8 @@ class CropL(Layer):
                 p = [int(v) for v in ref.reshape(-1).tolist()]
                 wo, ho, co, ow, oh, oc = p[0], p[1], p[2], p[3], p[4], p[5]
             else:
+                # ncnn: _outw = ref.w, _outh = ref.h (1 for a 1-D ref),
+                # _outc = ref.c if ref is 3-D else bottom channels
                 wo, ho, co = self.woffset, self.hoffset, self.coffset
                 if ref.dim() == 3:
                     oc, oh, ow = ref.shape
@@ -862,10 +865,8 @@ class CropL(Layer):
                     oc = x.shape[0] if dims == 3 else 1
                 else:
                     ow = ref.shape[0]
-                    oh = x.shape[-2] if dims >= 2 else 1
+                    oh = 1
                     oc = x.shape[0] if dims == 3 else 1
-                if dims == 3 and ref.dim() != 3:
-                    oc = x.shape[0]
         else:
             wo, ho, co, ow, oh, oc = self._roi_one(tuple(x.shape))
         if dims == 1:

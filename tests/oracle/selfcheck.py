@@ -133,7 +133,6 @@ def main():
             print("LOAD FAIL %-26s %s" % (n, ex))
             all_ok = False
             continue
-        types = sorted(set(ld.type for ld in net.layer_defs))
         line = "LOAD ok   %-26s bin %9d/%9d bytes consumed  fp16=%d fp32=%d  layers=%d" % (
             n, net.bin_consumed, net.bin_size, net.bin_stats["fp16"], net.bin_stats["fp32"],
             len(net.layers))
