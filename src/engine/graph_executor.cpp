@@ -1,7 +1,8 @@
 #include "engine/graph_executor.h"
 
+#include <chrono>
 #include <cstdint>
-#include <optional>
+#include <memory>
 
 #include "engine/ops/dnnl_convolution.h"
 #include "engine/ops/reference_ops.h"
@@ -17,6 +18,8 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend) :
         (layers[i].type == "Convolution" || layers[i].type == "Deconvolution")) {
       convolutions_[i] = std::make_unique<ops::DnnlConvolution>(layers[i], model.weights[i]);
     }
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
     if (layers[i].type == "Input" && input_blob_ < 0) input_blob_ = layers[i].tops[0];
     for (int b : layers[i].bottoms) last_use_[b] = static_cast<int>(i);
   }
@@ -27,13 +30,31 @@ GraphExecutor::~GraphExecutor() = default;
 
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
-  std::vector<std::optional<Tensor>> blobs(model_.graph.blob_names.size());
+  // Blobs are immutable once made, so Split hands out the same one to each reader.
+  std::vector<std::shared_ptr<Tensor>> blobs(model_.graph.blob_names.size());
   const auto& layers = model_.graph.layers;
   for (size_t i = 0; i < layers.size(); ++i) {
     const ncnn::LayerSpec& layer = layers[i];
     if (deadline.Expired()) return Status(StatusCode::kTimeout, "cancelled: request deadline passed");
     if (layer.type == "Input") {
-      blobs[layer.tops[0]] = std::move(input);
+      blobs[layer.tops[0]] = std::make_shared<Tensor>(std::move(input));
+      continue;
+    }
+    if (layer.type == "Split") {
+      if (!blobs[layer.bottoms[0]]) return InternalError(model_.name + ": Split input missing");
+      for (int t : layer.tops) blobs[t] = blobs[layer.bottoms[0]];
+      if (last_use_[layer.bottoms[0]] == static_cast<int>(i)) blobs[layer.bottoms[0]].reset();
+      continue;
+    }
+    const auto layer_start = std::chrono::steady_clock::now();
+    // PReLU on a blob nobody else reads: in place, no copy of a large map.
+    if (layer.type == "PReLU" && last_use_[layer.bottoms[0]] == static_cast<int>(i) &&
+        blobs[layer.bottoms[0]] && blobs[layer.bottoms[0]].use_count() == 1) {
+      std::shared_ptr<Tensor> blob = std::move(blobs[layer.bottoms[0]]);
+      Status applied = ops::PReluInPlace(blob.get(), model_.weights[i]);
+      if (!applied.ok()) return applied;
+      blobs[layer.tops[0]] = std::move(blob);
+      if (stats != nullptr) stats->ms_by_layer_type[layer.type] += MillisSince(layer_start);
       continue;
     }
     std::vector<const Tensor*> inputs;
@@ -56,6 +77,7 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
       return Status(outputs.status().code(),
                     model_.name + ": layer '" + layer.name + "' (" + layer.type + "): " + outputs.status().message());
     }
+    if (stats != nullptr) stats->ms_by_layer_type[layer.type] += MillisSince(layer_start);
     if (stats != nullptr && (layer.type == "Convolution" || layer.type == "Deconvolution")) {
       const Tensor& in = *inputs[0];
       const Tensor& out = (*outputs)[0];
@@ -67,10 +89,14 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
     for (int b : layer.bottoms) {
       if (last_use_[b] == static_cast<int>(i) && b != output_blob_) blobs[b].reset();
     }
-    for (size_t t = 0; t < layer.tops.size(); ++t) blobs[layer.tops[t]] = std::move((*outputs)[t]);
+    for (size_t t = 0; t < layer.tops.size(); ++t) {
+      blobs[layer.tops[t]] = std::make_shared<Tensor>(std::move((*outputs)[t]));
+    }
   }
   if (!blobs[output_blob_]) return InternalError(model_.name + ": output blob was never produced");
-  return std::move(*blobs[output_blob_]);
+  // The output is this run's alone unless the graph split it; copy only then.
+  std::shared_ptr<Tensor> out = std::move(blobs[output_blob_]);
+  return out.use_count() == 1 ? std::move(*out) : Tensor(*out);
 }
 
 }  // namespace tessera::engine

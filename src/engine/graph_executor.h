@@ -3,7 +3,9 @@
 // peak memory is the widest cut of the graph, not the sum of all blobs.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/ncnn/model.h"
@@ -20,6 +22,7 @@ class DnnlConvolution;
 // What one Run() did, for benchmarks and profiling.
 struct RunStats {
   uint64_t conv_flops = 0;  // multiply-adds x 2 of every convolution and deconvolution
+  std::map<std::string, double> ms_by_layer_type;  // wall time spent in each layer type
 };
 
 // kOneDnn runs convolutions and deconvolutions on oneDNN and the light layers on

@@ -22,20 +22,31 @@ float Apply(int op, float a, float b) {
 
 }  // namespace
 
+Status PReluInPlace(Tensor* t, const ncnn::LayerWeights& w) {
+  const bool shared = w.weight.size() == 1;
+  if (t->dims != 3) {
+    if (!shared && w.weight.size() != t->size()) return InvalidError("PReLU slopes do not match the input");
+    for (size_t i = 0; i < t->size(); ++i) {
+      if (t->data[i] < 0) t->data[i] *= shared ? w.weight[0] : w.weight[i];
+    }
+    return Status::Ok();
+  }
+  if (!shared && static_cast<int>(w.weight.size()) != t->c) return InvalidError("PReLU slopes do not match the channels");
+  // Channels are independent: split them over the cores (memory-bound work).
+#pragma omp parallel for schedule(static)
+  for (int q = 0; q < t->c; ++q) {
+    float* d = t->channel(q);
+    const float slope = shared ? w.weight[0] : w.weight[q];
+    const size_t n = t->plane();
+    for (size_t i = 0; i < n; ++i) d[i] = d[i] < 0 ? d[i] * slope : d[i];
+  }
+  return Status::Ok();
+}
+
 Result<Tensor> PRelu(const Tensor& in, const ncnn::LayerWeights& w) {
   Tensor out = in;
-  const bool shared = w.weight.size() == 1;
-  if (!shared && in.dims == 3 && static_cast<int>(w.weight.size()) != in.c) {
-    return InvalidError("PReLU slopes do not match the channels");
-  }
-  for (int q = 0; q < (in.dims == 3 ? in.c : 1); ++q) {
-    float* d = out.channel(q);
-    const size_t n = in.dims == 3 ? in.plane() : in.size();
-    for (size_t i = 0; i < n; ++i) {
-      const float slope = shared ? w.weight[0] : (in.dims == 3 ? w.weight[q] : w.weight[i]);
-      if (d[i] < 0) d[i] *= slope;
-    }
-  }
+  Status s = PReluInPlace(&out, w);
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -77,7 +88,14 @@ Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamD
   const Tensor& b = *in[1];
   if (SameShape(a, b)) {
     Tensor out = a;
-    for (size_t i = 0; i < out.size(); ++i) out.data[i] = Apply(op, a.data[i], b.data[i]);
+    const size_t n = out.size();
+    float* d = out.data.data();
+    const float* e = b.data.data();
+    switch (op) {  // the common cases as plain loops the compiler vectorises
+      case 0: for (size_t i = 0; i < n; ++i) d[i] += e[i]; break;
+      case 2: for (size_t i = 0; i < n; ++i) d[i] *= e[i]; break;
+      default: for (size_t i = 0; i < n; ++i) d[i] = Apply(op, d[i], e[i]); break;
+    }
     return out;
   }
   // A feature map and a per-channel vector, either way round.
@@ -89,7 +107,15 @@ Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamD
   Tensor out = map;
   for (int q = 0; q < map.c; ++q) {
     float* d = out.channel(q);
-    for (size_t i = 0; i < map.plane(); ++i) d[i] = a_map ? Apply(op, d[i], vec.data[q]) : Apply(op, vec.data[q], d[i]);
+    const float v = vec.data[q];
+    const size_t n = map.plane();
+    if (op == 2) {
+      for (size_t i = 0; i < n; ++i) d[i] *= v;
+    } else if (op == 0) {
+      for (size_t i = 0; i < n; ++i) d[i] += v;
+    } else {
+      for (size_t i = 0; i < n; ++i) d[i] = a_map ? Apply(op, d[i], v) : Apply(op, v, d[i]);
+    }
   }
   return out;
 }

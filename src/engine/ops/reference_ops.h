@@ -21,6 +21,7 @@ Result<Tensor> Convolution(const Tensor& in, const ncnn::ParamDict& p, const ncn
 Result<Tensor> Deconvolution(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
 Result<Tensor> InnerProduct(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
 Result<Tensor> PRelu(const Tensor& in, const ncnn::LayerWeights& w);
+Status PReluInPlace(Tensor* t, const ncnn::LayerWeights& w);
 Result<Tensor> Eltwise(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
 Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
 Result<Tensor> Scale(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w);
