@@ -21,9 +21,10 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# The main job on the embedded defaults: upscale the example images x2 (lanczos).
+# The main job on the embedded defaults: upscale the example images with the
+# default model (realesr-animevideov3-x4).
 run: build
-	$(BUILD)/tessera worker --mode batch --input $(RUN_INPUT) --output $(RUN_OUTPUT)
+	$(BUILD)/tessera upscale -i $(RUN_INPUT) -o $(RUN_OUTPUT)
 	@echo "results in $(RUN_OUTPUT)/"
 
 # The fuzz smoke run goes first so that ctest's summary closes the output.
