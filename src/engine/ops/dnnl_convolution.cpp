@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/ops/conv_window.h"
+
 namespace tessera::engine::ops {
 namespace {
 
@@ -18,27 +20,6 @@ dnnl::engine& CpuEngine() {
   return engine;
 }
 
-struct Window {
-  int num_output, kw, kh, dw, dh, sw, sh, pad_left, pad_right, pad_top, pad_bottom, out_pad_right, out_pad_bottom;
-};
-
-Window ReadWindow(const ncnn::ParamDict& p) {
-  Window k{};
-  k.num_output = p.GetInt(0, 0);
-  k.kw = p.GetInt(1, 0);
-  k.kh = p.GetInt(11, k.kw);
-  k.dw = p.GetInt(2, 1);
-  k.dh = p.GetInt(12, k.dw);
-  k.sw = p.GetInt(3, 1);
-  k.sh = p.GetInt(13, k.sw);
-  k.pad_left = p.GetInt(4, 0);
-  k.pad_right = p.GetInt(15, k.pad_left);
-  k.pad_top = p.GetInt(14, k.pad_left);
-  k.pad_bottom = p.GetInt(16, k.pad_top);
-  k.out_pad_right = p.GetInt(18, 0);
-  k.out_pad_bottom = p.GetInt(19, k.out_pad_right);
-  return k;
-}
 
 // ncnn's built-in activations as oneDNN eltwise post-ops; false when there is none.
 bool ActivationPostOp(const ncnn::ParamDict& p, dnnl::post_ops* ops) {
@@ -88,9 +69,9 @@ DnnlConvolution::~DnnlConvolution() = default;
 
 Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(int channels, int height,
                                                                               int width) const {
-  const Window k = ReadWindow(layer_.params);
-  const int ext_w = k.dw * (k.kw - 1) + 1;
-  const int ext_h = k.dh * (k.kh - 1) + 1;
+  const ConvWindow k = ConvWindow::Read(layer_.params);
+  const int ext_w = k.extent_w();
+  const int ext_h = k.extent_h();
   auto compiled = std::make_shared<Compiled>();
   compiled->out_c = k.num_output;
   if (transposed_) {

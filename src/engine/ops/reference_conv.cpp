@@ -2,35 +2,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops/conv_window.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::ops {
-namespace {
-
-struct Window {
-  int num_output, kw, kh, dw, dh, sw, sh, pad_left, pad_right, pad_top, pad_bottom;
-  bool bias;
-};
-
-Window ReadWindow(const ncnn::ParamDict& p) {
-  Window k{};
-  k.num_output = p.GetInt(0, 0);
-  k.kw = p.GetInt(1, 0);
-  k.kh = p.GetInt(11, k.kw);
-  k.dw = p.GetInt(2, 1);
-  k.dh = p.GetInt(12, k.dw);
-  k.sw = p.GetInt(3, 1);
-  k.sh = p.GetInt(13, k.sw);
-  k.pad_left = p.GetInt(4, 0);
-  k.pad_right = p.GetInt(15, k.pad_left);
-  k.pad_top = p.GetInt(14, k.pad_left);
-  k.pad_bottom = p.GetInt(16, k.pad_top);
-  k.bias = p.GetInt(5, 0) != 0;
-  return k;
-}
-
-}  // namespace
-
 void ApplyActivation(int type, const std::vector<float>& params, float* data, size_t n) {
   switch (type) {
     case 1:
@@ -56,10 +31,10 @@ void ApplyActivation(int type, const std::vector<float>& params, float* data, si
 }
 
 Result<Tensor> Convolution(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w) {
-  const Window k = ReadWindow(p);
+  const ConvWindow k = ConvWindow::Read(p);
   if (in.dims != 3) return InvalidError("Convolution needs a 3-D input");
-  const int ext_w = k.dw * (k.kw - 1) + 1;
-  const int ext_h = k.dh * (k.kh - 1) + 1;
+  const int ext_w = k.extent_w();
+  const int ext_h = k.extent_h();
   const int padded_w = in.w + k.pad_left + k.pad_right;
   const int padded_h = in.h + k.pad_top + k.pad_bottom;
   if (padded_w < ext_w || padded_h < ext_h) return InvalidError("Convolution input smaller than its kernel");
@@ -99,14 +74,12 @@ Result<Tensor> Convolution(const Tensor& in, const ncnn::ParamDict& p, const ncn
 }
 
 Result<Tensor> Deconvolution(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w) {
-  const Window k = ReadWindow(p);
+  const ConvWindow k = ConvWindow::Read(p);
   if (in.dims != 3) return InvalidError("Deconvolution needs a 3-D input");
-  const int output_pad_right = p.GetInt(18, 0);
-  const int output_pad_bottom = p.GetInt(19, output_pad_right);
-  const int ext_w = k.dw * (k.kw - 1) + 1;
-  const int ext_h = k.dh * (k.kh - 1) + 1;
-  const int full_w = (in.w - 1) * k.sw + ext_w + output_pad_right;
-  const int full_h = (in.h - 1) * k.sh + ext_h + output_pad_bottom;
+  const int ext_w = k.extent_w();
+  const int ext_h = k.extent_h();
+  const int full_w = (in.w - 1) * k.sw + ext_w + k.out_pad_right;
+  const int full_h = (in.h - 1) * k.sh + ext_h + k.out_pad_bottom;
   if (w.weight.size() != static_cast<size_t>(in.c) * k.kw * k.kh * k.num_output) {
     return InvalidError("Deconvolution weights do not match " + std::to_string(in.c) + " input channels");
   }
