@@ -1,6 +1,7 @@
 #include "engine/graph_executor.h"
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 
@@ -24,6 +25,31 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend) :
     for (int b : layers[i].bottoms) last_use_[b] = static_cast<int>(i);
   }
   if (!layers.empty() && !layers.back().tops.empty()) output_blob_ = layers.back().tops[0];
+
+  // A convolution keeps oneDNN's blocked layout for its output only when every
+  // reader (through Splits) can take it as is; otherwise it writes plain.
+  std::vector<std::vector<size_t>> readers(model.graph.blob_names.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    for (int b : layers[i].bottoms) readers[b].push_back(i);
+  }
+  std::function<bool(int)> all_take_blocked = [&](int blob) {
+    if (blob == output_blob_ || readers[blob].empty()) return false;
+    for (size_t r : readers[blob]) {
+      const std::string& t = layers[r].type;
+      if (t == "Split") {
+        for (int top : layers[r].tops) {
+          if (!all_take_blocked(top)) return false;
+        }
+      } else if (!(convolutions_[r] != nullptr || t == "PReLU" || t == "Eltwise")) {
+        return false;
+      }
+    }
+    return true;
+  };
+  blocked_output_.assign(layers.size(), false);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (convolutions_[i] != nullptr) blocked_output_[i] = all_take_blocked(layers[i].tops[0]);
+  }
 }
 
 GraphExecutor::~GraphExecutor() = default;
@@ -47,6 +73,32 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
       continue;
     }
     const auto layer_start = std::chrono::steady_clock::now();
+    // Kernels other than convolutions, PReLU and same-layout elementwise sums and
+    // products read plain tensors: bring blocked inputs back to plain first.
+    const bool layout_free =
+        convolutions_[i] != nullptr || layer.type == "PReLU" ||
+        ((layer.type == "Eltwise" || layer.type == "BinaryOp") && layer.bottoms.size() >= 2 &&
+         [&] {
+           for (int b : layer.bottoms) {
+             const Tensor* t = blobs[b].get();
+             const Tensor* first = blobs[layer.bottoms[0]].get();
+             if (t == nullptr || first == nullptr || t->dims != 3 || t->c != first->c || t->h != first->h ||
+                 t->w != first->w || t->block != first->block) {
+               return false;
+             }
+           }
+           return true;
+         }());
+    if (!layout_free) {
+      for (int b : layer.bottoms) {
+        if (blobs[b] && blobs[b]->block != 0) {
+          // Converted where it is stored, so readers sharing it (Split) convert once.
+          Result<Tensor> plain = ops::ToPlain(*blobs[b]);
+          if (!plain.ok()) return plain.status();
+          *blobs[b] = std::move(plain).value();
+        }
+      }
+    }
     // PReLU on a blob nobody else reads: in place, no copy of a large map.
     if (layer.type == "PReLU" && last_use_[layer.bottoms[0]] == static_cast<int>(i) &&
         blobs[layer.bottoms[0]] && blobs[layer.bottoms[0]].use_count() == 1) {
@@ -64,7 +116,7 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
     }
     Result<std::vector<Tensor>> outputs = std::vector<Tensor>();
     if (convolutions_[i]) {
-      Result<Tensor> out = convolutions_[i]->Run(*inputs[0]);
+      Result<Tensor> out = convolutions_[i]->Run(*inputs[0], blocked_output_[i]);
       if (out.ok()) {
         outputs->push_back(std::move(out).value());
       } else {
@@ -96,6 +148,7 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
   if (!blobs[output_blob_]) return InternalError(model_.name + ": output blob was never produced");
   // The output is this run's alone unless the graph split it; copy only then.
   std::shared_ptr<Tensor> out = std::move(blobs[output_blob_]);
+  if (out->block != 0) return ops::ToPlain(*out);
   return out.use_count() == 1 ? std::move(*out) : Tensor(*out);
 }
 

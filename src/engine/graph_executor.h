@@ -48,6 +48,7 @@ class GraphExecutor {
   int output_blob_ = -1;
   std::vector<int> last_use_;  // per blob: index of the last layer reading it
   std::vector<std::unique_ptr<ops::DnnlConvolution>> convolutions_;  // per layer; null where not used
+  std::vector<bool> blocked_output_;  // per layer: its readers all take oneDNN's blocked layout
 };
 
 }  // namespace tessera::engine

@@ -12,6 +12,11 @@ struct Tensor {
   int c = 0;     // channels (3-D); 1 for 1-D
   int h = 0;     // 1 for 1-D
   int w = 0;     // length for 1-D
+  // 0: plain c x h x w. 8: oneDNN's nChw8c — channels in groups of 8, the 8
+  // innermost, the last group zero-padded — as convolutions produce it, so that
+  // chains of convolutions need no reorders. Only the oneDNN backend makes these;
+  // channel(), at() and plane-wise code assume block 0.
+  int block = 0;
   std::vector<float> data;
 
   static Tensor Chw(int c, int h, int w, float fill = 0.f) {

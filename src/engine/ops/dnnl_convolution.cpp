@@ -140,7 +140,31 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(i
   return compiled;
 }
 
-Result<Tensor> DnnlConvolution::Run(const Tensor& input) const {
+namespace {
+
+memory::desc DescOf(const Tensor& t) {
+  return memory::desc({1, t.c, t.h, t.w}, dt::f32, t.block == 8 ? tag::nChw8c : tag::nchw);
+}
+
+}  // namespace
+
+Result<Tensor> ToPlain(const Tensor& t) {
+  if (t.block == 0) return t;
+  try {
+    dnnl::engine& engine = CpuEngine();
+    dnnl::stream stream(engine);
+    Tensor out = Tensor::Chw(t.c, t.h, t.w);
+    memory src(DescOf(t), engine, const_cast<float*>(t.data.data()));
+    memory dst(DescOf(out), engine, out.data.data());
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+    return out;
+  } catch (const dnnl::error& e) {
+    return InternalError(std::string("oneDNN reorder failed: ") + e.what());
+  }
+}
+
+Result<Tensor> DnnlConvolution::Run(const Tensor& input, bool blocked_output_ok) const {
   if (input.dims != 3) return InvalidError(layer_.type + " needs a 3-D input");
   std::shared_ptr<Compiled> compiled;
   {
@@ -159,16 +183,21 @@ Result<Tensor> DnnlConvolution::Run(const Tensor& input) const {
   try {
     dnnl::engine& engine = CpuEngine();
     dnnl::stream stream(engine);
-    const memory::dims src_dims = {1, input.c, input.h, input.w};
-    memory user_src({src_dims, dt::f32, tag::nchw}, engine, const_cast<float*>(input.data.data()));
+    memory user_src(DescOf(input), engine, const_cast<float*>(input.data.data()));
     memory src = user_src;
     if (compiled->src_desc != user_src.get_desc()) {
       src = memory(compiled->src_desc, engine);
       dnnl::reorder(user_src, src).execute(stream, user_src, src);
     }
-    Tensor out = Tensor::Chw(compiled->out_c, compiled->out_h, compiled->out_w);
-    const memory::dims dst_dims = {1, compiled->out_c, compiled->out_h, compiled->out_w};
-    memory user_dst({dst_dims, dt::f32, tag::nchw}, engine, out.data.data());
+    // Write straight into the output tensor when its layout is the primitive's.
+    Tensor out;
+    out.c = compiled->out_c;
+    out.h = compiled->out_h;
+    out.w = compiled->out_w;
+    const memory::desc blocked_desc({1, out.c, out.h, out.w}, dt::f32, tag::nChw8c);
+    out.block = blocked_output_ok && compiled->dst_desc == blocked_desc ? 8 : 0;
+    out.data.resize(DescOf(out).get_size() / sizeof(float));
+    memory user_dst(DescOf(out), engine, out.data.data());
     memory dst = compiled->dst_desc == user_dst.get_desc() ? user_dst : memory(compiled->dst_desc, engine);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, compiled->weights}, {DNNL_ARG_DST, dst}};

@@ -21,7 +21,9 @@ class DnnlConvolution {
   DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights);
   ~DnnlConvolution();
 
-  Result<Tensor> Run(const Tensor& input) const;
+  // Accepts plain or nChw8c input; returns nChw8c when the primitive writes
+  // that layout and `blocked_output_ok`, plain otherwise.
+  Result<Tensor> Run(const Tensor& input, bool blocked_output_ok = false) const;
 
  private:
   struct Compiled;  // the primitive and packed weights for one input shape
@@ -33,6 +35,9 @@ class DnnlConvolution {
   mutable std::mutex mutex_;
   mutable std::map<std::pair<int, int>, std::shared_ptr<Compiled>> compiled_;  // by (height, width)
 };
+
+// A plain (block 0) copy of a tensor in any layout Tensor allows.
+Result<Tensor> ToPlain(const Tensor& t);
 
 // Whether oneDNN can run on this machine (false when its CPU engine fails to start).
 bool DnnlAvailable();
