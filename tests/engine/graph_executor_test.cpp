@@ -115,3 +115,38 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace tessera::engine
+
+namespace tessera::engine {
+namespace {
+
+// The blocked layout (nChw8c) round trip, with a channel count that leaves the
+// last group of 8 padded: conv output kept blocked, PReLU applied on it, then
+// back to plain, equals the same steps on plain tensors.
+TEST(BlockedLayoutTest, PReluOnBlockedTensorsMatchesPlain) {
+  ncnn::LayerSpec layer = Layer("Convolution", "0=12 1=3 4=1 5=1 6=648");
+  ncnn::LayerWeights w;
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<float> d(-0.5f, 0.5f);
+  w.weight.resize(12 * 6 * 9);
+  for (float& v : w.weight) v = d(gen);
+  w.bias = std::vector<float>(12, -0.1f);
+  ops::DnnlConvolution conv(layer, w);
+  Tensor in = RandomImage(6, 17, 19, 4);
+  auto plain = conv.Run(in, /*blocked_output_ok=*/false);
+  auto blocked = conv.Run(in, /*blocked_output_ok=*/true);
+  ASSERT_TRUE(plain.ok() && blocked.ok());
+  EXPECT_EQ(plain->block, 0);
+  ASSERT_EQ(blocked->block, 8) << "oneDNN chose another layout on this machine";
+  ncnn::LayerWeights slopes;
+  slopes.weight.resize(12);
+  for (int q = 0; q < 12; ++q) slopes.weight[q] = 0.05f * q;
+  ASSERT_TRUE(ops::PReluInPlace(&*plain, slopes).ok());
+  ASSERT_TRUE(ops::PReluInPlace(&*blocked, slopes).ok());
+  auto back = ops::ToPlain(*blocked);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->block, 0);
+  EXPECT_EQ(back->data, plain->data);
+}
+
+}  // namespace
+}  // namespace tessera::engine
