@@ -10,7 +10,8 @@
 
 namespace tessera::engine {
 
-GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend) : model_(model) {
+GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
+    : model_(model), use_dnnl_(backend == ComputeBackend::kOneDnn) {
   const auto& layers = model.graph.layers;
   last_use_.assign(model.graph.blob_names.size(), -1);
   convolutions_.resize(layers.size());
@@ -40,7 +41,7 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend) :
         for (int top : layers[r].tops) {
           if (!all_take_blocked(top)) return false;
         }
-      } else if (!(convolutions_[r] != nullptr || t == "PReLU" || t == "Eltwise")) {
+      } else if (!(convolutions_[r] != nullptr || t == "PReLU" || t == "Eltwise" || t == "Concat")) {
         return false;
       }
     }
@@ -75,8 +76,9 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
     const auto layer_start = std::chrono::steady_clock::now();
     // Kernels other than convolutions, PReLU and same-layout elementwise sums and
     // products read plain tensors: bring blocked inputs back to plain first.
+    const bool dnnl_concat = use_dnnl_ && layer.type == "Concat" && layer.params.GetInt(0, 0) == 0;
     const bool layout_free =
-        convolutions_[i] != nullptr || layer.type == "PReLU" ||
+        convolutions_[i] != nullptr || layer.type == "PReLU" || dnnl_concat ||
         ((layer.type == "Eltwise" || layer.type == "BinaryOp") && layer.bottoms.size() >= 2 &&
          [&] {
            for (int b : layer.bottoms) {
@@ -115,7 +117,14 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
       inputs.push_back(&*blobs[b]);
     }
     Result<std::vector<Tensor>> outputs = std::vector<Tensor>();
-    if (convolutions_[i]) {
+    if (dnnl_concat && inputs[0]->dims == 3) {
+      Result<Tensor> out = ops::DnnlConcatChannels(inputs);
+      if (out.ok()) {
+        outputs->push_back(std::move(out).value());
+      } else {
+        outputs = out.status();
+      }
+    } else if (convolutions_[i]) {
       Result<Tensor> out = convolutions_[i]->Run(*inputs[0], blocked_output_[i]);
       if (out.ok()) {
         outputs->push_back(std::move(out).value());

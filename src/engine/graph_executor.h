@@ -44,6 +44,7 @@ class GraphExecutor {
 
  private:
   const ncnn::Model& model_;
+  bool use_dnnl_;
   int input_blob_ = -1;
   int output_blob_ = -1;
   std::vector<int> last_use_;  // per blob: index of the last layer reading it

@@ -164,6 +164,44 @@ Result<Tensor> ToPlain(const Tensor& t) {
   }
 }
 
+Result<Tensor> DnnlConcatChannels(const std::vector<const Tensor*>& inputs) {
+  if (inputs.empty()) return InvalidError("Concat without inputs");
+  const Tensor& first = *inputs[0];
+  bool blocked = true;
+  int channels = 0;
+  for (const Tensor* t : inputs) {
+    if (t->dims != 3 || t->h != first.h || t->w != first.w) return InvalidError("Concat inputs differ in size");
+    blocked = blocked && t->block == 8 && t->c % 8 == 0;
+    channels += t->c;
+  }
+  try {
+    dnnl::engine& engine = CpuEngine();
+    dnnl::stream stream(engine);
+    std::vector<memory::desc> descs;
+    std::vector<memory> sources;
+    for (const Tensor* t : inputs) {
+      descs.push_back(DescOf(*t));
+      sources.emplace_back(descs.back(), engine, const_cast<float*>(t->data.data()));
+    }
+    Tensor out;
+    out.c = channels;
+    out.h = first.h;
+    out.w = first.w;
+    out.block = blocked ? 8 : 0;
+    const memory::desc dst_desc = DescOf(out);
+    out.data.resize(dst_desc.get_size() / sizeof(float));
+    memory dst(dst_desc, engine, out.data.data());
+    dnnl::concat::primitive_desc pd(dst_desc, 1, descs, engine);
+    std::unordered_map<int, memory> args = {{DNNL_ARG_DST, dst}};
+    for (size_t i = 0; i < sources.size(); ++i) args.insert({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), sources[i]});
+    dnnl::concat(pd).execute(stream, args);
+    stream.wait();
+    return out;
+  } catch (const dnnl::error& e) {
+    return InternalError(std::string("oneDNN concat failed: ") + e.what());
+  }
+}
+
 Result<Tensor> DnnlConvolution::Run(const Tensor& input, bool blocked_output_ok) const {
   if (input.dims != 3) return InvalidError(layer_.type + " needs a 3-D input");
   std::shared_ptr<Compiled> compiled;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "engine/ncnn/model.h"
 #include "engine/tensor.h"
@@ -38,6 +39,11 @@ class DnnlConvolution {
 
 // A plain (block 0) copy of a tensor in any layout Tensor allows.
 Result<Tensor> ToPlain(const Tensor& t);
+
+// Concat along channels on oneDNN, inputs in any layout Tensor allows. The
+// output is blocked when every input is blocked with a whole number of groups
+// of 8 channels (so a chain of blocked convolutions stays blocked), else plain.
+Result<Tensor> DnnlConcatChannels(const std::vector<const Tensor*>& inputs);
 
 // Whether oneDNN can run on this machine (false when its CPU engine fails to start).
 bool DnnlAvailable();
