@@ -55,9 +55,30 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
 
 GraphExecutor::~GraphExecutor() = default;
 
+namespace {
+
+// True when there are at least two inputs, all 3-D of one shape and one layout:
+// then an elementwise kernel can run on them in whatever layout they share.
+bool SameShapeAndLayout(const std::vector<std::shared_ptr<Tensor>>& blobs, const std::vector<int>& bottoms) {
+  if (bottoms.size() < 2 || !blobs[bottoms[0]]) return false;
+  const Tensor& first = *blobs[bottoms[0]];
+  for (int b : bottoms) {
+    const Tensor* t = blobs[b].get();
+    if (t == nullptr || t->dims != 3 || t->c != first.c || t->h != first.h || t->w != first.w ||
+        t->block != first.block) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
-  // Blobs are immutable once made, so Split hands out the same one to each reader.
+  // Blobs are shared: Split hands the same one to each reader. A blob changes in
+  // place only when this layer is its sole owner (PReLU), or when its layout is
+  // converted (same values, so every sharer may see it).
   std::vector<std::shared_ptr<Tensor>> blobs(model_.graph.blob_names.size());
   const auto& layers = model_.graph.layers;
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -77,20 +98,9 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
     // Kernels other than convolutions, PReLU and same-layout elementwise sums and
     // products read plain tensors: bring blocked inputs back to plain first.
     const bool dnnl_concat = use_dnnl_ && layer.type == "Concat" && layer.params.GetInt(0, 0) == 0;
-    const bool layout_free =
-        convolutions_[i] != nullptr || layer.type == "PReLU" || dnnl_concat ||
-        ((layer.type == "Eltwise" || layer.type == "BinaryOp") && layer.bottoms.size() >= 2 &&
-         [&] {
-           for (int b : layer.bottoms) {
-             const Tensor* t = blobs[b].get();
-             const Tensor* first = blobs[layer.bottoms[0]].get();
-             if (t == nullptr || first == nullptr || t->dims != 3 || t->c != first->c || t->h != first->h ||
-                 t->w != first->w || t->block != first->block) {
-               return false;
-             }
-           }
-           return true;
-         }());
+    const bool elementwise = layer.type == "Eltwise" || layer.type == "BinaryOp";
+    const bool layout_free = convolutions_[i] != nullptr || layer.type == "PReLU" || dnnl_concat ||
+                             (elementwise && SameShapeAndLayout(blobs, layer.bottoms));
     if (!layout_free) {
       for (int b : layer.bottoms) {
         if (blobs[b] && blobs[b]->block != 0) {
