@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "engine/model_catalog.h"
 #include "util/log.h"
+#include "worker/engine_resolver.h"
 #include "worker/file_batch.h"
 
 namespace tessera::cli {
@@ -64,9 +65,7 @@ int RunUpscale(const UpscaleFlags& f) {
       if (e.name == f.model) entry = &e;
     }
     if (entry == nullptr) return fail("unknown model '" + f.model + "'; see `tessera upscale --help`");
-    spec.engine = entry->family == engine::ModelFamily::kRealCugan      ? protocol::Engine::kRealCugan
-                  : entry->family == engine::ModelFamily::kWaifu2xCunet ? protocol::Engine::kWaifu2x
-                                                                        : protocol::Engine::kRealEsrgan;
+    spec.engine = worker::EngineForFamily(entry->family);
     spec.quality = f.model;
   }
   if (f.gpu < -1) return fail("-g must be -1 (CPU) or a GPU index");

@@ -4,9 +4,7 @@
 #include "util/log.h"
 
 namespace tessera::worker {
-namespace {
-
-engine::ModelFamily FamilyOf(protocol::Engine engine) {
+engine::ModelFamily FamilyForEngine(protocol::Engine engine) {
   switch (engine) {
     case protocol::Engine::kRealCugan: return engine::ModelFamily::kRealCugan;
     case protocol::Engine::kWaifu2x: return engine::ModelFamily::kWaifu2xCunet;
@@ -14,7 +12,14 @@ engine::ModelFamily FamilyOf(protocol::Engine engine) {
   }
 }
 
-}  // namespace
+protocol::Engine EngineForFamily(engine::ModelFamily family) {
+  switch (family) {
+    case engine::ModelFamily::kRealCugan: return protocol::Engine::kRealCugan;
+    case engine::ModelFamily::kWaifu2xCunet: return protocol::Engine::kWaifu2x;
+    case engine::ModelFamily::kRealEsrgan: return protocol::Engine::kRealEsrgan;
+  }
+  return protocol::Engine::kRealEsrgan;
+}
 
 std::string DefaultModelFor(protocol::Engine engine, int scale) {
   switch (engine) {
@@ -68,7 +73,7 @@ Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::ResolveModel(pro
     return InvalidError("unknown model '" + name + "'; the installed models are listed in " + options_.model_dir +
                         "/manifest.json (see README)");
   }
-  if (entry->family != FamilyOf(engine)) {
+  if (entry->family != FamilyForEngine(engine)) {
     return InvalidError("model '" + name + "' is a " + engine::ModelFamilyName(entry->family) +
                         " model, not for engine " + engine_name);
   }

@@ -18,6 +18,10 @@
 
 namespace tessera::worker {
 
+// The engine that runs a model family, and back.
+protocol::Engine EngineForFamily(engine::ModelFamily family);
+engine::ModelFamily FamilyForEngine(protocol::Engine engine);
+
 // The family's model for a scale, e.g. (realcugan, 2) -> "up2x-conservative";
 // empty when the family has none at that scale.
 std::string DefaultModelFor(protocol::Engine engine, int scale);

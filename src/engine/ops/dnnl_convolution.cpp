@@ -107,22 +107,21 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(i
     if (ActivationPostOp(layer_.params, &ops)) attr.set_post_ops(ops);
 
     memory::desc wanted_weights;
+    // Both primitives take the same descriptors; only the kind differs.
+    auto create = [&](auto kind, dnnl::algorithm algorithm) {
+      using Primitive = decltype(kind);
+      typename Primitive::desc d(dnnl::prop_kind::forward_inference, algorithm, src_md, w_md, b_md, dst_md, strides,
+                                 dilates, pad_l, pad_r);
+      typename Primitive::primitive_desc pd(d, attr, engine);
+      compiled->primitive = Primitive(pd);
+      compiled->src_desc = pd.src_desc();
+      compiled->dst_desc = pd.dst_desc();
+      wanted_weights = pd.weights_desc();
+    };
     if (transposed_) {
-      dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                          src_md, w_md, b_md, dst_md, strides, dilates, pad_l, pad_r);
-      dnnl::deconvolution_forward::primitive_desc pd(d, attr, engine);
-      compiled->primitive = dnnl::deconvolution_forward(pd);
-      compiled->src_desc = pd.src_desc();
-      compiled->dst_desc = pd.dst_desc();
-      wanted_weights = pd.weights_desc();
+      create(dnnl::deconvolution_forward(), dnnl::algorithm::deconvolution_direct);
     } else {
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                        src_md, w_md, b_md, dst_md, strides, dilates, pad_l, pad_r);
-      dnnl::convolution_forward::primitive_desc pd(d, attr, engine);
-      compiled->primitive = dnnl::convolution_forward(pd);
-      compiled->src_desc = pd.src_desc();
-      compiled->dst_desc = pd.dst_desc();
-      wanted_weights = pd.weights_desc();
+      create(dnnl::convolution_forward(), dnnl::algorithm::convolution_direct);
     }
     // ncnn keeps both kinds of weights as [out][in][kh][kw]: oneDNN's oihw.
     dnnl::stream stream(engine);
