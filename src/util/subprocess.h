@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@ struct SubprocessOptions {
   bool pipe_stdout = true;
   std::string stderr_path;         // empty: inherit the parent's stderr
   bool new_process_group = false;  // so the whole tree can be signalled at once
+  // The child's stderr goes where its stdout goes (the stdout pipe when piped), so
+  // both streams arrive interleaved in the order written. Excludes stderr_path.
+  bool merge_stderr_into_stdout = false;
+  // The child changes into this directory before exec; empty: the parent's. When
+  // the change fails, Start() reaps the child and returns the error.
+  std::string working_directory;
+  // When exec itself fails (no such program, not executable), Start() reaps the
+  // child and returns the error (kNotFound for a missing program). When false, a
+  // failed exec is reported as before: the child exits with status 127.
+  bool exec_failure_is_error = false;
 };
 
 class Subprocess {
@@ -37,10 +48,16 @@ class Subprocess {
   int stdout_fd() const { return stdout_fd_; }  // -1 when not piped or closed
 
   void CloseStdin();
-  // Sends `signal` to the child (or its whole group when it has one).
+  // Sends `signal` to the child (or its whole group when it has one). With a group,
+  // this still reaches what the child left running in it after it was reaped: the
+  // group id cannot be reused while any member lives.
   void Signal(int signal);
   // Waits for the child to exit; returns its raw wait status (see WIFEXITED).
+  // Once reaped, later calls return the same status.
   Result<int> Wait();
+  // Non-blocking Wait(): the raw wait status once the child has exited (reaping
+  // it), std::nullopt while it still runs or when there is no child.
+  std::optional<int> TryWait();
 
  private:
   Subprocess() = default;
@@ -49,6 +66,7 @@ class Subprocess {
   pid_t pid_ = -1;
   bool own_group_ = false;
   bool reaped_ = false;
+  int wait_status_ = 0;  // valid once reaped_
   int stdin_fd_ = -1;
   int stdout_fd_ = -1;
 };
