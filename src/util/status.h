@@ -56,6 +56,7 @@ inline Status LimitError(std::string m) { return {StatusCode::kLimit, std::move(
 inline Status BadImageError(std::string m) { return {StatusCode::kBadImage, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIo, std::move(m)}; }
+inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>

@@ -1,0 +1,82 @@
+// The embedded job store: one SQLite database file (default data/tessera.db).
+//
+// Durability: WAL journal with synchronous=FULL, so a call that returned ok has
+// reached the disk and survives a power cut, not only a crash of this process.
+//
+// Thread safety: one SqliteJobStore holds one connection, guarded by one mutex.
+// Every method may be called from any thread at any time; calls run one after
+// another, each atomically. Other processes may open the same file: SQLite's file
+// locks keep them consistent, and a writer waits up to 5 s for a lock before the
+// call fails with kIo ("database is locked").
+//
+// Schema: versioned migrations, applied in order at Open, each in its own
+// transaction and recorded in `schema_migrations`. Opening a database written by a
+// newer build (a version this build does not know) is refused, never guessed at.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/job_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace tessera::store {
+
+class SqliteJobStore final : public JobStore {
+ public:
+  // Opens (creating when missing) the database at `path`, and its parent directory;
+  // ":memory:" gives a private in-memory database, for tests. Errors name the path:
+  // kIo when the file cannot be opened or is not a SQLite database, kUnsupported
+  // when its schema is newer than this build, kInvalid for an empty path.
+  static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
+
+  // The schema version this build migrates databases to.
+  static int LatestSchemaVersion();
+
+  ~SqliteJobStore() override;
+  SqliteJobStore(const SqliteJobStore&) = delete;
+  SqliteJobStore& operator=(const SqliteJobStore&) = delete;
+
+  // JobStore. Beyond the interface's contract: Insert refuses an empty id and
+  // Insert/Update/UpdateProgress refuse a progress outside [0, 1] (kInvalid);
+  // List refuses a negative limit and RecentDurations a negative one (kInvalid);
+  // AddWebhook for an id that is not a stored job is kNotFound, and deleting a job
+  // deletes its own webhook registrations.
+  Result<int64_t> Insert(const Job& job) override;
+  Result<Job> Get(const std::string& id) override;
+  Status Update(const Job& job) override;
+  Status UpdateProgress(const std::string& id, double progress) override;
+  Result<std::vector<Job>> List(const JobFilter& filter) override;
+  Result<int64_t> Delete(const std::vector<std::string>& ids) override;
+  Result<std::map<JobStatus, int64_t>> CountByStatus() override;
+  Result<std::vector<double>> RecentDurations(const std::string& lane, JobKind kind, int limit) override;
+  Result<int64_t> AddWebhook(const WebhookRegistration& registration) override;
+  Result<std::vector<WebhookRegistration>> WebhooksFor(const std::string& job_id) override;
+
+ private:
+  SqliteJobStore(std::string path, sqlite3* db);
+
+  // All below require mu_ held (Open runs before the store is shared).
+  Status Configure();
+  // Applies the steps this database lacks; returns how many.
+  Result<int> Migrate();
+  Status Exec(std::string_view operation, const char* sql);
+  // A prepared statement for `sql`, prepared once and kept for the store's life.
+  Result<sqlite3_stmt*> Prepare(std::string_view operation, const std::string& sql);
+  // "<operation>: <sqlite's message>" as a Status of `code`.
+  Status SqlError(std::string_view operation, StatusCode code = StatusCode::kIo) const;
+
+  const std::string path_;
+  std::mutex mu_;
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+}  // namespace tessera::store
