@@ -15,5 +15,6 @@ using CommandRunner = std::function<int()>;
 void AddWorkerCommand(CLI::App& app, CommandRunner* runner);
 void AddUpscaleCommand(CLI::App& app, CommandRunner* runner);
 void AddVersionCommand(CLI::App& app, CommandRunner* runner);
+void AddServeCommand(CLI::App& app, CommandRunner* runner);
 
 }  // namespace tessera::cli

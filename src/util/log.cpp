@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -12,6 +13,26 @@ namespace tessera {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<bool> g_json{false};
+
+void AppendJsonString(std::string* out, std::string_view v) {
+  out->push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", static_cast<unsigned char>(c));
+      out->append(hex);
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -70,6 +91,8 @@ std::string Timestamp() {
 
 }  // namespace
 
+void SetLogFormat(LogFormat format) { g_json.store(format == LogFormat::kJson); }
+
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 
@@ -87,6 +110,16 @@ LogLine::LogLine(LogLevel level, std::string_view event)
     : enabled_(static_cast<int>(level) >= g_level.load() && level != LogLevel::kOff) {
   if (!enabled_) return;
   text_.reserve(160);
+  json_ = g_json.load();
+  if (json_) {
+    text_ += "{\"ts\":\"";
+    text_ += Timestamp();
+    text_ += "\",\"level\":\"";
+    text_ += LevelName(level);
+    text_ += "\",\"event\":";
+    AppendJsonString(&text_, event);
+    return;
+  }
   text_ += "ts=";
   text_ += Timestamp();
   text_ += " level=";
@@ -97,6 +130,7 @@ LogLine::LogLine(LogLevel level, std::string_view event)
 
 LogLine::~LogLine() {
   if (!enabled_) return;
+  if (json_) text_.push_back('}');
   text_.push_back('\n');
   const char* p = text_.data();
   size_t left = text_.size();
@@ -109,8 +143,21 @@ LogLine::~LogLine() {
   }
 }
 
-LogLine& LogLine::Field(std::string_view key, std::string_view value) {
+LogLine& LogLine::Field(std::string_view key, std::string_view value) { return Append(key, value, false); }
+
+LogLine& LogLine::Append(std::string_view key, std::string_view value, bool is_number) {
   if (!enabled_) return *this;
+  if (json_) {
+    text_.push_back(',');
+    AppendJsonString(&text_, key);
+    text_.push_back(':');
+    if (is_number) {
+      text_.append(value);
+    } else {
+      AppendJsonString(&text_, value);
+    }
+    return *this;
+  }
   text_.push_back(' ');
   text_.append(key);
   text_.push_back('=');
@@ -119,18 +166,18 @@ LogLine& LogLine::Field(std::string_view key, std::string_view value) {
 }
 
 LogLine& LogLine::Field(std::string_view key, int64_t value) {
-  return enabled_ ? Field(key, std::string_view(std::to_string(value))) : *this;
+  return enabled_ ? Append(key, std::to_string(value), true) : *this;
 }
 
 LogLine& LogLine::Field(std::string_view key, uint64_t value) {
-  return enabled_ ? Field(key, std::string_view(std::to_string(value))) : *this;
+  return enabled_ ? Append(key, std::to_string(value), true) : *this;
 }
 
 LogLine& LogLine::Field(std::string_view key, double value) {
   if (!enabled_) return *this;
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f", value);
-  return Field(key, std::string_view(buf));
+  return Append(key, buf, std::isfinite(value));
 }
 
 }  // namespace tessera

@@ -15,6 +15,11 @@ namespace tessera {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3, kOff = 4 };
 
+// key=value (the default) or one JSON object per line (`tessera serve`, for log
+// collectors). Process-wide; set once at start.
+enum class LogFormat { kKeyValue, kJson };
+void SetLogFormat(LogFormat format);
+
 // Process-wide minimum level; lines below it cost one comparison.
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
@@ -41,7 +46,10 @@ class LogLine {
   LogLine& Field(std::string_view key, bool value) { return Field(key, value ? "true" : "false"); }
 
  private:
+  LogLine& Append(std::string_view key, std::string_view value, bool is_number);
+
   bool enabled_;
+  bool json_ = false;
   std::string text_;
 };
 

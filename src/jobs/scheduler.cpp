@@ -1,0 +1,533 @@
+#include "jobs/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "jobs/eta_estimator.h"
+#include "jobs/job_state.h"
+#include "util/log.h"
+
+namespace tessera::jobs {
+
+using store::Job;
+using store::JobKind;
+using store::JobStatus;
+
+void CancelSignal::OnCancel(std::function<void()> action) {
+  std::function<void()> run_now;
+  {
+    std::lock_guard lock(mutex_);
+    if (requested_) {
+      run_now = std::move(action);
+    } else {
+      action_ = std::move(action);
+    }
+  }
+  if (run_now) run_now();
+}
+
+void CancelSignal::ClearAction() {
+  std::lock_guard lock(mutex_);
+  action_ = nullptr;
+}
+
+void CancelSignal::Request() {
+  std::function<void()> action;
+  {
+    std::lock_guard lock(mutex_);
+    if (requested_.exchange(true)) return;
+    action = std::move(action_);
+    action_ = nullptr;
+  }
+  if (action) action();
+}
+
+Scheduler::Scheduler(store::JobStore& store, std::vector<LaneSpec> lanes, std::map<JobKind, ExecutorFactory> executors,
+                     SchedulerOptions options)
+    : store_(store), factories_(std::move(executors)), options_(options) {
+  for (LaneSpec& spec : lanes) {
+    auto lane = std::make_unique<Lane>();
+    lane->spec = std::move(spec);
+    lanes_.push_back(std::move(lane));
+  }
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+void Scheduler::AddListener(JobListener listener) {
+  std::lock_guard lock(listeners_mutex_);
+  listeners_.push_back(std::move(listener));
+}
+
+std::optional<size_t> Scheduler::LaneIndexLocked(const std::string& name) const {
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    if (lanes_[i]->spec.name == name) return i;
+  }
+  return std::nullopt;
+}
+
+size_t Scheduler::LeastBacklogLaneLocked() const {
+  size_t best = 0;
+  int64_t best_backlog = -1;
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    int64_t backlog = static_cast<int64_t>(lanes_[i]->queue.size()) + (lanes_[i]->running_id.empty() ? 0 : 1);
+    if (best_backlog < 0 || backlog < best_backlog) {
+      best = i;
+      best_backlog = backlog;
+    }
+  }
+  return best;
+}
+
+void Scheduler::PlaceLocked(const Job& job, size_t lane_index) {
+  Lane& lane = *lanes_[lane_index];
+  // Keep each lane in submission order even when submits race: insert by seq.
+  auto position = lane.queue.end();
+  while (position != lane.queue.begin()) {
+    auto before = std::prev(position);
+    auto found = placed_.find(*before);
+    if (found == placed_.end() || found->second.seq < job.seq) break;
+    position = before;
+  }
+  lane.queue.insert(position, job.id);
+  placed_[job.id] = Placement{lane_index, job.seq, job.kind};
+}
+
+Status Scheduler::Start() {
+  if (lanes_.empty()) return InvalidError("the scheduler needs at least one lane");
+  // Jobs the previous process left running: its children died with it.
+  store::JobFilter running_filter;
+  running_filter.statuses = {JobStatus::kRunning};
+  auto running = store_.List(running_filter);
+  if (!running.ok()) return running.status();
+  for (Job& job : *running) {
+    bool requeue = options_.restart_policy == RestartPolicy::kRequeue;
+    Status moved = requeue ? TransitionJob(job, JobStatus::kQueued, NowMs(), "")
+                           : TransitionJob(job, JobStatus::kError, NowMs(), "the server restarted while the job ran");
+    if (!moved.ok()) return moved;
+    if (Status saved = store_.Update(job); !saved.ok()) return saved;
+    LogWarn("job_recovered").Field("job_id", job.id).Field("action", requeue ? "requeued" : "failed");
+  }
+
+  store::JobFilter queued_filter;
+  queued_filter.statuses = {JobStatus::kQueued};
+  auto queued = store_.List(queued_filter);  // seq order
+  if (!queued.ok()) return queued.status();
+  {
+    std::lock_guard lock(mutex_);
+    for (Job& job : *queued) {
+      std::optional<size_t> lane = LaneIndexLocked(job.lane);
+      if (!lane) {
+        lane = LeastBacklogLaneLocked();
+        job.lane = lanes_[*lane]->spec.name;
+        job.gpu_id = lanes_[*lane]->spec.gpu_id;
+        if (Status saved = store_.Update(job); !saved.ok()) return saved;
+      }
+      PlaceLocked(job, *lane);
+    }
+    stopping_ = false;
+    started_ = true;
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+      lanes_[i]->thread = std::thread([this, i] { RunLane(i); });
+    }
+  }
+  LogInfo("scheduler_started").Field("lanes", lanes_.size()).Field("queued", queued->size())
+      .Field("recovered_running", running->size());
+  return Status::Ok();
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!started_) return;
+    stopping_ = true;
+    for (auto& lane : lanes_) {
+      if (lane->running_cancel) lane->running_cancel->Request();
+    }
+  }
+  work_ready_.notify_all();
+  for (auto& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.join();
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& lane : lanes_) lane->executors.clear();
+  started_ = false;
+}
+
+Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_insert) {
+  job.status = JobStatus::kQueued;
+  job.created_ms = NowMs();
+  job.started_ms = job.finished_ms = 0;
+  job.attempts = 0;
+  job.progress = 0.0;
+  JobView view;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return Status(StatusCode::kDeviceUnavailable, "the server is shutting down");
+    size_t lane = LeastBacklogLaneLocked();
+    job.lane = lanes_[lane]->spec.name;
+    job.gpu_id = lanes_[lane]->spec.gpu_id;
+    if (before_insert) {
+      if (Status accepted = before_insert(job); !accepted.ok()) return accepted;
+    }
+    // Committed before anyone is told the job exists.
+    auto seq = store_.Insert(job);
+    if (!seq.ok()) return seq.status();
+    job.seq = *seq;
+    PlaceLocked(job, lane);
+  }
+  work_ready_.notify_all();
+  view = DescribeJob(job);
+  {
+    std::lock_guard lock(listeners_mutex_);
+    for (auto& listener : listeners_) listener(view);
+  }
+  return view;
+}
+
+Result<JobView> Scheduler::Describe(const std::string& id) {
+  auto job = store_.Get(id);
+  if (!job.ok()) return job.status();
+  return DescribeJob(*job);
+}
+
+JobView Scheduler::DescribeJob(const Job& job) {
+  JobView view;
+  view.job = job;
+  if (store::IsFinished(job.status)) return view;
+
+  std::vector<JobKind> ahead;  // kinds of the jobs before it on its lane
+  std::optional<RunningInfo> running;
+  bool placed = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = running_.find(job.id); it != running_.end()) {
+      running = it->second;
+    } else if (auto found = placed_.find(job.id); found != placed_.end()) {
+      placed = true;
+      const Lane& lane = *lanes_[found->second.lane];
+      if (!lane.running_id.empty()) {
+        auto r = running_.find(lane.running_id);
+        ahead.push_back(r != running_.end() ? r->second.kind : job.kind);
+      }
+      for (const std::string& other : lane.queue) {
+        if (other == job.id) break;
+        auto p = placed_.find(other);
+        ahead.push_back(p != placed_.end() ? p->second.kind : job.kind);
+      }
+    }
+  }
+
+  if (running) {
+    view.job.status = JobStatus::kRunning;
+    RunningJobTiming timing;
+    timing.elapsed = Seconds(std::max(0.0, (NowMs() - running->started_ms) / 1000.0));
+    const auto& report = running->progress;
+    if (report && report->total > 0 && report->step >= 0 && report->step <= report->total) {
+      timing.progress = ProgressEvent{report->step, report->total,
+                                      report->structured ? ProgressEvent::Source::kStructured
+                                                         : ProgressEvent::Source::kHeuristic};
+    }
+    timing.average_duration = AverageDuration(job.lane, job.kind);
+    timing.default_duration = DefaultDuration(job.kind);
+    EtaEstimate estimate = EstimateRunning(timing);
+    view.eta_seconds = estimate.remaining.count();
+    view.eta_source = EtaTierName(estimate.tier);
+    view.job.progress = report ? report->fraction : estimate.progress;
+    return view;
+  }
+  if (placed) {
+    view.queue_position = static_cast<int64_t>(ahead.size()) + 1;
+    // Seed 001 tier C: avg x (jobs_ahead + 1) x 1.05. Jobs ahead of another kind
+    // count at their own kind's average (the same formula when all are alike).
+    std::optional<Seconds> own = AverageDuration(job.lane, job.kind);
+    Seconds sum = own.value_or(DefaultDuration(job.kind));
+    for (JobKind kind : ahead) sum += AverageDuration(job.lane, kind).value_or(DefaultDuration(kind));
+    view.eta_seconds = (sum * kEtaSafetyFactor).count();
+    view.eta_source = EtaTierName(own ? EtaTier::kMovingAverage : EtaTier::kDefault);
+  }
+  return view;
+}
+
+Seconds Scheduler::DefaultDuration(JobKind kind) const {
+  return Seconds(kind == JobKind::kGenerate ? options_.default_generate_seconds : options_.default_upscale_seconds);
+}
+
+std::optional<Seconds> Scheduler::AverageDuration(const std::string& lane, JobKind kind) {
+  {
+    std::lock_guard lock(averages_mutex_);
+    if (auto it = averages_.find({lane, kind}); it != averages_.end()) return it->second;
+  }
+  std::optional<Seconds> average;
+  auto durations = store_.RecentDurations(lane, kind, options_.eta_history);
+  if (durations.ok()) {
+    std::vector<Seconds> recent(durations->begin(), durations->end());
+    average = MovingAverageDuration(recent);
+  } else {
+    LogWarn("eta_history_unavailable").Field("lane", lane).Field("error", durations.status().ToString());
+  }
+  std::lock_guard lock(averages_mutex_);
+  averages_[{lane, kind}] = average;
+  return average;
+}
+
+void Scheduler::ForgetAverage(const std::string& lane, JobKind kind) {
+  std::lock_guard lock(averages_mutex_);
+  averages_.erase({lane, kind});
+}
+
+std::string Scheduler::TakeNextJob(size_t index) {
+  Lane& lane = *lanes_[index];
+  if (lane.queue.empty()) {
+    // Idle with nothing of its own: take the oldest job waiting behind a busy lane.
+    std::optional<size_t> donor;
+    int64_t oldest = 0;
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+      if (i == index || lanes_[i]->queue.empty() || lanes_[i]->running_id.empty()) continue;
+      int64_t seq = placed_[lanes_[i]->queue.front()].seq;
+      if (!donor || seq < oldest) {
+        donor = i;
+        oldest = seq;
+      }
+    }
+    if (!donor) return "";
+    std::string id = lanes_[*donor]->queue.front();
+    lanes_[*donor]->queue.pop_front();
+    MarkTakenLocked(id);
+    return id;
+  }
+  std::string id = lane.queue.front();
+  lane.queue.pop_front();
+  MarkTakenLocked(id);
+  return id;
+}
+
+void Scheduler::MarkTakenLocked(const std::string& id) {
+  // From here until it finishes the job counts as running, so a client asking in
+  // between never sees it neither queued nor running.
+  auto placement = placed_.find(id);
+  running_[id] = RunningInfo{placement->second.kind, NowMs(), std::nullopt};
+  placed_.erase(placement);
+}
+
+void Scheduler::RunLane(size_t index) {
+  Lane& lane = *lanes_[index];
+  while (true) {
+    std::string id;
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [&] {
+        if (stopping_) return true;
+        id = TakeNextJob(index);
+        return !id.empty();
+      });
+      if (stopping_) {
+        if (!id.empty()) {  // taken just now: leave it queued for the next start
+          auto job = store_.Get(id);
+          if (job.ok()) PlaceLocked(*job, index);
+        }
+        return;
+      }
+      lane.running_id = id;
+      lane.running_cancel = std::make_shared<CancelSignal>();
+    }
+    RunOne(index, id);
+    {
+      std::lock_guard lock(mutex_);
+      lane.running_id.clear();
+      lane.running_cancel.reset();
+      running_.erase(id);
+    }
+    job_left_lane_.notify_all();
+    work_ready_.notify_all();  // an idle lane may now take over waiting work
+  }
+}
+
+void Scheduler::RunOne(size_t index, const std::string& id) {
+  Lane& lane = *lanes_[index];
+  auto loaded = store_.Get(id);
+  if (!loaded.ok()) {
+    LogError("job_load_failed").Field("job_id", id).Field("error", loaded.status().ToString());
+    return;
+  }
+  Job job = std::move(loaded).value();
+  if (job.status != JobStatus::kQueued) return;  // canceled or deleted meanwhile
+
+  std::shared_ptr<CancelSignal> cancel;
+  {
+    std::lock_guard lock(mutex_);
+    cancel = lane.running_cancel;
+  }
+  job.lane = lane.spec.name;
+  job.gpu_id = lane.spec.gpu_id;
+  if (Status moved = TransitionJob(job, JobStatus::kRunning, NowMs()); !moved.ok()) {
+    LogError("job_transition_failed").Field("job_id", id).Field("error", moved.ToString());
+    return;
+  }
+  if (Status saved = store_.Update(job); !saved.ok()) {
+    // Not started: it stays queued in the store and runs after the next start.
+    LogError("job_start_not_saved").Field("job_id", id).Field("error", saved.ToString());
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    running_[id].started_ms = job.started_ms;
+  }
+  LogInfo("job_started").Field("job_id", id).Field("kind", store::JobKindName(job.kind)).Field("lane", job.lane)
+      .Field("attempt", job.attempts);
+  Notify(job);
+
+  ExecutionOutcome outcome;
+  if (job.attempts > options_.max_attempts) {
+    outcome = {ExecutionOutcome::Kind::kError, "gave up after " + std::to_string(options_.max_attempts) + " attempts"};
+  } else {
+    JobExecutor* executor = nullptr;
+    if (auto it = lane.executors.find(job.kind); it != lane.executors.end()) {
+      executor = it->second.get();
+    } else if (auto factory = factories_.find(job.kind); factory != factories_.end()) {
+      auto made = factory->second(lane.spec);
+      executor = made.get();
+      std::lock_guard lock(mutex_);
+      lane.executors[job.kind] = std::move(made);
+    }
+    if (executor == nullptr) {
+      outcome = {ExecutionOutcome::Kind::kError,
+                 "this server runs no " + std::string(store::JobKindName(job.kind)) + " jobs"};
+    } else {
+      int64_t last_saved_ms = 0;
+      double last_saved_fraction = -1.0;
+      ExecutionContext context{lane.spec, *cancel, [&](const ProgressReport& report) {
+        {
+          std::lock_guard lock(mutex_);
+          running_[id].progress = report;
+        }
+        job.progress = report.fraction;
+        int64_t now = NowMs();
+        // Progress is cheap to lose (it is recomputed on restart): save it at most
+        // once a second or per percent, never per output line.
+        if (report.fraction - last_saved_fraction >= 0.01 || now - last_saved_ms >= 1000) {
+          last_saved_ms = now;
+          last_saved_fraction = report.fraction;
+          if (Status s = store_.UpdateProgress(id, report.fraction); !s.ok()) {
+            LogWarn("progress_not_saved").Field("job_id", id).Field("error", s.ToString());
+          }
+          Notify(job);
+        }
+      }};
+      outcome = executor->Execute(job, context);
+      cancel->ClearAction();
+    }
+  }
+
+  bool stopping = false;
+  {
+    std::lock_guard lock(mutex_);
+    stopping = stopping_;
+  }
+  JobStatus next = JobStatus::kSuccess;
+  std::string message = outcome.message;
+  bool requeue_front = false;
+  switch (outcome.kind) {
+    case ExecutionOutcome::Kind::kSuccess:
+      next = JobStatus::kSuccess;
+      break;
+    case ExecutionOutcome::Kind::kError:
+      next = JobStatus::kError;
+      break;
+    case ExecutionOutcome::Kind::kCanceled:
+    case ExecutionOutcome::Kind::kRetry:
+      if (stopping) {
+        // The server is stopping, the job did nothing wrong: it runs again next start.
+        next = JobStatus::kQueued;
+        job.attempts -= 1;
+      } else if (outcome.kind == ExecutionOutcome::Kind::kCanceled || cancel->requested()) {
+        next = JobStatus::kCanceled;
+      } else if (job.attempts >= options_.max_attempts) {
+        next = JobStatus::kError;
+        message = "failed " + std::to_string(job.attempts) + " times; last: " + outcome.message;
+      } else {
+        next = JobStatus::kQueued;
+        requeue_front = true;
+      }
+      break;
+  }
+  if (outcome.kind == ExecutionOutcome::Kind::kError && cancel->requested() && !stopping) {
+    next = JobStatus::kCanceled;  // killed on request: say so, not "exit status -15"
+    message = "canceled by request";
+  }
+  double ran_seconds = (NowMs() - job.started_ms) / 1000.0;
+  if (Status moved = TransitionJob(job, next, NowMs(), message); !moved.ok()) {
+    LogError("job_transition_failed").Field("job_id", id).Field("error", moved.ToString());
+  }
+  if (Status saved = store_.Update(job); !saved.ok()) {
+    LogError("job_result_not_saved").Field("job_id", id).Field("error", saved.ToString());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    lane.busy_seconds += ran_seconds;
+    if (requeue_front && !stopping_) {
+      lane.queue.push_front(job.id);
+      placed_[job.id] = Placement{index, job.seq, job.kind};
+    }
+  }
+  if (next == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
+  LogInfo("job_finished").Field("job_id", id).Field("status", store::JobStatusName(job.status))
+      .Field("lane", job.lane).Field("seconds", ran_seconds).Field("error", job.error);
+  {
+    std::lock_guard lock(mutex_);
+    running_.erase(id);
+  }
+  Notify(job);
+}
+
+void Scheduler::Notify(const Job& job) {
+  JobView view = DescribeJob(job);
+  std::lock_guard lock(listeners_mutex_);
+  for (auto& listener : listeners_) listener(view);
+}
+
+Result<Job> Scheduler::Cancel(const std::string& id, const std::string& reason) {
+  std::unique_lock lock(mutex_);
+  if (auto found = placed_.find(id); found != placed_.end()) {
+    Lane& lane = *lanes_[found->second.lane];
+    lane.queue.erase(std::remove(lane.queue.begin(), lane.queue.end(), id), lane.queue.end());
+    placed_.erase(found);
+    lock.unlock();
+    auto job = store_.Get(id);
+    if (!job.ok()) return job.status();
+    if (Status moved = TransitionJob(*job, JobStatus::kCanceled, NowMs(), reason); !moved.ok()) return moved;
+    if (Status saved = store_.Update(*job); !saved.ok()) return saved;
+    Notify(*job);
+    return job;
+  }
+  for (auto& lane : lanes_) {
+    if (lane->running_id == id) {
+      std::shared_ptr<CancelSignal> cancel = lane->running_cancel;
+      lock.unlock();
+      if (cancel) cancel->Request();
+      lock.lock();
+      job_left_lane_.wait(lock, [&] { return lane->running_id != id; });
+      lock.unlock();
+      return store_.Get(id);
+    }
+  }
+  lock.unlock();
+  auto job = store_.Get(id);
+  if (!job.ok()) return job.status();
+  if (job->status == JobStatus::kQueued) {  // not placed: the scheduler has not started
+    if (Status moved = TransitionJob(*job, JobStatus::kCanceled, NowMs(), reason); !moved.ok()) return moved;
+    if (Status saved = store_.Update(*job); !saved.ok()) return saved;
+  }
+  return job;
+}
+
+std::vector<LaneSnapshot> Scheduler::Lanes() {
+  std::lock_guard lock(mutex_);
+  std::vector<LaneSnapshot> snapshots;
+  for (auto& lane : lanes_) {
+    snapshots.push_back({lane->spec, lane->running_id, static_cast<int64_t>(lane->queue.size()), lane->busy_seconds});
+  }
+  return snapshots;
+}
+
+}  // namespace tessera::jobs

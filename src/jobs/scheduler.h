@@ -1,0 +1,156 @@
+// The scheduler: one lane per device, FIFO, least-backlog placement, ETA.
+//
+// Seed 001 sections 5, 7 and 8, with DESIGN.md's "durable first":
+// - Submit commits the job to the store before it is placed, so an acknowledged
+//   job survives a crash; the lane it is placed on is the one with the smallest
+//   backlog (running + queued), ties to the lowest lane.
+// - Each lane runs one job at a time (concurrency 1) in submission order. A lane
+//   that falls idle while another still has jobs waiting takes the oldest of them,
+//   so one long job never holds up a queue that another device could serve.
+// - A job whose worker died or hung is put back at the head of its lane and run
+//   again, up to `max_attempts` starts; it is never dropped.
+// - On Start, jobs found `running` (the server died under them) are re-queued or
+//   failed by policy, and every queued job is placed again in submission order.
+//
+// Thread-safe. Lane threads call the executors; everything else is quick.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jobs/eta_estimator.h"
+#include "jobs/job_executor.h"
+#include "jobs/lane_discovery.h"
+#include "store/job_store.h"
+
+namespace tessera::jobs {
+
+enum class RestartPolicy { kRequeue, kFail };
+
+struct SchedulerOptions {
+  int max_attempts = 3;
+  RestartPolicy restart_policy = RestartPolicy::kRequeue;
+  // Used for the ETA until a lane has history for a kind (seconds).
+  double default_generate_seconds = 600.0;
+  double default_upscale_seconds = 10.0;
+  int eta_history = 50;  // durations in the moving average (seed: 10-50)
+};
+
+// Makes the executor for one lane and one kind (an upscale lane owns its worker).
+using ExecutorFactory = std::function<std::unique_ptr<JobExecutor>(const LaneSpec& lane)>;
+
+// A job with what the scheduler knows beyond its row.
+struct JobView {
+  store::Job job;
+  std::optional<int64_t> queue_position;  // queued jobs: jobs ahead of it on its lane, +1
+  std::optional<double> eta_seconds;      // until finished; nullopt once finished
+  std::string eta_source;                 // EtaTierName: which tier made the estimate
+};
+
+struct LaneSnapshot {
+  LaneSpec spec;
+  std::string running_id;  // empty when idle
+  int64_t queued = 0;
+  double busy_seconds = 0.0;  // total time spent running jobs since start
+};
+
+// Called after every state change a client may care about (queued, running,
+// progress, finished). From lane threads or request threads; must be quick.
+using JobListener = std::function<void(const JobView& view)>;
+
+class Scheduler {
+ public:
+  Scheduler(store::JobStore& store, std::vector<LaneSpec> lanes,
+            std::map<store::JobKind, ExecutorFactory> executors, SchedulerOptions options);
+  ~Scheduler();  // Stop()
+
+  // Recovers jobs from the store and starts the lanes.
+  Status Start();
+  // Stops the lanes: running jobs are interrupted and put back in the queue (they
+  // run again on the next start); queued jobs stay queued in the store.
+  void Stop();
+
+  void AddListener(JobListener listener);
+
+  // Commits `job` (id, kind, prompt, params, filename... filled by the caller;
+  // status queued) and places it. `before_insert`, when given, sees the job with its
+  // lane chosen, just before it is written (names that include the GPU), and may
+  // refuse it. Returns the view the client is answered with.
+  Result<JobView> Submit(store::Job job, std::function<Status(store::Job&)> before_insert = nullptr);
+  Result<JobView> Describe(const std::string& id);
+  JobView DescribeJob(const store::Job& job);
+  // Queued: removed from its lane and marked canceled. Running: its executor is
+  // told to stop; returns once the job has left the lane. Finished: no change.
+  // kNotFound for unknown ids.
+  Result<store::Job> Cancel(const std::string& id, const std::string& reason = "canceled by request");
+
+  std::vector<LaneSnapshot> Lanes();
+  size_t lane_count() const { return lanes_.size(); }
+
+ private:
+  struct Lane {
+    LaneSpec spec;
+    std::deque<std::string> queue;  // job ids, FIFO
+    std::string running_id;
+    std::shared_ptr<CancelSignal> running_cancel;
+    std::map<store::JobKind, std::unique_ptr<JobExecutor>> executors;
+    std::thread thread;
+    double busy_seconds = 0.0;
+  };
+
+  void RunLane(size_t index);
+  // Picks the next job for lane `index` (its own queue, else the oldest waiting
+  // elsewhere). Called with mutex_ held; empty when none.
+  std::string TakeNextJob(size_t index);
+  void MarkTakenLocked(const std::string& id);
+  void RunOne(size_t index, const std::string& id);
+  void Notify(const store::Job& job);
+  std::optional<Seconds> AverageDuration(const std::string& lane, store::JobKind kind);
+  Seconds DefaultDuration(store::JobKind kind) const;
+  void ForgetAverage(const std::string& lane, store::JobKind kind);
+  std::optional<size_t> LaneIndexLocked(const std::string& name) const;
+
+  store::JobStore& store_;
+  std::map<store::JobKind, ExecutorFactory> factories_;
+  SchedulerOptions options_;
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable job_left_lane_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  struct Placement {
+    size_t lane = 0;
+    int64_t seq = 0;
+    store::JobKind kind = store::JobKind::kGenerate;
+  };
+  struct RunningInfo {
+    store::JobKind kind = store::JobKind::kGenerate;
+    int64_t started_ms = 0;
+    std::optional<ProgressReport> progress;
+  };
+  void PlaceLocked(const store::Job& job, size_t lane);
+  size_t LeastBacklogLaneLocked() const;
+
+  std::map<std::string, Placement> placed_;     // queued job id -> where it waits
+  std::map<std::string, RunningInfo> running_;  // running job id -> what it reported
+  bool started_ = false;
+  bool stopping_ = false;
+
+  std::mutex averages_mutex_;
+  // Cached moving averages (nullopt: no history yet); dropped when a job succeeds.
+  std::map<std::pair<std::string, store::JobKind>, std::optional<Seconds>> averages_;
+
+  std::mutex listeners_mutex_;
+  std::vector<JobListener> listeners_;
+};
+
+}  // namespace tessera::jobs

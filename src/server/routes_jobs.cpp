@@ -1,0 +1,267 @@
+// POST /generate, GET /status/{id}, DELETE /jobs, GET /jobs/lookup, POST /webhook
+// (seed 001, section 6).
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "jobs/job_state.h"
+#include "jobs/video_postprocess.h"
+#include "server/server_state.h"
+#include "util/log.h"
+#include "util/uuid.h"
+
+namespace tessera::server {
+namespace {
+
+using nlohmann::json;
+using store::Job;
+using store::JobKind;
+using store::JobStatus;
+
+constexpr size_t kMaxPromptBytes = 20000;
+constexpr size_t kMaxFileNameBytes = 200;
+
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool IsBlank(const std::string& text) {
+  return text.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+// result_gpu{gpu}_{YYYY-mm-dd_HH-MM-SS}_{short_id}.mp4 (seed 001 section 10);
+// CPU lanes say cpu{n}.
+std::string DefaultVideoName(const Job& job) {
+  std::string device = job.gpu_id >= 0 ? "gpu" + std::to_string(job.gpu_id) : "cpu" + job.lane.substr(job.lane.find(':') + 1);
+  std::time_t seconds = static_cast<std::time_t>(job.created_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d_%H-%M-%S", &utc);
+  return "result_" + device + "_" + stamp + "_" + job.id.substr(0, 8) + ".mp4";
+}
+
+bool IsHttpUrl(const std::string& url) {
+  return (url.rfind("http://", 0) == 0 && url.size() > 7) || (url.rfind("https://", 0) == 0 && url.size() > 8);
+}
+
+// A result name no live job or existing file already holds.
+Status CheckNameFree(JobServer::State& state, const std::string& filename) {
+  store::JobFilter filter;
+  filter.filename = filename;
+  filter.statuses = {JobStatus::kQueued, JobStatus::kRunning, JobStatus::kSuccess};
+  auto taken = state.store->List(filter);
+  if (!taken.ok()) return taken.status();
+  if (!taken->empty()) return Status(StatusCode::kLimit, "filename " + filename + " is already used by job " + taken->front().id);
+  if (::access((state.config.ResultsDir() + "/" + filename).c_str(), F_OK) == 0) {
+    return Status(StatusCode::kLimit, "a file named " + filename + " already exists");
+  }
+  return Status::Ok();
+}
+
+int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalid: return 400;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kLimit: return 409;
+    case StatusCode::kDeviceUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+void Generate(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return ReplyError(response, 400, "the body must be a JSON object");
+  if (!body.contains("prompt") || !body["prompt"].is_string() || IsBlank(body["prompt"].get<std::string>())) {
+    return ReplyError(response, 400, "prompt is required and must be a non-empty string");
+  }
+  std::string prompt = body["prompt"].get<std::string>();
+  if (prompt.size() > kMaxPromptBytes) {
+    return ReplyError(response, 400, "prompt is longer than " + std::to_string(kMaxPromptBytes) + " bytes");
+  }
+  if (prompt.find('\0') != std::string::npos) return ReplyError(response, 400, "prompt contains a NUL character");
+  if (!body.contains("size") || !body["size"].is_string()) {
+    return ReplyError(response, 400, "size is required: \"1280x720\" or \"720x1280\"");
+  }
+  auto size = jobs::ParseApiSize(body["size"].get<std::string>());
+  if (!size.ok()) return ReplyError(response, 400, size.status().message());
+  std::string resize_mode = state.config.resize_mode;
+  if (body.contains("resize_mode")) {
+    if (!body["resize_mode"].is_string()) return ReplyError(response, 400, "resize_mode must be \"pad\" or \"scale\"");
+    resize_mode = body["resize_mode"].get<std::string>();
+    if (auto mode = jobs::ParseResizeMode(resize_mode); !mode.ok()) return ReplyError(response, 400, mode.status().message());
+  }
+  std::string filename;
+  if (body.contains("filename") && !body["filename"].is_null()) {
+    if (!body["filename"].is_string()) return ReplyError(response, 400, "filename must be a string");
+    filename = body["filename"].get<std::string>();
+    if (!EndsWith(filename, ".mp4")) filename += ".mp4";
+    if (!IsSafeFileName(filename) || filename.size() > kMaxFileNameBytes) {
+      return ReplyError(response, 400, "filename may use letters, digits, '.', '_' and '-' only, must not start with "
+                                       "'.', and must be at most 200 characters");
+    }
+  }
+  std::string webhook;
+  if (body.contains("webhook") && !body["webhook"].is_null()) {
+    if (!body["webhook"].is_string() || !IsHttpUrl(body["webhook"].get<std::string>())) {
+      return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
+    }
+    webhook = body["webhook"].get<std::string>();
+  }
+
+  Job job;
+  job.id = NewUuidV4();
+  job.kind = JobKind::kGenerate;
+  job.prompt = prompt;
+  job.params_json = json{{"size", size->ToString()}, {"resize_mode", resize_mode}}.dump();
+  job.filename = filename;
+  job.webhook_url = webhook;
+  job.client = request.remote_addr;
+  auto view = state.scheduler->Submit(job, [&](Job& placed) -> Status {
+    if (placed.filename.empty()) placed.filename = DefaultVideoName(placed);
+    return CheckNameFree(state, placed.filename);
+  });
+  if (!view.ok()) return ReplyError(response, HttpStatusFor(view.status()), view.status().message());
+  LogInfo("job_submitted").Field("job_id", view->job.id).Field("kind", "generate").Field("lane", view->job.lane)
+      .Field("client", request.remote_addr);
+
+  json answer = json::parse(JobViewJson(state, *view));
+  answer["gpu_assigned"] = view->job.gpu_id >= 0 ? json(view->job.gpu_id) : json(nullptr);
+  answer["status_url"] = "/status/" + view->job.id;
+  response.set_header("Location", "/status/" + view->job.id);
+  ReplyJson(response, 202, answer.dump());
+}
+
+void GetStatus(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  std::string id = request.matches[1];
+  auto view = state.scheduler->Describe(id);
+  if (!view.ok()) {
+    if (view.status().code() == StatusCode::kNotFound) return ReplyError(response, 404, "no job " + id);
+    return ReplyError(response, 500, view.status().message());
+  }
+  ReplyJson(response, 200, JobViewJson(state, *view));
+}
+
+void RemoveJobFiles(JobServer::State& state, const Job& job, json& files_deleted) {
+  if (!job.filename.empty() && RemoveResultFile(state, job.filename)) files_deleted.push_back(job.filename);
+  if (!job.input_path.empty()) ::unlink(job.input_path.c_str());
+}
+
+// DELETE /jobs?ids=a,b | status=queued|running|success|error|canceled | all=true
+// [&delete_files=true]. Queued and running jobs are canceled (their rows stay, so
+// whoever polls them sees "canceled"); finished ones are deleted, with their
+// files when asked.
+void DeleteJobs(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  store::JobFilter filter;
+  bool all = request.get_param_value("all") == "true";
+  std::string ids = request.get_param_value("ids");
+  std::string status = request.get_param_value("status");
+  int selectors = (all ? 1 : 0) + (ids.empty() ? 0 : 1) + (status.empty() ? 0 : 1);
+  if (selectors == 0) return ReplyError(response, 400, "say which jobs: ids=..., status=... or all=true");
+  if (selectors > 1) return ReplyError(response, 400, "use one of ids, status and all, not several");
+  std::string delete_files_param = request.get_param_value("delete_files");
+  if (!delete_files_param.empty() && delete_files_param != "true" && delete_files_param != "false") {
+    return ReplyError(response, 400, "delete_files must be true or false");
+  }
+  bool delete_files = delete_files_param == "true";
+  json not_found = json::array();
+  if (!ids.empty()) {
+    filter.ids = SplitCsv(ids);
+    if (filter.ids.empty()) return ReplyError(response, 400, "ids is empty");
+  }
+  if (!status.empty()) {
+    for (const std::string& name : SplitCsv(status)) {
+      auto parsed = store::ParseJobStatus(name);
+      if (!parsed) return ReplyError(response, 400, "unknown status " + name);
+      filter.statuses.push_back(*parsed);
+    }
+  }
+  auto selected = state.store->List(filter);
+  if (!selected.ok()) return ReplyError(response, 500, selected.status().message());
+  if (!ids.empty()) {
+    std::set<std::string> found;
+    for (const Job& job : *selected) found.insert(job.id);
+    for (const std::string& id : filter.ids) {
+      if (!found.count(id)) not_found.push_back(id);
+    }
+  }
+  json canceled = json::array(), deleted = json::array(), files_deleted = json::array();
+  std::vector<std::string> to_delete;
+  for (const Job& job : *selected) {
+    if (!store::IsFinished(job.status)) {
+      auto after = state.scheduler->Cancel(job.id);
+      if (!after.ok()) return ReplyError(response, 500, after.status().message());
+      canceled.push_back(job.id);
+      if (delete_files) RemoveJobFiles(state, *after, files_deleted);
+      continue;
+    }
+    if (delete_files) RemoveJobFiles(state, job, files_deleted);
+    to_delete.push_back(job.id);
+  }
+  if (!to_delete.empty()) {
+    auto count = state.store->Delete(to_delete);
+    if (!count.ok()) return ReplyError(response, 500, count.status().message());
+    for (const auto& id : to_delete) deleted.push_back(id);
+  }
+  LogInfo("jobs_deleted").Field("canceled", canceled.size()).Field("deleted", deleted.size())
+      .Field("files_deleted", files_deleted.size()).Field("client", request.remote_addr);
+  ReplyJson(response, 200,
+            json{{"canceled", canceled}, {"deleted", deleted}, {"files_deleted", files_deleted}, {"not_found", not_found}}
+                .dump());
+}
+
+// GET /jobs/lookup?prompt=...[&all=true]: the latest job with exactly this prompt,
+// or all of them (newest first, at most 100).
+void Lookup(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  if (!request.has_param("prompt") || request.get_param_value("prompt").empty()) {
+    return ReplyError(response, 400, "prompt is required");
+  }
+  bool all = request.get_param_value("all") == "true";
+  store::JobFilter filter;
+  filter.prompt = request.get_param_value("prompt");
+  filter.newest_first = true;
+  filter.limit = all ? 100 : 1;
+  auto jobs = state.store->List(filter);
+  if (!jobs.ok()) return ReplyError(response, 500, jobs.status().message());
+  if (jobs->empty()) return ReplyError(response, 404, "no job has this prompt");
+  if (!all) return ReplyJson(response, 200, JobViewJson(state, state.scheduler->DescribeJob(jobs->front())));
+  json list = json::array();
+  for (const Job& job : *jobs) list.push_back(json::parse(JobViewJson(state, state.scheduler->DescribeJob(job))));
+  ReplyJson(response, 200, json{{"jobs", list}}.dump());
+}
+
+// POST /webhook {"url": "...", "job_id": optional}: call `url` when jobs finish.
+void RegisterWebhook(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return ReplyError(response, 400, "the body must be a JSON object");
+  if (!body.contains("url") || !body["url"].is_string() || !IsHttpUrl(body["url"].get<std::string>())) {
+    return ReplyError(response, 400, "url must be an http:// or https:// URL");
+  }
+  store::WebhookRegistration registration;
+  registration.url = body["url"].get<std::string>();
+  if (body.contains("job_id") && !body["job_id"].is_null()) {
+    if (!body["job_id"].is_string()) return ReplyError(response, 400, "job_id must be a string");
+    registration.job_id = body["job_id"].get<std::string>();
+    if (auto job = state.store->Get(registration.job_id); !job.ok()) {
+      return ReplyError(response, 404, "no job " + registration.job_id);
+    }
+  }
+  registration.created_ms = jobs::NowMs();
+  auto id = state.store->AddWebhook(registration);
+  if (!id.ok()) return ReplyError(response, 500, id.status().message());
+  ReplyJson(response, 201,
+            json{{"id", *id}, {"url", registration.url},
+                 {"job_id", registration.job_id.empty() ? json(nullptr) : json(registration.job_id)}}
+                .dump());
+}
+
+}  // namespace
+
+void RegisterJobRoutes(JobServer::State& state) {
+  state.http.Post("/generate", [&state](const httplib::Request& q, httplib::Response& r) { Generate(state, q, r); });
+  state.http.Get(R"(/status/([^/]+))", [&state](const httplib::Request& q, httplib::Response& r) { GetStatus(state, q, r); });
+  state.http.Delete("/jobs", [&state](const httplib::Request& q, httplib::Response& r) { DeleteJobs(state, q, r); });
+  state.http.Get("/jobs/lookup", [&state](const httplib::Request& q, httplib::Response& r) { Lookup(state, q, r); });
+  state.http.Post("/webhook", [&state](const httplib::Request& q, httplib::Response& r) { RegisterWebhook(state, q, r); });
+}
+
+}  // namespace tessera::server

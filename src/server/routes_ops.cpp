@@ -1,0 +1,133 @@
+// GET /health (is the process answering), GET /ready (can it do work: store,
+// folders, generator checkpoints), GET /metrics (Prometheus), GET /events
+// (server-sent events of job progress).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server/server_state.h"
+
+namespace tessera::server {
+namespace {
+
+using nlohmann::json;
+
+bool IsWritableDir(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && ::access(path.c_str(), W_OK) == 0;
+}
+
+void Health(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+  double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
+  ReplyJson(response, 200, json{{"status", "ok"}, {"uptime_seconds", static_cast<int64_t>(uptime)}}.dump());
+}
+
+void Ready(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+  json checks = json::object();
+  bool ready = true;
+  auto check = [&](const std::string& name, bool ok, const std::string& detail) {
+    checks[name] = json{{"ok", ok}, {"detail", detail}};
+    ready = ready && ok;
+  };
+  auto counts = state.store->CountByStatus();
+  check("store", counts.ok(), counts.ok() ? state.config.DbPath() : counts.status().message());
+  check("results_dir", IsWritableDir(state.config.ResultsDir()), state.config.ResultsDir());
+  check("logs_dir", IsWritableDir(state.config.LogsDir()), state.config.LogsDir());
+  struct stat info {};
+  bool ckpt = ::stat(state.config.wan_ckpt_dir.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+  check("ckpt_dir", ckpt, ckpt ? state.config.wan_ckpt_dir
+                               : state.config.wan_ckpt_dir + " is missing: generate jobs would fail (set WAN_CKPT_DIR)");
+  ReplyJson(response, ready ? 200 : 503, json{{"ready", ready}, {"checks", checks}}.dump());
+}
+
+void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+  std::string out;
+  auto counts = state.store->CountByStatus();
+  if (counts.ok()) {
+    out += "# HELP tessera_jobs Jobs in the store, by status.\n# TYPE tessera_jobs gauge\n";
+    for (const auto& [status, count] : *counts) {
+      out += "tessera_jobs{status=\"" + std::string(store::JobStatusName(status)) + "\"} " + std::to_string(count) + "\n";
+    }
+  }
+  auto lanes = state.scheduler->Lanes();
+  int64_t depth = 0;
+  for (const auto& lane : lanes) depth += lane.queued;
+  out += "# HELP tessera_queue_depth Jobs waiting, all lanes.\n# TYPE tessera_queue_depth gauge\n";
+  out += "tessera_queue_depth " + std::to_string(depth) + "\n";
+  out += "# HELP tessera_lane_queued Jobs waiting per lane.\n# TYPE tessera_lane_queued gauge\n";
+  for (const auto& lane : lanes) {
+    out += "tessera_lane_queued{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " + std::to_string(lane.queued) + "\n";
+  }
+  out += "# HELP tessera_lane_busy 1 while the lane runs a job.\n# TYPE tessera_lane_busy gauge\n";
+  for (const auto& lane : lanes) {
+    out += "tessera_lane_busy{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " +
+           (lane.running_id.empty() ? "0" : "1") + "\n";
+  }
+  out += "# HELP tessera_lane_busy_seconds_total Time the lane spent running jobs.\n"
+         "# TYPE tessera_lane_busy_seconds_total counter\n";
+  for (const auto& lane : lanes) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%.3f", lane.busy_seconds);
+    out += "tessera_lane_busy_seconds_total{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " + value + "\n";
+  }
+  out += "# HELP tessera_event_subscribers Clients following GET /events.\n# TYPE tessera_event_subscribers gauge\n";
+  out += "tessera_event_subscribers " + std::to_string(state.events.subscriber_count()) + "\n";
+  WebhookStats webhooks = state.webhooks->stats();
+  out += "# HELP tessera_webhook_deliveries_total Webhook deliveries by outcome (failed: one per failed attempt).\n"
+         "# TYPE tessera_webhook_deliveries_total counter\n";
+  out += "tessera_webhook_deliveries_total{outcome=\"delivered\"} " + std::to_string(webhooks.delivered) + "\n";
+  out += "tessera_webhook_deliveries_total{outcome=\"failed_attempt\"} " + std::to_string(webhooks.failed_attempts) + "\n";
+  out += "tessera_webhook_deliveries_total{outcome=\"abandoned\"} " + std::to_string(webhooks.abandoned) + "\n";
+  out += state.metrics.Render();
+  response.status = 200;
+  response.set_content(out, "text/plain; version=0.0.4");
+}
+
+// text/event-stream: one "event: job" per change, JSON data; a comment every
+// 15 s keeps proxies from closing an idle stream. ?job_id= follows one job and
+// ends once it finished.
+void Events(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  auto subscription = state.events.Subscribe();
+  std::string only = request.get_param_value("job_id");
+  response.set_header("Cache-Control", "no-cache");
+  response.set_chunked_content_provider(
+      "text/event-stream",
+      [&state, subscription, only](size_t, httplib::DataSink& sink) {
+        while (true) {
+          {
+            std::lock_guard lock(state.stop_mutex);
+            if (state.stopping) return false;
+          }
+          auto event = subscription->Next(std::chrono::seconds(15));
+          if (!event) {
+            if (!sink.is_writable()) return false;
+            std::string ping = ": keep-alive\n\n";
+            if (!sink.write(ping.data(), ping.size())) return false;
+            continue;
+          }
+          json data = json::parse(*event, nullptr, false);
+          if (!only.empty() && (!data.is_object() || data.value("id", "") != only)) continue;
+          std::string frame = "event: job\ndata: " + *event + "\n\n";
+          if (!sink.write(frame.data(), frame.size())) return false;
+          std::string status = data.is_object() ? data.value("status", "") : "";
+          if (!only.empty() && (status == "success" || status == "error" || status == "canceled")) {
+            sink.done();
+            return true;
+          }
+          return true;
+        }
+      },
+      [&state, subscription](bool) { state.events.Unsubscribe(subscription); });
+}
+
+}  // namespace
+
+void RegisterOpsRoutes(JobServer::State& state) {
+  state.http.Get("/health", [&state](const httplib::Request& q, httplib::Response& r) { Health(state, q, r); });
+  state.http.Get("/ready", [&state](const httplib::Request& q, httplib::Response& r) { Ready(state, q, r); });
+  state.http.Get("/metrics", [&state](const httplib::Request& q, httplib::Response& r) { Metrics(state, q, r); });
+  state.http.Get("/events", [&state](const httplib::Request& q, httplib::Response& r) { Events(state, q, r); });
+}
+
+}  // namespace tessera::server

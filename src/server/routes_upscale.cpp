@@ -1,0 +1,180 @@
+// POST /upscale: one image in, one upscaled image out, through a lane's worker.
+//
+//   multipart/form-data: a file field "image" (or the first file), optional text
+//     fields model, scale, format, filename, webhook;
+//   or the raw image as the body, the options in the query string.
+//   ?wait=true answers with the image itself once done (or 202 if it takes longer
+//   than `timeout` seconds); otherwise 202 with the job id at once.
+#include <nlohmann/json.hpp>
+
+#include "imaging/image_codec.h"
+#include "jobs/job_state.h"
+#include "server/server_state.h"
+#include "util/file_io.h"
+#include "util/log.h"
+#include "util/uuid.h"
+#include "worker/engine_resolver.h"
+
+namespace tessera::server {
+namespace {
+
+using nlohmann::json;
+
+struct UpscaleForm {
+  std::string image;
+  std::string model, scale, format, filename, webhook;
+};
+
+std::string Field(const httplib::Request& request, const std::string& name) {
+  if (request.is_multipart_form_data()) {
+    if (request.has_file(name)) return request.get_file_value(name).content;
+  }
+  return request.get_param_value(name);
+}
+
+Result<UpscaleForm> ReadForm(const httplib::Request& request) {
+  UpscaleForm form;
+  if (request.is_multipart_form_data()) {
+    if (request.has_file("image")) {
+      form.image = request.get_file_value("image").content;
+    } else {
+      for (const auto& [name, file] : request.files) {
+        if (!file.filename.empty()) {
+          form.image = file.content;
+          break;
+        }
+      }
+    }
+  } else {
+    form.image = request.body;
+  }
+  if (form.image.empty()) {
+    return InvalidError("no image: send it as the body, or as a multipart file field named \"image\"");
+  }
+  form.model = Field(request, "model");
+  form.scale = Field(request, "scale");
+  form.format = Field(request, "format");
+  form.filename = Field(request, "filename");
+  form.webhook = Field(request, "webhook");
+  return form;
+}
+
+// {"engine", "quality"} for the worker, from the model name (or lanczos + scale).
+Result<json> ResolveModel(const JobServer::State& state, UpscaleForm& form) {
+  std::string model = form.model.empty() ? state.config.default_model : form.model;
+  if (model == "lanczos") {
+    std::string scale = form.scale.empty() ? "2" : form.scale;
+    if (scale != "2" && scale != "3" && scale != "4") return InvalidError("scale must be 2, 3 or 4");
+    form.model = model;
+    return json{{"engine", "lanczos"}, {"quality", scale}, {"model", model}};
+  }
+  std::string dir = state.config.model_dir.empty() ? engine::DefaultModelDir() : state.config.model_dir;
+  auto manifest = engine::ReadManifest(dir);
+  if (!manifest.ok()) return Status(StatusCode::kDeviceUnavailable, manifest.status().message());
+  std::string names;
+  for (const auto& entry : *manifest) {
+    if (entry.name == model) {
+      if (!form.scale.empty() && form.scale != std::to_string(entry.scale)) {
+        return InvalidError("model " + model + " upscales x" + std::to_string(entry.scale) + ", not x" + form.scale);
+      }
+      form.model = model;
+      protocol::Engine engine = worker::EngineForFamily(entry.family);
+      return json{{"engine", protocol::EngineName(engine)}, {"quality", model}, {"model", model}};
+    }
+    names += (names.empty() ? "" : ", ") + entry.name;
+  }
+  return InvalidError("unknown model " + model + "; installed: lanczos, " + names);
+}
+
+void Upscale(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+  auto form = ReadForm(request);
+  if (!form.ok()) return ReplyError(response, 400, form.status().message());
+  auto params = ResolveModel(state, *form);
+  if (!params.ok()) {
+    return ReplyError(response, params.status().code() == StatusCode::kInvalid ? 400 : 503, params.status().message());
+  }
+  std::string format_name = form->format.empty() ? "png" : form->format;
+  auto format = imaging::ParseOutputFormat(format_name);
+  if (!format) return ReplyError(response, 400, "format must be png, jpg or webp");
+  (*params)["format"] = std::string(imaging::OutputFormatName(*format));
+  std::string extension(imaging::OutputFormatExtension(*format));
+
+  store::Job job;
+  job.id = NewUuidV4();
+  job.kind = store::JobKind::kUpscale;
+  job.params_json = params->dump();
+  job.client = request.remote_addr;
+  if (!form->webhook.empty()) {
+    if (form->webhook.rfind("http://", 0) != 0 && form->webhook.rfind("https://", 0) != 0) {
+      return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
+    }
+    job.webhook_url = form->webhook;
+  }
+  if (!form->filename.empty()) {
+    job.filename = form->filename;
+    if (job.filename.size() < extension.size() ||
+        job.filename.compare(job.filename.size() - extension.size(), extension.size(), extension) != 0) {
+      job.filename += extension;
+    }
+    if (!IsSafeFileName(job.filename)) {
+      return ReplyError(response, 400, "filename may use letters, digits, '.', '_' and '-' only, and must not start with '.'");
+    }
+    if (::access((state.config.ResultsDir() + "/" + job.filename).c_str(), F_OK) == 0) {
+      return ReplyError(response, 409, "a file named " + job.filename + " already exists");
+    }
+  } else {
+    job.filename = "upscale_" + form->model + "_" + job.id.substr(0, 8) + extension;
+  }
+  job.input_path = state.config.UploadsDir() + "/" + job.id + ".input";
+  auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(form->image.data()), form->image.size());
+  if (Status stored = WriteFileAtomically(job.input_path, bytes); !stored.ok()) {
+    return ReplyError(response, 500, "cannot store the upload: " + stored.message());
+  }
+
+  bool wait = request.get_param_value("wait") == "true";
+  if (wait) state.waiters.Watch(job.id);
+  auto view = state.scheduler->Submit(job);
+  if (!view.ok()) {
+    state.waiters.Unwatch(job.id);
+    ::unlink(job.input_path.c_str());
+    return ReplyError(response, view.status().code() == StatusCode::kDeviceUnavailable ? 503 : 500,
+                      view.status().message());
+  }
+  LogInfo("job_submitted").Field("job_id", job.id).Field("kind", "upscale").Field("lane", view->job.lane)
+      .Field("bytes", form->image.size()).Field("client", request.remote_addr);
+  if (!wait) {
+    response.set_header("Location", "/status/" + job.id);
+    return ReplyJson(response, 202, JobViewJson(state, *view));
+  }
+
+  double timeout_s = state.config.upscale_timeout_s * state.config.max_attempts + 60;
+  if (std::string t = request.get_param_value("timeout"); !t.empty()) timeout_s = std::atof(t.c_str());
+  bool finished = state.waiters.WaitFinished(job.id, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  state.waiters.Unwatch(job.id);
+  auto done = state.scheduler->Describe(job.id);
+  if (!done.ok()) return ReplyError(response, 500, done.status().message());
+  if (!finished || !store::IsFinished(done->job.status)) {
+    response.set_header("Location", "/status/" + job.id);
+    return ReplyJson(response, 202, JobViewJson(state, *done));
+  }
+  if (done->job.status != store::JobStatus::kSuccess) {
+    return ReplyJson(response, done->job.status == store::JobStatus::kCanceled ? 409 : 422, JobViewJson(state, *done));
+  }
+  auto image = ReadFileBytes(state.config.ResultsDir() + "/" + done->job.filename);
+  if (!image.ok()) return ReplyError(response, 500, image.status().message());
+  response.set_header("X-Tessera-Job-Id", job.id);
+  response.set_header("Content-Disposition", "inline; filename=\"" + done->job.filename + "\"");
+  std::string content_type = *format == imaging::OutputFormat::kPng    ? "image/png"
+                             : *format == imaging::OutputFormat::kJpeg ? "image/jpeg"
+                                                                       : "image/webp";
+  response.status = 200;
+  response.set_content(std::string(image->begin(), image->end()), content_type);
+}
+
+}  // namespace
+
+void RegisterUpscaleRoutes(JobServer::State& state) {
+  state.http.Post("/upscale", [&state](const httplib::Request& q, httplib::Response& r) { Upscale(state, q, r); });
+}
+
+}  // namespace tessera::server

@@ -1,0 +1,91 @@
+// The job server's configuration: one table of settings, read from (lowest to
+// highest precedence) built-in defaults, a JSON config file, environment variables
+// and command-line flags. docs/server.md lists every setting; `tessera serve
+// --help` prints the same table.
+//
+// Invalid values refuse to start the server with a message naming the setting and
+// where the value came from.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace tessera::server {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string data_dir = "data";
+  // Empty: derived from data_dir (data/results, data/logs, data/state.db, data/uploads).
+  std::string results_dir;
+  std::string logs_dir;
+  std::string db_path;
+  std::string uploads_dir;
+
+  std::optional<std::string> gpu_ids;  // GPU_IDS; unset: NVIDIA_VISIBLE_DEVICES, then nvidia-smi
+  int cpu_lanes = 1;
+
+  std::string wan_ckpt_dir = "/models/Wan2.2-TI2V-5B";
+  std::string generate_command;  // empty: the Wan2.2 template (jobs/command_runner.h)
+  std::string generate_cwd;      // where the command runs; empty: the server's directory
+  std::string resize_mode = "pad";
+  double generate_timeout_s = 0;  // 0: none
+
+  std::string worker_binary;  // empty: this executable
+  std::string model_dir;      // empty: the worker's default
+  std::string default_model = "realesr-animevideov3-x2";
+  double upscale_timeout_s = 600;
+  int worker_threads = 0;
+
+  std::string host_base_url;  // prefix for file_url behind a reverse proxy
+  double retention_days = 0;  // 0: keep forever
+  std::string token;          // bearer token; required when listening beyond loopback
+  double rate_limit_per_minute = 600;  // per client; 0: off
+  double rate_limit_burst = 60;
+  double max_body_mb = 256;
+  std::string restart_policy = "requeue";  // requeue | fail
+  int max_attempts = 3;
+  std::string webhook_secret;
+  int webhook_max_attempts = 5;
+  double webhook_backoff_s = 1.0;
+  double default_generate_seconds = 600;
+  double default_upscale_seconds = 10;
+  int http_threads = 8;
+
+  // The directories with defaults applied.
+  std::string ResultsDir() const;
+  std::string LogsDir() const;
+  std::string DbPath() const;
+  std::string UploadsDir() const;
+};
+
+// One setting: its key (config file and --flag spelling), its environment
+// variable, a description, and how to apply a text value.
+struct SettingSpec {
+  std::string key;  // snake_case: "results_dir"; the flag is --results-dir
+  std::string env;  // "RESULTS_DIR"; empty when none
+  std::string help;
+  std::function<Status(ServerConfig&, const std::string&)> apply;
+};
+
+const std::vector<SettingSpec>& ServerSettings();
+
+// Builds the configuration. `flags` holds the values given on the command line,
+// by key; `environment` the process environment (injected for tests);
+// `config_path` a JSON file (empty: $TESSERA_CONFIG, else none).
+Result<ServerConfig> LoadServerConfig(const std::map<std::string, std::string>& flags,
+                                      const std::map<std::string, std::string>& environment,
+                                      std::string config_path);
+
+// Checks values that depend on each other (token beyond loopback...).
+Status ValidateServerConfig(const ServerConfig& config);
+
+std::map<std::string, std::string> ProcessEnvironment();
+
+}  // namespace tessera::server

@@ -1,0 +1,84 @@
+// What the routes share: configuration, store, scheduler, and the server's own
+// services. Internal to src/server.
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/model_catalog.h"
+#include "jobs/scheduler.h"
+#include "server/event_hub.h"
+#include "server/job_server.h"
+#include "server/metrics.h"
+#include "server/rate_limiter.h"
+#include "server/server_config.h"
+#include "server/webhook_sender.h"
+#include "store/job_store.h"
+
+namespace tessera::server {
+
+// Lets a request wait for a job to finish (POST /upscale?wait=true).
+class JobWaiters {
+ public:
+  void Finished(const std::string& id);
+  // True once `id` finished (as seen by Finished), false after `timeout`.
+  bool WaitFinished(const std::string& id, std::chrono::milliseconds timeout);
+  void Watch(const std::string& id);
+  void Unwatch(const std::string& id);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::set<std::string> watched_;
+  std::set<std::string> finished_;
+};
+
+struct JobServer::State {
+  ServerConfig config;
+  std::string self_binary;
+  std::unique_ptr<store::JobStore> store;
+  std::vector<jobs::LaneSpec> lanes;
+  std::unique_ptr<jobs::Scheduler> scheduler;
+  std::unique_ptr<WebhookSender> webhooks;
+  ServerMetrics metrics;
+  EventHub events;
+  std::unique_ptr<RateLimiter> limiter;
+  JobWaiters waiters;
+  std::vector<std::string> generate_argv;
+  httplib::Server http;
+  int port = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread retention_thread;
+};
+
+// Route groups, each in its own file.
+void RegisterJobRoutes(JobServer::State& state);      // generate, status, delete jobs, lookup, webhook
+void RegisterFileRoutes(JobServer::State& state);     // files, videos
+void RegisterUpscaleRoutes(JobServer::State& state);  // upscale
+void RegisterOpsRoutes(JobServer::State& state);      // health, ready, metrics, events
+
+// Shared answers.
+void ReplyJson(httplib::Response& response, int status, const std::string& body);
+void ReplyError(httplib::Response& response, int status, const std::string& message);
+// The JSON of a job for the API (GET /status/{id} and friends).
+std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view);
+// A safe result file name: no path parts, no leading dot, [A-Za-z0-9._-] only.
+bool IsSafeFileName(const std::string& name);
+// Splits "a,b,,c" into non-empty trimmed parts.
+std::vector<std::string> SplitCsv(const std::string& text);
+// Deletes a result file; false when it did not exist.
+bool RemoveResultFile(const JobServer::State& state, const std::string& filename);
+
+}  // namespace tessera::server

@@ -1,0 +1,57 @@
+#include "util/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/fd_io.h"
+
+namespace tessera {
+
+Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int error = errno;
+    std::string message = "cannot open " + path + ": " + std::strerror(error);
+    return error == ENOENT ? Status(StatusCode::kNotFound, message) : IoError(message);
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    std::string message = "cannot stat " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return IoError(message);
+  }
+  if (static_cast<uint64_t>(info.st_size) > max_bytes) {
+    ::close(fd);
+    return LimitError(path + " is " + std::to_string(info.st_size) + " bytes, over the limit of " +
+                      std::to_string(max_bytes));
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(info.st_size));
+  Result<size_t> got = ReadFull(fd, bytes.data(), bytes.size());
+  ::close(fd);
+  if (!got.ok()) return Status(StatusCode::kIo, "reading " + path + ": " + got.status().message());
+  bytes.resize(*got);
+  return bytes;
+}
+
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes) {
+  std::string temp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("cannot create " + temp + ": " + std::strerror(errno));
+  Status written = WriteFull(fd, bytes);
+  if (written.ok() && ::fsync(fd) != 0) written = IoError("fsync " + temp + ": " + std::strerror(errno));
+  if (::close(fd) != 0 && written.ok()) written = IoError("close " + temp + ": " + std::strerror(errno));
+  if (written.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    written = IoError("rename " + temp + " to " + path + ": " + std::strerror(errno));
+  }
+  if (!written.ok()) {
+    ::unlink(temp.c_str());
+    return Status(written.code(), "writing " + path + ": " + written.message());
+  }
+  return Status::Ok();
+}
+
+}  // namespace tessera
