@@ -31,14 +31,15 @@ constexpr int kPadBand = (720 - kGeneratorShortSide) / 2;
 constexpr size_t kStderrTailBytes = 2048;
 constexpr int kStderrTailLines = 8;
 constexpr size_t kMaxProbeOutputBytes = 4096;
-// What the subprocess helper's child prints when exec fails (exit 127).
-constexpr std::string_view kExecFailedText = "subprocess: exec failed";
 
 bool IsApiSize(VideoSize s) { return s == kLandscape || s == kPortrait; }
 
 std::string ErrnoText() { return std::strerror(errno); }
 
-bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+bool IsExecutable(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
 
 // Whether `program` would be found the way execvp finds it.
 bool ProgramExists(const std::string& program) {
@@ -146,8 +147,13 @@ Result<ToolRun> RunTool(const std::vector<std::string>& argv, std::chrono::milli
   options.pipe_stdout = true;
   options.stderr_path = *stderr_path;
   options.new_process_group = true;
+  options.exec_failure_is_error = true;
   Result<Subprocess> child = Subprocess::Start(options);
-  if (!child.ok()) return child.status();
+  if (!child.ok()) {
+    // ProgramExists said yes, but the program went away or cannot be run.
+    if (child.status().code() == StatusCode::kNotFound) return NotInstalled(argv[0]);
+    return child.status();
+  }
 
   ToolRun run;
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -188,9 +194,6 @@ Status ToolStatus(const ToolRun& run, const std::string& program, const std::str
   }
   const int ws = run.wait_status;
   if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return Status::Ok();
-  if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127 && run.stderr_tail.find(kExecFailedText) != std::string::npos) {
-    return NotInstalled(program);
-  }
   std::string how = WIFEXITED(ws) ? "exit " + std::to_string(WEXITSTATUS(ws))
                                   : "signal " + std::to_string(WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
   std::string message = program + " failed on " + what + " (" + how + ")";

@@ -382,6 +382,13 @@ TEST_F(VideoPostprocessTest, MissingFfmpegSaysSo) {
   EXPECT_EQ(
       PostprocessVideo(Input("landscape.mp4"), out_ / "result.mp4", {1280, 720}, ResizeMode::kPad, options).code(),
       StatusCode::kUnsupported);
+
+  // A directory named like the program is not the program.
+  fs::create_directories(out_ / "bin" / "ffmpeg");
+  EXPECT_EQ(
+      PostprocessVideo(Input("landscape.mp4"), out_ / "result.mp4", {1280, 720}, ResizeMode::kPad, options).code(),
+      StatusCode::kUnsupported);
+  EXPECT_FALSE(fs::exists(out_ / "result.mp4"));
 }
 
 TEST_F(VideoPostprocessTest, MissingFfprobeSaysSo) {
