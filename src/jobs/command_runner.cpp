@@ -149,6 +149,7 @@ Result<std::unique_ptr<RunningCommand>> RunningCommand::Start(const CommandSpec&
   }
 
   SubprocessOptions options;
+  options.kill_with_parent = true;
   options.argv = command->argv_;
   options.extra_env = spec.env;
   options.pipe_stdin = true;  // closed at once: the command reads end of file, never the server's stdin

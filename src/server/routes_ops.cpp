@@ -84,16 +84,38 @@ void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response
   response.set_content(out, "text/plain; version=0.0.4");
 }
 
+bool IsFinalStatus(const std::string& status) {
+  return status == "success" || status == "error" || status == "canceled";
+}
+
 // text/event-stream: one "event: job" per change, JSON data; a comment every
-// 15 s keeps proxies from closing an idle stream. ?job_id= follows one job and
-// ends once it finished.
+// 15 s keeps proxies from closing an idle stream. ?job_id= follows one job: its
+// current state comes first (so a client never misses a change made before it
+// connected), and the stream ends once the job finished.
 void Events(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  auto subscription = state.events.Subscribe();
   std::string only = request.get_param_value("job_id");
+  auto subscription = state.events.Subscribe();
+  auto first = std::make_shared<std::string>();
+  if (!only.empty()) {
+    auto view = state.scheduler->Describe(only);
+    if (!view.ok()) {
+      state.events.Unsubscribe(subscription);
+      return ReplyError(response, 404, "no job " + only);
+    }
+    *first = JobViewJson(state, *view);
+  }
   response.set_header("Cache-Control", "no-cache");
   response.set_chunked_content_provider(
       "text/event-stream",
-      [&state, subscription, only](size_t, httplib::DataSink& sink) {
+      [&state, subscription, only, first](size_t, httplib::DataSink& sink) {
+        if (!first->empty()) {
+          std::string frame = "event: job\ndata: " + *first + "\n\n";
+          json data = json::parse(*first, nullptr, false);
+          first->clear();
+          if (!sink.write(frame.data(), frame.size())) return false;
+          if (data.is_object() && IsFinalStatus(data.value("status", ""))) sink.done();
+          return true;
+        }
         while (true) {
           {
             std::lock_guard lock(state.stop_mutex);
@@ -111,7 +133,7 @@ void Events(JobServer::State& state, const httplib::Request& request, httplib::R
           std::string frame = "event: job\ndata: " + *event + "\n\n";
           if (!sink.write(frame.data(), frame.size())) return false;
           std::string status = data.is_object() ? data.value("status", "") : "";
-          if (!only.empty() && (status == "success" || status == "error" || status == "canceled")) {
+          if (!only.empty() && IsFinalStatus(status)) {
             sink.done();
             return true;
           }

@@ -84,7 +84,7 @@ const std::vector<SettingSpec>& ServerSettings() {
   static const std::vector<SettingSpec> settings = {
       {"host", "TESSERA_HOST", "Address to listen on (a non-loopback address requires a token)",
        Text(&C::host, false)},
-      {"port", "TESSERA_PORT", "TCP port", Integer(&C::port, 1, 65535)},
+      {"port", "TESSERA_PORT", "TCP port (0: any free port; see --port-file)", Integer(&C::port, 0, 65535)},
       {"data_dir", "TESSERA_DATA_DIR", "Base folder for results, logs, uploads and the database",
        Text(&C::data_dir, false)},
       {"results_dir", "RESULTS_DIR", "Where finished videos and images go (default: <data_dir>/results)",

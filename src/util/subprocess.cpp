@@ -1,6 +1,7 @@
 #include "util/subprocess.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +111,7 @@ Result<Subprocess> Subprocess::Start(const SubprocessOptions& options) {
   }
   const char* working_directory = options.working_directory.empty() ? nullptr : options.working_directory.c_str();
 
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     for (int* fd : {&in_pipe[0], &in_pipe[1], &out_pipe[0], &out_pipe[1], &err_fd, &report_pipe[0], &report_pipe[1]}) {
@@ -118,6 +120,10 @@ Result<Subprocess> Subprocess::Start(const SubprocessOptions& options) {
     return IoError(ErrnoText("fork"));
   }
   if (pid == 0) {
+    if (options.kill_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
+    }
     if (options.new_process_group) ::setpgid(0, 0);
     if (in_pipe[0] >= 0) ::dup2(in_pipe[0], STDIN_FILENO);
     if (out_pipe[1] >= 0) ::dup2(out_pipe[1], STDOUT_FILENO);

@@ -30,6 +30,10 @@ struct SubprocessOptions {
   // child and returns the error (kNotFound for a missing program). When false, a
   // failed exec is reported as before: the child exits with status 127.
   bool exec_failure_is_error = false;
+  // The child is killed (SIGKILL) when the thread that started it, or the whole
+  // parent, dies: a server killed with -9 leaves no generator holding a GPU and no
+  // worker running unseen. Start such children only from long-lived threads.
+  bool kill_with_parent = false;
 };
 
 class Subprocess {

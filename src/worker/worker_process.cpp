@@ -8,6 +8,7 @@ namespace tessera::worker {
 Result<WorkerProcess> WorkerProcess::Start(const std::string& binary, const std::vector<std::string>& mode_args,
                                            const std::string& stderr_path) {
   SubprocessOptions options;
+  options.kill_with_parent = true;
   options.argv = {binary, "worker"};
   options.argv.insert(options.argv.end(), mode_args.begin(), mode_args.end());
   options.stderr_path = stderr_path;
