@@ -7,8 +7,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 RUN_INPUT ?= examples/images
 RUN_OUTPUT ?= out/run
+PORT ?= 8080
+DATA_DIR ?= data
 
-.PHONY: goldens all setup configure build run test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: goldens all setup configure build run upscale-examples test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -21,9 +23,13 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# The main job on the embedded defaults: upscale the example images with the
-# default model (realesr-animevideov3-x4).
+# The main job on the embedded defaults: the job server on 127.0.0.1:8080, its
+# SQLite store and results under data/ (docs/server.md; the README has a curl session).
 run: build
+	$(BUILD)/tessera serve --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+# The example images through the default model (realesr-animevideov3-x4), no server.
+upscale-examples: build
 	$(BUILD)/tessera upscale -i $(RUN_INPUT) -o $(RUN_OUTPUT)
 	@echo "results in $(RUN_OUTPUT)/"
 

@@ -241,13 +241,14 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
                    " (in use, or not an address of this machine)");
   }
 
+  // Expired jobs go before the server answers anyone, then once an hour.
+  PurgeExpired(*raw);
   state->retention_thread = std::thread([raw] {
     std::unique_lock lock(raw->stop_mutex);
-    while (!raw->stopping) {
+    while (!raw->stop_cv.wait_for(lock, std::chrono::hours(1), [raw] { return raw->stopping; })) {
       lock.unlock();
       PurgeExpired(*raw);
       lock.lock();
-      raw->stop_cv.wait_for(lock, std::chrono::hours(1), [raw] { return raw->stopping; });
     }
   });
   LogInfo("server_listening").Field("host", config.host).Field("port", state->port)
