@@ -242,5 +242,83 @@ TEST(ServerLifecycle, AnUpscaleWorkerKilledMidJobIsReplacedAndTheJobSucceeds) {
   EXPECT_NE(server.stderr_text().find("upscale_worker_lost"), std::string::npos);
 }
 
+TEST(ServerLifecycle, AHungUpscaleWorkerIsKilledAndTheJobFailsAfterItsAttemptsWithTheReason) {
+  TempDir dir;
+  std::string hanging = std::string(TESSERA_SOURCE_DIR) + "/tests/fixtures/hanging_worker.sh";
+  ServerProcess server({dir.path() + "/data",
+                        {"--worker-binary", hanging, "--upscale-timeout-s", "1", "--max-attempts", "2"}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  std::vector<uint8_t> png = GradientPng(8, 8, 3, 8);
+  auto response = client->Post("/upscale?wait=true&model=lanczos&scale=2", std::string(png.begin(), png.end()),
+                               "image/png");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 422) << response->body;
+  json job = json::parse(response->body);
+  EXPECT_EQ(job["status"], "error");
+  EXPECT_EQ(job["attempts"], 2);
+  EXPECT_NE(job["error"].get<std::string>().find("did not answer within 1000 ms"), std::string::npos) << job.dump();
+  // The lane is free again: a later job is taken (and meets the same worker).
+  EXPECT_EQ(WaitRunning(*client, PostGenerate(*client, "after the hang")["id"])["status"], "running");
+}
+
+TEST(ServerLifecycle, ACorruptImageFailsItsJobClearlyAndTheWorkerServesTheNextOne) {
+  TempDir dir;
+  ServerProcess server({dir.path() + "/data", {}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  std::vector<uint8_t> png = GradientPng(24, 16, 3, 8);
+  std::string corrupt(png.begin(), png.begin() + png.size() / 2);
+  auto bad = client->Post("/upscale?wait=true&model=lanczos&scale=2", corrupt, "image/png");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 422) << bad->body;
+  json failed = json::parse(bad->body);
+  EXPECT_EQ(failed["attempts"], 1);  // the image is at fault, not the worker: no retry
+  EXPECT_NE(failed["error"].get<std::string>().find("BAD_IMAGE"), std::string::npos) << failed.dump();
+
+  auto good = client->Post("/upscale?wait=true&model=lanczos&scale=2", std::string(png.begin(), png.end()), "image/png");
+  ASSERT_TRUE(good);
+  ASSERT_EQ(good->status, 200) << good->body;
+  auto image = DecodePixels(std::vector<uint8_t>(good->body.begin(), good->body.end()));
+  EXPECT_EQ(image.width, 48);
+  EXPECT_EQ(image.height, 32);
+}
+
+TEST(ServerLifecycle, RetentionDeletesOldFinishedJobsWithTheirFilesAtStart) {
+  TempDir dir;
+  std::string data = dir.path() + "/data";
+  std::filesystem::create_directories(data + "/results");
+  int64_t now = jobs::NowMs();
+  {
+    auto store = store::SqliteJobStore::Open(data + "/state.db");
+    ASSERT_TRUE(store.ok());
+    auto add = [&](const std::string& id, const std::string& file, int64_t finished_ms, store::JobStatus status) {
+      store::Job job;
+      job.id = id;
+      job.kind = store::JobKind::kGenerate;
+      job.status = status;
+      job.prompt = "old";
+      job.filename = file;
+      job.lane = "cpu:0";
+      job.created_ms = finished_ms - 1000;
+      job.started_ms = finished_ms - 500;
+      job.finished_ms = finished_ms;
+      ASSERT_TRUE((*store)->Insert(job).ok());
+      std::ofstream(data + "/results/" + file) << "video";
+    };
+    add("00000000-0000-4000-8000-000000000001", "old.mp4", now - 3 * 86400000ll, store::JobStatus::kSuccess);
+    add("00000000-0000-4000-8000-000000000002", "recent.mp4", now - 3600000ll, store::JobStatus::kSuccess);
+  }
+  ServerProcess server({data, {"--retention-days", "2"}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  auto old_job = client->Get("/status/00000000-0000-4000-8000-000000000001");
+  ASSERT_TRUE(old_job);
+  EXPECT_EQ(old_job->status, 404);
+  EXPECT_FALSE(std::filesystem::exists(data + "/results/old.mp4"));
+  EXPECT_EQ(GetStatus(*client, "00000000-0000-4000-8000-000000000002")["status"], "success");
+  EXPECT_TRUE(std::filesystem::exists(data + "/results/recent.mp4"));
+}
+
 }  // namespace
 }  // namespace tessera::test
