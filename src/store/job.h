@@ -41,6 +41,7 @@ struct Job {
   std::string filename;     // result file name inside the results directory
   std::string webhook_url;  // empty: none
   std::string client;       // who submitted (token name or address), for logs and quotas
+  std::string batch_id;     // the image batch it belongs to; empty: none
 
   // Where and how it runs.
   std::string lane;  // "cuda:0", "cpu:0"...; empty until placed

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <variant>
 
+#include "util/failpoint.h"
 #include "util/log.h"
 
 namespace tessera::store {
@@ -60,18 +61,66 @@ CREATE TABLE webhooks (
 );
 CREATE INDEX webhooks_job_id ON webhooks(job_id);
 )sql"},
+    {2, "image batches", R"sql(
+ALTER TABLE jobs ADD COLUMN batch_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_batch_id ON jobs(batch_id);
+
+CREATE TABLE batches (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order
+  id TEXT NOT NULL UNIQUE,
+  game_id TEXT NOT NULL DEFAULT '',
+  total_images INTEGER NOT NULL DEFAULT 0,
+  max_retries INTEGER NOT NULL DEFAULT 0,
+  params_json TEXT NOT NULL DEFAULT '{}',
+  webhook_url TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL DEFAULT 0,
+  notified_ms INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE batch_images (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order
+  id TEXT NOT NULL UNIQUE,
+  batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  original_name TEXT NOT NULL DEFAULT '',
+  input_path TEXT NOT NULL DEFAULT '',
+  -- No foreign key: retention may delete a finished job its image still names.
+  job_id TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 1,
+  retry_at_ms INTEGER NOT NULL DEFAULT 0  -- 0: no retry scheduled
+);
+-- Upload order within a batch; one image per position.
+CREATE UNIQUE INDEX batch_images_batch_position ON batch_images(batch_id, position);
+-- ImageForJob, and UnsettledBatchIds from the queued and running jobs.
+CREATE INDEX batch_images_job_id ON batch_images(job_id);
+-- ImagesDueForRetry and NextImageRetryMs.
+CREATE INDEX batch_images_retry_at ON batch_images(retry_at_ms);
+-- UnnotifiedBatchIds: only the batches not notified yet, which are few.
+CREATE INDEX batches_unnotified ON batches(seq) WHERE notified_ms = 0;
+)sql"},
 };
 
 // The columns a Job is read from, in the order ReadJob expects.
 constexpr const char* kJobColumns =
     "seq, id, kind, status, created_ms, prompt, params_json, input_path, filename, webhook_url, client, "
-    "lane, gpu_id, attempts, progress, error, started_ms, finished_ms";
+    "lane, gpu_id, attempts, progress, error, started_ms, finished_ms, batch_id";
 
 // The columns Update writes (everything but id, kind, seq and created_ms), in the
 // order BindMutableFields binds them.
-constexpr const char* kMutableColumns[] = {"status",      "prompt", "params_json", "input_path", "filename",
-                                           "webhook_url", "client", "lane",        "gpu_id",     "attempts",
-                                           "progress",    "error",  "started_ms",  "finished_ms"};
+constexpr const char* kMutableColumns[] = {"status",      "prompt", "params_json", "input_path",  "filename",
+                                           "webhook_url", "client", "lane",        "gpu_id",      "attempts",
+                                           "progress",    "error",  "started_ms",  "finished_ms", "batch_id"};
+
+// The columns a BatchImageRow is read from (image `i` left-joined with its job
+// `j`), in the order ReadImageRow expects.
+constexpr const char* kImageRowColumns =
+    "i.id, i.batch_id, i.position, i.original_name, i.input_path, i.job_id, i.attempts, i.retry_at_ms, "
+    "j.status, j.error, j.filename, j.started_ms, j.finished_ms";
+constexpr const char* kImageRowsFrom = " FROM batch_images i LEFT JOIN jobs j ON j.id = i.job_id";
+
+// The columns a Batch is read from, in the order ReadBatch expects.
+constexpr const char* kBatchColumns =
+    "id, game_id, total_images, max_retries, params_json, webhook_url, created_ms, notified_ms";
 
 int64_t NowMs() {
   using namespace std::chrono;
@@ -150,6 +199,7 @@ class BoundStatement {
     return std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
   }
   int64_t ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool ColumnIsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   double ColumnReal(int column) const { return sqlite3_column_double(stmt_, column); }
 
  private:
@@ -178,7 +228,8 @@ void BindMutableFields(BoundStatement& statement, const Job& job) {
       .Real(job.progress)
       .Text(job.error)
       .Int(job.started_ms)
-      .Int(job.finished_ms);
+      .Int(job.finished_ms)
+      .Text(job.batch_id);
 }
 
 // Reads one row selected with kJobColumns.
@@ -210,7 +261,53 @@ Result<Job> ReadJob(const BoundStatement& row, std::string_view operation) {
   job.error = row.ColumnText(15);
   job.started_ms = row.ColumnInt(16);
   job.finished_ms = row.ColumnInt(17);
+  job.batch_id = row.ColumnText(18);
   return job;
+}
+
+// Reads one row selected with kImageRowColumns and kImageRowsFrom.
+Result<BatchImageRow> ReadImageRow(const BoundStatement& row, std::string_view operation) {
+  BatchImageRow result;
+  BatchImage& image = result.image;
+  image.id = row.ColumnText(0);
+  image.batch_id = row.ColumnText(1);
+  image.position = row.ColumnInt(2);
+  image.original_name = row.ColumnText(3);
+  image.input_path = row.ColumnText(4);
+  image.job_id = row.ColumnText(5);
+  image.attempts = static_cast<int>(row.ColumnInt(6));
+  image.retry_at_ms = row.ColumnInt(7);
+  if (row.ColumnIsNull(8)) {
+    // The job row is gone (retention deleted it); what it said is lost, and an
+    // image must not read as still waiting for it.
+    result.job_status = JobStatus::kError;
+    result.job_error = "job " + image.job_id + " was deleted";
+    return result;
+  }
+  std::string status = row.ColumnText(8);
+  std::optional<JobStatus> parsed_status = ParseJobStatus(status);
+  if (!parsed_status) {
+    return IoError(std::string(operation) + ": job " + image.job_id + " has unknown status '" + status + "'");
+  }
+  result.job_status = *parsed_status;
+  result.job_error = row.ColumnText(9);
+  result.result_filename = row.ColumnText(10);
+  result.job_started_ms = row.ColumnInt(11);
+  result.job_finished_ms = row.ColumnInt(12);
+  return result;
+}
+
+Batch ReadBatch(const BoundStatement& row) {
+  Batch batch;
+  batch.id = row.ColumnText(0);
+  batch.game_id = row.ColumnText(1);
+  batch.total_images = row.ColumnInt(2);
+  batch.max_retries = static_cast<int>(row.ColumnInt(3));
+  batch.params_json = row.ColumnText(4);
+  batch.webhook_url = row.ColumnText(5);
+  batch.created_ms = row.ColumnInt(6);
+  batch.notified_ms = row.ColumnInt(7);
+  return batch;
 }
 
 }  // namespace
@@ -346,6 +443,17 @@ Status SqliteJobStore::Exec(std::string_view operation, const char* sql) {
   return Status::Ok();
 }
 
+Status SqliteJobStore::InTransaction(std::string_view operation, const std::function<Status()>& body) {
+  if (Status s = Exec(operation, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  Status result = body();
+  if (result.ok()) result = Exec(operation, "COMMIT");
+  // After a failed COMMIT the transaction may still be open (SQLITE_BUSY) or
+  // already rolled back by SQLite; ROLLBACK covers the first and is a harmless
+  // error in the second.
+  if (!result.ok()) Exec(operation, "ROLLBACK");
+  return result;
+}
+
 Result<sqlite3_stmt*> SqliteJobStore::Prepare(std::string_view operation, const std::string& sql) {
   if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
   sqlite3_stmt* statement = nullptr;
@@ -362,10 +470,14 @@ Status SqliteJobStore::SqlError(std::string_view operation, StatusCode code) con
 }
 
 Result<int64_t> SqliteJobStore::Insert(const Job& job) {
+  std::lock_guard lock(mu_);
+  return InsertJob(job);
+}
+
+Result<int64_t> SqliteJobStore::InsertJob(const Job& job) {
   if (job.id.empty()) return InvalidError("insert job: empty id");
   const std::string operation = "insert job " + job.id;
   if (!ValidProgress(job.progress)) return InvalidError(ProgressOutOfRange(operation, job.progress));
-
   static const std::string sql = [] {
     std::string columns = "id, kind, created_ms";
     std::string values = "?, ?, ?";
@@ -375,7 +487,6 @@ Result<int64_t> SqliteJobStore::Insert(const Job& job) {
     }
     return "INSERT INTO jobs(" + columns + ") VALUES(" + values + ")";
   }();
-  std::lock_guard lock(mu_);
   Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
   if (!prepared.ok()) return prepared.status();
   BoundStatement statement(*prepared);
@@ -622,6 +733,288 @@ Result<std::vector<WebhookRegistration>> SqliteJobStore::WebhooksFor(const std::
   }
   if (rc != SQLITE_DONE) return SqlError(operation);
   return registrations;
+}
+
+// --- Batches -------------------------------------------------------------------
+
+Result<std::vector<int64_t>> SqliteJobStore::CreateBatch(const Batch& batch, const std::vector<BatchImage>& images,
+                                                         const std::vector<Job>& jobs) {
+  if (batch.id.empty()) return InvalidError("create batch: empty id");
+  const std::string operation = "create batch " + batch.id;
+  if (images.size() != jobs.size()) {
+    return InvalidError(operation + ": " + std::to_string(images.size()) + " images but " +
+                        std::to_string(jobs.size()) + " jobs");
+  }
+  if (batch.total_images != static_cast<int64_t>(images.size())) {
+    return InvalidError(operation + ": total_images is " + std::to_string(batch.total_images) + " but " +
+                        std::to_string(images.size()) + " images were given");
+  }
+  for (size_t i = 0; i < images.size(); ++i) {
+    const BatchImage& image = images[i];
+    if (image.id.empty()) return InvalidError(operation + ": image " + std::to_string(i) + " has an empty id");
+    if (image.batch_id != batch.id) {
+      return InvalidError(operation + ": image " + image.id + " names batch '" + image.batch_id + "'");
+    }
+    if (image.job_id != jobs[i].id) {
+      return InvalidError(operation + ": image " + image.id + " names job '" + image.job_id + "' but its job is '" +
+                          jobs[i].id + "'");
+    }
+    if (jobs[i].batch_id != batch.id) {
+      return InvalidError(operation + ": job " + jobs[i].id + " names batch '" + jobs[i].batch_id + "'");
+    }
+  }
+
+  std::vector<int64_t> seqs;
+  std::lock_guard lock(mu_);
+  Status status = InTransaction(operation, [&]() -> Status {
+    Result<sqlite3_stmt*> insert_batch =
+        Prepare(operation, std::string("INSERT INTO batches(") + kBatchColumns + ") VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!insert_batch.ok()) return insert_batch.status();
+    {
+      BoundStatement statement(*insert_batch);
+      int rc = statement.Text(batch.id)
+                   .Text(batch.game_id)
+                   .Int(batch.total_images)
+                   .Int(batch.max_retries)
+                   .Text(batch.params_json)
+                   .Text(batch.webhook_url)
+                   .Int(batch.created_ms)
+                   .Int(batch.notified_ms)
+                   .Step();
+      if (rc == SQLITE_CONSTRAINT_UNIQUE) return InvalidError(operation + ": a batch with this id already exists");
+      if (rc != SQLITE_DONE) return SqlError(operation);
+    }
+
+    Result<sqlite3_stmt*> insert_image =
+        Prepare(operation,
+                "INSERT INTO batch_images(id, batch_id, position, original_name, input_path, job_id, attempts, "
+                "retry_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!insert_image.ok()) return insert_image.status();
+    for (const BatchImage& image : images) {
+      BoundStatement statement(*insert_image);
+      int rc = statement.Text(image.id)
+                   .Text(batch.id)
+                   .Int(image.position)
+                   .Text(image.original_name)
+                   .Text(image.input_path)
+                   .Text(image.job_id)
+                   .Int(image.attempts)
+                   .Int(image.retry_at_ms)
+                   .Step();
+      // The message names the constraint: a duplicate id or a taken position.
+      if (rc == SQLITE_CONSTRAINT_UNIQUE) return SqlError(operation + ": image " + image.id, StatusCode::kInvalid);
+      if (rc != SQLITE_DONE) return SqlError(operation + ": image " + image.id);
+    }
+
+    for (const Job& job : jobs) {
+      Result<int64_t> seq = InsertJob(job);
+      if (!seq.ok()) return Status(seq.status().code(), operation + ": " + seq.status().message());
+      seqs.push_back(*seq);
+    }
+
+    if (FailpointHit("store.create_batch")) {
+      return IoError(operation + ": injected failure (failpoint store.create_batch)");
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return seqs;
+}
+
+Result<Batch> SqliteJobStore::GetBatch(const std::string& id) {
+  const std::string operation = "get batch " + id;
+  static const std::string sql = std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id = ?";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  int rc = statement.Text(id).Step();
+  if (rc == SQLITE_DONE) return NotFoundError(operation + ": no such batch");
+  if (rc != SQLITE_ROW) return SqlError(operation);
+  return ReadBatch(statement);
+}
+
+Result<std::vector<BatchImageRow>> SqliteJobStore::ListBatchImages(const std::string& batch_id) {
+  const std::string operation = "list images of batch " + batch_id;
+  static const std::string sql =
+      std::string("SELECT ") + kImageRowColumns + kImageRowsFrom + " WHERE i.batch_id = ? ORDER BY i.position";
+  std::lock_guard lock(mu_);
+  std::vector<BatchImageRow> rows;
+  {
+    Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
+    if (!prepared.ok()) return prepared.status();
+    BoundStatement statement(*prepared);
+    statement.Text(batch_id);
+    int rc;
+    while ((rc = statement.Step()) == SQLITE_ROW) {
+      Result<BatchImageRow> row = ReadImageRow(statement, operation);
+      if (!row.ok()) return row.status();
+      rows.push_back(std::move(row).value());
+    }
+    if (rc != SQLITE_DONE) return SqlError(operation);
+  }
+  if (rows.empty()) {
+    // No images: an empty batch, or no batch at all.
+    Result<sqlite3_stmt*> prepared = Prepare(operation, "SELECT 1 FROM batches WHERE id = ?");
+    if (!prepared.ok()) return prepared.status();
+    BoundStatement statement(*prepared);
+    int rc = statement.Text(batch_id).Step();
+    if (rc == SQLITE_DONE) return NotFoundError(operation + ": no such batch");
+    if (rc != SQLITE_ROW) return SqlError(operation);
+  }
+  return rows;
+}
+
+Result<std::vector<int64_t>> SqliteJobStore::RetryImages(const std::vector<ImageRetry>& retries) {
+  std::vector<int64_t> seqs;
+  if (retries.empty()) return seqs;
+  const std::string operation = "retry " + std::to_string(retries.size()) + " images";
+  std::lock_guard lock(mu_);
+  Status status = InTransaction(operation, [&]() -> Status {
+    Result<sqlite3_stmt*> select = Prepare(operation, "SELECT batch_id FROM batch_images WHERE id = ?");
+    if (!select.ok()) return select.status();
+    Result<sqlite3_stmt*> update =
+        Prepare(operation, "UPDATE batch_images SET job_id = ?, attempts = attempts + 1, retry_at_ms = 0 WHERE id = ?");
+    if (!update.ok()) return update.status();
+    for (const ImageRetry& retry : retries) {
+      const std::string image_operation = operation + ": image " + retry.image_id;
+      std::string batch_id;
+      {
+        BoundStatement statement(*select);
+        int rc = statement.Text(retry.image_id).Step();
+        if (rc == SQLITE_DONE) return InvalidError(image_operation + ": no such image");
+        if (rc != SQLITE_ROW) return SqlError(image_operation);
+        batch_id = statement.ColumnText(0);
+      }
+      if (retry.job.batch_id != batch_id) {
+        return InvalidError(image_operation + " is in batch " + batch_id + " but its new job " + retry.job.id +
+                            " names batch '" + retry.job.batch_id + "'");
+      }
+      Result<int64_t> seq = InsertJob(retry.job);
+      if (!seq.ok()) return Status(seq.status().code(), image_operation + ": " + seq.status().message());
+      seqs.push_back(*seq);
+      BoundStatement statement(*update);
+      if (statement.Text(retry.job.id).Text(retry.image_id).Step() != SQLITE_DONE) return SqlError(image_operation);
+    }
+    if (FailpointHit("store.retry_images")) {
+      return IoError(operation + ": injected failure (failpoint store.retry_images)");
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return seqs;
+}
+
+Status SqliteJobStore::ScheduleImageRetry(const std::string& image_id, int64_t retry_at_ms) {
+  const std::string operation = "schedule a retry of image " + image_id;
+  if (retry_at_ms < 0) return InvalidError(operation + ": negative time " + std::to_string(retry_at_ms));
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, "UPDATE batch_images SET retry_at_ms = ? WHERE id = ?");
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  if (statement.Int(retry_at_ms).Text(image_id).Step() != SQLITE_DONE) return SqlError(operation);
+  if (sqlite3_changes64(db_) == 0) return NotFoundError(operation + ": no such image");
+  return Status::Ok();
+}
+
+Result<std::vector<BatchImageRow>> SqliteJobStore::ImagesDueForRetry(int64_t now_ms) {
+  const std::string operation = "images due for retry";
+  static const std::string sql = std::string("SELECT ") + kImageRowColumns + kImageRowsFrom +
+                                 " WHERE i.retry_at_ms > 0 AND i.retry_at_ms <= ? ORDER BY i.retry_at_ms, i.seq";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  statement.Int(now_ms);
+  std::vector<BatchImageRow> rows;
+  int rc;
+  while ((rc = statement.Step()) == SQLITE_ROW) {
+    Result<BatchImageRow> row = ReadImageRow(statement, operation);
+    if (!row.ok()) return row.status();
+    rows.push_back(std::move(row).value());
+  }
+  if (rc != SQLITE_DONE) return SqlError(operation);
+  return rows;
+}
+
+Result<int64_t> SqliteJobStore::NextImageRetryMs() {
+  const std::string operation = "next image retry time";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared =
+      Prepare(operation, "SELECT COALESCE(MIN(retry_at_ms), 0) FROM batch_images WHERE retry_at_ms > 0");
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  if (statement.Step() != SQLITE_ROW) return SqlError(operation);
+  return statement.ColumnInt(0);
+}
+
+Result<BatchImageRow> SqliteJobStore::ImageForJob(const std::string& job_id) {
+  const std::string operation = "image of job " + job_id;
+  static const std::string sql =
+      std::string("SELECT ") + kImageRowColumns + kImageRowsFrom + " WHERE i.job_id = ? ORDER BY i.seq LIMIT 1";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  int rc = statement.Text(job_id).Step();
+  if (rc == SQLITE_DONE) return NotFoundError(operation + ": the job is no image's current job");
+  if (rc != SQLITE_ROW) return SqlError(operation);
+  return ReadImageRow(statement, operation);
+}
+
+Result<bool> SqliteJobStore::MarkBatchNotified(const std::string& batch_id, int64_t now_ms) {
+  const std::string operation = "mark batch " + batch_id + " notified";
+  // 0 means "not yet": a time that reads as 0 would let the batch notify again.
+  if (now_ms <= 0) return InvalidError(operation + ": time " + std::to_string(now_ms) + " is not after the epoch");
+  std::lock_guard lock(mu_);
+  {
+    Result<sqlite3_stmt*> prepared =
+        Prepare(operation, "UPDATE batches SET notified_ms = ? WHERE id = ? AND notified_ms = 0");
+    if (!prepared.ok()) return prepared.status();
+    BoundStatement statement(*prepared);
+    if (statement.Int(now_ms).Text(batch_id).Step() != SQLITE_DONE) return SqlError(operation);
+    if (sqlite3_changes64(db_) == 1) return true;
+  }
+  Result<sqlite3_stmt*> prepared = Prepare(operation, "SELECT 1 FROM batches WHERE id = ?");
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  int rc = statement.Text(batch_id).Step();
+  if (rc == SQLITE_DONE) return NotFoundError(operation + ": no such batch");
+  if (rc != SQLITE_ROW) return SqlError(operation);
+  return false;
+}
+
+Result<std::vector<std::string>> SqliteJobStore::UnsettledBatchIds() {
+  const std::string operation = "unsettled batches";
+  // From the unfinished jobs (few, by the status index) and the scheduled retries
+  // (by the retry index), not from a scan of every image ever uploaded.
+  static const std::string sql =
+      "SELECT id FROM batches WHERE id IN ("
+      "SELECT i.batch_id FROM jobs j JOIN batch_images i ON i.job_id = j.id WHERE j.status IN (?, ?) "
+      "UNION SELECT batch_id FROM batch_images WHERE retry_at_ms > 0) ORDER BY seq";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  statement.Text(JobStatusName(JobStatus::kQueued)).Text(JobStatusName(JobStatus::kRunning));
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = statement.Step()) == SQLITE_ROW) ids.push_back(statement.ColumnText(0));
+  if (rc != SQLITE_DONE) return SqlError(operation);
+  return ids;
+}
+
+Result<std::vector<std::string>> SqliteJobStore::UnnotifiedBatchIds() {
+  const std::string operation = "unnotified batches";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, "SELECT id FROM batches WHERE notified_ms = 0 ORDER BY seq");
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = statement.Step()) == SQLITE_ROW) ids.push_back(statement.ColumnText(0));
+  if (rc != SQLITE_DONE) return SqlError(operation);
+  return ids;
 }
 
 }  // namespace tessera::store

@@ -1,4 +1,6 @@
 // The embedded job store: one SQLite database file (default data/tessera.db).
+// It is the batch store too: a batch, its images and their jobs live in one file
+// so that they are created, and retried, in one transaction.
 //
 // Durability: WAL journal with synchronous=FULL, so a call that returned ok has
 // reached the disk and survives a power cut, not only a crash of this process.
@@ -14,6 +16,7 @@
 // newer build (a version this build does not know) is refused, never guessed at.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/batch_store.h"
 #include "store/job_store.h"
 
 struct sqlite3;
@@ -29,7 +33,7 @@ struct sqlite3_stmt;
 
 namespace tessera::store {
 
-class SqliteJobStore final : public JobStore {
+class SqliteJobStore final : public JobStore, public BatchStore {
  public:
   // Opens (creating when missing) the database at `path`, and its parent directory;
   // ":memory:" gives a private in-memory database, for tests. Errors name the path:
@@ -60,6 +64,39 @@ class SqliteJobStore final : public JobStore {
   Result<int64_t> AddWebhook(const WebhookRegistration& registration) override;
   Result<std::vector<WebhookRegistration>> WebhooksFor(const std::string& job_id) override;
 
+  // BatchStore. Beyond the interface's contract:
+  // - CreateBatch is kInvalid (nothing written) for an empty batch or image id,
+  //   images and jobs of different lengths, an image whose job_id is not its job's
+  //   id, an image or job whose batch_id is not the batch's id, total_images not
+  //   equal to the number of images, two images at one position, or an id (batch,
+  //   image or job) that already exists.
+  // - RetryImages is kInvalid (nothing written) also when a new job's batch_id is
+  //   not its image's batch.
+  // - ScheduleImageRetry refuses a negative time (kInvalid) and is kNotFound for an
+  //   unknown image; MarkBatchNotified refuses now_ms <= 0 (kInvalid) and is
+  //   kNotFound for an unknown batch; ListBatchImages is kNotFound for an unknown
+  //   batch.
+  // - Jobs may be deleted (retention) while their image still points at them: such
+  //   an image reads as status error, with an error saying its job was deleted.
+  // - UnsettledBatchIds come in creation order; ImagesDueForRetry ties in due time
+  //   come in creation order; "oldest first" in UnnotifiedBatchIds is creation
+  //   order too.
+  // - Failpoints (src/util/failpoint.h), for tests: "store.create_batch" and
+  //   "store.retry_images" fail the call with kIo after every row is written and
+  //   before COMMIT, so the rollback is what is tested.
+  Result<std::vector<int64_t>> CreateBatch(const Batch& batch, const std::vector<BatchImage>& images,
+                                           const std::vector<Job>& jobs) override;
+  Result<Batch> GetBatch(const std::string& id) override;
+  Result<std::vector<BatchImageRow>> ListBatchImages(const std::string& batch_id) override;
+  Result<std::vector<int64_t>> RetryImages(const std::vector<ImageRetry>& retries) override;
+  Status ScheduleImageRetry(const std::string& image_id, int64_t retry_at_ms) override;
+  Result<std::vector<BatchImageRow>> ImagesDueForRetry(int64_t now_ms) override;
+  Result<int64_t> NextImageRetryMs() override;
+  Result<BatchImageRow> ImageForJob(const std::string& job_id) override;
+  Result<bool> MarkBatchNotified(const std::string& batch_id, int64_t now_ms) override;
+  Result<std::vector<std::string>> UnsettledBatchIds() override;
+  Result<std::vector<std::string>> UnnotifiedBatchIds() override;
+
  private:
   SqliteJobStore(std::string path, sqlite3* db);
 
@@ -68,6 +105,12 @@ class SqliteJobStore final : public JobStore {
   // Applies the steps this database lacks; returns how many.
   Result<int> Migrate();
   Status Exec(std::string_view operation, const char* sql);
+  // BEGIN IMMEDIATE, `body`, COMMIT; ROLLBACK when the body or the commit fails.
+  // The body's statements must be reset when it returns (BoundStatement does).
+  Status InTransaction(std::string_view operation, const std::function<Status()>& body);
+  // Inserts one job; returns its seq. kInvalid for an empty or existing id or a
+  // progress outside [0, 1].
+  Result<int64_t> InsertJob(const Job& job);
   // A prepared statement for `sql`, prepared once and kept for the store's life.
   Result<sqlite3_stmt*> Prepare(std::string_view operation, const std::string& sql);
   // "<operation>: <sqlite's message>" as a Status of `code`.
