@@ -27,10 +27,10 @@ Status TransitionJob(store::Job& job, JobStatus to, int64_t now_ms, std::string 
                         " to " + std::string(store::JobStatusName(to)));
   }
   switch (to) {
-    case JobStatus::kQueued:  // back in line: this attempt's traces are cleared
+    case JobStatus::kQueued:  // back in line: this attempt's traces are cleared (the reason is logged)
       job.started_ms = 0;
       job.progress = 0.0;
-      job.error = std::move(error);
+      job.error.clear();
       break;
     case JobStatus::kRunning:
       job.started_ms = now_ms;

@@ -20,7 +20,8 @@ namespace tessera::jobs {
 bool IsAllowedTransition(store::JobStatus from, store::JobStatus to);
 
 // Moves `job` to `to` at `now_ms`; kInvalid (and `job` untouched) when the
-// transition is not allowed. `error` is kept for error and canceled.
+// transition is not allowed. `error` is kept for error and canceled (a queued job
+// carries none: callers log why they requeued it).
 Status TransitionJob(store::Job& job, store::JobStatus to, int64_t now_ms, std::string error = "");
 
 // Wall-clock milliseconds since the Unix epoch (what the store records).

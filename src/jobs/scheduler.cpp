@@ -90,7 +90,7 @@ void Scheduler::PlaceLocked(const Job& job, size_t lane_index) {
     position = before;
   }
   lane.queue.insert(position, job.id);
-  placed_[job.id] = Placement{lane_index, job.seq, job.kind};
+  placed_[job.id] = Placement{lane_index, job.seq, job.kind, job.batch_id};
 }
 
 Status Scheduler::Start() {
@@ -116,6 +116,7 @@ Status Scheduler::Start() {
   {
     std::lock_guard lock(mutex_);
     for (Job& job : *queued) {
+      if (placed_.count(job.id) || running_.count(job.id)) continue;  // submitted before Start
       std::optional<size_t> lane = LaneIndexLocked(job.lane);
       if (!lane) {
         lane = LeastBacklogLaneLocked();
@@ -161,6 +162,7 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
   job.attempts = 0;
   job.progress = 0.0;
   JobView view;
+  JobSnapshot snapshot;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return Status(StatusCode::kDeviceUnavailable, "the server is shutting down");
@@ -175,14 +177,28 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
     if (!seq.ok()) return seq.status();
     job.seq = *seq;
     PlaceLocked(job, lane);
+    // What the client is told is the job as it was placed, before any lane can
+    // take it: queued, with its place in line.
+    snapshot = SnapshotLocked(job);
   }
   work_ready_.notify_all();
-  view = DescribeJob(job);
+  view = Estimate(job, snapshot);
   {
     std::lock_guard lock(listeners_mutex_);
     for (auto& listener : listeners_) listener(view);
   }
   return view;
+}
+
+void Scheduler::Adopt(const std::vector<Job>& committed) {
+  {
+    std::lock_guard lock(mutex_);
+    for (const Job& job : committed) {
+      if (placed_.count(job.id) || running_.count(job.id)) continue;
+      PlaceLocked(job, LeastBacklogLaneLocked());
+    }
+  }
+  work_ready_.notify_all();
 }
 
 Result<JobView> Scheduler::Describe(const std::string& id) {
@@ -191,32 +207,43 @@ Result<JobView> Scheduler::Describe(const std::string& id) {
   return DescribeJob(*job);
 }
 
+Scheduler::JobSnapshot Scheduler::SnapshotLocked(const Job& job) const {
+  JobSnapshot snapshot;
+  if (store::IsFinished(job.status)) return snapshot;
+  if (auto it = running_.find(job.id); it != running_.end()) {
+    snapshot.running = it->second;
+  } else if (auto found = placed_.find(job.id); found != placed_.end()) {
+    snapshot.placed = true;
+    const Lane& lane = *lanes_[found->second.lane];
+    if (!lane.running_id.empty()) {
+      auto r = running_.find(lane.running_id);
+      snapshot.ahead.push_back(r != running_.end() ? r->second.kind : job.kind);
+    }
+    for (const std::string& other : lane.queue) {
+      if (other == job.id) break;
+      auto p = placed_.find(other);
+      snapshot.ahead.push_back(p != placed_.end() ? p->second.kind : job.kind);
+    }
+  }
+  return snapshot;
+}
+
 JobView Scheduler::DescribeJob(const Job& job) {
+  JobSnapshot snapshot;
+  {
+    std::lock_guard lock(mutex_);
+    snapshot = SnapshotLocked(job);
+  }
+  return Estimate(job, snapshot);
+}
+
+JobView Scheduler::Estimate(const Job& job, const JobSnapshot& snapshot) {
   JobView view;
   view.job = job;
   if (store::IsFinished(job.status)) return view;
-
-  std::vector<JobKind> ahead;  // kinds of the jobs before it on its lane
-  std::optional<RunningInfo> running;
-  bool placed = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = running_.find(job.id); it != running_.end()) {
-      running = it->second;
-    } else if (auto found = placed_.find(job.id); found != placed_.end()) {
-      placed = true;
-      const Lane& lane = *lanes_[found->second.lane];
-      if (!lane.running_id.empty()) {
-        auto r = running_.find(lane.running_id);
-        ahead.push_back(r != running_.end() ? r->second.kind : job.kind);
-      }
-      for (const std::string& other : lane.queue) {
-        if (other == job.id) break;
-        auto p = placed_.find(other);
-        ahead.push_back(p != placed_.end() ? p->second.kind : job.kind);
-      }
-    }
-  }
+  const std::vector<JobKind>& ahead = snapshot.ahead;
+  const std::optional<RunningInfo>& running = snapshot.running;
+  bool placed = snapshot.placed;
 
   if (running) {
     view.job.status = JobStatus::kRunning;
@@ -276,28 +303,44 @@ void Scheduler::ForgetAverage(const std::string& lane, JobKind kind) {
   averages_.erase({lane, kind});
 }
 
+std::deque<std::string>::iterator Scheduler::FirstRunnableLocked(std::deque<std::string>& queue) {
+  if (options_.batch_parallel_limit <= 0) return queue.begin();
+  for (auto it = queue.begin(); it != queue.end(); ++it) {
+    const std::string& batch = placed_[*it].batch_id;
+    if (batch.empty()) return it;
+    auto running = batch_running_.find(batch);
+    if (running == batch_running_.end() || running->second < options_.batch_parallel_limit) return it;
+  }
+  return queue.end();
+}
+
 std::string Scheduler::TakeNextJob(size_t index) {
   Lane& lane = *lanes_[index];
-  if (lane.queue.empty()) {
+  auto own = FirstRunnableLocked(lane.queue);
+  if (own == lane.queue.end()) {
     // Idle with nothing of its own: take the oldest job waiting behind a busy lane.
     std::optional<size_t> donor;
+    std::deque<std::string>::iterator donor_it;
     int64_t oldest = 0;
     for (size_t i = 0; i < lanes_.size(); ++i) {
-      if (i == index || lanes_[i]->queue.empty() || lanes_[i]->running_id.empty()) continue;
-      int64_t seq = placed_[lanes_[i]->queue.front()].seq;
+      if (i == index || lanes_[i]->running_id.empty()) continue;
+      auto it = FirstRunnableLocked(lanes_[i]->queue);
+      if (it == lanes_[i]->queue.end()) continue;
+      int64_t seq = placed_[*it].seq;
       if (!donor || seq < oldest) {
         donor = i;
+        donor_it = it;
         oldest = seq;
       }
     }
     if (!donor) return "";
-    std::string id = lanes_[*donor]->queue.front();
-    lanes_[*donor]->queue.pop_front();
+    std::string id = *donor_it;
+    lanes_[*donor]->queue.erase(donor_it);
     MarkTakenLocked(id);
     return id;
   }
-  std::string id = lane.queue.front();
-  lane.queue.pop_front();
+  std::string id = *own;
+  lane.queue.erase(own);
   MarkTakenLocked(id);
   return id;
 }
@@ -306,7 +349,13 @@ void Scheduler::MarkTakenLocked(const std::string& id) {
   // From here until it finishes the job counts as running, so a client asking in
   // between never sees it neither queued nor running.
   auto placement = placed_.find(id);
-  running_[id] = RunningInfo{placement->second.kind, NowMs(), std::nullopt};
+  if (placement == placed_.end()) {  // cannot happen while each id is placed once; never crash on it
+    running_[id] = RunningInfo{JobKind::kGenerate, "", NowMs(), std::nullopt};
+    return;
+  }
+  const std::string& batch = placement->second.batch_id;
+  if (!batch.empty()) batch_running_[batch] += 1;
+  running_[id] = RunningInfo{placement->second.kind, batch, NowMs(), std::nullopt};
   placed_.erase(placement);
 }
 
@@ -314,6 +363,7 @@ void Scheduler::RunLane(size_t index) {
   Lane& lane = *lanes_[index];
   while (true) {
     std::string id;
+    bool more_waiting = false;
     {
       std::unique_lock lock(mutex_);
       work_ready_.wait(lock, [&] {
@@ -330,12 +380,19 @@ void Scheduler::RunLane(size_t index) {
       }
       lane.running_id = id;
       lane.running_cancel = std::make_shared<CancelSignal>();
+      more_waiting = !lane.queue.empty();
     }
+    // Work left behind a lane that just became busy: an idle lane may take it
+    // (it may have looked before this lane was busy, and found nothing to take).
+    if (more_waiting) work_ready_.notify_all();
     RunOne(index, id);
     {
       std::lock_guard lock(mutex_);
       lane.running_id.clear();
       lane.running_cancel.reset();
+      if (auto info = running_.find(id); info != running_.end() && !info->second.batch_id.empty()) {
+        if (--batch_running_[info->second.batch_id] <= 0) batch_running_.erase(info->second.batch_id);
+      }
       running_.erase(id);
     }
     job_left_lane_.notify_all();
@@ -451,9 +508,19 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
       }
       break;
   }
-  if (outcome.kind == ExecutionOutcome::Kind::kError && cancel->requested() && !stopping) {
-    next = JobStatus::kCanceled;  // killed on request: say so, not "exit status -15"
-    message = "canceled by request";
+  if (outcome.kind == ExecutionOutcome::Kind::kError && cancel->requested()) {
+    if (stopping) {
+      // Interrupted by the server stopping, whatever the executor made of it.
+      next = JobStatus::kQueued;
+      job.attempts -= 1;
+    } else {
+      next = JobStatus::kCanceled;  // killed on request: say so, not "exit status -15"
+      message = "canceled by request";
+    }
+  }
+  if (next == JobStatus::kQueued) {
+    LogWarn("job_requeued").Field("job_id", id).Field("reason", stopping ? "the server is stopping" : outcome.message)
+        .Field("attempts", job.attempts);
   }
   double ran_seconds = (NowMs() - job.started_ms) / 1000.0;
   if (Status moved = TransitionJob(job, next, NowMs(), message); !moved.ok()) {
@@ -467,16 +534,27 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
     lane.busy_seconds += ran_seconds;
     if (requeue_front && !stopping_) {
       lane.queue.push_front(job.id);
-      placed_[job.id] = Placement{index, job.seq, job.kind};
+      placed_[job.id] = Placement{index, job.seq, job.kind, job.batch_id};
     }
   }
   if (next == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
   LogInfo("job_finished").Field("job_id", id).Field("status", store::JobStatusName(job.status))
       .Field("lane", job.lane).Field("seconds", ran_seconds).Field("error", job.error);
   {
+    // The job has left the lane before anyone hears it finished: a client that
+    // submits on that news finds the lane idle.
     std::lock_guard lock(mutex_);
-    running_.erase(id);
+    if (auto info = running_.find(id); info != running_.end()) {
+      if (!info->second.batch_id.empty() && --batch_running_[info->second.batch_id] <= 0) {
+        batch_running_.erase(info->second.batch_id);
+      }
+      running_.erase(info);
+    }
+    lane.running_id.clear();
+    lane.running_cancel.reset();
   }
+  job_left_lane_.notify_all();
+  work_ready_.notify_all();
   Notify(job);
 }
 

@@ -43,6 +43,9 @@ struct SchedulerOptions {
   double default_generate_seconds = 600.0;
   double default_upscale_seconds = 10.0;
   int eta_history = 50;  // durations in the moving average (seed: 10-50)
+  // Most jobs of one image batch running at once (seed 004 batch_parallel_workers);
+  // 0: no limit beyond the lanes.
+  int batch_parallel_limit = 0;
 };
 
 // Makes the executor for one lane and one kind (an upscale lane owns its worker).
@@ -86,6 +89,9 @@ class Scheduler {
   // lane chosen, just before it is written (names that include the GPU), and may
   // refuse it. Returns the view the client is answered with.
   Result<JobView> Submit(store::Job job, std::function<Status(store::Job&)> before_insert = nullptr);
+  // Places jobs another transaction already committed (an image batch and its
+  // jobs are created together): status queued, seq set. Lanes by least backlog.
+  void Adopt(const std::vector<store::Job>& committed);
   Result<JobView> Describe(const std::string& id);
   JobView DescribeJob(const store::Job& job);
   // Queued: removed from its lane and marked canceled. Running: its executor is
@@ -112,6 +118,8 @@ class Scheduler {
   // elsewhere). Called with mutex_ held; empty when none.
   std::string TakeNextJob(size_t index);
   void MarkTakenLocked(const std::string& id);
+  // The first job of `queue` whose batch is under its running limit.
+  std::deque<std::string>::iterator FirstRunnableLocked(std::deque<std::string>& queue);
   void RunOne(size_t index, const std::string& id);
   void Notify(const store::Job& job);
   std::optional<Seconds> AverageDuration(const std::string& lane, store::JobKind kind);
@@ -131,17 +139,29 @@ class Scheduler {
     size_t lane = 0;
     int64_t seq = 0;
     store::JobKind kind = store::JobKind::kGenerate;
+    std::string batch_id;
   };
   struct RunningInfo {
     store::JobKind kind = store::JobKind::kGenerate;
+    std::string batch_id;
     int64_t started_ms = 0;
     std::optional<ProgressReport> progress;
   };
   void PlaceLocked(const store::Job& job, size_t lane);
+  // What DescribeJob needs from the lanes, read under mutex_; then Estimate
+  // computes the view without it.
+  struct JobSnapshot {
+    std::optional<RunningInfo> running;
+    bool placed = false;
+    std::vector<store::JobKind> ahead;  // kinds of the jobs before it on its lane
+  };
+  JobSnapshot SnapshotLocked(const store::Job& job) const;
+  JobView Estimate(const store::Job& job, const JobSnapshot& snapshot);
   size_t LeastBacklogLaneLocked() const;
 
   std::map<std::string, Placement> placed_;     // queued job id -> where it waits
   std::map<std::string, RunningInfo> running_;  // running job id -> what it reported
+  std::map<std::string, int> batch_running_;    // batch id -> its jobs running now
   bool started_ = false;
   bool stopping_ = false;
 

@@ -42,7 +42,13 @@ std::string ContentTypeFor(const std::string& name) {
 void ServeFile(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
   std::string name = request.matches[1];
   if (!IsSafeFileName(name)) return ReplyError(response, 400, "invalid file name");
-  std::string path = state.config.ResultsDir() + "/" + name;
+  ServeFileAt(state.config.ResultsDir() + "/" + name, name, request, response);
+}
+
+}  // namespace
+
+void ServeFileAt(const std::string& path, const std::string& name, const httplib::Request& request,
+                 httplib::Response& response) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ReplyError(response, 404, "no file " + name);
   struct stat info {};
@@ -66,6 +72,18 @@ void ServeFile(JobServer::State& state, const httplib::Request& request, httplib
     response.status = 304;
     return;
   }
+  // httplib 0.11 trusts a Range's first byte; one at or past the end must get
+  // 416, not a 206 with a wrapped-around length.
+  std::string range = request.get_header_value("Range");
+  if (range.rfind("bytes=", 0) == 0 && range.size() > 6 && range[6] != '-') {
+    unsigned long long first = std::strtoull(range.c_str() + 6, nullptr, 10);
+    if (first >= static_cast<unsigned long long>(info.st_size)) {
+      ::close(fd);
+      response.set_header("Content-Range", "bytes */" + std::to_string(info.st_size));
+      return ReplyError(response, 416, "the range starts at or past the end of the file (" +
+                                           std::to_string(info.st_size) + " bytes)");
+    }
+  }
   // The file is read as the client takes it (httplib answers Range requests
   // from the provider); the descriptor is shared by the provider and closed with it.
   auto file = std::shared_ptr<int>(new int(fd), [](int* p) {
@@ -82,6 +100,8 @@ void ServeFile(JobServer::State& state, const httplib::Request& request, httplib
         return sink.write(buffer, static_cast<size_t>(n));
       });
 }
+
+namespace {
 
 struct ResultFile {
   std::string name;

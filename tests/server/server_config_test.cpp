@@ -249,7 +249,9 @@ TEST_F(ServerConfigTest, EverySettingHasHelpAndAUniqueKeyAndEnvironmentVariable)
     EXPECT_FALSE(spec.help.empty()) << spec.key;
     EXPECT_TRUE(static_cast<bool>(spec.apply)) << spec.key;
     EXPECT_TRUE(keys.insert(spec.key).second) << "key listed twice: " << spec.key;
-    if (!spec.env.empty()) EXPECT_TRUE(envs.insert(spec.env).second) << "environment variable twice: " << spec.env;
+    if (!spec.env.empty()) {
+      EXPECT_TRUE(envs.insert(spec.env).second) << "environment variable twice: " << spec.env;
+    }
     for (char c : spec.key) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << spec.key;
   }
   EXPECT_EQ(envs.count("TESSERA_CONFIG"), 0u);  // that one names the file, it is not a setting
