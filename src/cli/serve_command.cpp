@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "server/job_server.h"
+#include "util/failpoint.h"
 #include "util/log.h"
 
 namespace tessera::cli {
@@ -23,6 +24,7 @@ struct ServeFlags {
   std::string config_path;
   std::string port_file;
   std::string log_format = "json";
+  std::string test_failpoints;  // test-only failure injection (src/util/failpoint.h)
 };
 
 std::string SelfExecutable() {
@@ -49,6 +51,13 @@ void WritePortFile(const std::string& path, int port) {
 
 int RunServe(const ServeFlags& flags) {
   SetLogFormat(flags.log_format == "json" ? LogFormat::kJson : LogFormat::kKeyValue);
+  if (!flags.test_failpoints.empty()) {
+    if (Status armed = ArmFailpoints(flags.test_failpoints); !armed.ok()) {
+      std::fprintf(stderr, "tessera serve: --test-failpoints: %s\n", armed.message().c_str());
+      return 2;
+    }
+    LogWarn("failpoints_armed").Field("spec", flags.test_failpoints);
+  }
   auto config = server::LoadServerConfig(flags.values, server::ProcessEnvironment(), flags.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "tessera serve: invalid configuration: %s\n", config.status().message().c_str());
@@ -101,6 +110,9 @@ void AddServeCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_option("--log-format", flags->log_format, "Log lines on stderr: json or kv (key=value)")
       ->check(CLI::IsMember({"json", "kv"}))
       ->capture_default_str();
+  cmd->add_option("--test-failpoints", flags->test_failpoints,
+                  "TESTS ONLY: make named points fail (e.g. store.create_batch,upload.write@3); off by default")
+      ->group("");  // hidden from --help: not for production
   for (const server::SettingSpec& setting : server::ServerSettings()) {
     std::string flag = "--" + setting.key;
     for (char& c : flag) {

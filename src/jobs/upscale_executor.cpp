@@ -6,6 +6,7 @@
 
 #include "jobs/watchdog.h"
 #include "protocol/wire_format.h"
+#include "util/failpoint.h"
 #include "util/file_io.h"
 #include "util/log.h"
 
@@ -64,6 +65,8 @@ ExecutionOutcome UpscaleExecutor::Execute(const store::Job& job, ExecutionContex
   std::vector<uint8_t> frame = protocol::EncodeRequestFrame(spec);
 
   worker::WorkerProcess* child = *worker;
+  // Tests: the worker dies just as the image is sent (src/util/failpoint.h).
+  if (FailpointHit("upscale.kill_worker")) child->process().Signal(SIGKILL);
   context.cancel.OnCancel([child] { child->process().Signal(SIGKILL); });
   Result<protocol::Response> response = IoError("not sent");
   bool hung = false;
@@ -91,7 +94,9 @@ ExecutionOutcome UpscaleExecutor::Execute(const store::Job& job, ExecutionContex
   }
   if (response->outputs.size() != 1) return {Kind::kError, "the worker returned no image"};
 
-  Status written = WriteFileAtomically(options_.results_dir + "/" + job.filename, response->outputs[0]);
+  // Batch images go to their batch's folder (params "output_dir"), the rest to the results.
+  std::string output_dir = params.value("output_dir", options_.results_dir);
+  Status written = WriteFileAtomically(output_dir + "/" + job.filename, response->outputs[0]);
   if (!written.ok()) return {Kind::kError, written.message()};
   context.report_progress(ProgressReport{1.0, 1, 1, true});
   return {Kind::kSuccess, ""};

@@ -8,8 +8,9 @@
 // job itself (a corrupt image, an unknown model) are final.
 //
 // Job params (params_json): {"engine": "realesrgan|realcugan|waifu2x|lanczos",
-// "quality": model name or scale, "format": "png|jpg|webp"}; validated when the
-// job was submitted.
+// "quality": model name or scale, "format": "png|jpg|webp", "output_dir": the
+// folder of the result, for batch images; default: the results folder}; validated
+// when the job was submitted.
 #pragma once
 
 #include <chrono>

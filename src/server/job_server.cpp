@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,10 @@ namespace {
 using nlohmann::json;
 
 bool IsPublicPath(const std::string& path) { return path == "/health"; }
+bool IsBatchUpload(const std::string& path) {
+  return path.rfind("/images/games/", 0) == 0 && path.size() > 13 &&
+         path.compare(path.size() - 13, 13, "/batch-upload") == 0;
+}
 bool IsUnlimitedPath(const std::string& path) { return path == "/health" || path == "/ready" || path == "/metrics"; }
 
 // Constant-time comparison, so the token cannot be guessed byte by byte from timings.
@@ -40,6 +45,13 @@ void InstallGuards(JobServer::State& state) {
       if (header.rfind(prefix, 0) != 0 || !SameSecret(header.substr(prefix.size()), config.token)) {
         response.set_header("WWW-Authenticate", "Bearer realm=\"tessera\"");
         ReplyError(response, 401, "a valid bearer token is required (Authorization: Bearer <token>)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (!IsBatchUpload(request.path) && request.has_header("Content-Length")) {
+      double megabytes = std::atof(request.get_header_value("Content-Length").c_str()) / (1024.0 * 1024.0);
+      if (megabytes > config.max_body_mb) {
+        ReplyError(response, 413, "the body is larger than max_body_mb (" + std::to_string(config.max_body_mb) + " MiB)");
         return httplib::Server::HandlerResponse::Handled;
       }
     }
@@ -126,6 +138,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
 
   auto opened = store::SqliteJobStore::Open(config.DbPath());
   if (!opened.ok()) return opened.status();
+  state->batch_store = opened->get();
   state->store = std::move(opened).value();
 
   jobs::LaneSources sources;
@@ -177,6 +190,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   scheduling.restart_policy = config.restart_policy == "fail" ? jobs::RestartPolicy::kFail : jobs::RestartPolicy::kRequeue;
   scheduling.default_generate_seconds = config.default_generate_seconds;
   scheduling.default_upscale_seconds = config.default_upscale_seconds;
+  scheduling.batch_parallel_limit = config.batch_parallel_workers;
   state->scheduler = std::make_unique<jobs::Scheduler>(*state->store, state->lanes, std::move(factories), scheduling);
 
   WebhookOptions webhook_options;
@@ -218,10 +232,31 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
     }
   });
 
+  jobs::BatchOptions batch_options;
+  batch_options.max_retries = config.batch_max_retries;
+  batch_options.retry_delay = std::chrono::milliseconds(static_cast<int64_t>(config.batch_retry_delay_s * 1000));
+  state->batches = std::make_unique<jobs::BatchRunner>(
+      *state->store, *state->batch_store, *state->scheduler, batch_options, [raw](const std::string& batch_id) {
+        auto batch = raw->batch_store->GetBatch(batch_id);
+        auto rows = raw->batch_store->ListBatchImages(batch_id);
+        if (!batch.ok() || !rows.ok() || batch->webhook_url.empty()) return;
+        Status queued = raw->webhooks->Enqueue(batch->webhook_url, BatchStatusJson(*batch, *rows), "batch.settled");
+        if (!queued.ok()) LogWarn("webhook_not_queued").Field("batch_id", batch_id).Field("error", queued.ToString());
+      });
+  state->scheduler->AddListener([raw](const jobs::JobView& view) { raw->batches->OnJobChanged(view); });
+
   if (Status started = state->scheduler->Start(); !started.ok()) return started;
+  if (Status resumed = state->batches->Start(); !resumed.ok()) {
+    state->scheduler->Stop();
+    return resumed;
+  }
 
   state->http.new_task_queue = [threads = config.http_threads] { return new httplib::ThreadPool(threads); };
-  state->http.set_payload_max_length(static_cast<size_t>(config.max_body_mb * 1024 * 1024));
+  // httplib has one body limit for every route: the batch upload's (streamed to
+  // disk). The other routes, which read bodies into memory, are held to
+  // max_body_mb by the guard below.
+  state->http.set_payload_max_length(
+      static_cast<size_t>(std::max(config.max_body_mb, config.max_upload_mb) * 1024 * 1024));
   state->http.set_read_timeout(30, 0);
   state->http.set_write_timeout(30, 0);
   InstallGuards(*state);
@@ -229,6 +264,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   RegisterFileRoutes(*state);
   RegisterUpscaleRoutes(*state);
   RegisterOpsRoutes(*state);
+  RegisterBatchRoutes(*state);
 
   if (config.port == 0) {
     state->port = state->http.bind_to_any_port(config.host);
@@ -274,6 +310,7 @@ void JobServer::Stop() {
   LogInfo("server_stopping");
   state_->events.Close();
   state_->http.stop();
+  state_->batches->Stop();
   state_->scheduler->Stop();
   if (state_->retention_thread.joinable()) state_->retention_thread.join();
   state_->webhooks->Flush(std::chrono::seconds(5));

@@ -59,50 +59,20 @@ Result<UpscaleForm> ReadForm(const httplib::Request& request) {
   return form;
 }
 
-// {"engine", "quality"} for the worker, from the model name (or lanczos + scale).
-Result<json> ResolveModel(const JobServer::State& state, UpscaleForm& form) {
-  std::string model = form.model.empty() ? state.config.default_model : form.model;
-  if (model == "lanczos") {
-    std::string scale = form.scale.empty() ? "2" : form.scale;
-    if (scale != "2" && scale != "3" && scale != "4") return InvalidError("scale must be 2, 3 or 4");
-    form.model = model;
-    return json{{"engine", "lanczos"}, {"quality", scale}, {"model", model}};
-  }
-  std::string dir = state.config.model_dir.empty() ? engine::DefaultModelDir() : state.config.model_dir;
-  auto manifest = engine::ReadManifest(dir);
-  if (!manifest.ok()) return Status(StatusCode::kDeviceUnavailable, manifest.status().message());
-  std::string names;
-  for (const auto& entry : *manifest) {
-    if (entry.name == model) {
-      if (!form.scale.empty() && form.scale != std::to_string(entry.scale)) {
-        return InvalidError("model " + model + " upscales x" + std::to_string(entry.scale) + ", not x" + form.scale);
-      }
-      form.model = model;
-      protocol::Engine engine = worker::EngineForFamily(entry.family);
-      return json{{"engine", protocol::EngineName(engine)}, {"quality", model}, {"model", model}};
-    }
-    names += (names.empty() ? "" : ", ") + entry.name;
-  }
-  return InvalidError("unknown model " + model + "; installed: lanczos, " + names);
-}
-
 void Upscale(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
   auto form = ReadForm(request);
   if (!form.ok()) return ReplyError(response, 400, form.status().message());
-  auto params = ResolveModel(state, *form);
-  if (!params.ok()) {
-    return ReplyError(response, params.status().code() == StatusCode::kInvalid ? 400 : 503, params.status().message());
+  auto choice = ResolveUpscaleChoice(state, form->model, form->scale, form->format);
+  if (!choice.ok()) {
+    return ReplyError(response, choice.status().code() == StatusCode::kInvalid ? 400 : 503, choice.status().message());
   }
-  std::string format_name = form->format.empty() ? "png" : form->format;
-  auto format = imaging::ParseOutputFormat(format_name);
-  if (!format) return ReplyError(response, 400, "format must be png, jpg or webp");
-  (*params)["format"] = std::string(imaging::OutputFormatName(*format));
-  std::string extension(imaging::OutputFormatExtension(*format));
+  form->model = choice->model;
+  std::string extension = choice->extension;
 
   store::Job job;
   job.id = NewUuidV4();
   job.kind = store::JobKind::kUpscale;
-  job.params_json = params->dump();
+  job.params_json = choice->params_json;
   job.client = request.remote_addr;
   if (!form->webhook.empty()) {
     if (form->webhook.rfind("http://", 0) != 0 && form->webhook.rfind("https://", 0) != 0) {
@@ -164,14 +134,51 @@ void Upscale(JobServer::State& state, const httplib::Request& request, httplib::
   if (!image.ok()) return ReplyError(response, 500, image.status().message());
   response.set_header("X-Tessera-Job-Id", job.id);
   response.set_header("Content-Disposition", "inline; filename=\"" + done->job.filename + "\"");
-  std::string content_type = *format == imaging::OutputFormat::kPng    ? "image/png"
-                             : *format == imaging::OutputFormat::kJpeg ? "image/jpeg"
-                                                                       : "image/webp";
   response.status = 200;
-  response.set_content(std::string(image->begin(), image->end()), content_type);
+  response.set_content(std::string(image->begin(), image->end()), choice->content_type);
 }
 
 }  // namespace
+
+Result<UpscaleChoice> ResolveUpscaleChoice(const JobServer::State& state, const std::string& model_name,
+                                           const std::string& scale, const std::string& format_name) {
+  UpscaleChoice choice;
+  auto format = imaging::ParseOutputFormat(format_name.empty() ? "png" : format_name);
+  if (!format) return InvalidError("format must be png, jpg or webp");
+  choice.extension = std::string(imaging::OutputFormatExtension(*format));
+  choice.content_type = *format == imaging::OutputFormat::kPng    ? "image/png"
+                        : *format == imaging::OutputFormat::kJpeg ? "image/jpeg"
+                                                                  : "image/webp";
+  std::string model = model_name.empty() ? state.config.default_model : model_name;
+  json params;
+  if (model == "lanczos") {
+    std::string factor = scale.empty() ? "2" : scale;
+    if (factor != "2" && factor != "3" && factor != "4") return InvalidError("scale must be 2, 3 or 4");
+    params = json{{"engine", "lanczos"}, {"quality", factor}, {"model", model}};
+  } else {
+    std::string dir = state.config.model_dir.empty() ? engine::DefaultModelDir() : state.config.model_dir;
+    auto manifest = engine::ReadManifest(dir);
+    if (!manifest.ok()) return Status(StatusCode::kDeviceUnavailable, manifest.status().message());
+    std::string names;
+    for (const auto& entry : *manifest) {
+      if (entry.name == model) {
+        if (!scale.empty() && scale != std::to_string(entry.scale)) {
+          return InvalidError("model " + model + " upscales x" + std::to_string(entry.scale) + ", not x" + scale);
+        }
+        params = json{{"engine", protocol::EngineName(worker::EngineForFamily(entry.family))},
+                      {"quality", model},
+                      {"model", model}};
+        break;
+      }
+      names += (names.empty() ? "" : ", ") + entry.name;
+    }
+    if (params.is_null()) return InvalidError("unknown model " + model + "; installed: lanczos, " + names);
+  }
+  params["format"] = std::string(imaging::OutputFormatName(*format));
+  choice.model = model;
+  choice.params_json = params.dump();
+  return choice;
+}
 
 void RegisterUpscaleRoutes(JobServer::State& state) {
   state.http.Post("/upscale", [&state](const httplib::Request& q, httplib::Response& r) { Upscale(state, q, r); });

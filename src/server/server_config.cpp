@@ -144,6 +144,14 @@ const std::vector<SettingSpec>& ServerSettings() {
       {"default_upscale_seconds", "TESSERA_DEFAULT_UPSCALE_SECONDS", "ETA of an upscale job before a lane has history",
        Number(&C::default_upscale_seconds, 0)},
       {"http_threads", "TESSERA_HTTP_THREADS", "Threads answering HTTP requests", Integer(&C::http_threads, 1, 1024)},
+      {"batch_max_retries", "BATCH_MAX_RETRIES", "Retries of a failed batch image, automatic or on request",
+       Integer(&C::batch_max_retries, 0, 100)},
+      {"batch_parallel_workers", "BATCH_PARALLEL_WORKERS", "Images of one batch in flight at once (0: as many as lanes)",
+       Integer(&C::batch_parallel_workers, 0, 10000)},
+      {"batch_retry_delay_s", "BATCH_RETRY_DELAY", "Seconds before a failed batch image is retried automatically",
+       Number(&C::batch_retry_delay_s, 0)},
+      {"max_upload_mb", "TESSERA_MAX_UPLOAD_MB", "Largest batch upload, MiB (streamed to disk)",
+       Number(&C::max_upload_mb, 0.001)},
   };
   return settings;
 }

@@ -57,6 +57,11 @@ struct ServerConfig {
   double default_generate_seconds = 600;
   double default_upscale_seconds = 10;
   int http_threads = 8;
+  // Image batches (seed 004).
+  int batch_max_retries = 3;
+  int batch_parallel_workers = 5;
+  double batch_retry_delay_s = 300;
+  double max_upload_mb = 10240;  // a whole batch upload
 
   // The directories with defaults applied.
   std::string ResultsDir() const;

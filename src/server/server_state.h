@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/model_catalog.h"
+#include "jobs/batch_runner.h"
 #include "jobs/scheduler.h"
 #include "server/event_hub.h"
 #include "server/job_server.h"
@@ -47,6 +48,8 @@ struct JobServer::State {
   std::unique_ptr<store::JobStore> store;
   std::vector<jobs::LaneSpec> lanes;
   std::unique_ptr<jobs::Scheduler> scheduler;
+  store::BatchStore* batch_store = nullptr;  // the same object as `store`
+  std::unique_ptr<jobs::BatchRunner> batches;
   std::unique_ptr<WebhookSender> webhooks;
   ServerMetrics metrics;
   EventHub events;
@@ -68,6 +71,7 @@ void RegisterJobRoutes(JobServer::State& state);      // generate, status, delet
 void RegisterFileRoutes(JobServer::State& state);     // files, videos
 void RegisterUpscaleRoutes(JobServer::State& state);  // upscale
 void RegisterOpsRoutes(JobServer::State& state);      // health, ready, metrics, events
+void RegisterBatchRoutes(JobServer::State& state);    // image batches (seed 004)
 
 // Shared answers.
 void ReplyJson(httplib::Response& response, int status, const std::string& body);
@@ -78,6 +82,22 @@ std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view
 bool IsSafeFileName(const std::string& name);
 // Splits "a,b,,c" into non-empty trimmed parts.
 std::vector<std::string> SplitCsv(const std::string& text);
+// The worker parameters of an upscale (engine, quality, format) from what a client
+// asked: a model name (or lanczos and a scale) and a format. kInvalid for a bad
+// choice (answer 400), kDeviceUnavailable when no models are installed (503).
+struct UpscaleChoice {
+  std::string params_json;
+  std::string model;
+  std::string extension;  // ".png"
+  std::string content_type;
+};
+Result<UpscaleChoice> ResolveUpscaleChoice(const JobServer::State& state, const std::string& model,
+                                           const std::string& scale, const std::string& format);
+// Answers a file (Range, ETag, Last-Modified, cache headers); 404 when absent.
+void ServeFileAt(const std::string& path, const std::string& name, const httplib::Request& request,
+                 httplib::Response& response);
+// GET /images/batches/{id}/status's answer (also the batch webhook's body).
+std::string BatchStatusJson(const store::Batch& batch, const std::vector<store::BatchImageRow>& rows);
 // Deletes a result file; false when it did not exist.
 bool RemoveResultFile(const JobServer::State& state, const std::string& filename);
 
