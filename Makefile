@@ -84,6 +84,12 @@ goldens: setup
 bench: build
 	$(BUILD)/bench/worker_bench --benchmark_counters_tabular=true
 	$(BUILD)/bench/engine_bench --benchmark_counters_tabular=true
+	@$(MAKE) --no-print-directory bench-server
+
+# The job server from outside (3 to 5 minutes): GET /status/{id} with wrk at 64
+# connections, submit-to-start latency, a queue of 10 000 jobs (submit rate, memory).
+bench-server: build
+	$(BUILD)/bench/server_bench
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'fuzz/*.cpp')
