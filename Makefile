@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: goldens all setup configure build run upscale-examples test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: goldens all setup configure build run upscale-examples bench-server bench-batch test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -85,11 +85,17 @@ bench: build
 	$(BUILD)/bench/worker_bench --benchmark_counters_tabular=true
 	$(BUILD)/bench/engine_bench --benchmark_counters_tabular=true
 	@$(MAKE) --no-print-directory bench-server
+	@$(MAKE) --no-print-directory bench-batch
 
 # The job server from outside (3 to 5 minutes): GET /status/{id} with wrk at 64
 # connections, submit-to-start latency, a queue of 10 000 jobs (submit rate, memory).
 bench-server: build
 	$(BUILD)/bench/server_bench
+
+# Image batches vs the raw worker on the same 500 small images (issue 6): images/s and
+# the batch path's overhead per image.
+bench-batch: build
+	$(BUILD)/bench/batch_bench --images 500
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'fuzz/*.cpp')

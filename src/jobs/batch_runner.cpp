@@ -162,6 +162,8 @@ void BatchRunner::OnJobChanged(const JobView& view) {
   auto batch = batches_.GetBatch(job.batch_id);
   if (!batch.ok()) return;
   ScheduleRetryIfDue(*row, *batch);
+  // Images still queued or running here: not settled, no need to read them all.
+  if (scheduler_.HasBatchWork(job.batch_id)) return;
   CheckSettled(job.batch_id);
 }
 

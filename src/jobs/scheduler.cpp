@@ -599,6 +599,15 @@ Result<Job> Scheduler::Cancel(const std::string& id, const std::string& reason) 
   return job;
 }
 
+bool Scheduler::HasBatchWork(const std::string& batch_id) {
+  std::lock_guard lock(mutex_);
+  if (batch_running_.count(batch_id)) return true;
+  for (const auto& [id, placement] : placed_) {
+    if (placement.batch_id == batch_id) return true;
+  }
+  return false;
+}
+
 std::vector<LaneSnapshot> Scheduler::Lanes() {
   std::lock_guard lock(mutex_);
   std::vector<LaneSnapshot> snapshots;

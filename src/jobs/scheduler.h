@@ -100,6 +100,8 @@ class Scheduler {
   Result<store::Job> Cancel(const std::string& id, const std::string& reason = "canceled by request");
 
   std::vector<LaneSnapshot> Lanes();
+  // True while a job of this image batch is queued or running here (cheap: no store).
+  bool HasBatchWork(const std::string& batch_id);
   size_t lane_count() const { return lanes_.size(); }
 
  private:

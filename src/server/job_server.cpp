@@ -257,6 +257,9 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   // max_body_mb by the guard below.
   state->http.set_payload_max_length(
       static_cast<size_t>(std::max(config.max_body_mb, config.max_upload_mb) * 1024 * 1024));
+  // Answers are written as headers then body: without TCP_NODELAY each one waits
+  // ~40 ms for the client's delayed ACK (measured: 276 -> 10 000 status req/s).
+  state->http.set_tcp_nodelay(true);
   state->http.set_read_timeout(30, 0);
   state->http.set_write_timeout(30, 0);
   InstallGuards(*state);
