@@ -599,6 +599,43 @@ Result<Job> Scheduler::Cancel(const std::string& id, const std::string& reason) 
   return job;
 }
 
+Result<std::vector<Job>> Scheduler::CancelMany(const std::vector<std::string>& ids, const std::string& reason) {
+  std::set<std::string> queued;
+  std::vector<std::string> running;
+  {
+    std::lock_guard lock(mutex_);
+    for (const std::string& id : ids) {
+      if (placed_.count(id)) {
+        queued.insert(id);
+      } else {
+        running.push_back(id);  // running, or unknown here: Cancel sorts those out one by one
+      }
+    }
+    for (auto& lane : lanes_) {
+      std::erase_if(lane->queue, [&](const std::string& id) { return queued.count(id) > 0; });
+    }
+    for (const std::string& id : queued) placed_.erase(id);
+  }
+  std::vector<Job> result;
+  if (!queued.empty()) {
+    store::JobFilter filter;
+    filter.ids.assign(queued.begin(), queued.end());
+    auto rows = store_.List(filter);
+    if (!rows.ok()) return rows.status();
+    int64_t now = NowMs();
+    for (Job& job : *rows) {
+      if (TransitionJob(job, JobStatus::kCanceled, now, reason).ok()) result.push_back(job);
+    }
+    if (Status saved = store_.UpdateAll(result); !saved.ok()) return saved;
+    for (const Job& job : result) Notify(job);
+  }
+  for (const std::string& id : running) {
+    auto job = Cancel(id, reason);
+    if (job.ok() && job->status == JobStatus::kCanceled) result.push_back(*job);
+  }
+  return result;
+}
+
 bool Scheduler::HasBatchWork(const std::string& batch_id) {
   std::lock_guard lock(mutex_);
   if (batch_running_.count(batch_id)) return true;

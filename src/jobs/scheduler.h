@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,6 +99,13 @@ class Scheduler {
   // told to stop; returns once the job has left the lane. Finished: no change.
   // kNotFound for unknown ids.
   Result<store::Job> Cancel(const std::string& id, const std::string& reason = "canceled by request");
+
+  // Cancel for many jobs: the queued ones leave their lanes and are marked in one
+  // store transaction (DELETE /jobs?all=true on a long queue); running ones are
+  // stopped one by one. Unknown and finished ids are skipped. Returns the jobs
+  // as they are afterwards.
+  Result<std::vector<store::Job>> CancelMany(const std::vector<std::string>& ids,
+                                             const std::string& reason = "canceled by request");
 
   std::vector<LaneSnapshot> Lanes();
   // True while a job of this image batch is queued or running here (cheap: no store).

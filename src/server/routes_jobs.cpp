@@ -186,16 +186,22 @@ void DeleteJobs(JobServer::State& state, const httplib::Request& request, httpli
   }
   json canceled = json::array(), deleted = json::array(), files_deleted = json::array();
   std::vector<std::string> to_delete;
+  std::vector<std::string> live;
   for (const Job& job : *selected) {
     if (!store::IsFinished(job.status)) {
-      auto after = state.scheduler->Cancel(job.id);
-      if (!after.ok()) return ReplyError(response, 500, after.status().message());
-      canceled.push_back(job.id);
-      if (delete_files) RemoveJobFiles(state, *after, files_deleted);
+      live.push_back(job.id);
       continue;
     }
     if (delete_files) RemoveJobFiles(state, job, files_deleted);
     to_delete.push_back(job.id);
+  }
+  if (!live.empty()) {
+    auto stopped = state.scheduler->CancelMany(live);
+    if (!stopped.ok()) return ReplyError(response, 500, stopped.status().message());
+    for (const Job& job : *stopped) {
+      canceled.push_back(job.id);
+      if (delete_files) RemoveJobFiles(state, job, files_deleted);
+    }
   }
   if (!to_delete.empty()) {
     auto count = state.store->Delete(to_delete);

@@ -52,6 +52,9 @@ class JobStore {
   // Writes every mutable field of the job with this id (everything but id, kind,
   // seq, created_ms). kNotFound when absent.
   virtual Status Update(const Job& job) = 0;
+  // Update for many jobs in one transaction: all written or none (kNotFound,
+  // nothing written, when one is absent).
+  virtual Status UpdateAll(const std::vector<Job>& jobs) = 0;
   // The cheap, frequent write: progress only. kNotFound when absent.
   virtual Status UpdateProgress(const std::string& id, double progress) = 0;
   virtual Result<std::vector<Job>> List(const JobFilter& filter) = 0;

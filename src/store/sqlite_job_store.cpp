@@ -523,6 +523,10 @@ Status SqliteJobStore::Update(const Job& job) {
     return "UPDATE jobs SET " + assignments + " WHERE id = ?";
   }();
   std::lock_guard lock(mu_);
+  return UpdateLocked(operation, sql, job);
+}
+
+Status SqliteJobStore::UpdateLocked(const std::string& operation, const std::string& sql, const Job& job) {
   Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
   if (!prepared.ok()) return prepared.status();
   BoundStatement statement(*prepared);
@@ -530,6 +534,26 @@ Status SqliteJobStore::Update(const Job& job) {
   if (statement.Text(job.id).Step() != SQLITE_DONE) return SqlError(operation);
   if (sqlite3_changes64(db_) == 0) return NotFoundError(operation + ": no such job");
   return Status::Ok();
+}
+
+Status SqliteJobStore::UpdateAll(const std::vector<Job>& jobs) {
+  const std::string operation = "update " + std::to_string(jobs.size()) + " jobs";
+  for (const Job& job : jobs) {
+    if (!ValidProgress(job.progress)) return InvalidError(ProgressOutOfRange(operation, job.progress));
+  }
+  std::string sql;
+  for (const char* column : kMutableColumns) {
+    sql += sql.empty() ? "UPDATE jobs SET " : ", ";
+    sql += std::string(column) + " = ?";
+  }
+  sql += " WHERE id = ?";
+  std::lock_guard lock(mu_);
+  return InTransaction(operation, [&]() -> Status {
+    for (const Job& job : jobs) {
+      if (Status s = UpdateLocked("update job " + job.id, sql, job); !s.ok()) return s;
+    }
+    return Status::Ok();
+  });
 }
 
 Status SqliteJobStore::UpdateProgress(const std::string& id, double progress) {

@@ -56,6 +56,7 @@ class SqliteJobStore final : public JobStore, public BatchStore {
   Result<int64_t> Insert(const Job& job) override;
   Result<Job> Get(const std::string& id) override;
   Status Update(const Job& job) override;
+  Status UpdateAll(const std::vector<Job>& jobs) override;
   Status UpdateProgress(const std::string& id, double progress) override;
   Result<std::vector<Job>> List(const JobFilter& filter) override;
   Result<int64_t> Delete(const std::vector<std::string>& ids) override;
@@ -105,6 +106,7 @@ class SqliteJobStore final : public JobStore, public BatchStore {
   // Applies the steps this database lacks; returns how many.
   Result<int> Migrate();
   Status Exec(std::string_view operation, const char* sql);
+  Status UpdateLocked(const std::string& operation, const std::string& sql, const Job& job);
   // BEGIN IMMEDIATE, `body`, COMMIT; ROLLBACK when the body or the commit fails.
   // The body's statements must be reset when it returns (BoundStatement does).
   Status InTransaction(std::string_view operation, const std::function<Status()>& body);

@@ -592,6 +592,33 @@ TEST_F(SchedulerTest, AKilledJobThatReportsAnErrorIsRecordedAsCanceled) {
   EXPECT_EQ(canceled->error.find("-15"), std::string::npos) << canceled->error;
 }
 
+TEST_F(SchedulerTest, CancelManyCancelsQueuedAndRunningJobsAndSkipsFinishedOnes) {
+  auto scheduler = MakeScheduler(1);
+  ASSERT_TRUE(scheduler->Start().ok());
+  Submit(*scheduler, "done", "ok");
+  ASSERT_TRUE(world_.WaitStatus("done", JobStatus::kSuccess));
+  Submit(*scheduler, "a", "block");
+  ASSERT_TRUE(world_.WaitStarted("a"));
+  Submit(*scheduler, "b", "ok");
+  Submit(*scheduler, "c", "ok");
+  Submit(*scheduler, "d", "ok");
+
+  auto canceled = scheduler->CancelMany({"b", "a", "d", "done", "unknown"}, "clearing the queue");
+  ASSERT_TRUE(canceled.ok()) << canceled.status().ToString();
+  std::set<std::string> ids;
+  for (const Job& job : *canceled) {
+    ids.insert(job.id);
+    EXPECT_EQ(job.status, JobStatus::kCanceled) << job.id;
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"a", "b", "d"}));
+  EXPECT_EQ(Stored("b").status, JobStatus::kCanceled);
+  EXPECT_EQ(Stored("b").error, "clearing the queue");
+  EXPECT_EQ(Stored("a").status, JobStatus::kCanceled);
+  EXPECT_EQ(Stored("done").status, JobStatus::kSuccess);  // finished: untouched
+  ASSERT_TRUE(world_.WaitStatus("c", JobStatus::kSuccess));  // the one left runs
+  EXPECT_EQ(world_.RunOrder(), (std::vector<std::string>{"done", "a", "c"}));
+}
+
 TEST_F(SchedulerTest, CancelOfAnUnknownJobIsNotFoundAndOfAFinishedOneChangesNothing) {
   auto scheduler = MakeScheduler(1);
   EXPECT_EQ(scheduler->Cancel("nope").status().code(), StatusCode::kNotFound);
