@@ -28,6 +28,8 @@ struct WorkerFlags {
   std::string engine = "lanczos";
   std::string input;
   std::string output;
+  int64_t max_loaded_model_mb = 0;
+  std::string warmup;
   worker::WorkerOptions options;
 };
 
@@ -70,6 +72,16 @@ int Finish(WorkerFlags& f) {
   if (!format) return fail("--format " + f.format + " is not one of png, jpg, webp");
   o.format = *format;
   if (o.tile_size != 0 && o.tile_size < 32) return fail("--tile-size must be 0 (automatic) or at least 32");
+  if (f.max_loaded_model_mb < 0) return fail("--max-loaded-model-mb must be 0 (no bound) or more");
+  o.max_loaded_model_bytes = static_cast<uint64_t>(f.max_loaded_model_mb) << 20;
+  o.warmup.clear();
+  for (size_t start = 0; start <= f.warmup.size();) {
+    size_t comma = f.warmup.find(',', start);
+    if (comma == std::string::npos) comma = f.warmup.size();
+    std::string name = f.warmup.substr(start, comma - start);
+    if (!name.empty()) o.warmup.push_back(std::move(name));
+    start = comma + 1;
+  }
   if (Result<double> factor = engine::LanczosUpscaler::ParseFactor(o.scale); !factor.ok()) {
     return fail("--scale: " + factor.status().message());
   }
@@ -154,6 +166,20 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-j,--threads", o.threads, "Threads for image work and the engine; 0 = one per core")
       ->capture_default_str();
+  cmd->add_option("--max-loaded-models", o.max_loaded_models,
+                  "Loaded models kept for later requests; the least recently used is dropped beyond it")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000}));
+  cmd->add_option("--max-loaded-model-mb", flags->max_loaded_model_mb,
+                  "Most MiB of model weights kept loaded (0 = no bound); the model just loaded always stays")
+      ->capture_default_str();
+  cmd->add_flag("--stats", o.cache_stats,
+                "Log after each request: event=model_cache hits= misses= joined= loads= load_failures= "
+                "evictions= resident_mb= entries=");
+  cmd->add_option("--warmup", flags->warmup,
+                  "Models to load in the background at start, comma-separated (e.g. "
+                  "realesr-animevideov3-x2,up2x-conservative); requests are served meanwhile, a request for a "
+                  "model being loaded waits for it; failures are logged, never fatal");
   cmd->add_option("--engine", flags->engine, "Engine for --mode batch: realesrgan, realcugan, waifu2x or lanczos")
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");

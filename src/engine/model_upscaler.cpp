@@ -67,6 +67,12 @@ Result<std::unique_ptr<ModelUpscaler>> ModelUpscaler::Load(const std::string& mo
   return std::unique_ptr<ModelUpscaler>(new ModelUpscaler(entry, std::move(owned), tile));
 }
 
+uint64_t ModelUpscaler::WeightBytes() const {
+  uint64_t floats = 0;
+  for (const ncnn::LayerWeights& w : model_->weights) floats += w.weight.size() + w.bias.size();
+  return floats * sizeof(float);
+}
+
 std::string ModelUpscaler::Describe() const {
   return entry_.name + " x" + std::to_string(entry_.scale) + " tile " + std::to_string(tile_size_);
 }

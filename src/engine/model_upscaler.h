@@ -56,6 +56,8 @@ class ModelUpscaler : public Upscaler {
 
   const ModelEntry& entry() const { return entry_; }
   int tile_size() const { return tile_size_; }
+  // Bytes of the weights held as loaded (fp32), what keeping this model resident costs.
+  uint64_t WeightBytes() const;
 
  private:
   ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size);

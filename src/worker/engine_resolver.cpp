@@ -1,6 +1,10 @@
 #include "worker/engine_resolver.h"
 
+#include <chrono>
+
 #include "engine/lanczos_upscaler.h"
+#include "util/byte_size.h"
+#include "util/deadline.h"
 #include "util/log.h"
 
 namespace tessera::worker {
@@ -36,15 +40,76 @@ std::string DefaultModelFor(protocol::Engine engine, int scale) {
   return "";
 }
 
+EngineResolver::EngineResolver(const WorkerOptions& options)
+    : options_(options),
+      cache_(runtime::ModelCacheLimits{options.max_loaded_models, options.max_loaded_model_bytes}) {
+  if (!options_.warmup.empty()) {
+    if (options_.warmup.size() > cache_.limits().max_models) {
+      LogWarn("warmup")
+          .Field("detail", "more models to warm up than --max-loaded-models; the first ones will be evicted")
+          .Field("models", static_cast<uint64_t>(options_.warmup.size()))
+          .Field("max_loaded_models", static_cast<uint64_t>(cache_.limits().max_models));
+    }
+    warmup_ = std::jthread([this](std::stop_token stop) { Warmup(stop); });
+  }
+}
+
+EngineResolver::~EngineResolver() = default;
+
+void EngineResolver::Warmup(std::stop_token stop) {
+  const auto all_started = std::chrono::steady_clock::now();
+  uint64_t ready = 0, failed = 0;
+  for (const std::string& name : options_.warmup) {
+    if (stop.stop_requested()) break;
+    LogInfo("warmup").Field("model", name).Field("stage", "loading");
+    const auto started = std::chrono::steady_clock::now();
+    auto model = GetModel(name, std::nullopt);
+    if (!model.ok()) {
+      ++failed;
+      LogWarn("warmup")
+          .Field("model", name)
+          .Field("stage", "failed")
+          .Field("status", "failed")
+          .Field("ms", MillisSince(started))
+          .Field("error", model.status().message());
+      continue;
+    }
+    ++ready;
+    LogInfo("warmup")
+        .Field("model", name)
+        .Field("stage", "ready")
+        .Field("ms", MillisSince(started))
+        .Field("resident_mb", ToMiB((*model)->WeightBytes()));
+  }
+  LogInfo("warmup").Field("stage", "done").Field("ready", ready).Field("failed", failed).Field(
+      "ms", MillisSince(all_started));
+}
+
+void EngineResolver::LogCacheStats() const {
+  runtime::ModelCacheStats s = cache_.Stats();
+  LogInfo("model_cache")
+      .Field("hits", s.hits)
+      .Field("misses", s.misses)
+      .Field("joined", s.joined)
+      .Field("loads", s.loads)
+      .Field("load_failures", s.load_failures)
+      .Field("evictions", s.evictions)
+      .Field("resident_mb", ToMiB(s.resident_bytes))
+      .Field("entries", static_cast<uint64_t>(s.entries));
+}
+
 Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::Resolve(protocol::Engine engine,
                                                                         std::string_view quality) {
   if (engine == protocol::Engine::kLanczos) {
     std::string_view text = quality.empty() ? std::string_view(options_.scale) : quality;
     Result<double> factor = engine::LanczosUpscaler::ParseFactor(text);
     if (!factor.ok()) return factor.status();
+    if (options_.cache_stats) LogCacheStats();
     return std::shared_ptr<const engine::Upscaler>(std::make_shared<engine::LanczosUpscaler>(*factor));
   }
-  return ResolveModel(engine, quality);
+  auto resolved = ResolveModel(engine, quality);
+  if (options_.cache_stats) LogCacheStats();
+  return resolved;
 }
 
 Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::ResolveModel(protocol::Engine engine,
@@ -61,8 +126,13 @@ Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::ResolveModel(pro
     if (model.empty()) return InvalidError(engine_name + " has no model for scale " + std::string(digits));
     name = model;
   }
-  if (auto it = loaded_.find(name); it != loaded_.end()) return std::shared_ptr<const engine::Upscaler>(it->second);
+  auto model = GetModel(name, FamilyForEngine(engine));
+  if (!model.ok()) return model.status();
+  return std::shared_ptr<const engine::Upscaler>(std::move(model).value());
+}
 
+Result<engine::ModelEntry> EngineResolver::FindModel(const std::string& name,
+                                                     std::optional<engine::ModelFamily> family) const {
   Result<std::vector<engine::ModelEntry>> manifest = engine::ReadManifest(options_.model_dir);
   if (!manifest.ok()) return manifest.status();
   const engine::ModelEntry* entry = nullptr;
@@ -73,17 +143,45 @@ Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::ResolveModel(pro
     return InvalidError("unknown model '" + name + "'; the installed models are listed in " + options_.model_dir +
                         "/manifest.json (see README)");
   }
-  if (entry->family != FamilyForEngine(engine)) {
+  if (family && entry->family != *family) {
     return InvalidError("model '" + name + "' is a " + engine::ModelFamilyName(entry->family) +
-                        " model, not for engine " + engine_name);
+                        " model, not for engine " + std::string(protocol::EngineName(EngineForFamily(*family))));
   }
-  auto started = std::chrono::steady_clock::now();
-  auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size);
-  if (!loaded.ok()) return loaded.status();
-  LogInfo("model_loaded").Field("model", name).Field("ms", MillisSince(started));
-  std::shared_ptr<const engine::ModelUpscaler> shared = std::move(loaded).value();
-  loaded_[name] = shared;
-  return std::shared_ptr<const engine::Upscaler>(shared);
+  return *entry;
+}
+
+Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
+    const std::string& name, std::optional<engine::ModelFamily> family) {
+  // Unknown names and wrong families are refused before they count as misses.
+  std::optional<engine::ModelEntry> entry;
+  if (!cache_.Contains(name)) {
+    Result<engine::ModelEntry> found = FindModel(name, family);
+    if (!found.ok()) return found.status();
+    entry = std::move(found).value();
+  }
+  auto model = cache_.GetOrLoad(name, [&]() -> Result<Cache::Loaded> {
+    if (!entry) {  // evicted between the check and the load
+      Result<engine::ModelEntry> found = FindModel(name, family);
+      if (!found.ok()) return found.status();
+      entry = std::move(found).value();
+    }
+    auto started = std::chrono::steady_clock::now();
+    auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size);
+    if (!loaded.ok()) return loaded.status();
+    std::shared_ptr<const engine::ModelUpscaler> shared = std::move(loaded).value();
+    LogInfo("model_loaded")
+        .Field("model", name)
+        .Field("ms", MillisSince(started))
+        .Field("resident_mb", ToMiB(shared->WeightBytes()));
+    return Cache::Loaded{shared, shared->WeightBytes()};
+  });
+  if (!model.ok()) return model.status();
+  const engine::ModelFamily got = (*model)->entry().family;
+  if (family && got != *family) {
+    return InvalidError("model '" + name + "' is a " + engine::ModelFamilyName(got) + " model, not for engine " +
+                        std::string(protocol::EngineName(EngineForFamily(*family))));
+  }
+  return model;
 }
 
 }  // namespace tessera::worker

@@ -4,16 +4,21 @@
 //      ("realesr-animevideov3-x2") or, for every engine, a scale ("x2", "4");
 //   2. otherwise the worker's --model-name (engines 1-3) or --scale.
 // A scale given to a model engine picks that family's default model for it.
+// Loaded models live in a runtime::ModelCache bounded by --max-loaded-models and
+// --max-loaded-model-mb; --warmup names models loaded by a background thread from
+// construction on (a request for one of them waits for that load, never repeats it).
 #pragma once
 
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "engine/model_upscaler.h"
 #include "engine/upscaler.h"
 #include "protocol/wire_format.h"
+#include "runtime/model_cache.h"
 #include "worker/worker_options.h"
 
 namespace tessera::worker {
@@ -26,17 +31,35 @@ engine::ModelFamily FamilyForEngine(protocol::Engine engine);
 // empty when the family has none at that scale.
 std::string DefaultModelFor(protocol::Engine engine, int scale);
 
+// Thread-safe: Resolve may be called from several threads, and runs alongside the
+// warm-up thread. `options` must outlive the resolver. Destruction stops the
+// warm-up after the model it is loading.
 class EngineResolver {
  public:
-  explicit EngineResolver(const WorkerOptions& options) : options_(options) {}
+  explicit EngineResolver(const WorkerOptions& options);
+  ~EngineResolver();
+  EngineResolver(const EngineResolver&) = delete;
+  EngineResolver& operator=(const EngineResolver&) = delete;
 
+  // With options.cache_stats, logs one model_cache line per call.
   Result<std::shared_ptr<const engine::Upscaler>> Resolve(protocol::Engine engine, std::string_view quality);
 
+  runtime::ModelCacheStats CacheStats() const { return cache_.Stats(); }
+
  private:
+  using Cache = runtime::ModelCache<engine::ModelUpscaler>;
+
   Result<std::shared_ptr<const engine::Upscaler>> ResolveModel(protocol::Engine engine, std::string_view quality);
+  // The named model from the cache, loaded on a miss; `family`, when given, must match.
+  Result<std::shared_ptr<const engine::ModelUpscaler>> GetModel(const std::string& name,
+                                                                std::optional<engine::ModelFamily> family);
+  Result<engine::ModelEntry> FindModel(const std::string& name, std::optional<engine::ModelFamily> family) const;
+  void LogCacheStats() const;
+  void Warmup(std::stop_token stop);
 
   const WorkerOptions& options_;
-  std::map<std::string, std::shared_ptr<const engine::ModelUpscaler>> loaded_;  // by model name
+  Cache cache_;
+  std::jthread warmup_;  // last: stopped and joined before the cache goes away
 };
 
 }  // namespace tessera::worker

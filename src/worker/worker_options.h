@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "imaging/image_codec.h"
 
@@ -32,6 +33,12 @@ struct WorkerOptions {
   int tile_size = 0;  // 0 = automatic; lanczos ignores it (libvips streams in strips)
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
   int threads = 0;  // 0 = one per core
+  // Loaded models kept for later requests (runtime::ModelCache): at most this many,
+  // and at most this many bytes of weights (0 = no byte bound).
+  size_t max_loaded_models = 3;
+  uint64_t max_loaded_model_bytes = 0;
+  bool cache_stats = false;          // --stats: one model_cache line per request
+  std::vector<std::string> warmup;  // models loaded in the background at start
   bool profiling = false;
   bool log_protocol = false;
 };
