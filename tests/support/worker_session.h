@@ -3,9 +3,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -52,6 +55,27 @@ class WorkerSession {
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
+  }
+
+  // Waits until the worker's log holds `text`, woken by the kernel each time the
+  // log file is written (inotify), not by a clock; false after `timeout`.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(60)) const {
+    int watcher = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (watcher < 0) return false;
+    ::inotify_add_watch(watcher, stderr_path_.c_str(), IN_MODIFY);  // before the first look: no lost write
+    auto until = std::chrono::steady_clock::now() + timeout;
+    bool found = false;
+    while (!(found = Stderr().find(text) != std::string::npos)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd entry{watcher, POLLIN, 0};
+      if (::poll(&entry, 1, static_cast<int>(left.count())) <= 0) continue;
+      char events[4096];
+      while (::read(watcher, events, sizeof events) > 0) {
+      }
+    }
+    ::close(watcher);
+    return found;
   }
 
   // VmRSS of the worker process, in bytes.

@@ -2,8 +2,6 @@
 // --warmup on a real `tessera worker --keep-alive` over pipes.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <thread>
 
 #include "../support/worker_session.h"
 #include "engine/model_catalog.h"
@@ -27,16 +25,6 @@ class WorkerModelCacheTest : public ::testing::Test {
     spec.quality = model;
     spec.images = {small_};
     return session.Call(protocol::EncodeRequestFrame(spec));
-  }
-
-  // Waits (up to 60 s) until the worker's log holds `text`.
-  static bool WaitForLog(const WorkerSession& session, const std::string& text) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < until) {
-      if (session.Stderr().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
   }
 
   std::vector<uint8_t> small_ = SolidPng(4, 4, {1, 2, 3});
@@ -80,7 +68,7 @@ TEST_F(WorkerModelCacheTest, WithoutStatsThereIsNoCacheLine) {
 
 TEST_F(WorkerModelCacheTest, AWarmedModelIsAHitForTheFirstRequest) {
   WorkerSession session({"--keep-alive", "--stats", "--warmup", "realesr-animevideov3-x2"});
-  ASSERT_TRUE(WaitForLog(session, "model=realesr-animevideov3-x2 stage=ready")) << session.Stderr();
+  ASSERT_TRUE(session.WaitForLog("model=realesr-animevideov3-x2 stage=ready")) << session.Stderr();
   protocol::Response r = Upscale(session, 1, "realesr-animevideov3-x2");
   ASSERT_EQ(r.status, Code(WireStatus::kOk)) << r.error;
   EXPECT_EQ(session.Finish(), 0);
@@ -103,7 +91,7 @@ TEST_F(WorkerModelCacheTest, ARequestDuringTheWarmupDoesNotLoadTheModelAgain) {
 
 TEST_F(WorkerModelCacheTest, AFailedWarmupIsLoggedAndTheWorkerServesOn) {
   WorkerSession session({"--keep-alive", "--warmup", "no-such-model,realesr-animevideov3-x2"});
-  ASSERT_TRUE(WaitForLog(session, "stage=done")) << session.Stderr();
+  ASSERT_TRUE(session.WaitForLog("stage=done")) << session.Stderr();
   const std::string log = session.Stderr();
   EXPECT_NE(log.find("event=warmup model=no-such-model stage=failed status=failed"), std::string::npos) << log;
   EXPECT_NE(log.find("unknown model 'no-such-model'"), std::string::npos) << log;
