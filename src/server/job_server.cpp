@@ -169,7 +169,12 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
 
   jobs::UpscaleExecutorOptions upscale;
   upscale.worker_binary = state->self_binary;
-  if (!config.model_dir.empty()) upscale.worker_args = {"--model-dir", config.model_dir};
+  // The workers log their model cache after each request; /metrics reads it back.
+  upscale.worker_args.push_back("--stats");
+  if (!config.model_dir.empty()) {
+    upscale.worker_args.push_back("--model-dir");
+    upscale.worker_args.push_back(config.model_dir);
+  }
   if (config.worker_threads > 0) {
     upscale.worker_args.push_back("--threads");
     upscale.worker_args.push_back(std::to_string(config.worker_threads));

@@ -1,9 +1,11 @@
 // GET /health (is the process answering), GET /ready (can it do work: store,
 // folders, generator checkpoints), GET /metrics (Prometheus), GET /events
 // (server-sent events of job progress).
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "server/server_state.h"
@@ -41,6 +43,36 @@ void Ready(JobServer::State& state, const httplib::Request&, httplib::Response& 
   ReplyJson(response, ready ? 200 : 503, json{{"ready", ready}, {"checks", checks}}.dump());
 }
 
+// The last `event=model_cache` line an upscale worker wrote to its log (it logs
+// one after each request with --stats): the lane's model cache as of its last
+// request. The counters restart with the worker, as Prometheus counters may.
+std::map<std::string, std::string> LastModelCacheLine(const std::string& log_path) {
+  std::map<std::string, std::string> fields;
+  int fd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fields;
+  struct stat info {};
+  std::string tail;
+  if (::fstat(fd, &info) == 0) {
+    off_t from = info.st_size > 65536 ? info.st_size - 65536 : 0;
+    tail.resize(static_cast<size_t>(info.st_size - from));
+    ssize_t n = ::pread(fd, tail.data(), tail.size(), from);
+    tail.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  ::close(fd);
+  size_t at = tail.rfind(" event=model_cache ");
+  if (at == std::string::npos) return fields;
+  std::string line = tail.substr(at, tail.find('\n', at) - at);
+  size_t pos = 0;
+  while ((pos = line.find(' ', pos)) != std::string::npos) {
+    ++pos;
+    size_t equals = line.find('=', pos);
+    size_t end = line.find(' ', pos);
+    if (equals == std::string::npos || (end != std::string::npos && equals > end)) continue;
+    fields[line.substr(pos, equals - pos)] = line.substr(equals + 1, end == std::string::npos ? end : end - equals - 1);
+  }
+  return fields;
+}
+
 void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
   std::string out;
   auto counts = state.store->CountByStatus();
@@ -70,6 +102,27 @@ void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response
     char value[32];
     std::snprintf(value, sizeof value, "%.3f", lane.busy_seconds);
     out += "tessera_lane_busy_seconds_total{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " + value + "\n";
+  }
+  const std::pair<const char*, const char*> cache_series[] = {
+      {"hits", "counter"}, {"misses", "counter"}, {"loads", "counter"}, {"evictions", "counter"},
+      {"load_failures", "counter"}, {"resident_mb", "gauge"}, {"entries", "gauge"}};
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> caches;
+  for (const auto& lane : lanes) {
+    std::string name = lane.spec.name;
+    for (char& c : name) {
+      if (c == ':') c = '-';
+    }
+    auto fields = LastModelCacheLine(state.config.LogsDir() + "/worker-" + name + ".log");
+    if (!fields.empty()) caches.emplace_back(lane.spec.name, std::move(fields));
+  }
+  for (const auto& [key, type] : cache_series) {
+    std::string metric = std::string("tessera_model_cache_") + key + (std::string(type) == "counter" ? "_total" : "");
+    out += "# HELP " + metric + " The upscale worker's loaded-model cache (as of its last request), by lane.\n";
+    out += "# TYPE " + metric + " " + type + "\n";
+    for (const auto& [lane, fields] : caches) {
+      auto it = fields.find(key);
+      if (it != fields.end()) out += metric + "{lane=\"" + PrometheusLabel(lane) + "\"} " + it->second + "\n";
+    }
   }
   out += "# HELP tessera_event_subscribers Clients following GET /events.\n# TYPE tessera_event_subscribers gauge\n";
   out += "tessera_event_subscribers " + std::to_string(state.events.subscriber_count()) + "\n";

@@ -240,6 +240,12 @@ TEST(ServerLifecycle, AnUpscaleWorkerKilledMidJobIsReplacedAndTheJobSucceeds) {
   EXPECT_EQ(image.width, 640);
   EXPECT_EQ(image.height, 640);
   EXPECT_NE(server.stderr_text().find("upscale_worker_lost"), std::string::npos);
+  // The replacement worker loaded the model once: its cache shows in /metrics.
+  auto metrics = client->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("tessera_model_cache_loads_total{lane=\"cpu:0\"} 1\n"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("tessera_model_cache_entries{lane=\"cpu:0\"} 1\n"), std::string::npos);
 }
 
 TEST(ServerLifecycle, AHungUpscaleWorkerIsKilledAndTheJobFailsAfterItsAttemptsWithTheReason) {
