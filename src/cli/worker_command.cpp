@@ -24,6 +24,7 @@ struct WorkerFlags {
   std::string ram_budget;
   std::string request_timeout = "0";
   bool no_gpu_fallback = false;
+  bool no_plan_cache = false;
   std::string format = "png";
   std::string engine = "lanczos";
   std::string input;
@@ -68,6 +69,7 @@ int Finish(WorkerFlags& f) {
   if (!timeout.ok()) return fail("--request-timeout: " + timeout.status().message());
   o.request_timeout = *timeout;
   o.gpu_fallback = !f.no_gpu_fallback;
+  o.plan_cache = !f.no_plan_cache;
   auto format = imaging::ParseOutputFormat(f.format);
   if (!format) return fail("--format " + f.format + " is not one of png, jpg, webp");
   o.format = *format;
@@ -180,6 +182,12 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
                   "Models to load in the background at start, comma-separated (e.g. "
                   "realesr-animevideov3-x2,up2x-conservative); requests are served meanwhile, a request for a "
                   "model being loaded waits for it; failures are logged, never fatal");
+  cmd->add_option("--cache-dir", o.cache_dir,
+                  "Compiled-plan cache: parsed models with their fp32 weights, one file per model, tile size and "
+                  "CPU, read instead of parsing the model again (default ~/.cache/tessera/plans, created when "
+                  "missing)");
+  cmd->add_flag("--no-plan-cache", flags->no_plan_cache,
+                "Load models from their .param/.bin only: neither read nor write the plan cache");
   cmd->add_option("--engine", flags->engine, "Engine for --mode batch: realesrgan, realcugan, waifu2x or lanczos")
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");

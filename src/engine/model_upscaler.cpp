@@ -62,9 +62,12 @@ Result<std::unique_ptr<ModelUpscaler>> ModelUpscaler::Load(const std::string& mo
                                                            int tile_size) {
   Result<ncnn::Model> model = ncnn::LoadModel(model_dir, entry.name);
   if (!model.ok()) return model.status();
-  auto owned = std::make_unique<ncnn::Model>(std::move(model).value());
-  const int tile = tile_size > 0 ? tile_size : kDefaultTileSize;
-  return std::unique_ptr<ModelUpscaler>(new ModelUpscaler(entry, std::move(owned), tile));
+  return FromModel(entry, std::move(model).value(), tile_size);
+}
+
+std::unique_ptr<ModelUpscaler> ModelUpscaler::FromModel(const ModelEntry& entry, ncnn::Model model, int tile_size) {
+  auto owned = std::make_unique<ncnn::Model>(std::move(model));
+  return std::unique_ptr<ModelUpscaler>(new ModelUpscaler(entry, std::move(owned), ResolvedTileSize(tile_size)));
 }
 
 uint64_t ModelUpscaler::WeightBytes() const {

@@ -43,6 +43,10 @@ class ModelUpscaler : public Upscaler {
   // Loads `entry` from `model_dir`. `tile_size` 0 = kDefaultTileSize.
   static Result<std::unique_ptr<ModelUpscaler>> Load(const std::string& model_dir, const ModelEntry& entry,
                                                      int tile_size);
+  // Wraps an already loaded `model` (e.g. from the plan cache); the same as Load after parsing.
+  static std::unique_ptr<ModelUpscaler> FromModel(const ModelEntry& entry, ncnn::Model model, int tile_size);
+  // The tile edge Load uses for `tile_size` (0 = kDefaultTileSize).
+  static int ResolvedTileSize(int tile_size) { return tile_size > 0 ? tile_size : kDefaultTileSize; }
 
   std::string Describe() const override;
   Size OutputSize(Size input) const override;

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "engine/lanczos_upscaler.h"
+#include "runtime/plan_cache.h"
 #include "util/byte_size.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -166,9 +167,18 @@ Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
       entry = std::move(found).value();
     }
     auto started = std::chrono::steady_clock::now();
-    auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size);
-    if (!loaded.ok()) return loaded.status();
-    std::shared_ptr<const engine::ModelUpscaler> shared = std::move(loaded).value();
+    std::shared_ptr<const engine::ModelUpscaler> shared;
+    if (options_.plan_cache && !options_.cache_dir.empty()) {
+      const int tile = engine::ModelUpscaler::ResolvedTileSize(options_.tile_size);
+      auto model = runtime::LoadModelWithPlanCache(runtime::PlanCache(options_.cache_dir), options_.model_dir,
+                                                   entry->name, tile);
+      if (!model.ok()) return model.status();
+      shared = engine::ModelUpscaler::FromModel(*entry, std::move(model).value(), tile);
+    } else {
+      auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size);
+      if (!loaded.ok()) return loaded.status();
+      shared = std::move(loaded).value();
+    }
     LogInfo("model_loaded")
         .Field("model", name)
         .Field("ms", MillisSince(started))

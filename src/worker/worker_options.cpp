@@ -4,6 +4,7 @@
 
 #include "engine/model_catalog.h"
 #include "engine/ops/dnnl_convolution.h"
+#include "runtime/plan_cache.h"
 #include "util/log.h"
 #include "util/process_memory.h"
 
@@ -12,6 +13,7 @@ namespace tessera::worker {
 void ResolveMachineDefaults(WorkerOptions* options) {
   engine::ops::SetComputeThreads(options->threads);
   if (options->model_dir.empty()) options->model_dir = engine::DefaultModelDir();
+  if (options->cache_dir.empty()) options->cache_dir = runtime::DefaultPlanCacheDir();
   if (options->limits.ram_budget_bytes != 0) return;
   constexpr uint64_t kFloor = 256ull << 20;
   std::optional<uint64_t> available = AvailableMemoryBytes();

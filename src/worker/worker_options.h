@@ -39,6 +39,10 @@ struct WorkerOptions {
   uint64_t max_loaded_model_bytes = 0;
   bool cache_stats = false;          // --stats: one model_cache line per request
   std::vector<std::string> warmup;  // models loaded in the background at start
+  // The compiled-plan cache (runtime::PlanCache): parsed graphs and fp32 weights
+  // kept on disk, so a later load skips parsing and conversion.
+  bool plan_cache = true;  // --no-plan-cache: false
+  std::string cache_dir;   // --cache-dir; empty: resolved to ~/.cache/tessera/plans
   bool profiling = false;
   bool log_protocol = false;
 };
