@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "engine/ncnn/param_parser.h"
 #include "util/byte_order.h"
@@ -130,6 +132,17 @@ bool ValidParamValue(const ParamValue& v) {
   return true;
 }
 
+// Each field length-prefixed, so no two different field lists hash the same bytes.
+void LengthPrefixed(Sha256* h, std::span<const uint8_t> bytes) {
+  uint8_t len[8];
+  StoreLe64(len, bytes.size());
+  h->Update(len);
+  h->Update(bytes);
+}
+void LengthPrefixed(Sha256* h, std::string_view text) {
+  LengthPrefixed(h, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
 Status Corrupt(const std::string& what) { return InvalidError("plan payload: " + what); }
 
 Result<LayerSpec> ReadLayer(PayloadReader* r, size_t layer_index) {
@@ -187,7 +200,7 @@ std::vector<uint8_t> EncodeHeader(const Sha256Digest& key, std::span<const uint8
   w.Bytes(key);
   w.U64(UnixSeconds());
   w.U64(payload.size());
-  w.Bytes(Sha256Of(payload));
+  w.Bytes(PayloadChecksum(payload));
   const std::string version = PlanEngineVersion().substr(0, kPlanMaxEngineVersion);
   w.U16(static_cast<uint16_t>(version.size()));
   w.Bytes(version);
@@ -222,6 +235,63 @@ Result<std::string> ReadText(const std::string& path) {
   return std::string(bytes->begin(), bytes->end());
 }
 
+// What identifies a file's contents without reading them, for the digest memo.
+struct FileStamp {
+  uint64_t device = 0, inode = 0, size = 0, mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+std::optional<FileStamp> StampOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                   static_cast<uint64_t>(st.st_size),
+                   static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+}
+
+constexpr char kDigestMagic[8] = {'T', 'S', 'R', 'D', 'G', 'S', 'T', '1'};
+constexpr size_t kDigestMemoBytes = 8 + 2 * 32 + 32;
+
+std::string DigestMemoPath(const PlanCache& cache, const std::string& param_file, const std::string& bin_file) {
+  return cache.dir() + "/digests/" + ToHex(Sha256Of(param_file + "\n" + bin_file)).substr(0, 32) + ".digest";
+}
+
+void PutStamp(ByteWriter* w, const FileStamp& s) {
+  w->U64(s.device);
+  w->U64(s.inode);
+  w->U64(s.size);
+  w->U64(s.mtime_ns);
+}
+
+// The remembered digest when both files still have the stamps it was taken with.
+std::optional<Sha256Digest> ReadDigestMemo(const std::string& path, const FileStamp& param, const FileStamp& bin) {
+  Result<std::vector<uint8_t>> bytes = ReadFileBytes(path, kDigestMemoBytes);
+  if (!bytes.ok() || bytes->size() != kDigestMemoBytes) return std::nullopt;
+  std::vector<uint8_t> expected;
+  ByteWriter w(&expected);
+  w.Bytes(std::string_view(kDigestMagic, sizeof(kDigestMagic)));
+  PutStamp(&w, param);
+  PutStamp(&w, bin);
+  if (!std::equal(expected.begin(), expected.end(), bytes->begin())) return std::nullopt;
+  Sha256Digest digest;
+  std::copy(bytes->end() - 32, bytes->end(), digest.begin());
+  return digest;
+}
+
+void WriteDigestMemo(const std::string& path, const FileStamp& param, const FileStamp& bin,
+                     const Sha256Digest& digest) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::vector<uint8_t> bytes;
+  ByteWriter w(&bytes);
+  w.Bytes(std::string_view(kDigestMagic, sizeof(kDigestMagic)));
+  PutStamp(&w, param);
+  PutStamp(&w, bin);
+  w.Bytes(digest);
+  Status written = ec ? IoError(ec.message()) : WriteAtomically(path, {bytes});
+  if (!written.ok()) LogWarn("plan_cache").Field("status", "write_failed").Field("path", path).Field("error", written.message());
+}
+
 }  // namespace
 
 std::string DefaultPlanCacheDir() {
@@ -244,23 +314,48 @@ std::string CpuFingerprint() {
 
 std::string PlanEngineVersion() { return TESSERA_VERSION; }
 
-Sha256Digest PlanKey(std::span<const uint8_t> param_bytes, std::span<const uint8_t> bin_bytes,
-                     const std::string& backend, const std::string& device_fingerprint, int tile_size) {
-  // Each field length-prefixed, so no two different inputs hash the same bytes.
+Sha256Digest ModelDigest(std::span<const uint8_t> param_bytes, std::span<const uint8_t> bin_bytes) {
   Sha256 h;
-  uint8_t len[8];
-  auto field = [&](std::span<const uint8_t> bytes) {
-    StoreLe64(len, bytes.size());
-    h.Update(len);
-    h.Update(bytes);
+  LengthPrefixed(&h, "tessera-model");
+  LengthPrefixed(&h, param_bytes);
+  LengthPrefixed(&h, bin_bytes);
+  return h.Finish();
+}
+
+Sha256Digest PlanKey(const Sha256Digest& model_digest, const std::string& backend,
+                     const std::string& device_fingerprint, int tile_size) {
+  Sha256 h;
+  LengthPrefixed(&h, "tessera-plan-key");
+  LengthPrefixed(&h, model_digest);
+  LengthPrefixed(&h, backend);
+  LengthPrefixed(&h, device_fingerprint);
+  LengthPrefixed(&h, std::to_string(tile_size));
+  return h.Finish();
+}
+
+Sha256Digest PayloadChecksum(std::span<const uint8_t> payload) {
+  constexpr size_t kChunk = 4u << 20;
+  const size_t chunks = std::max<size_t>(1, (payload.size() + kChunk - 1) / kChunk);
+  std::vector<Sha256Digest> digests(chunks);
+  std::atomic<size_t> next = 0;
+  auto work = [&] {
+    for (size_t i = next++; i < chunks; i = next++) {
+      const size_t at = std::min(i * kChunk, payload.size());
+      digests[i] = Sha256Of(payload.subspan(at, std::min(kChunk, payload.size() - at)));
+    }
   };
-  auto text = [&](std::string_view s) { field({reinterpret_cast<const uint8_t*>(s.data()), s.size()}); };
-  text("tessera-plan-key");
-  field(param_bytes);
-  field(bin_bytes);
-  text(backend);
-  text(device_fingerprint);
-  text(std::to_string(tile_size));
+  const size_t threads = std::min<size_t>({chunks, std::max(1u, std::thread::hardware_concurrency()), 8});
+  {
+    std::vector<std::jthread> helpers;
+    for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+    work();
+  }
+  Sha256 h;
+  LengthPrefixed(&h, "tessera-plan-payload");
+  uint8_t size[8];
+  StoreLe64(size, payload.size());
+  h.Update(size);
+  for (const Sha256Digest& d : digests) h.Update(d);
   return h.Finish();
 }
 
@@ -400,7 +495,7 @@ PlanReadResult DecodePlanFile(std::span<const uint8_t> bytes, const Sha256Digest
   }
   std::span<const uint8_t> payload;
   c.ReadBytes(c.remaining(), &payload);
-  const Sha256Digest actual = Sha256Of(payload);
+  const Sha256Digest actual = PayloadChecksum(payload);
   if (!std::equal(checksum.begin(), checksum.end(), actual.begin())) {
     return fail(PlanLookup::kCorrupt, "payload checksum mismatch");
   }
@@ -450,20 +545,38 @@ Result<Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& 
   const auto started = std::chrono::steady_clock::now();
   const std::string param_file = model_dir + "/" + name + ".param";
   const std::string bin_file = model_dir + "/" + name + ".bin";
+  static const std::string fingerprint = CpuFingerprint();
+  auto key_of = [&](const Sha256Digest& digest) { return PlanKey(digest, kCpuBackendName, fingerprint, tile_size); };
+  auto hit = [&](PlanReadResult* read) -> Model {
+    read->model->name = name;  // the key is the content: a copy under another name shares the plan
+    LogInfo("plan_cache").Field("status", "hit").Field("model", name).Field("ms", MillisSince(started));
+    return std::move(*read->model);
+  };
+
+  // Stamps taken before reading: a file changed while it is read gets a new stamp.
+  const std::optional<FileStamp> param_stamp = StampOf(param_file);
+  const std::optional<FileStamp> bin_stamp = StampOf(bin_file);
+  const std::string memo_path = DigestMemoPath(cache, param_file, bin_file);
+  std::optional<Sha256Digest> remembered;
+  if (param_stamp && bin_stamp) remembered = ReadDigestMemo(memo_path, *param_stamp, *bin_stamp);
+  if (remembered) {
+    PlanReadResult read = cache.Read(key_of(*remembered));
+    if (read.lookup == PlanLookup::kHit) return hit(&read);
+  }
+
   Result<std::string> param = ReadText(param_file);
   if (!param.ok()) return Status(StatusCode::kNotFound, "model '" + name + "': cannot open " + param_file);
   Result<std::vector<uint8_t>> bin = ReadFileBytes(bin_file);
   if (!bin.ok()) return Status(StatusCode::kNotFound, "model '" + name + "': cannot open " + bin_file);
   const std::span<const uint8_t> param_bytes(reinterpret_cast<const uint8_t*>(param->data()), param->size());
-  static const std::string fingerprint = CpuFingerprint();
-  const Sha256Digest key = PlanKey(param_bytes, *bin, kCpuBackendName, fingerprint, tile_size);
-
-  PlanReadResult cached = cache.Read(key);
-  if (cached.lookup == PlanLookup::kHit) {
-    cached.model->name = name;  // the key is the content: a copy under another name shares the plan
-    LogInfo("plan_cache").Field("status", "hit").Field("model", name).Field("ms", MillisSince(started));
-    return std::move(*cached.model);
+  const Sha256Digest digest = ModelDigest(param_bytes, *bin);
+  const Sha256Digest key = key_of(digest);
+  if (remembered != digest) {
+    if (param_stamp && bin_stamp) WriteDigestMemo(memo_path, *param_stamp, *bin_stamp, digest);
+    PlanReadResult read = cache.Read(key);
+    if (read.lookup == PlanLookup::kHit) return hit(&read);
   }
+
   Result<Model> built = engine::ncnn::BuildModel(name, *param, param_file, *bin, bin_file);
   if (!built.ok()) return built.status();
   LogInfo("plan_cache")

@@ -4,8 +4,11 @@
 // .param and converting the .bin again.
 //
 // Key: SHA-256 of the model's .param and .bin contents, the backend name, the
-// device fingerprint and the tile size. A file is `<dir>/<64 hex digits of the
-// key>.plan`:
+// device fingerprint and the tile size. Hashing a large .bin costs more than a
+// cached load saves, so the content digest is remembered in
+// `<dir>/digests/<name hash>.digest`, with each file's device, inode, size and
+// mtime (ns): while those match, the files are not read again.
+// A plan is `<dir>/<64 hex digits of the key>.plan`:
 //
 //   offset size
 //   0      8    magic "TSRPLAN\0"
@@ -14,7 +17,8 @@
 //   20     32   key
 //   52     8    creation time, unix seconds, u64 LE
 //   60     8    payload length, u64 LE
-//   68     32   SHA-256 of the payload
+//   68     32   payload checksum (PayloadChecksum: SHA-256 of the SHA-256s of
+//               its 4 MiB chunks, so that it is computed on several cores)
 //   100    2    engine version length n, u16 LE (at most 64)
 //   102    n    engine version (TESSERA_VERSION)
 //   102+n  ...  payload: the model (SerializeModel), exactly `payload length` bytes
@@ -39,7 +43,7 @@
 namespace tessera::runtime {
 
 inline constexpr char kPlanMagic[8] = {'T', 'S', 'R', 'P', 'L', 'A', 'N', '\0'};
-inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr uint32_t kPlanFormatVersion = 2;
 // Bump with any change to the payload layout (SerializeModel) or to what the
 // loader does to a model before it is stored.
 inline constexpr uint64_t kPlanSchemaHash = 0x7e55e2a0'00000001ull;
@@ -58,8 +62,18 @@ std::string CpuFingerprint();
 // The engine version written in, and required of, every file.
 std::string PlanEngineVersion();
 
-Sha256Digest PlanKey(std::span<const uint8_t> param_bytes, std::span<const uint8_t> bin_bytes,
-                     const std::string& backend, const std::string& device_fingerprint, int tile_size);
+// SHA-256 of a model's .param and .bin contents (each length-prefixed).
+Sha256Digest ModelDigest(std::span<const uint8_t> param_bytes, std::span<const uint8_t> bin_bytes);
+Sha256Digest PlanKey(const Sha256Digest& model_digest, const std::string& backend,
+                     const std::string& device_fingerprint, int tile_size);
+inline Sha256Digest PlanKey(std::span<const uint8_t> param_bytes, std::span<const uint8_t> bin_bytes,
+                            const std::string& backend, const std::string& device_fingerprint, int tile_size) {
+  return PlanKey(ModelDigest(param_bytes, bin_bytes), backend, device_fingerprint, tile_size);
+}
+
+// The header's checksum of a payload: SHA-256 over the payload's length and the
+// SHA-256 of each 4 MiB chunk, the chunks hashed on up to 8 threads.
+Sha256Digest PayloadChecksum(std::span<const uint8_t> payload);
 
 // The model in the payload format: length-prefixed fields, little-endian.
 std::vector<uint8_t> SerializeModel(const engine::ncnn::Model& model);
