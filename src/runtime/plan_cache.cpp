@@ -244,9 +244,9 @@ struct FileStamp {
 std::optional<FileStamp> StampOf(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-                   static_cast<uint64_t>(st.st_size),
-                   static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+  return FileStamp{
+      static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+      static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec)};
 }
 
 constexpr char kDigestMagic[8] = {'T', 'S', 'R', 'D', 'G', 'S', 'T', '1'};
@@ -289,7 +289,8 @@ void WriteDigestMemo(const std::string& path, const FileStamp& param, const File
   PutStamp(&w, bin);
   w.Bytes(digest);
   Status written = ec ? IoError(ec.message()) : WriteAtomically(path, {bytes});
-  if (!written.ok()) LogWarn("plan_cache").Field("status", "write_failed").Field("path", path).Field("error", written.message());
+  if (!written.ok())
+    LogWarn("plan_cache").Field("status", "write_failed").Field("path", path).Field("error", written.message());
 }
 
 }  // namespace
@@ -478,9 +479,9 @@ PlanReadResult DecodePlanFile(std::span<const uint8_t> bytes, const Sha256Digest
   }
   if (!c.ReadU32(&format)) return fail(PlanLookup::kCorrupt, "shorter than the header");
   if (format != kPlanFormatVersion) return fail(PlanLookup::kStale, "format version " + std::to_string(format));
-  if (!c.ReadU64(&schema) || !c.ReadBytes(32, &stored_key) || !c.ReadU64(&created) ||
-      !c.ReadU64(&payload_length) || !c.ReadBytes(32, &checksum) || !c.ReadU16(&version_length) ||
-      version_length > kPlanMaxEngineVersion || !c.ReadBytes(version_length, &version)) {
+  if (!c.ReadU64(&schema) || !c.ReadBytes(32, &stored_key) || !c.ReadU64(&created) || !c.ReadU64(&payload_length) ||
+      !c.ReadBytes(32, &checksum) || !c.ReadU16(&version_length) || version_length > kPlanMaxEngineVersion ||
+      !c.ReadBytes(version_length, &version)) {
     return fail(PlanLookup::kCorrupt, "shorter than the header");
   }
   if (schema != kPlanSchemaHash) return fail(PlanLookup::kStale, "schema hash differs");
@@ -516,8 +517,10 @@ PlanReadResult PlanCache::Read(const Sha256Digest& key) const {
     miss.lookup = bytes.status().code() == StatusCode::kNotFound ? PlanLookup::kMiss : PlanLookup::kCorrupt;
     miss.detail = bytes.status().message();
     if (miss.lookup != PlanLookup::kMiss) {
-      LogWarn("plan_cache").Field("status", PlanLookupName(miss.lookup)).Field("path", path).Field("detail",
-                                                                                                    miss.detail);
+      LogWarn("plan_cache")
+          .Field("status", PlanLookupName(miss.lookup))
+          .Field("path", path)
+          .Field("detail", miss.detail);
     }
     return miss;
   }

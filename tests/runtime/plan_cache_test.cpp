@@ -38,9 +38,8 @@ class PlanCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = (fs::temp_directory_path() /
-            ("tessera_plan_test_" + std::to_string(::getpid()) + "_" + info->name()))
-               .string();
+    dir_ =
+        (fs::temp_directory_path() / ("tessera_plan_test_" + std::to_string(::getpid()) + "_" + info->name())).string();
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -61,10 +60,11 @@ class PlanCacheTest : public ::testing::Test {
   std::string dir_;
 };
 
-#define REQUIRE_MODELS(dir)                                                                              \
-  const std::string dir = ModelDir();                                                                    \
-  if (dir.empty()) GTEST_SKIP() << "no installed models under " << engine::DefaultModelDir() << " (" << kModel \
-                                << " absent; run scripts/fetch-models)"
+#define REQUIRE_MODELS(dir)                                                                   \
+  const std::string dir = ModelDir();                                                         \
+  if (dir.empty())                                                                            \
+  GTEST_SKIP() << "no installed models under " << engine::DefaultModelDir() << " (" << kModel \
+               << " absent; run scripts/fetch-models)"
 
 void ExpectSameModel(const Model& a, const Model& b) {
   EXPECT_EQ(a.name, b.name);
@@ -95,8 +95,8 @@ void ExpectSameModel(const Model& a, const Model& b) {
     EXPECT_EQ(0, std::memcmp(a.weights[i].weight.data(), b.weights[i].weight.data(),
                              a.weights[i].weight.size() * sizeof(float)))
         << "layer " << i;
-    EXPECT_EQ(0, std::memcmp(a.weights[i].bias.data(), b.weights[i].bias.data(),
-                             a.weights[i].bias.size() * sizeof(float)))
+    EXPECT_EQ(0,
+              std::memcmp(a.weights[i].bias.data(), b.weights[i].bias.data(), a.weights[i].bias.size() * sizeof(float)))
         << "layer " << i;
   }
 }
@@ -232,28 +232,33 @@ void DamageAndRebuild(const std::string& cache_dir, const std::string& models,
 
 TEST_F(PlanCacheTest, TruncatedFileIsCorruptAndRebuilt) {
   REQUIRE_MODELS(models);
-  DamageAndRebuild(dir_, models, [](std::vector<uint8_t>* b) { b->resize(b->size() / 2); }, PlanLookup::kCorrupt);
+  DamageAndRebuild(
+      dir_, models, [](std::vector<uint8_t>* b) { b->resize(b->size() / 2); }, PlanLookup::kCorrupt);
 }
 
 TEST_F(PlanCacheTest, TruncatedHeaderIsCorruptAndRebuilt) {
   REQUIRE_MODELS(models);
-  DamageAndRebuild(dir_, models, [](std::vector<uint8_t>* b) { b->resize(40); }, PlanLookup::kCorrupt);
+  DamageAndRebuild(
+      dir_, models, [](std::vector<uint8_t>* b) { b->resize(40); }, PlanLookup::kCorrupt);
 }
 
 TEST_F(PlanCacheTest, FlippedPayloadByteIsCorruptAndRebuilt) {
   REQUIRE_MODELS(models);
-  DamageAndRebuild(dir_, models, [](std::vector<uint8_t>* b) { b->back() ^= 0x01; }, PlanLookup::kCorrupt);
+  DamageAndRebuild(
+      dir_, models, [](std::vector<uint8_t>* b) { b->back() ^= 0x01; }, PlanLookup::kCorrupt);
 }
 
 TEST_F(PlanCacheTest, WrongMagicIsForeignAndRebuilt) {
   REQUIRE_MODELS(models);
-  DamageAndRebuild(dir_, models, [](std::vector<uint8_t>* b) { (*b)[0] = 'X'; }, PlanLookup::kForeign);
+  DamageAndRebuild(
+      dir_, models, [](std::vector<uint8_t>* b) { (*b)[0] = 'X'; }, PlanLookup::kForeign);
 }
 
 TEST_F(PlanCacheTest, OlderFormatVersionIsStaleAndRebuilt) {
   REQUIRE_MODELS(models);
-  DamageAndRebuild(dir_, models, [](std::vector<uint8_t>* b) { StoreLe32(b->data() + 8, kPlanFormatVersion - 1); },
-                   PlanLookup::kStale);
+  DamageAndRebuild(
+      dir_, models, [](std::vector<uint8_t>* b) { StoreLe32(b->data() + 8, kPlanFormatVersion - 1); },
+      PlanLookup::kStale);
 }
 
 TEST_F(PlanCacheTest, OtherSchemaOrEngineVersionIsStale) {
