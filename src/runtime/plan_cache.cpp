@@ -334,15 +334,54 @@ Sha256Digest PlanKey(const Sha256Digest& model_digest, const std::string& backen
   return h.Finish();
 }
 
+namespace {
+
+// A fast 64-bit hash of one chunk, for detecting corruption (not tampering: the
+// cache is the user's own folder). Four multiply-rotate lanes over 8-byte words,
+// then the tail, then a final mix, so that any changed byte changes the result.
+// About ten times faster than SHA-256 here, which decides how fast a big
+// model's plan loads.
+uint64_t ChunkHash(std::span<const uint8_t> data) {
+  constexpr uint64_t kOdd1 = 0x9E3779B185EBCA87ull;
+  constexpr uint64_t kOdd2 = 0xC2B2AE3D27D4EB4Full;
+  const uint8_t* p = data.data();
+  const size_t n = data.size();
+  uint64_t lanes[4] = {kOdd1 + kOdd2, kOdd2, 0, 0 - kOdd1};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int l = 0; l < 4; ++l) {
+      lanes[l] = std::rotl(lanes[l] + LoadLe64(p + i + 8 * l) * kOdd2, 31) * kOdd1;
+    }
+  }
+  uint64_t h = std::rotl(lanes[0], 1) + std::rotl(lanes[1], 7) + std::rotl(lanes[2], 12) + std::rotl(lanes[3], 18) +
+               static_cast<uint64_t>(n);
+  for (; i + 8 <= n; i += 8) {
+    h ^= std::rotl(LoadLe64(p + i) * kOdd2, 31) * kOdd1;
+    h = std::rotl(h, 27) * kOdd1 + kOdd2;
+  }
+  for (; i < n; ++i) {
+    h ^= p[i] * kOdd1;
+    h = std::rotl(h, 11) * kOdd2;
+  }
+  h ^= h >> 33;
+  h *= kOdd2;
+  h ^= h >> 29;
+  h *= kOdd1;
+  h ^= h >> 32;
+  return h;
+}
+
+}  // namespace
+
 Sha256Digest PayloadChecksum(std::span<const uint8_t> payload) {
   constexpr size_t kChunk = 4u << 20;
   const size_t chunks = std::max<size_t>(1, (payload.size() + kChunk - 1) / kChunk);
-  std::vector<Sha256Digest> digests(chunks);
+  std::vector<uint64_t> hashes(chunks);
   std::atomic<size_t> next = 0;
   auto work = [&] {
     for (size_t i = next++; i < chunks; i = next++) {
       const size_t at = std::min(i * kChunk, payload.size());
-      digests[i] = Sha256Of(payload.subspan(at, std::min(kChunk, payload.size() - at)));
+      hashes[i] = ChunkHash(payload.subspan(at, std::min(kChunk, payload.size() - at)));
     }
   };
   const size_t threads = std::min<size_t>({chunks, std::max(1u, std::thread::hardware_concurrency()), 8});
@@ -352,11 +391,14 @@ Sha256Digest PayloadChecksum(std::span<const uint8_t> payload) {
     work();
   }
   Sha256 h;
-  LengthPrefixed(&h, "tessera-plan-payload");
-  uint8_t size[8];
-  StoreLe64(size, payload.size());
-  h.Update(size);
-  for (const Sha256Digest& d : digests) h.Update(d);
+  LengthPrefixed(&h, "tessera-plan-payload-v3");
+  uint8_t word[8];
+  StoreLe64(word, payload.size());
+  h.Update(word);
+  for (uint64_t chunk_hash : hashes) {
+    StoreLe64(word, chunk_hash);
+    h.Update(word);
+  }
   return h.Finish();
 }
 

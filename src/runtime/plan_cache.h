@@ -17,8 +17,8 @@
 //   20     32   key
 //   52     8    creation time, unix seconds, u64 LE
 //   60     8    payload length, u64 LE
-//   68     32   payload checksum (PayloadChecksum: SHA-256 of the SHA-256s of
-//               its 4 MiB chunks, so that it is computed on several cores)
+//   68     32   payload checksum (PayloadChecksum: SHA-256 over a fast 64-bit
+//               hash of each 4 MiB chunk, computed on several cores)
 //   100    2    engine version length n, u16 LE (at most 64)
 //   102    n    engine version (TESSERA_VERSION)
 //   102+n  ...  payload: the model (SerializeModel), exactly `payload length` bytes
@@ -43,7 +43,7 @@
 namespace tessera::runtime {
 
 inline constexpr char kPlanMagic[8] = {'T', 'S', 'R', 'P', 'L', 'A', 'N', '\0'};
-inline constexpr uint32_t kPlanFormatVersion = 2;
+inline constexpr uint32_t kPlanFormatVersion = 3;
 // Bump with any change to the payload layout (SerializeModel) or to what the
 // loader does to a model before it is stored.
 inline constexpr uint64_t kPlanSchemaHash = 0x7e55e2a0'00000001ull;
@@ -71,8 +71,9 @@ inline Sha256Digest PlanKey(std::span<const uint8_t> param_bytes, std::span<cons
   return PlanKey(ModelDigest(param_bytes, bin_bytes), backend, device_fingerprint, tile_size);
 }
 
-// The header's checksum of a payload: SHA-256 over the payload's length and the
-// SHA-256 of each 4 MiB chunk, the chunks hashed on up to 8 threads.
+// The header's checksum of a payload: SHA-256 over the payload's length and a
+// fast 64-bit hash of each 4 MiB chunk (corruption, not tampering: the cache is
+// the user's own), the chunks hashed on up to 8 threads.
 Sha256Digest PayloadChecksum(std::span<const uint8_t> payload);
 
 // The model in the payload format: length-prefixed fields, little-endian.
