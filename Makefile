@@ -46,7 +46,7 @@ test-asan: setup
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 ctest -j$(JOBS) --output-on-failure -LE memory
 
-FUZZERS := fuzz_request_decoder fuzz_param_parser
+FUZZERS := fuzz_request_decoder fuzz_param_parser fuzz_plan_payload
 
 fuzz-build: setup
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_FUZZ=ON \
@@ -68,6 +68,7 @@ fuzz-smoke: fuzz-build
 fuzz-one:
 	@mkdir -p $(CORPUS)
 	@seeds=fuzz/seeds_request; \
+	if [ $(FUZZER) = fuzz_plan_payload ]; then seeds=fuzz/seeds_plan; fi; \
 	if [ $(FUZZER) = fuzz_param_parser ]; then seeds=fuzz/seeds_param; \
 		cp -n $${TESSERA_MODEL_DIR:-$$HOME/.cache/tessera/models}/*.param $(CORPUS)/ 2>/dev/null || true; fi; \
 	build-fuzz/fuzz/$(FUZZER) -max_total_time=$(SECONDS) -print_final_stats=1 -artifact_prefix=$(CORPUS)/ \

@@ -101,7 +101,10 @@ Status CheckLayerSupported(const LayerSpec& layer, const std::string& file) {
         return Unsupported(layer, file, "kernel, stride and dilation must be positive");
       }
       if (p.GetInt(4, 0) < 0) return Unsupported(layer, file, "negative ('same') padding modes are not supported");
-      if (weights % (p.GetInt(0, 0) * kw * kh) != 0) {
+      // In 64 bits, one factor at a time: three ints from a file may overflow
+      // (and reach 0). A product above `weights` cannot divide it.
+      const int64_t per_row = static_cast<int64_t>(p.GetInt(0, 0)) * kw;
+      if (per_row > weights || weights % (per_row * kh) != 0) {
         return Unsupported(layer, file, "weight_data_size is not a multiple of num_output x kernel size");
       }
     }

@@ -129,6 +129,18 @@ TEST(ModelTest, UnsupportedLayersAndParametersAreNamed) {
   EXPECT_NE(m.status().message().find("activation_type 6"), std::string::npos);
 }
 
+// num_output x kernel overflowing an int (found by fuzz_plan_payload: it wrapped
+// to 0 and the check divided by it) is a clear refusal.
+TEST(ModelTest, HugeConvolutionShapesAreRefusedNotOverflowed) {
+  for (const char* shape : {"0=65536 1=65536 11=1 6=4", "0=2147483647 1=2 11=2 6=4", "0=1 1=65536 11=65536 6=4"}) {
+    std::string text = std::string("7767517\n2 2\nInput in 0 1 data\nConvolution c 1 1 data out ") + shape + "\n";
+    auto m = BuildModel("x", text, "x.param", {}, "x.bin");
+    ASSERT_FALSE(m.ok()) << shape;
+    EXPECT_NE(m.status().message().find("not a multiple of num_output x kernel size"), std::string::npos)
+        << shape << ": " << m.status().message();
+  }
+}
+
 // Every model scripts/fetch-models installs must load: every layer type and
 // parameter understood, the .bin consumed exactly.
 TEST(ModelTest, EveryFetchedModelLoads) {
