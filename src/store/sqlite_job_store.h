@@ -2,8 +2,12 @@
 // It is the batch store too: a batch, its images and their jobs live in one file
 // so that they are created, and retried, in one transaction.
 //
-// Durability: WAL journal with synchronous=FULL, so a call that returned ok has
-// reached the disk and survives a power cut, not only a crash of this process.
+// Durability: WAL journal. What a client is told about — Insert, CreateBatch,
+// RetryImages, AddWebhook — commits with synchronous=FULL: when the call returns
+// it has reached the disk and survives a power cut. State changes (Update,
+// UpdateAll, UpdateProgress, ScheduleImageRetry...) commit with NORMAL: they
+// survive a crash of this process, and on a power cut the last few may be lost —
+// a job then looks queued or running again and is run again, never lost.
 //
 // Thread safety: one SqliteJobStore holds one connection, guarded by one mutex.
 // Every method may be called from any thread at any time; calls run one after
