@@ -1,4 +1,4 @@
-// The embedded job store: one SQLite database file (default data/tessera.db).
+// The embedded job store: one SQLite database file (the server's data/state.db).
 // It is the batch store too: a batch, its images and their jobs live in one file
 // so that they are created, and retried, in one transaction.
 //
