@@ -54,7 +54,7 @@ StoreCounts ReadStore(const std::string& data_dir) {
   return counts;
 }
 
-// `good + corrupt` small PNGs; the corrupt ones (cut in half) are spread through
+// `good + corrupt` small PNGs; the corrupt ones (broken headers) are spread through
 // the upload (positions 1, 7, 13...), named corrupt_*.
 httplib::MultipartFormDataItems ImageParts(int good, int corrupt, int size = 16) {
   httplib::MultipartFormDataItems items;
@@ -64,7 +64,9 @@ httplib::MultipartFormDataItems ImageParts(int good, int corrupt, int size = 16)
     if (bad) corrupt_left -= 1;
     std::vector<uint8_t> png = GradientPng(size + i % 3, size, 3, 8);
     std::string bytes(png.begin(), png.end());
-    if (bad) bytes = bytes.substr(0, bytes.size() / 2);
+    // A PNG signature and IHDR tag followed by garbage: recognisably a PNG, and
+    // broken in its header (a truncated file can decode partially in libvips).
+    if (bad) bytes = bytes.substr(0, 16) + std::string(48, '\x5a');
     std::string name = (bad ? "corrupt_" : "image_") + std::to_string(i) + ".png";
     items.push_back({"images", bytes, name, "image/png"});
   }
