@@ -28,6 +28,13 @@
 namespace tessera::runtime {
 namespace {
 
+// Bit-for-bit equality (NaN and -0 included); memcmp on an empty vector's null
+// data() would be undefined.
+template <typename T>
+bool SameBits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
 namespace fs = std::filesystem;
 using engine::ncnn::Model;
 
@@ -85,19 +92,15 @@ void ExpectSameModel(const Model& a, const Model& b) {
       EXPECT_EQ(v.is_array, w.is_array);
       EXPECT_EQ(v.is_float, w.is_float);
       ASSERT_EQ(v.numbers.size(), w.numbers.size());
-      EXPECT_EQ(0, std::memcmp(v.numbers.data(), w.numbers.data(), v.numbers.size() * sizeof(double)));
+      EXPECT_TRUE(SameBits(v.numbers, w.numbers));
     }
   }
   ASSERT_EQ(a.weights.size(), b.weights.size());
   for (size_t i = 0; i < a.weights.size(); ++i) {
     ASSERT_EQ(a.weights[i].weight.size(), b.weights[i].weight.size());
     ASSERT_EQ(a.weights[i].bias.size(), b.weights[i].bias.size());
-    EXPECT_EQ(0, std::memcmp(a.weights[i].weight.data(), b.weights[i].weight.data(),
-                             a.weights[i].weight.size() * sizeof(float)))
-        << "layer " << i;
-    EXPECT_EQ(0,
-              std::memcmp(a.weights[i].bias.data(), b.weights[i].bias.data(), a.weights[i].bias.size() * sizeof(float)))
-        << "layer " << i;
+    EXPECT_TRUE(SameBits(a.weights[i].weight, b.weights[i].weight)) << "layer " << i;
+    EXPECT_TRUE(SameBits(a.weights[i].bias, b.weights[i].bias)) << "layer " << i;
   }
 }
 
