@@ -116,15 +116,11 @@ std::optional<std::string> RunNvidiaSmiList() {
   auto child = Subprocess::Start(options);
   if (!child.ok()) return std::nullopt;
   std::string output;
-  char buffer[4096];
+  uint8_t buffer[4096];
   while (true) {
-    ssize_t n = ::read(child->stdout_fd(), buffer, sizeof buffer);
-    if (n > 0) {
-      output.append(buffer, static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    break;
+    Result<size_t> got = ReadSome(child->stdout_fd(), buffer, sizeof buffer);  // retries EINTR
+    if (!got.ok() || *got == 0) break;
+    output.append(reinterpret_cast<const char*>(buffer), *got);
   }
   auto status = child->Wait();
   if (!status.ok() || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) return std::nullopt;
