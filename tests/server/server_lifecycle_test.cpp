@@ -171,7 +171,8 @@ TEST(ServerLifecycle, CancelingARunningJobKillsItsProcessAndFreesTheLane) {
   EXPECT_EQ(after["status"], "canceled");
   EXPECT_FALSE(ProcessExists(pid)) << "the generator survived its cancel";
   // The lane moved on to the next job.
-  EXPECT_EQ(WaitRunning(*client, next["id"])["status"], "running");
+  json moved_on = WaitRunning(*client, next["id"]);
+  EXPECT_EQ(moved_on["status"], "running") << moved_on.dump();
   ASSERT_TRUE(client->Delete(("/jobs?ids=" + next["id"].get<std::string>()).c_str()));
 }
 

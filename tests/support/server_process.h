@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -69,7 +70,16 @@ struct ServerOptions {
 class ServerProcess {
  public:
   explicit ServerProcess(ServerOptions options) : options_(std::move(options)) { Start(); }
-  ~ServerProcess() { Terminate(); }
+  ~ServerProcess() {
+    Terminate();
+    // A failed test shows what the server said: an intermittent failure must be
+    // diagnosable from the one run that saw it.
+    if (::testing::Test::HasFailure()) {
+      std::string log = stderr_text();
+      if (log.size() > 12000) log = "[...]" + log.substr(log.size() - 12000);
+      std::cerr << "---- tessera serve stderr (" << stderr_path_ << ") ----\n" << log << "---- end ----\n";
+    }
+  }
 
   int port() const { return port_; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
