@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -15,17 +16,24 @@ namespace tessera::jobs {
 
 // Set by the scheduler when a running job is canceled (or the server stops); the
 // executor registers what to do at that moment (kill the process group...).
+// Thread-safe. The action runs on the thread that calls Request() (an HTTP
+// thread, for a DELETE) while the executor goes on on the lane's thread.
 class CancelSignal {
  public:
   // Runs `action` now if cancellation was already requested, else on request.
   void OnCancel(std::function<void()> action);
+  // Unregisters the action, and returns only once an action already started by
+  // Request() has returned: after it, the executor may destroy what the action
+  // uses (the command it kills) without the action still touching it.
   void ClearAction();
   void Request();
   bool requested() const { return requested_.load(); }
 
  private:
   std::mutex mutex_;
+  std::condition_variable action_done_;
   std::atomic<bool> requested_{false};
+  bool action_running_ = false;
   std::function<void()> action_;
 };
 

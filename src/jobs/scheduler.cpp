@@ -27,8 +27,9 @@ void CancelSignal::OnCancel(std::function<void()> action) {
 }
 
 void CancelSignal::ClearAction() {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   action_ = nullptr;
+  action_done_.wait(lock, [this] { return !action_running_; });
 }
 
 void CancelSignal::Request() {
@@ -38,8 +39,15 @@ void CancelSignal::Request() {
     if (requested_.exchange(true)) return;
     action = std::move(action_);
     action_ = nullptr;
+    action_running_ = static_cast<bool>(action);
   }
-  if (action) action();
+  if (!action) return;
+  action();
+  {
+    std::lock_guard lock(mutex_);
+    action_running_ = false;
+  }
+  action_done_.notify_all();
 }
 
 Scheduler::Scheduler(store::JobStore& store, std::vector<LaneSpec> lanes, std::map<JobKind, ExecutorFactory> executors,

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jobs/job_state.h"
@@ -256,6 +257,60 @@ class SchedulerTest : public ::testing::Test {
 };
 
 // --- Submit ---
+
+// The executor destroys what its cancel action uses (the command) right after
+// ClearAction(): a cancel that started just before must have finished by then.
+// (A server once reused a destroyed command's memory for the next job's, and the
+// late cancel killed that next job.)
+TEST(CancelSignalTest, ClearActionReturnsOnlyOnceAStartedActionHasReturned) {
+  CancelSignal cancel;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool started = false, release = false, finished = false, clearing = false;
+  cancel.OnCancel([&] {
+    std::unique_lock lock(mutex);
+    started = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return release; });
+    finished = true;
+  });
+  std::thread requester([&] { cancel.Request(); });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, kPatience, [&] { return started; }));
+  }
+  bool finished_when_cleared = false;
+  std::thread executor([&] {
+    {
+      std::lock_guard lock(mutex);
+      clearing = true;
+    }
+    changed.notify_all();
+    cancel.ClearAction();
+    std::lock_guard lock(mutex);
+    finished_when_cleared = finished;
+  });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, kPatience, [&] { return clearing; }));
+    release = true;
+  }
+  changed.notify_all();
+  executor.join();
+  requester.join();
+  EXPECT_TRUE(finished_when_cleared);
+  EXPECT_TRUE(cancel.requested());
+}
+
+TEST(CancelSignalTest, AnActionRegisteredAfterTheRequestRunsAtOnceAndOnlyOnce) {
+  CancelSignal cancel;
+  cancel.Request();
+  int runs = 0;
+  cancel.OnCancel([&] { ++runs; });
+  cancel.Request();
+  cancel.ClearAction();
+  EXPECT_EQ(runs, 1);
+}
 
 TEST_F(SchedulerTest, SubmitCommitsTheJobQueuedWithASeqBeforeReturning) {
   auto scheduler = MakeScheduler(1);  // not started: nothing else touches the row
