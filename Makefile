@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: goldens all setup configure build run upscale-examples bench-server bench-batch test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -87,6 +87,7 @@ bench: build
 	$(BUILD)/bench/engine_bench --benchmark_counters_tabular=true
 	@$(MAKE) --no-print-directory bench-server
 	@$(MAKE) --no-print-directory bench-batch
+	@$(MAKE) --no-print-directory bench-runtime
 
 # The job server from outside (3 to 5 minutes): GET /status/{id} with wrk at 64
 # connections, submit-to-start latency, a queue of 10 000 jobs (submit rate, memory).
@@ -95,6 +96,9 @@ bench-server: build
 
 # Image batches vs the raw worker on the same 500 small images (issue 6): images/s and
 # the batch path's overhead per image.
+bench-runtime: build
+	$(BUILD)/bench/runtime_bench --benchmark_counters_tabular=true
+
 bench-batch: build
 	$(BUILD)/bench/batch_bench --images 500
 

@@ -192,9 +192,16 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");
   cmd->add_option("-o,--output", flags->output, "Output directory for --mode batch");
+  cmd->add_option("--pipeline-depth", o.pipeline_depth,
+                  "Images waiting between the decode, process and encode stages of a request: image i+1 is "
+                  "decoded and i-1 encoded while i is processed; 0 = one image after another. A batch whose "
+                  "extra images in flight do not fit --ram-budget runs one image after another")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{16}));
   cmd->add_flag("--profiling", o.profiling,
                 "Add to each request line: wait_ms (waiting for the frame), validate_ms, probe_ms, "
-                "slowest_image_ms, write_ms, payload_mb, output_mb, estimate_mb, input_mpx, output_mpx, "
+                "slowest_image_ms (sequential runs), pipelined, pixels_ms (decode+process+encode wall time), "
+                "write_ms, payload_mb, output_mb, estimate_mb, input_mpx, output_mpx, "
                 "rss_before_mb, rss_after_mb");
   cmd->add_flag("--log-protocol", o.log_protocol, "Log each frame's length and a hex dump of its 16-byte header");
   cmd->callback([flags, runner] { *runner = [flags] { return Finish(*flags); }; });

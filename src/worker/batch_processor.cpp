@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "imaging/image_codec.h"
+#include "runtime/pipeline.h"
 #include "util/byte_size.h"
 
 namespace tessera::worker {
@@ -64,10 +66,15 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
   // working set (decoded input + engine working memory).
   uint64_t kept = 0;
   uint64_t largest_working = 0;
+  uint64_t largest_input = 0;
+  uint64_t largest_output = 0;
   uint64_t estimate = payload_bytes;
   size_t fitting = 0;
   for (size_t i = 0; i < sizes.size(); ++i) {
-    kept += (*upscaler)->OutputSize(sizes[i]).pixels() * kBytesPerPixel;
+    const uint64_t output_raw = (*upscaler)->OutputSize(sizes[i]).pixels() * kBytesPerPixel;
+    kept += output_raw;
+    largest_input = std::max(largest_input, sizes[i].pixels() * kBytesPerPixel);
+    largest_output = std::max(largest_output, output_raw);
     largest_working =
         std::max(largest_working, sizes[i].pixels() * kBytesPerPixel + (*upscaler)->WorkingBytes(sizes[i]));
     estimate = payload_bytes + kept + largest_working;
@@ -80,36 +87,78 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
     return fail(LimitError("batch needs about " + FormatBytes(estimate) + ", over --ram-budget " +
                            FormatBytes(options_.limits.ram_budget_bytes) + "; " + advice));
   }
+  // Pipelined, up to depth + 1 more decoded inputs (queued, and the next being
+  // decoded) and depth + 1 more upscaled images (queued, and the one being
+  // encoded) are alive at once. When that does not fit, the batch runs one image
+  // at a time rather than failing.
+  const size_t depth = options_.pipeline_depth;
+  const uint64_t pipelined_estimate = estimate + (depth + 1) * (largest_input + largest_output);
+  const bool pipelined = depth > 0 && sizes.size() > 1 && pipelined_estimate <= options_.limits.ram_budget_bytes;
+  if (pipelined) out.estimated_peak_bytes = pipelined_estimate;
+  out.pipelined = pipelined;
 
-  // 3. One image at a time, in order.
-  out.outputs.reserve(request.images.size());
-  for (size_t i = 0; i < request.images.size(); ++i) {
+  // 3. Decode, process and encode each image, in order; pipelined, image i+1 is
+  // decoded and image i-1 encoded while image i is processed.
+  std::vector<std::vector<uint8_t>> outputs(request.images.size());
+  std::function<Result<imaging::Image>(size_t)> decode = [&](size_t i) -> Result<imaging::Image> {
     if (deadline.Expired()) {
-      return fail({StatusCode::kTimeout, "request timed out after " + std::to_string(i) + " of " +
-                                             std::to_string(request.images.size()) +
-                                             " images; raise --request-timeout or send smaller batches"});
+      return Status(StatusCode::kTimeout, "request timed out after " + std::to_string(i) + " of " +
+                                              std::to_string(request.images.size()) +
+                                              " images; raise --request-timeout or send smaller batches");
     }
-    auto image_start = Clock::now();
     Result<imaging::Image> decoded = imaging::DecodeImage(request.images[i], deadline);
-    auto decoded_at = Clock::now();
-    out.timings.decode_ms += std::chrono::duration<double, std::milli>(decoded_at - image_start).count();
-    if (!decoded.ok()) return fail(WithIndex(i, decoded.status()));
-    imaging::Image input = std::move(decoded).value();
-
+    if (!decoded.ok()) return WithIndex(i, decoded.status());
+    return decoded;
+  };
+  std::function<Result<imaging::Image>(size_t, imaging::Image)> process =
+      [&](size_t i, imaging::Image input) -> Result<imaging::Image> {
     Result<imaging::Image> processed = (*upscaler)->Run(input, deadline, progress_);
-    auto processed_at = Clock::now();
-    out.timings.process_ms += std::chrono::duration<double, std::milli>(processed_at - decoded_at).count();
-    input = imaging::Image();  // free the input before encoding
-    if (!processed.ok()) return fail(WithIndex(i, processed.status()));
+    if (!processed.ok()) return WithIndex(i, processed.status());
+    return processed;
+  };
+  std::function<Status(size_t, imaging::Image)> encode = [&](size_t i, imaging::Image image) -> Status {
+    Result<std::vector<uint8_t>> encoded = imaging::EncodeImage(image, options_.format, deadline);
+    if (!encoded.ok()) return WithIndex(i, encoded.status());
+    outputs[i] = std::move(encoded).value();
+    return Status::Ok();
+  };
 
-    Result<std::vector<uint8_t>> encoded = imaging::EncodeImage(*processed, options_.format, deadline);
-    auto encoded_at = Clock::now();
-    out.timings.encode_ms += std::chrono::duration<double, std::milli>(encoded_at - processed_at).count();
-    if (!encoded.ok()) return fail(WithIndex(i, encoded.status()));
-    out.outputs.push_back(std::move(encoded).value());
-    out.timings.slowest_image_ms = std::max(
-        out.timings.slowest_image_ms, std::chrono::duration<double, std::milli>(encoded_at - image_start).count());
+  auto started = Clock::now();
+  Status ran;
+  if (pipelined) {
+    runtime::PipelineTimings spent;
+    ran = runtime::RunThreeStagePipeline<imaging::Image, imaging::Image>(request.images.size(), depth, decode,
+                                                                         process, encode, &spent);
+    out.timings.decode_ms = spent.first_ms;
+    out.timings.process_ms = spent.second_ms;
+    out.timings.encode_ms = spent.third_ms;
+  } else {
+    for (size_t i = 0; i < request.images.size() && ran.ok(); ++i) {
+      auto image_start = Clock::now();
+      Result<imaging::Image> decoded = decode(i);
+      auto decoded_at = Clock::now();
+      out.timings.decode_ms += std::chrono::duration<double, std::milli>(decoded_at - image_start).count();
+      if (!decoded.ok()) {
+        ran = decoded.status();
+        break;
+      }
+      Result<imaging::Image> processed = process(i, std::move(decoded).value());  // the input is freed here
+      auto processed_at = Clock::now();
+      out.timings.process_ms += std::chrono::duration<double, std::milli>(processed_at - decoded_at).count();
+      if (!processed.ok()) {
+        ran = processed.status();
+        break;
+      }
+      ran = encode(i, std::move(processed).value());
+      auto encoded_at = Clock::now();
+      out.timings.encode_ms += std::chrono::duration<double, std::milli>(encoded_at - processed_at).count();
+      out.timings.slowest_image_ms = std::max(
+          out.timings.slowest_image_ms, std::chrono::duration<double, std::milli>(encoded_at - image_start).count());
+    }
   }
+  out.timings.pixels_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  if (!ran.ok()) return fail(ran);
+  out.outputs = std::move(outputs);
   out.status = Status::Ok();
   return out;
 }

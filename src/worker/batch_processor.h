@@ -1,6 +1,9 @@
 // Runs one decoded request: validates every image from its header, checks the
 // batch against the memory budget, then decodes, processes and encodes the images
-// one after another so peak memory does not grow with the batch size.
+// in order — pipelined (runtime/pipeline.h: image i+1 decoded and i-1 encoded
+// while i is processed) when --pipeline-depth allows and the budget holds the
+// extra images in flight, else one after another. Peak memory grows with the
+// largest image and the pipeline depth, not with the batch size.
 // All or nothing: on any error no output is returned.
 #pragma once
 
@@ -17,13 +20,15 @@
 
 namespace tessera::worker {
 
-// Time spent in each stage, summed over the batch, in milliseconds.
+// Time spent in each stage, summed over the batch, in milliseconds. Pipelined,
+// the stages overlap: pixels_ms (the wall time of all three) is less than their sum.
 struct StageTimings {
   double probe_ms = 0;
   double decode_ms = 0;
   double process_ms = 0;
   double encode_ms = 0;
-  double slowest_image_ms = 0;
+  double pixels_ms = 0;
+  double slowest_image_ms = 0;  // sequential runs only (pipelined images overlap)
 };
 
 struct BatchOutcome {
@@ -33,7 +38,8 @@ struct BatchOutcome {
   std::string engine_description;  // e.g. "lanczos x2"
   std::string device;              // "cpu", "cuda:0"
   bool device_fell_back = false;
-  uint64_t estimated_peak_bytes = 0;  // the budget check's estimate
+  uint64_t estimated_peak_bytes = 0;  // the budget check's estimate (with the pipeline's images when pipelined)
+  bool pipelined = false;
   uint64_t input_pixels = 0;
   uint64_t output_pixels = 0;
 };

@@ -162,6 +162,8 @@ int KeepAliveLoop::Run(bool single_request) {
             .Field("validate_ms", ms(frame_read, validated))
             .Field("probe_ms", outcome.timings.probe_ms)
             .Field("slowest_image_ms", outcome.timings.slowest_image_ms)
+            .Field("pipelined", outcome.pipelined)
+            .Field("pixels_ms", outcome.timings.pixels_ms)
             .Field("write_ms", ms(processed, done))
             .Field("payload_mb", ToMiB(event.payload.size()))
             .Field("output_mb", ToMiB(output_bytes))

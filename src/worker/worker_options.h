@@ -43,6 +43,9 @@ struct WorkerOptions {
   // kept on disk, so a later load skips parsing and conversion.
   bool plan_cache = true;  // --no-plan-cache: false
   std::string cache_dir;   // --cache-dir; empty: resolved to ~/.cache/tessera/plans
+  // Images waiting between two stages of a request's decode → process → encode
+  // pipeline (runtime/pipeline.h); 0 runs the images one after another.
+  size_t pipeline_depth = 1;
   bool profiling = false;
   bool log_protocol = false;
 };

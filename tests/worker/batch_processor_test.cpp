@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <utility>
+
 #include "../support/test_images.h"
 #include "engine/model_catalog.h"
 
@@ -17,7 +20,8 @@ class BatchProcessorTest : public ::testing::Test {
   }
 
   BatchOutcome Run(const std::vector<std::vector<uint8_t>>& images, std::string quality = "x2",
-                   protocol::Engine engine = protocol::Engine::kLanczos, int32_t gpu_id = -1) {
+                   protocol::Engine engine = protocol::Engine::kLanczos, int32_t gpu_id = -1,
+                   Deadline deadline = Deadline()) {
     protocol::Request r;
     r.engine = engine;
     quality_ = std::move(quality);
@@ -25,7 +29,7 @@ class BatchProcessorTest : public ::testing::Test {
     r.gpu_id = gpu_id;
     for (const auto& i : images) r.images.emplace_back(i);
     BatchProcessor p(options_);
-    return p.Process(r, 0, Deadline());
+    return p.Process(r, 0, deadline);
   }
 
   WorkerOptions options_;
@@ -57,6 +61,63 @@ TEST_F(BatchProcessorTest, ABadImageFailsTheWholeBatchAndNamesItsIndex) {
   EXPECT_EQ(out.status.code(), StatusCode::kBadImage);
   EXPECT_EQ(out.status.message().rfind("image 1:", 0), 0u) << out.status.message();
   EXPECT_TRUE(out.outputs.empty());
+}
+
+std::vector<std::vector<uint8_t>> MixedBatch() {
+  std::vector<std::vector<uint8_t>> images;
+  for (int i = 0; i < 7; ++i) images.push_back(test::TexturedPng(17 + 5 * i, 23 - 2 * i));
+  return images;
+}
+
+TEST_F(BatchProcessorTest, PipelinedAndOneAtATimeGiveTheSameBytes) {
+  for (auto [engine, quality] : {std::pair{protocol::Engine::kLanczos, "x2"},
+                                 std::pair{protocol::Engine::kRealEsrgan, "realesr-animevideov3-x2"}}) {
+    options_.pipeline_depth = 0;
+    BatchOutcome sequential = Run(MixedBatch(), quality, engine);
+    options_.pipeline_depth = 1;
+    BatchOutcome pipelined = Run(MixedBatch(), quality, engine);
+    ASSERT_TRUE(sequential.status.ok()) << sequential.status.ToString();
+    ASSERT_TRUE(pipelined.status.ok()) << pipelined.status.ToString();
+    EXPECT_FALSE(sequential.pipelined);
+    EXPECT_TRUE(pipelined.pipelined);
+    ASSERT_EQ(pipelined.outputs.size(), 7u);
+    for (size_t i = 0; i < 7; ++i) EXPECT_EQ(pipelined.outputs[i], sequential.outputs[i]) << quality << " image " << i;
+  }
+}
+
+TEST_F(BatchProcessorTest, ABadImageMidBatchStopsThePipelineAndNamesItsIndex) {
+  std::vector<std::vector<uint8_t>> images = MixedBatch();
+  // Garbage in the compressed pixels (the header still reads fine): a CRC error.
+  for (size_t k = images[4].size() / 2; k < images[4].size() / 2 + 8; ++k) images[4][k] ^= 0x5a;
+  options_.pipeline_depth = 2;
+  BatchOutcome out = Run(images);
+  EXPECT_EQ(out.status.code(), StatusCode::kBadImage) << out.status.ToString();
+  EXPECT_EQ(out.status.message().rfind("image 4:", 0), 0u) << out.status.message();
+  EXPECT_TRUE(out.outputs.empty());
+}
+
+TEST_F(BatchProcessorTest, ACancelledDeadlineEndsAPipelinedBatchWithTimeout) {
+  Deadline cancelled;
+  cancelled.Cancel();
+  BatchOutcome out = Run(MixedBatch(), "x2", protocol::Engine::kLanczos, -1, cancelled);
+  EXPECT_EQ(out.status.code(), StatusCode::kTimeout) << out.status.ToString();
+  EXPECT_TRUE(out.outputs.empty());
+}
+
+// A budget that holds the batch one image at a time but not the pipeline's
+// images in flight: the batch still succeeds, sequentially.
+TEST_F(BatchProcessorTest, ABudgetTooSmallForThePipelineRunsOneImageAtATime) {
+  options_.pipeline_depth = 0;
+  BatchOutcome sequential = Run(MixedBatch());
+  ASSERT_TRUE(sequential.status.ok()) << sequential.status.ToString();
+  options_.pipeline_depth = 1;
+  options_.limits.ram_budget_bytes = sequential.estimated_peak_bytes;
+  BatchOutcome out = Run(MixedBatch());
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  EXPECT_FALSE(out.pipelined);
+  EXPECT_EQ(out.outputs, sequential.outputs);
+  options_.limits.ram_budget_bytes = 1ull << 30;
+  EXPECT_TRUE(Run(MixedBatch()).pipelined);
 }
 
 TEST_F(BatchProcessorTest, ABombIsRefusedFromItsHeader) {
