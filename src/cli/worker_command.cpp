@@ -1,6 +1,7 @@
 // `tessera worker`: flag parsing only; the behaviour lives in src/worker/.
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <memory>
 
 #include "cli/commands.h"
@@ -30,6 +31,7 @@ struct WorkerFlags {
   std::string input;
   std::string output;
   int64_t max_loaded_model_mb = 0;
+  int64_t max_chunk_mb = 0;
   std::string warmup;
   worker::WorkerOptions options;
 };
@@ -75,6 +77,11 @@ int Finish(WorkerFlags& f) {
   o.format = *format;
   if (o.tile_size != 0 && o.tile_size < 32) return fail("--tile-size must be 0 (automatic) or at least 32");
   if (f.max_loaded_model_mb < 0) return fail("--max-loaded-model-mb must be 0 (no bound) or more");
+  if (f.max_chunk_mb < 0) return fail("--max-chunk-mb must be 0 (no cap) or more");
+  o.max_chunk_bytes = static_cast<uint64_t>(f.max_chunk_mb) << 20;
+  if (const char* safe = std::getenv("TESSERA_SAFE_MODE"); safe != nullptr && std::string(safe) == "1") {
+    o.safe_mode = true;
+  }
   o.max_loaded_model_bytes = static_cast<uint64_t>(f.max_loaded_model_mb) << 20;
   o.warmup.clear();
   for (size_t start = 0; start <= f.warmup.size();) {
@@ -192,6 +199,17 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");
   cmd->add_option("-o,--output", flags->output, "Output directory for --mode batch");
+  cmd->add_flag("--safe-mode", o.safe_mode,
+                "Chunks of tiles take at most 28 % of the free memory instead of 45 % (also TESSERA_SAFE_MODE=1)");
+  cmd->add_option("--max-chunk-mb", flags->max_chunk_mb,
+                  "Most MiB one chunk of tiles may take, whatever the free memory; 0 = the first budget of each "
+                  "image (free memory x fraction, read when its plan is made)")
+      ->capture_default_str();
+  cmd->add_option("--oom-retries", o.oom_retries,
+                  "After an out-of-memory, retries of the chunk with 0.7x its size (at least one tile, 16 MiB) "
+                  "before the image fails with OUT_OF_MEMORY")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   cmd->add_option("--pipeline-depth", o.pipeline_depth,
                   "Images waiting between the decode, process and encode stages of a request: image i+1 is "
                   "decoded and i-1 encoded while i is processed; 0 = one image after another. A batch whose "

@@ -1,5 +1,6 @@
 #include "engine/graph_executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <cstdint>
@@ -70,6 +71,20 @@ bool SameShapeAndLayout(const std::vector<std::shared_ptr<Tensor>>& blobs, const
     }
   }
   return true;
+}
+
+// Bytes held by the distinct live blobs (Split shares one tensor between several
+// names) plus a layer's fresh outputs: the memory in use at that point of a run.
+uint64_t LiveBytes(const std::vector<std::shared_ptr<Tensor>>& blobs, const std::vector<Tensor>& outputs) {
+  std::vector<const Tensor*> seen;
+  uint64_t bytes = 0;
+  for (const auto& blob : blobs) {
+    if (!blob || std::find(seen.begin(), seen.end(), blob.get()) != seen.end()) continue;
+    seen.push_back(blob.get());
+    bytes += blob->data.size() * sizeof(float);
+  }
+  for (const Tensor& t : outputs) bytes += t.data.size() * sizeof(float);
+  return bytes;
 }
 
 }  // namespace
@@ -149,6 +164,7 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
                     model_.name + ": layer '" + layer.name + "' (" + layer.type + "): " + outputs.status().message());
     }
     if (stats != nullptr) stats->ms_by_layer_type[layer.type] += MillisSince(layer_start);
+    if (stats != nullptr) stats->peak_live_bytes = std::max(stats->peak_live_bytes, LiveBytes(blobs, *outputs));
     if (stats != nullptr && (layer.type == "Convolution" || layer.type == "Deconvolution")) {
       const Tensor& in = *inputs[0];
       const Tensor& out = (*outputs)[0];

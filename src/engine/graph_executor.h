@@ -23,6 +23,9 @@ class DnnlConvolution;
 struct RunStats {
   uint64_t conv_flops = 0;  // multiply-adds x 2 of every convolution and deconvolution
   std::map<std::string, double> ms_by_layer_type;  // wall time spent in each layer type
+  // The most bytes of blobs alive at once (inputs and outputs of the layer
+  // running): the run's working memory by the executor's own liveness.
+  uint64_t peak_live_bytes = 0;
 };
 
 // kOneDnn runs convolutions and deconvolutions on oneDNN and the light layers on

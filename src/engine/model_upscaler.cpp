@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
+#include <optional>
 
 #include "engine/ops/reference_ops.h"
+#include "util/failpoint.h"
 #include "imaging/pixel_buffer.h"
 
 namespace tessera::engine {
@@ -93,51 +96,166 @@ uint64_t ModelUpscaler::WorkingBytes(Size input) const {
   return planes + padded * padded * s * s * 64 * 4 * 3;
 }
 
-Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadline,
-                                        const ProgressFn& progress) const {
+void ModelUpscaler::SetMemoryPlan(MemoryPlanOptions options, std::shared_ptr<MemoryBudget> budget) {
+  plan_options_ = std::move(options);
+  budget_ = std::move(budget);
+}
+
+std::vector<ModelUpscaler::TileRect> ModelUpscaler::TileGrid(int width, int height) const {
+  std::vector<TileRect> tiles;
+  for (int ty = 0; ty < height; ty += tile_size_) {
+    for (int tx = 0; tx < width; tx += tile_size_) {
+      TileRect t;
+      t.x = tx;
+      t.y = ty;
+      t.w = std::min(tile_size_, width - tx);
+      t.h = std::min(tile_size_, height - ty);
+      t.ext_w = (geometry_.align - t.w % geometry_.align) % geometry_.align;
+      t.ext_h = (geometry_.align - t.h % geometry_.align) % geometry_.align;
+      tiles.push_back(t);
+    }
+  }
+  return tiles;
+}
+
+Result<Tensor> ModelUpscaler::RunTile(const Tensor& rgb, const TileRect& t, const Deadline& deadline,
+                                      RunStats* stats) const {
   const int s = entry_.scale;
   const int pad = geometry_.prepadding;
   const int W = rgb.w, H = rgb.h;
-  Tensor out = Tensor::Chw(rgb.c, H * s, W * s);
-  const size_t total = static_cast<size_t>((H + tile_size_ - 1) / tile_size_) * ((W + tile_size_ - 1) / tile_size_);
-  size_t done = 0;
-  for (int ty = 0; ty < H; ty += tile_size_) {
-    for (int tx = 0; tx < W; tx += tile_size_) {
-      const int tw = std::min(tile_size_, W - tx);
-      const int th = std::min(tile_size_, H - ty);
-      const int ext_w = (geometry_.align - tw % geometry_.align) % geometry_.align;
-      const int ext_h = (geometry_.align - th % geometry_.align) % geometry_.align;
-      const int in_w = tw + ext_w + 2 * pad;
-      const int in_h = th + ext_h + 2 * pad;
-      Tensor tile = Tensor::Chw(rgb.c, in_h, in_w);
-      for (int q = 0; q < rgb.c; ++q) {
-        for (int y = 0; y < in_h; ++y) {
-          const int sy = ty - pad + y;
-          const int iy = geometry_.reflect ? ReflectIndex(sy, H) : ReplicateIndex(sy, H);
-          for (int x = 0; x < in_w; ++x) {
-            const int sx = tx - pad + x;
-            tile.at(q, y, x) = rgb.at(q, iy, geometry_.reflect ? ReflectIndex(sx, W) : ReplicateIndex(sx, W));
-          }
-        }
+  const int in_w = t.w + t.ext_w + 2 * pad;
+  const int in_h = t.h + t.ext_h + 2 * pad;
+  Tensor tile = Tensor::Chw(rgb.c, in_h, in_w);
+  for (int q = 0; q < rgb.c; ++q) {
+    for (int y = 0; y < in_h; ++y) {
+      const int sy = t.y - pad + y;
+      const int iy = geometry_.reflect ? ReflectIndex(sy, H) : ReplicateIndex(sy, H);
+      for (int x = 0; x < in_w; ++x) {
+        const int sx = t.x - pad + x;
+        tile.at(q, y, x) = rgb.at(q, iy, geometry_.reflect ? ReflectIndex(sx, W) : ReplicateIndex(sx, W));
       }
-      Result<Tensor> result = executor_.Run(std::move(tile), deadline);
-      if (!result.ok()) return result.status();
-      const Tensor& o = *result;
-      const int offset = geometry_.model_crops ? 0 : pad * s;
-      const int expect_w = geometry_.model_crops ? (tw + ext_w) * s : in_w * s;
-      const int expect_h = geometry_.model_crops ? (th + ext_h) * s : in_h * s;
-      if (o.c != rgb.c || o.w != expect_w || o.h != expect_h) {
-        return InternalError(entry_.name + ": tile output is " + std::to_string(o.w) + "x" + std::to_string(o.h) +
-                             ", expected " + std::to_string(expect_w) + "x" + std::to_string(expect_h));
-      }
-      for (int q = 0; q < rgb.c; ++q) {
-        for (int y = 0; y < th * s; ++y) {
-          const float* src = o.channel(q) + static_cast<size_t>(y + offset) * o.w + offset;
-          std::copy(src, src + tw * s, out.channel(q) + static_cast<size_t>(ty * s + y) * out.w + tx * s);
-        }
-      }
-      if (progress) progress(++done, total);
     }
+  }
+  Result<Tensor> result = executor_.Run(std::move(tile), deadline, stats);
+  if (!result.ok()) return result.status();
+  const Tensor& o = *result;
+  const int offset = geometry_.model_crops ? 0 : pad * s;
+  const int expect_w = geometry_.model_crops ? (t.w + t.ext_w) * s : in_w * s;
+  const int expect_h = geometry_.model_crops ? (t.h + t.ext_h) * s : in_h * s;
+  if (o.c != rgb.c || o.w != expect_w || o.h != expect_h) {
+    return InternalError(entry_.name + ": tile output is " + std::to_string(o.w) + "x" + std::to_string(o.h) +
+                         ", expected " + std::to_string(expect_w) + "x" + std::to_string(expect_h));
+  }
+  // Only the tile's own pixels are kept: the chunk holds these until it is done.
+  Tensor cropped = Tensor::Chw(rgb.c, t.h * s, t.w * s);
+  for (int q = 0; q < rgb.c; ++q) {
+    for (int y = 0; y < t.h * s; ++y) {
+      const float* src = o.channel(q) + static_cast<size_t>(y + offset) * o.w + offset;
+      std::copy(src, src + t.w * s, cropped.channel(q) + static_cast<size_t>(y) * cropped.w);
+    }
+  }
+  return cropped;
+}
+
+Result<std::vector<Tensor>> ModelUpscaler::RunChunk(const Tensor& rgb, const std::vector<TileRect>& tiles,
+                                                     size_t first, size_t count, uint64_t tile_cost,
+                                                     const Deadline& deadline, RunStats* stats) const {
+  // Every allocation of the chunk is promised against the process's budget
+  // first; the real allocator can still say no (std::bad_alloc).
+  MemoryBudget::Reservation reservation;
+  if (budget_ && tile_cost > 0) {
+    auto reserved = budget_->Reserve(tile_cost * count);
+    if (!reserved.ok()) return reserved.status();
+    reservation = std::move(reserved).value();
+  }
+  std::vector<Tensor> outputs;
+  try {
+    for (size_t i = first; i < first + count; ++i) {
+      // Tests: an allocation failure at this point (src/util/failpoint.h).
+      if (FailpointHit("engine.tile_alloc")) throw std::bad_alloc();
+      Result<Tensor> out = RunTile(rgb, tiles[i], deadline, stats);
+      if (!out.ok()) return out.status();
+      outputs.push_back(std::move(out).value());
+    }
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, entry_.name + ": out of memory running a chunk of " +
+                                                std::to_string(count) + " tiles");
+  }
+  return outputs;
+}
+
+uint64_t ModelUpscaler::KnownTileCost(int width, int height) const {
+  std::lock_guard lock(cost_mutex_);
+  auto it = tile_costs_.find({width, height});
+  return it == tile_costs_.end() ? 0 : it->second;
+}
+
+Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadline, const ProgressFn& progress,
+                                        TilingReport* report) const {
+  const int s = entry_.scale;
+  const std::vector<TileRect> tiles = TileGrid(rgb.w, rgb.h);
+  const size_t total = tiles.size();
+  Tensor out = Tensor::Chw(rgb.c, rgb.h * s, rgb.w * s);
+  TilingReport done_report;
+  if (report != nullptr) *report = TilingReport();
+  // The first tile is the grid's largest: what it costs bounds every tile's cost.
+  const TileRect& largest = tiles.front();
+  uint64_t tile_cost = KnownTileCost(largest.w + largest.ext_w, largest.h + largest.ext_h);
+  std::optional<ChunkPlanner> planner;
+  if (tile_cost > 0) planner.emplace(plan_options_, tile_cost);
+
+  size_t next = 0;
+  while (next < total) {
+    // Without a known cost the first chunk is one tile, measured on the way.
+    const size_t count = planner ? planner->NextChunk(total - next) : 1;
+    RunStats stats;
+    Result<std::vector<Tensor>> chunk =
+        RunChunk(rgb, tiles, next, count, tile_cost, deadline, tile_cost == 0 ? &stats : nullptr);
+    if (report != nullptr) {  // kept up to date, so a failed run reports too
+      report->tiles = total;
+      report->oom_retries = planner ? planner->retries_used() : 0;
+    }
+    if (!chunk.ok()) {
+      if (chunk.status().code() != StatusCode::kOutOfMemory) return chunk.status();
+      // Not measured yet (the first tile itself failed): the estimate stands in until it is.
+      if (!planner) planner.emplace(plan_options_, WorkingBytes({static_cast<uint64_t>(largest.w),
+                                                                 static_cast<uint64_t>(largest.h)}));
+      if (planner->ShrinkAfterOom(count, chunk.status())) continue;
+      if (report != nullptr) report->oom_retries = planner->retries_used();
+      return Status(StatusCode::kOutOfMemory,
+                    chunk.status().message() + " (after " + std::to_string(planner->retries_used()) +
+                        " retries with smaller chunks; lower --tile-size or --max-chunk-mb, or free memory)");
+    }
+    if (tile_cost == 0) {
+      // Liveness of the tile's run, plus its input and its output kept for the chunk.
+      const uint64_t in_bytes = static_cast<uint64_t>(rgb.c) * (largest.w + largest.ext_w + 2 * geometry_.prepadding) *
+                                (largest.h + largest.ext_h + 2 * geometry_.prepadding) * sizeof(float);
+      const uint64_t out_bytes = static_cast<uint64_t>(rgb.c) * largest.w * largest.h * s * s * sizeof(float);
+      tile_cost = stats.peak_live_bytes + in_bytes + out_bytes;
+      {
+        std::lock_guard lock(cost_mutex_);
+        tile_costs_[{largest.w + largest.ext_w, largest.h + largest.ext_h}] = tile_cost;
+      }
+      if (planner) {
+        planner->set_tile_cost_bytes(tile_cost);  // keeps the retries spent and the lowered cap
+      } else {
+        planner.emplace(plan_options_, tile_cost);
+      }
+    }
+    for (size_t k = 0; k < chunk->size(); ++k) {
+      const TileRect& t = tiles[next + k];
+      const Tensor& o = (*chunk)[k];
+      for (int q = 0; q < rgb.c; ++q) {
+        for (int y = 0; y < o.h; ++y) {
+          const float* src = o.channel(q) + static_cast<size_t>(y) * o.w;
+          std::copy(src, src + o.w, out.channel(q) + static_cast<size_t>(t.y * s + y) * out.w + t.x * s);
+        }
+      }
+      if (progress) progress(next + k + 1, total);
+    }
+    next += chunk->size();
+    done_report.chunks += 1;
+    done_report.largest_chunk = std::max(done_report.largest_chunk, chunk->size());
   }
   if (geometry_.adds_nearest_input) {
     for (int q = 0; q < out.c; ++q) {
@@ -146,6 +264,10 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
       }
     }
   }
+  done_report.tiles = total;
+  done_report.tile_cost_bytes = tile_cost;
+  done_report.oom_retries = planner ? planner->retries_used() : 0;
+  if (report != nullptr) *report = done_report;
   return out;
 }
 

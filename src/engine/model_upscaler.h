@@ -13,12 +13,23 @@
 // Inside the image, a tile's padding is its neighbours' pixels, so tiles join
 // without seams. The grid depends only on the image size and the tile size —
 // never on free memory — so the same input and options give the same bytes.
+//
+// Tiles run in chunks sized from the free memory (engine/memory_planner.h): a
+// chunk's memory is reserved from the process's MemoryBudget, its tiles' outputs
+// are kept until the chunk is done, and an out-of-memory (the budget's or the
+// allocator's) shrinks the chunk and runs it again. Chunks change when tiles
+// run, never what they compute.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/graph_executor.h"
+#include "engine/memory_planner.h"
 #include "engine/model_catalog.h"
 #include "engine/ncnn/model.h"
 #include "engine/upscaler.h"
@@ -38,6 +49,15 @@ TileGeometry GeometryFor(const ModelEntry& entry);
 // The tile edge used when --tile-size is 0: fixed, so output never depends on memory.
 inline constexpr int kDefaultTileSize = 200;
 
+// How one RunPlanar() went, for logs and tests.
+struct TilingReport {
+  size_t tiles = 0;
+  size_t chunks = 0;
+  size_t largest_chunk = 0;      // tiles
+  uint64_t tile_cost_bytes = 0;  // measured on the largest tile
+  int oom_retries = 0;
+};
+
 class ModelUpscaler : public Upscaler {
  public:
   // Loads `entry` from `model_dir`. `tile_size` 0 = kDefaultTileSize.
@@ -56,7 +76,12 @@ class ModelUpscaler : public Upscaler {
 
   // The same on planar float RGB in [0, 1] (c x h x w), for tests: returns the
   // model's output in the same layout, before rounding to 8 bits.
-  Result<Tensor> RunPlanar(const Tensor& rgb, const Deadline& deadline, const ProgressFn& progress = nullptr) const;
+  Result<Tensor> RunPlanar(const Tensor& rgb, const Deadline& deadline, const ProgressFn& progress = nullptr,
+                           TilingReport* report = nullptr) const;
+
+  // How chunks are sized, and the budget their memory is reserved from (null:
+  // none). Call before the upscaler is shared between threads.
+  void SetMemoryPlan(MemoryPlanOptions options, std::shared_ptr<MemoryBudget> budget);
 
   const ModelEntry& entry() const { return entry_; }
   int tile_size() const { return tile_size_; }
@@ -66,11 +91,28 @@ class ModelUpscaler : public Upscaler {
  private:
   ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size);
 
+  struct TileRect {
+    int x = 0, y = 0, w = 0, h = 0;  // the tile's own pixels in the input
+    int ext_w = 0, ext_h = 0;        // right/bottom extension to the family's alignment
+  };
+  std::vector<TileRect> TileGrid(int width, int height) const;
+  // One tile through the model; returns only its own pixels, upscaled.
+  Result<Tensor> RunTile(const Tensor& rgb, const TileRect& tile, const Deadline& deadline, RunStats* stats) const;
+  Result<std::vector<Tensor>> RunChunk(const Tensor& rgb, const std::vector<TileRect>& tiles, size_t first,
+                                       size_t count, uint64_t tile_cost, const Deadline& deadline,
+                                       RunStats* stats) const;
+  // The measured cost of a tile of this padded-free size; 0 when not measured yet.
+  uint64_t KnownTileCost(int width, int height) const;
+
   ModelEntry entry_;
   std::unique_ptr<ncnn::Model> model_;
   GraphExecutor executor_;
   TileGeometry geometry_;
   int tile_size_;
+  MemoryPlanOptions plan_options_;
+  std::shared_ptr<MemoryBudget> budget_;
+  mutable std::mutex cost_mutex_;
+  mutable std::map<std::pair<int, int>, uint64_t> tile_costs_;  // by tile width, height
 };
 
 }  // namespace tessera::engine

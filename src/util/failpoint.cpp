@@ -9,7 +9,8 @@ namespace tessera {
 namespace {
 
 struct Point {
-  int64_t fail_on = 0;  // 0: every hit; n: only the n-th
+  int64_t fail_on = 0;     // 0: every hit (unless fail_first); n: only the n-th
+  int64_t fail_first = 0;  // n: the first n hits
   int64_t hits = 0;
 };
 
@@ -29,14 +30,16 @@ Status ArmFailpoints(std::string_view spec) {
     start = comma + 1;
     if (item.empty()) continue;
     Point point;
-    size_t at = item.find('@');
+    size_t at = item.find_first_of("@*");
     std::string_view name = item.substr(0, at);
     if (at != std::string_view::npos) {
       std::string_view count = item.substr(at + 1);
-      auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), point.fail_on);
-      if (ec != std::errc() || end != count.data() + count.size() || point.fail_on < 1) {
-        return InvalidError("failpoint \"" + std::string(item) + "\": expected name or name@N with N >= 1");
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+      if (ec != std::errc() || end != count.data() + count.size() || n < 1) {
+        return InvalidError("failpoint \"" + std::string(item) + "\": expected name, name@N or name*N with N >= 1");
       }
+      (item[at] == '@' ? point.fail_on : point.fail_first) = n;
     }
     if (name.empty()) return InvalidError("failpoint with an empty name in \"" + std::string(spec) + "\"");
     points[std::string(name)] = point;
@@ -60,6 +63,7 @@ bool FailpointHit(std::string_view name) {
   if (it == g_points.end()) return false;
   Point& point = it->second;
   point.hits += 1;
+  if (point.fail_first > 0) return point.hits <= point.fail_first;
   return point.fail_on == 0 || point.hits == point.fail_on;
 }
 

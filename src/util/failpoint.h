@@ -6,6 +6,7 @@
 //
 //   "store.create_batch"       every hit fails
 //   "upload.write@3"           only the 3rd hit fails
+//   "engine.tile_alloc*2"      the first 2 hits fail, the later ones pass
 #pragma once
 
 #include <string>

@@ -4,6 +4,7 @@
 
 #include "engine/lanczos_upscaler.h"
 #include "runtime/plan_cache.h"
+#include "util/process_memory.h"
 #include "util/byte_size.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -43,6 +44,9 @@ std::string DefaultModelFor(protocol::Engine engine, int scale) {
 
 EngineResolver::EngineResolver(const WorkerOptions& options)
     : options_(options),
+      memory_budget_(options.limits.ram_budget_bytes > 0
+                         ? std::make_shared<engine::MemoryBudget>(options.limits.ram_budget_bytes)
+                         : nullptr),
       cache_(runtime::ModelCacheLimits{options.max_loaded_models, options.max_loaded_model_bytes}) {
   if (!options_.warmup.empty()) {
     if (options_.warmup.size() > cache_.limits().max_models) {
@@ -56,6 +60,21 @@ EngineResolver::EngineResolver(const WorkerOptions& options)
 }
 
 EngineResolver::~EngineResolver() = default;
+
+engine::MemoryPlanOptions EngineResolver::MemoryPlan() const {
+  engine::MemoryPlanOptions plan;
+  plan.safe_mode = options_.safe_mode;
+  plan.max_chunk_bytes = options_.max_chunk_bytes;
+  plan.oom_retries = options_.oom_retries;
+  // Free for a chunk: what the machine has (MemAvailable within the cgroup), and
+  // never more than is left of --ram-budget.
+  plan.probe = [budget = memory_budget_]() -> std::optional<uint64_t> {
+    std::optional<uint64_t> machine = AvailableMemoryBytes();
+    if (!budget) return machine;
+    return machine ? std::min(*machine, budget->available()) : budget->available();
+  };
+  return plan;
+}
 
 void EngineResolver::Warmup(std::stop_token stop) {
   const auto all_started = std::chrono::steady_clock::now();
@@ -173,10 +192,13 @@ Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
       auto model = runtime::LoadModelWithPlanCache(runtime::PlanCache(options_.cache_dir), options_.model_dir,
                                                    entry->name, tile);
       if (!model.ok()) return model.status();
-      shared = engine::ModelUpscaler::FromModel(*entry, std::move(model).value(), tile);
+      auto made = engine::ModelUpscaler::FromModel(*entry, std::move(model).value(), tile);
+      made->SetMemoryPlan(MemoryPlan(), memory_budget_);
+      shared = std::move(made);
     } else {
       auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size);
       if (!loaded.ok()) return loaded.status();
+      (*loaded)->SetMemoryPlan(MemoryPlan(), memory_budget_);
       shared = std::move(loaded).value();
     }
     LogInfo("model_loaded")

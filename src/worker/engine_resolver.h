@@ -57,7 +57,13 @@ class EngineResolver {
   void LogCacheStats() const;
   void Warmup(std::stop_token stop);
 
+  // Chunk sizing for every model this resolver loads (--safe-mode, --max-chunk-mb,
+  // --oom-retries), with a probe bounded by what is left of --ram-budget.
+  engine::MemoryPlanOptions MemoryPlan() const;
+
   const WorkerOptions& options_;
+  // --ram-budget as a live accountant: every chunk of tiles reserves from it.
+  std::shared_ptr<engine::MemoryBudget> memory_budget_;
   Cache cache_;
   std::jthread warmup_;  // last: stopped and joined before the cache goes away
 };

@@ -43,6 +43,13 @@ struct WorkerOptions {
   // kept on disk, so a later load skips parsing and conversion.
   bool plan_cache = true;  // --no-plan-cache: false
   std::string cache_dir;   // --cache-dir; empty: resolved to ~/.cache/tessera/plans
+  // Chunks of tiles (engine/memory_planner.h): the fraction of free memory a
+  // chunk may take is 0.28 instead of 0.45 in safe mode (--safe-mode or
+  // TESSERA_SAFE_MODE=1); --max-chunk-mb caps a chunk (0 = the first budget of
+  // each job); --oom-retries smaller chunks are tried after an out-of-memory.
+  bool safe_mode = false;
+  uint64_t max_chunk_bytes = 0;
+  int oom_retries = 3;
   // Images waiting between two stages of a request's decode → process → encode
   // pipeline (runtime/pipeline.h); 0 runs the images one after another.
   size_t pipeline_depth = 1;

@@ -39,6 +39,14 @@ TEST_F(FailpointTest, APointWithoutACountFiresOnEveryHitUntilDisarmed) {
   EXPECT_FALSE(FailpointHit("store.create_batch"));
 }
 
+TEST_F(FailpointTest, AStarCountFiresOnTheFirstHitsOnly) {
+  ASSERT_TRUE(ArmFailpoints("engine.tile_alloc*2").ok());
+  EXPECT_EQ(FiringHits("engine.tile_alloc", 5), (std::vector<int>{1, 2}));
+  EXPECT_FALSE(ArmFailpoints("x*0").ok());
+  EXPECT_FALSE(ArmFailpoints("x*").ok());
+  EXPECT_FALSE(ArmFailpoints("x*2@1").ok());
+}
+
 TEST_F(FailpointTest, ACommaSeparatedSpecArmsEachPointWithItsOwnCount) {
   ASSERT_TRUE(ArmFailpoints("a,b@3").ok());
   EXPECT_EQ(FiringHits("a", 3), (std::vector<int>{1, 2, 3}));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -87,8 +88,13 @@ TEST_F(BatchProcessorTest, PipelinedAndOneAtATimeGiveTheSameBytes) {
 
 TEST_F(BatchProcessorTest, ABadImageMidBatchStopsThePipelineAndNamesItsIndex) {
   std::vector<std::vector<uint8_t>> images = MixedBatch();
-  // Garbage in the compressed pixels (the header still reads fine): a CRC error.
-  for (size_t k = images[4].size() / 2; k < images[4].size() / 2 + 8; ++k) images[4][k] ^= 0x5a;
+  // A broken zlib header at the start of the pixel data (the image header still
+  // reads fine): libvips 8.14 sometimes "decodes" it (src/imaging/image_codec.cpp).
+  const std::string idat = "IDAT";
+  auto at = std::search(images[4].begin(), images[4].end(), idat.begin(), idat.end());
+  ASSERT_NE(at, images[4].end());
+  at[4] = 0xff;
+  at[5] = 0xff;
   options_.pipeline_depth = 2;
   BatchOutcome out = Run(images);
   EXPECT_EQ(out.status.code(), StatusCode::kBadImage) << out.status.ToString();
