@@ -8,9 +8,10 @@
 //   decode / process / encode one image after another (depth 0) vs pipelined
 //   (depth 1). Two workloads: lanczos x2 on 256x256 images, where decoding and
 //   encoding weigh, and realesr-animevideov3-x2 on 64x64 images, where the model does.
-// - BM_PeakRss: the same model batch under --ram-budget 256 MiB, 1 GiB and
+// - BM_PeakRss: a model batch of 32 under --ram-budget 256 MiB, 1 GiB and
 //   unlimited: the process's peak resident memory during the request (VmHWM,
-//   reset before it), and whether the budget let it pipeline.
+//   reset before it), and whether the budget let it pipeline; BM_PeakRssLargeImage
+//   the same for one 1200x1200 image, whose 36 tiles run in chunks sized by the budget.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -121,13 +122,13 @@ BENCHMARK(BM_Batch32)
     ->UseRealTime()
     ->Iterations(3);
 
-void BM_PeakRss(benchmark::State& state) {
-  const uint64_t budget = static_cast<uint64_t>(state.range(0)) << 20;  // 0: unlimited
+// Peak resident memory of one request under a --ram-budget (MiB; 0 = unlimited).
+void PeakRssUnderBudget(benchmark::State& state, const std::vector<std::vector<uint8_t>>& images) {
+  const uint64_t budget = static_cast<uint64_t>(state.range(0)) << 20;
   const Workload& w = kWorkloads[1];
-  const auto images = Batch(128);
   worker::WorkerOptions options = Options(1, budget > 0 ? budget : (1ull << 50));
   worker::BatchProcessor processor(options);
-  (void)ProcessBatch(processor, {images[0]}, w.engine, w.quality);  // model loaded before measuring
+  (void)ProcessBatch(processor, {NoisePng(16, 0)}, w.engine, w.quality);  // model loaded before measuring
   double peak_mb = 0;
   bool pipelined = false;
   for (auto _ : state) {
@@ -145,7 +146,15 @@ void BM_PeakRss(benchmark::State& state) {
   state.counters["pipelined"] = pipelined ? 1 : 0;
   state.SetLabel(budget > 0 ? "--ram-budget " + std::to_string(budget >> 20) + "MiB" : "unlimited");
 }
+
+// The batch of 32 (128x128: one tile each).
+void BM_PeakRss(benchmark::State& state) { PeakRssUnderBudget(state, Batch(128)); }
 BENCHMARK(BM_PeakRss)->Arg(256)->Arg(1024)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+// One 1200x1200 image: 36 tiles, so the budget decides how many run in a chunk.
+void BM_PeakRssLargeImage(benchmark::State& state) { PeakRssUnderBudget(state, {NoisePng(1200, 0)}); }
+BENCHMARK(BM_PeakRssLargeImage)->Arg(256)->Arg(1024)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()
+    ->Iterations(1);
 
 void BM_ModelStart(benchmark::State& state, const std::string& name, bool warm) {
   const std::string model_dir = engine::DefaultModelDir();
