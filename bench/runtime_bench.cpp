@@ -11,7 +11,7 @@
 // - BM_PeakRss: a model batch of 32 under --ram-budget 256 MiB, 1 GiB and
 //   unlimited: the process's peak resident memory during the request (VmHWM,
 //   reset before it), and whether the budget let it pipeline; BM_PeakRssLargeImage
-//   the same for one 1200x1200 image, whose 36 tiles run in chunks sized by the budget.
+//   the same for one 800x800 image, whose 16 tiles run in chunks sized by the budget.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -73,7 +73,7 @@ worker::BatchOutcome ProcessBatch(worker::BatchProcessor& processor, const std::
 worker::WorkerOptions Options(size_t depth, uint64_t budget) {
   worker::WorkerOptions options;
   options.model_dir = engine::DefaultModelDir();
-  options.pipeline_depth = depth;
+  options.pipeline_depth = static_cast<int>(depth);
   options.limits.ram_budget_bytes = budget;
   options.plan_cache = false;
   return options;
@@ -151,8 +151,8 @@ void PeakRssUnderBudget(benchmark::State& state, const std::vector<std::vector<u
 void BM_PeakRss(benchmark::State& state) { PeakRssUnderBudget(state, Batch(128)); }
 BENCHMARK(BM_PeakRss)->Arg(256)->Arg(1024)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
-// One 1200x1200 image: 36 tiles, so the budget decides how many run in a chunk.
-void BM_PeakRssLargeImage(benchmark::State& state) { PeakRssUnderBudget(state, {NoisePng(1200, 0)}); }
+// One 800x800 image: 16 tiles, so the budget decides how many run in a chunk.
+void BM_PeakRssLargeImage(benchmark::State& state) { PeakRssUnderBudget(state, {NoisePng(800, 0)}); }
 BENCHMARK(BM_PeakRssLargeImage)->Arg(256)->Arg(1024)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()
     ->Iterations(1);
 

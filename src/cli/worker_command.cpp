@@ -212,10 +212,11 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->check(CLI::Range(0, 100));
   cmd->add_option("--pipeline-depth", o.pipeline_depth,
                   "Images waiting between the decode, process and encode stages of a request: image i+1 is "
-                  "decoded and i-1 encoded while i is processed; 0 = one image after another. A batch whose "
-                  "extra images in flight do not fit --ram-budget runs one image after another")
+                  "decoded and i-1 encoded while i is processed; 0 = one image after another; -1 = automatic "
+                  "(1 on machines with 4 cores or more, else 0: on 2 cores the overlap measured slower). A "
+                  "batch whose extra images in flight do not fit --ram-budget runs one image after another")
       ->capture_default_str()
-      ->check(CLI::Range(size_t{0}, size_t{16}));
+      ->check(CLI::Range(-1, 16));
   cmd->add_flag("--profiling", o.profiling,
                 "Add to each request line: wait_ms (waiting for the frame), validate_ms, probe_ms, "
                 "slowest_image_ms (sequential runs), pipelined, pixels_ms (decode+process+encode wall time), "

@@ -91,7 +91,7 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
   // decoded) and depth + 1 more upscaled images (queued, and the one being
   // encoded) are alive at once. When that does not fit, the batch runs one image
   // at a time rather than failing.
-  const size_t depth = options_.pipeline_depth;
+  const size_t depth = EffectivePipelineDepth(options_.pipeline_depth);
   const uint64_t pipelined_estimate = estimate + (depth + 1) * (largest_input + largest_output);
   const bool pipelined = depth > 0 && sizes.size() > 1 && pipelined_estimate <= options_.limits.ram_budget_bytes;
   if (pipelined) out.estimated_peak_bytes = pipelined_estimate;

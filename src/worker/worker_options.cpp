@@ -1,6 +1,7 @@
 #include "worker/worker_options.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "engine/model_catalog.h"
 #include "engine/ops/dnnl_convolution.h"
@@ -9,6 +10,11 @@
 #include "util/process_memory.h"
 
 namespace tessera::worker {
+
+size_t EffectivePipelineDepth(int configured) {
+  if (configured >= 0) return static_cast<size_t>(configured);
+  return std::thread::hardware_concurrency() >= 4 ? 1 : 0;
+}
 
 void ResolveMachineDefaults(WorkerOptions* options) {
   engine::ops::SetComputeThreads(options->threads);

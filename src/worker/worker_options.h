@@ -51,13 +51,19 @@ struct WorkerOptions {
   uint64_t max_chunk_bytes = 0;
   int oom_retries = 3;
   // Images waiting between two stages of a request's decode → process → encode
-  // pipeline (runtime/pipeline.h); 0 runs the images one after another.
-  size_t pipeline_depth = 1;
+  // pipeline (runtime/pipeline.h); 0 runs the images one after another; -1 =
+  // automatic (EffectivePipelineDepth).
+  int pipeline_depth = -1;
   bool profiling = false;
   bool log_protocol = false;
 };
 
 // Fills in defaults that depend on the machine (the RAM budget).
 void ResolveMachineDefaults(WorkerOptions* options);
+
+// The pipeline depth to use for `configured` (-1 = automatic: 1 with 4 cores or
+// more, else 0 — on 2 cores the three stages compete with the engine's own
+// threads and the overlap measured slower, bench/runtime_bench).
+size_t EffectivePipelineDepth(int configured);
 
 }  // namespace tessera::worker

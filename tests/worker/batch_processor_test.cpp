@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "../support/test_images.h"
@@ -105,6 +106,7 @@ TEST_F(BatchProcessorTest, ABadImageMidBatchStopsThePipelineAndNamesItsIndex) {
 TEST_F(BatchProcessorTest, ACancelledDeadlineEndsAPipelinedBatchWithTimeout) {
   Deadline cancelled;
   cancelled.Cancel();
+  options_.pipeline_depth = 1;
   BatchOutcome out = Run(MixedBatch(), "x2", protocol::Engine::kLanczos, -1, cancelled);
   EXPECT_EQ(out.status.code(), StatusCode::kTimeout) << out.status.ToString();
   EXPECT_TRUE(out.outputs.empty());
@@ -124,6 +126,12 @@ TEST_F(BatchProcessorTest, ABudgetTooSmallForThePipelineRunsOneImageAtATime) {
   EXPECT_EQ(out.outputs, sequential.outputs);
   options_.limits.ram_budget_bytes = 1ull << 30;
   EXPECT_TRUE(Run(MixedBatch()).pipelined);
+}
+
+TEST_F(BatchProcessorTest, TheAutomaticPipelineDepthFollowsTheCoreCount) {
+  EXPECT_EQ(EffectivePipelineDepth(0), 0u);
+  EXPECT_EQ(EffectivePipelineDepth(3), 3u);
+  EXPECT_EQ(EffectivePipelineDepth(-1), std::thread::hardware_concurrency() >= 4 ? 1u : 0u);
 }
 
 TEST_F(BatchProcessorTest, ABombIsRefusedFromItsHeader) {
