@@ -24,6 +24,7 @@ struct WorkerFlags {
   std::string max_image_bytes = "64MiB";
   std::string ram_budget;
   std::string request_timeout = "0";
+  std::string pool_idle_release = "30s";
   bool no_gpu_fallback = false;
   bool no_plan_cache = false;
   std::string format = "png";
@@ -70,6 +71,9 @@ int Finish(WorkerFlags& f) {
   Result<std::chrono::milliseconds> timeout = ParseDuration(f.request_timeout);
   if (!timeout.ok()) return fail("--request-timeout: " + timeout.status().message());
   o.request_timeout = *timeout;
+  Result<std::chrono::milliseconds> idle = ParseDuration(f.pool_idle_release);
+  if (!idle.ok()) return fail("--pool-idle-release: " + idle.status().message());
+  o.pool_idle_release = *idle;
   o.gpu_fallback = !f.no_gpu_fallback;
   o.plan_cache = !f.no_plan_cache;
   auto format = imaging::ParseOutputFormat(f.format);
@@ -184,7 +188,8 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_flag("--stats", o.cache_stats,
                 "Log after each request: event=model_cache hits= misses= joined= loads= load_failures= "
-                "evictions= resident_mb= entries=");
+                "evictions= resident_mb= entries=, and event=buffer_pool hits= misses= returned= cached_mb= "
+                "in_use_mb=");
   cmd->add_option("--warmup", flags->warmup,
                   "Models to load in the background at start, comma-separated (e.g. "
                   "realesr-animevideov3-x2,up2x-conservative); requests are served meanwhile, a request for a "
@@ -199,6 +204,10 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-i,--input", flags->input, "Input directory for --mode batch");
   cmd->add_option("-o,--output", flags->output, "Output directory for --mode batch");
+  cmd->add_option("--pool-idle-release", flags->pool_idle_release,
+                  "Free tensor blocks are kept for reuse across tiles and requests, and returned to the system "
+                  "after this long unused (e.g. 30s, 2m; 0 = at the next sweep)")
+      ->capture_default_str();
   cmd->add_flag("--safe-mode", o.safe_mode,
                 "Chunks of tiles take at most 28 % of the free memory instead of 45 % (also TESSERA_SAFE_MODE=1)");
   cmd->add_option("--max-chunk-mb", flags->max_chunk_mb,

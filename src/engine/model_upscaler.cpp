@@ -5,6 +5,7 @@
 #include <new>
 #include <optional>
 
+#include "engine/buffer_pool.h"
 #include "engine/ops/reference_ops.h"
 #include "util/failpoint.h"
 #include "imaging/pixel_buffer.h"
@@ -220,7 +221,10 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
       // Not measured yet (the first tile itself failed): the estimate stands in until it is.
       if (!planner) planner.emplace(plan_options_, WorkingBytes({static_cast<uint64_t>(largest.w),
                                                                  static_cast<uint64_t>(largest.h)}));
-      if (planner->ShrinkAfterOom(count, chunk.status())) continue;
+      if (planner->ShrinkAfterOom(count, chunk.status())) {
+        ActivationPool().ReleaseAll();  // blocks kept for reuse are memory the retry may need
+        continue;
+      }
       if (report != nullptr) report->oom_retries = planner->retries_used();
       return Status(StatusCode::kOutOfMemory,
                     chunk.status().message() + " (after " + std::to_string(planner->retries_used()) +

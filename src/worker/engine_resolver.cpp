@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "engine/lanczos_upscaler.h"
+#include "engine/buffer_pool.h"
 #include "runtime/plan_cache.h"
 #include "util/process_memory.h"
 #include "util/byte_size.h"
@@ -116,6 +117,13 @@ void EngineResolver::LogCacheStats() const {
       .Field("evictions", s.evictions)
       .Field("resident_mb", ToMiB(s.resident_bytes))
       .Field("entries", static_cast<uint64_t>(s.entries));
+  engine::BufferPoolStats pool = engine::ActivationPool().Stats();
+  LogInfo("buffer_pool")
+      .Field("hits", pool.hits)
+      .Field("misses", pool.misses)
+      .Field("returned", pool.returned)
+      .Field("cached_mb", ToMiB(pool.cached_bytes))
+      .Field("in_use_mb", ToMiB(pool.in_use_bytes));
 }
 
 Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::Resolve(protocol::Engine engine,

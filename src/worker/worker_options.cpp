@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "engine/buffer_pool.h"
 #include "engine/model_catalog.h"
 #include "engine/ops/dnnl_convolution.h"
 #include "runtime/plan_cache.h"
@@ -18,6 +19,7 @@ size_t EffectivePipelineDepth(int configured) {
 
 void ResolveMachineDefaults(WorkerOptions* options) {
   engine::ops::SetComputeThreads(options->threads);
+  engine::ActivationPool().set_idle_release(options->pool_idle_release);
   if (options->model_dir.empty()) options->model_dir = engine::DefaultModelDir();
   if (options->cache_dir.empty()) options->cache_dir = runtime::DefaultPlanCacheDir();
   if (options->limits.ram_budget_bytes != 0) return;

@@ -48,6 +48,9 @@ struct WorkerOptions {
   // TESSERA_SAFE_MODE=1); --max-chunk-mb caps a chunk (0 = the first budget of
   // each job); --oom-retries smaller chunks are tried after an out-of-memory.
   bool safe_mode = false;
+  // Free tensor blocks kept for reuse (engine/buffer_pool.h) go back to the
+  // system after this long unused.
+  std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
   uint64_t max_chunk_bytes = 0;
   int oom_retries = 3;
   // Images waiting between two stages of a request's decode → process → encode
