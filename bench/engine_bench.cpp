@@ -5,7 +5,9 @@
 // BM_RooflineConv: one oneDNN 3x3 convolution, 64 -> 64 channels, 128x128, the
 // practical ceiling for these models' dominant layer. BM_Network: whole models
 // through ModelUpscaler on a textured RGB input, tiles as in production:
-// gflops (convolution FLOPs / time) and ms_per_mpx (per input megapixel).
+// gflops (convolution FLOPs / time) and ms_per_mpx (per input megapixel), and
+// ms_<LayerType>: wall time per layer type in one warm run of the padded tile
+// (GraphExecutor's RunStats), to see where the time outside convolutions goes.
 #include <benchmark/benchmark.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -100,6 +102,9 @@ void BM_Network(benchmark::State& state, const std::string& name, int size) {
   RunStats stats;
   (void)counter.Run(Textured(3, tile, tile), Deadline(), &stats);
   state.counters["gflops"] = static_cast<double>(stats.conv_flops) / per_run / 1e9;
+  RunStats warm;  // the first run above also created the primitives
+  (void)counter.Run(Textured(3, tile, tile), Deadline(), &warm);
+  for (const auto& [type, ms] : warm.ms_by_layer_type) state.counters["ms_" + type] = ms;
   state.counters["ms_per_mpx"] = per_run * 1e3 / (static_cast<double>(size) * size / 1e6);
 }
 
