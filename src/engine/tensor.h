@@ -2,10 +2,39 @@
 // and 1-D vectors (after global pooling and inner products), fp32, dense.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <new>
 #include <vector>
 
 namespace tessera::engine {
+
+// Allocates on 64-byte boundaries. oneDNN's kernels may store to a large output
+// with aligned non-temporal stores (its AVX2 resampling does, and faulted on the
+// 16-byte alignment a plain std::vector gives), so tensor storage is aligned
+// as oneDNN aligns its own buffers.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{64};
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
+  void deallocate(T* p, size_t) { ::operator delete(p, kAlignment); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>&) const {
+    return true;
+  }
+};
+
+using TensorStorage = std::vector<float, AlignedAllocator<float>>;
+
+// Storage against a plain vector of the same values (tests state expected
+// values that way).
+inline bool operator==(const TensorStorage& a, const std::vector<float>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
 
 struct Tensor {
   int dims = 3;  // 1 or 3
@@ -17,7 +46,7 @@ struct Tensor {
   // chains of convolutions need no reorders. Only the oneDNN backend makes these;
   // channel(), at() and plane-wise code assume block 0.
   int block = 0;
-  std::vector<float> data;
+  TensorStorage data;
 
   static Tensor Chw(int c, int h, int w, float fill = 0.f) {
     Tensor t;
