@@ -12,6 +12,9 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <array>
+#include <string>
+#include <vector>
 #include <unordered_map>
 
 #include <chrono>
@@ -99,6 +102,54 @@ void BM_PReluBlocked(benchmark::State& state, bool onednn) {
                                               benchmark::Counter::kIsRate);
 }
 
+// One light layer as the networks run it, reference kernel (plain inputs) against
+// its oneDNN op (inputs in the layout the executor would give it; not in place).
+struct LayerCase {
+  std::string type, params;
+  std::vector<std::array<int, 3>> inputs;  // c, h, w of each bottom
+  bool blocked;                            // oneDNN op's inputs in nChw8c
+};
+
+void BM_LightLayer(benchmark::State& state, const LayerCase& lc, bool onednn) {
+  std::string text = "7767517\n" + std::to_string(lc.inputs.size() + 1) + " " + std::to_string(lc.inputs.size() + 1) + "\n";
+  std::string bottoms;
+  for (size_t i = 0; i < lc.inputs.size(); ++i) {
+    text += "Input in" + std::to_string(i) + " 0 1 b" + std::to_string(i) + "\n";
+    bottoms += " b" + std::to_string(i);
+  }
+  text += lc.type + " l " + std::to_string(lc.inputs.size()) + " 1" + bottoms + " out " + lc.params + "\n";
+  auto graph = ncnn::ParseParam(text, "bench.param");
+  const ncnn::LayerSpec& layer = graph->layers.back();
+  const ncnn::LayerWeights none;
+  std::vector<Tensor> plain, laid_out;
+  for (const auto& [c, h, w] : lc.inputs) {
+    plain.push_back(Textured(c, h, w));
+    laid_out.push_back(lc.blocked ? *ops::ToBlocked(plain.back()) : plain.back());
+  }
+  std::vector<const Tensor*> ref_in, op_in;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    ref_in.push_back(&plain[i]);
+    op_in.push_back(&laid_out[i]);
+  }
+  auto op = ops::MakeDnnlOp(layer, none);
+  for (auto _ : state) {
+    if (onednn) {
+      benchmark::DoNotOptimize(op->Run(op_in, lc.blocked, nullptr));
+    } else {
+      benchmark::DoNotOptimize(ops::ForwardLayer(layer, none, ref_in));
+    }
+  }
+}
+
+// The shapes realesr-animevideov3-x2 / -x4 and realesrgan-x4plus meet on a 200x200 tile
+// (64x64 for x4plus, padded to 84).
+const LayerCase kPixelShuffleX2{"PixelShuffle", "0=2", {{12, 220, 220}}, false};
+const LayerCase kPixelShuffleX4{"PixelShuffle", "0=4", {{48, 220, 220}}, false};
+const LayerCase kInterpInputX4{"Interp", "0=1 1=4.0 2=4.0", {{3, 220, 220}}, false};
+const LayerCase kInterpBlockedX2{"Interp", "0=1 1=2.0 2=2.0", {{64, 168, 168}}, true};
+const LayerCase kEltwiseSum{"Eltwise", "0=1 -23301=2,0.2,1.0", {{64, 84, 84}, {64, 84, 84}}, true};
+const LayerCase kConcat{"Concat", "", {{64, 84, 84}, {32, 84, 84}, {32, 84, 84}, {32, 84, 84}}, true};
+
 void BM_Network(benchmark::State& state, const std::string& name, int size) {
   auto manifest = ReadManifest(DefaultModelDir());
   if (!manifest.ok()) {
@@ -139,6 +190,18 @@ void BM_Network(benchmark::State& state, const std::string& name, int size) {
 BENCHMARK(BM_RooflineConv)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK_CAPTURE(BM_PReluBlocked, reference_in_place, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_PReluBlocked, onednn_in_place, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, pixelshuffle_x2_reference, kPixelShuffleX2, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, pixelshuffle_x2_onednn, kPixelShuffleX2, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, pixelshuffle_x4_reference, kPixelShuffleX4, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, pixelshuffle_x4_onednn, kPixelShuffleX4, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, interp_input_x4_reference, kInterpInputX4, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, interp_input_x4_onednn, kInterpInputX4, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, interp_blocked_x2_reference, kInterpBlockedX2, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, interp_blocked_x2_onednn, kInterpBlockedX2, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, eltwise_sum_reference, kEltwiseSum, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, eltwise_sum_onednn, kEltwiseSum, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, concat_reference, kConcat, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LightLayer, concat_onednn, kConcat, true)->Unit(benchmark::kMillisecond)->UseRealTime();
 // 200x200 is one tile at the default tile size, so the FLOP count above is exact.
 BENCHMARK_CAPTURE(BM_Network, realesr_animevideov3_x2, "realesr-animevideov3-x2", 200)
     ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);

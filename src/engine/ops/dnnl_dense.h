@@ -29,6 +29,7 @@ class DnnlInnerProduct : public DnnlOp {
  public:
   DnnlInnerProduct(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) : layer_(layer), weights_(weights) {}
   Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  bool TakesBlockedInput() const override { return false; }
 
  private:
   struct Compiled;

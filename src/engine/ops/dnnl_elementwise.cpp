@@ -229,9 +229,8 @@ Result<Tensor> DnnlBinaryOp::Run(const std::vector<const Tensor*>& inputs, bool,
     });
     if (!compiled.ok()) return compiled.status();
     if ((*compiled)->reference) {
-      const Tensor plain_map = ToPlain(map).value();
-      Result<Tensor> out = BinaryOp({in[0], &plain_map}, layer_.params);
-      return out;
+      const Tensor plain_map = map.block == 0 ? map : Relayout(map, 0);
+      return BinaryOp({in[0], &plain_map}, layer_.params);
     }
     float value = scalar_value;
     const Tensor* second = scalar ? nullptr : (*compiled)->swapped ? in[0] : in[1];

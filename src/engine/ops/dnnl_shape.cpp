@@ -23,8 +23,9 @@ void Execute(const dnnl::primitive& primitive, const Args& args) {
 // ---- Concat ----
 
 struct DnnlConcat::Compiled {
-  dnnl::concat primitive;
-  Tensor shape;  // the output's shape and layout, no data
+  std::vector<dnnl::reorder> copies;  // input i into its channels of the output
+  std::vector<memory::desc> views;    // those channels, inside the whole output
+  Tensor shape;                       // the output's shape and layout, no data
 };
 
 Result<Tensor> DnnlConcat::Run(const std::vector<const Tensor*>& inputs, bool, Tensor*) const {
@@ -34,29 +35,42 @@ Result<Tensor> DnnlConcat::Run(const std::vector<const Tensor*>& inputs, bool, T
   int channels = 0;
   for (const Tensor* t : inputs) {
     if (t->dims != first.dims) return InvalidError("Concat mixes 1-D and 3-D inputs");
-    if (t->h != first.h || t->w != first.w) {
-      if (first.dims == 3) return InvalidError("Concat inputs differ in size");
-    }
+    if (first.dims == 3 && (t->h != first.h || t->w != first.w)) return InvalidError("Concat inputs differ in size");
     blocked = blocked && t->block == 8 && t->c % 8 == 0;
     channels += first.dims == 3 ? t->c : t->w;
   }
   try {
     auto compiled = cache_.Get(ShapeKey(inputs), [&]() -> Result<std::shared_ptr<Compiled>> {
       auto c = std::make_shared<Compiled>();
-      c->shape = first.dims == 3 ? AllocateLike(3, channels, first.h, first.w, blocked ? 8 : 0) : Tensor::Vector(0);
-      if (first.dims == 1) c->shape.w = channels;
-      c->shape.data.clear();
-      std::vector<memory::desc> descs;
-      for (const Tensor* t : inputs) descs.push_back(DescOf(*t));
-      c->primitive = dnnl::concat(dnnl::concat::primitive_desc(DescOf(c->shape), 1, descs, CpuEngine()));
+      c->shape.dims = first.dims;
+      c->shape.c = first.dims == 3 ? channels : 1;
+      c->shape.h = first.h;
+      c->shape.w = first.dims == 3 ? first.w : channels;
+      c->shape.block = first.dims == 3 && blocked ? 8 : 0;
+      // One reorder per input into a view of the output, not oneDNN's concat
+      // primitive: its simple implementation took 1.9 ms for what the reorders
+      // do in 0.12 ms (64 + 3 x 32 blocked channels, 84 x 84).
+      const memory::desc whole = DescOf(c->shape);
+      int offset = 0;
+      for (const Tensor* t : inputs) {
+        const memory::desc src = DescOf(*t);
+        const memory::dims dims = src.dims();
+        c->views.push_back(whole.submemory_desc(dims, {0, offset, 0, 0}));
+        c->copies.emplace_back(dnnl::reorder::primitive_desc(CpuEngine(), src, CpuEngine(), c->views.back()));
+        offset += static_cast<int>(dims[1]);
+      }
       return c;
     });
     if (!compiled.ok()) return compiled.status();
-    const Tensor& shape = (*compiled)->shape;
-    Tensor out = AllocateLike(shape.dims, shape.c, shape.h, shape.w, shape.block);
-    Args args = {{DNNL_ARG_DST, MemoryOf(out)}};
-    for (size_t i = 0; i < inputs.size(); ++i) args.insert({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), MemoryOf(*inputs[i])});
-    Execute((*compiled)->primitive, args);
+    const Compiled& c = **compiled;
+    Tensor out = AllocateLike(c.shape.dims, c.shape.c, c.shape.h, c.shape.w, c.shape.block);
+    dnnl::stream stream(CpuEngine());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      memory src = MemoryOf(*inputs[i]);
+      memory dst(c.views[i], CpuEngine(), out.data.data());
+      c.copies[i].execute(stream, src, dst);
+    }
+    stream.wait();
     return out;
   } catch (const dnnl::error& e) {
     return FromDnnlError(e, layer_.name);

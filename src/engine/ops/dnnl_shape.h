@@ -1,9 +1,10 @@
 // Layers that move data without arithmetic (Concat, Crop, PixelShuffle) or
-// resample it (Interp), on oneDNN: concat, reorder, resampling_forward.
+// resample it (Interp), on oneDNN: reorder, resampling_forward.
 //
 // Beyond DnnlOp's contract:
-// - Concat (channels, or 1-D vectors end to end): blocked output when every
-//   input is blocked with a whole number of groups of 8 channels, else plain.
+// - Concat (channels, or 1-D vectors end to end): one reorder per input into
+//   its channels of the output; blocked output when every input is blocked
+//   with a whole number of groups of 8 channels, else plain.
 // - Crop: a reorder from a sub-memory view of the input (any layout) into the
 //   output, blocked when `blocked_output_ok`, else plain.
 // - Interp: nearest (integer scale factors, where ncnn's truncated index and
