@@ -1,5 +1,7 @@
 #include "engine/buffer_pool.h"
 
+#include "engine/tensor.h"
+
 #include <algorithm>
 #include <bit>
 #include <new>
@@ -132,5 +134,8 @@ BufferPool& ActivationPool() {
   }();
   return *pool;
 }
+
+void* AllocateTensorBlock(size_t bytes) { return ActivationPool().Allocate(bytes); }
+void FreeTensorBlock(void* block, size_t bytes) noexcept { ActivationPool().Deallocate(block, bytes); }
 
 }  // namespace tessera::engine

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
-#include "engine/ops/dnnl_convolution.h"
+#include "engine/ops/dnnl_op.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine {
@@ -15,12 +15,9 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
     : model_(model), use_dnnl_(backend == ComputeBackend::kOneDnn) {
   const auto& layers = model.graph.layers;
   last_use_.assign(model.graph.blob_names.size(), -1);
-  convolutions_.resize(layers.size());
+  dnnl_ops_.resize(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (backend == ComputeBackend::kOneDnn &&
-        (layers[i].type == "Convolution" || layers[i].type == "Deconvolution")) {
-      convolutions_[i] = std::make_unique<ops::DnnlConvolution>(layers[i], model.weights[i]);
-    }
+    if (use_dnnl_) dnnl_ops_[i] = ops::MakeDnnlOp(layers[i], model.weights[i]);
   }
   for (size_t i = 0; i < layers.size(); ++i) {
     if (layers[i].type == "Input" && input_blob_ < 0) input_blob_ = layers[i].tops[0];
@@ -28,8 +25,8 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
   }
   if (!layers.empty() && !layers.back().tops.empty()) output_blob_ = layers.back().tops[0];
 
-  // A convolution keeps oneDNN's blocked layout for its output only when every
-  // reader (through Splits) can take it as is; otherwise it writes plain.
+  // A layer may write oneDNN's blocked layout only when every reader (through
+  // Splits) is a oneDNN op that takes it as is; otherwise it writes plain.
   std::vector<std::vector<size_t>> readers(model.graph.blob_names.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     for (int b : layers[i].bottoms) readers[b].push_back(i);
@@ -42,7 +39,7 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
         for (int top : layers[r].tops) {
           if (!all_take_blocked(top)) return false;
         }
-      } else if (!(convolutions_[r] != nullptr || t == "PReLU" || t == "Eltwise" || t == "Concat")) {
+      } else if (dnnl_ops_[r] == nullptr || !dnnl_ops_[r]->TakesBlockedInput()) {
         return false;
       }
     }
@@ -50,28 +47,13 @@ GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
   };
   blocked_output_.assign(layers.size(), false);
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (convolutions_[i] != nullptr) blocked_output_[i] = all_take_blocked(layers[i].tops[0]);
+    if (dnnl_ops_[i] != nullptr) blocked_output_[i] = all_take_blocked(layers[i].tops[0]);
   }
 }
 
 GraphExecutor::~GraphExecutor() = default;
 
 namespace {
-
-// True when there are at least two inputs, all 3-D of one shape and one layout:
-// then an elementwise kernel can run on them in whatever layout they share.
-bool SameShapeAndLayout(const std::vector<std::shared_ptr<Tensor>>& blobs, const std::vector<int>& bottoms) {
-  if (bottoms.size() < 2 || !blobs[bottoms[0]]) return false;
-  const Tensor& first = *blobs[bottoms[0]];
-  for (int b : bottoms) {
-    const Tensor* t = blobs[b].get();
-    if (t == nullptr || t->dims != 3 || t->c != first.c || t->h != first.h || t->w != first.w ||
-        t->block != first.block) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Bytes held by the distinct live blobs (Split shares one tensor between several
 // names) plus a layer's fresh outputs: the memory in use at that point of a run.
@@ -92,8 +74,9 @@ uint64_t LiveBytes(const std::vector<std::shared_ptr<Tensor>>& blobs, const std:
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
   // Blobs are shared: Split hands the same one to each reader. A blob changes in
-  // place only when this layer is its sole owner (PReLU), or when its layout is
-  // converted (same values, so every sharer may see it).
+  // place only when this layer is its sole owner and last reader (elementwise
+  // layers), or when its layout is converted (same values, so every sharer may
+  // see it).
   std::vector<std::shared_ptr<Tensor>> blobs(model_.graph.blob_names.size());
   const auto& layers = model_.graph.layers;
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -110,13 +93,9 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
       continue;
     }
     const auto layer_start = std::chrono::steady_clock::now();
-    // Kernels other than convolutions, PReLU and same-layout elementwise sums and
-    // products read plain tensors: bring blocked inputs back to plain first.
-    const bool dnnl_concat = use_dnnl_ && layer.type == "Concat" && layer.params.GetInt(0, 0) == 0;
-    const bool elementwise = layer.type == "Eltwise" || layer.type == "BinaryOp";
-    const bool layout_free = convolutions_[i] != nullptr || layer.type == "PReLU" || dnnl_concat ||
-                             (elementwise && SameShapeAndLayout(blobs, layer.bottoms));
-    if (!layout_free) {
+    const ops::DnnlOp* dnnl_op = dnnl_ops_[i].get();
+    // oneDNN ops take any layout; the reference kernels read plain tensors.
+    if (dnnl_op == nullptr) {
       for (int b : layer.bottoms) {
         if (blobs[b] && blobs[b]->block != 0) {
           // Converted where it is stored, so readers sharing it (Split) convert once.
@@ -126,35 +105,32 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
         }
       }
     }
-    // PReLU on a blob nobody else reads: in place, no copy of a large map.
-    if (layer.type == "PReLU" && last_use_[layer.bottoms[0]] == static_cast<int>(i) &&
-        blobs[layer.bottoms[0]] && blobs[layer.bottoms[0]].use_count() == 1) {
-      std::shared_ptr<Tensor> blob = std::move(blobs[layer.bottoms[0]]);
-      Status applied = ops::PReluInPlace(blob.get(), model_.weights[i]);
-      if (!applied.ok()) return applied;
-      blobs[layer.tops[0]] = std::move(blob);
-      if (stats != nullptr) stats->ms_by_layer_type[layer.type] += MillisSince(layer_start);
-      continue;
-    }
     std::vector<const Tensor*> inputs;
     for (int b : layer.bottoms) {
       if (!blobs[b]) return InternalError(model_.name + ": blob " + model_.graph.blob_names[b] + " missing");
       inputs.push_back(&*blobs[b]);
     }
+    // Input 0 may be overwritten when this layer is its last reader and no other
+    // blob shares it (Split), and it is not also another input of the layer.
+    const int first = layer.bottoms.empty() ? -1 : layer.bottoms[0];
+    const bool first_is_free = first >= 0 && first != output_blob_ && last_use_[first] == static_cast<int>(i) &&
+                               blobs[first].use_count() == 1 &&
+                               std::count(layer.bottoms.begin(), layer.bottoms.end(), first) == 1;
     Result<std::vector<Tensor>> outputs = std::vector<Tensor>();
-    if (dnnl_concat && inputs[0]->dims == 3) {
-      Result<Tensor> out = ops::DnnlConcatChannels(inputs);
+    if (dnnl_op != nullptr) {
+      Result<Tensor> out = dnnl_op->Run(inputs, blocked_output_[i], first_is_free ? blobs[first].get() : nullptr);
       if (out.ok()) {
         outputs->push_back(std::move(out).value());
       } else {
         outputs = out.status();
       }
-    } else if (convolutions_[i]) {
-      Result<Tensor> out = convolutions_[i]->Run(*inputs[0], blocked_output_[i]);
-      if (out.ok()) {
-        outputs->push_back(std::move(out).value());
+    } else if (layer.type == "PReLU" && first_is_free) {
+      // The reference PReLU in place: no copy of a large map.
+      Status applied = ops::PReluInPlace(blobs[first].get(), model_.weights[i]);
+      if (applied.ok()) {
+        outputs->push_back(std::move(*blobs[first]));
       } else {
-        outputs = out.status();
+        outputs = applied;
       }
     } else {
       outputs = ops::ForwardLayer(layer, model_.weights[i], inputs);

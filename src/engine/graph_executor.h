@@ -1,6 +1,12 @@
 // Runs an ncnn graph: layers in file order (the parser guarantees every input
 // is produced before it is used), each blob freed right after its last use, so
 // peak memory is the widest cut of the graph, not the sum of all blobs.
+//
+// Layouts (kOneDnn): a layer whose readers (through Splits) all take oneDNN's
+// blocked nChw8c layout may write it, so chains of oneDNN layers run without
+// reorders; a blob is converted to plain where a reference kernel or the
+// caller needs it. Elementwise layers run in place on a blob nobody reads
+// after them. Run is const and may be called from several threads at once.
 #pragma once
 
 #include <map>
@@ -16,7 +22,7 @@
 namespace tessera::engine {
 
 namespace ops {
-class DnnlConvolution;
+class DnnlOp;
 }
 
 // What one Run() did, for benchmarks and profiling.
@@ -28,8 +34,10 @@ struct RunStats {
   uint64_t peak_live_bytes = 0;
 };
 
-// kOneDnn runs convolutions and deconvolutions on oneDNN and the light layers on
-// the reference kernels; kReference runs everything on the reference kernels.
+// kOneDnn runs every layer on oneDNN primitives (ops/dnnl_op.h), except where
+// oneDNN 2.6 has none: bicubic Interp, nearest Interp at a non-integer scale,
+// BinaryOp vector ÷ map, which run the reference kernels. kReference runs
+// everything on the reference kernels (ops/reference_ops.h).
 enum class ComputeBackend { kReference, kOneDnn };
 
 class GraphExecutor {
@@ -51,7 +59,7 @@ class GraphExecutor {
   int input_blob_ = -1;
   int output_blob_ = -1;
   std::vector<int> last_use_;  // per blob: index of the last layer reading it
-  std::vector<std::unique_ptr<ops::DnnlConvolution>> convolutions_;  // per layer; null where not used
+  std::vector<std::unique_ptr<ops::DnnlOp>> dnnl_ops_;  // per layer; null where the reference kernel runs
   std::vector<bool> blocked_output_;  // per layer: its readers all take oneDNN's blocked layout
 };
 

@@ -2,10 +2,43 @@
 // and 1-D vectors (after global pooling and inner products), fp32, dense.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <new>
 #include <vector>
 
 namespace tessera::engine {
+
+// The tensor block pool (engine/buffer_pool.h): 64-byte aligned blocks, large
+// ones reused across layers, tiles and requests.
+void* AllocateTensorBlock(size_t bytes);
+void FreeTensorBlock(void* block, size_t bytes) noexcept;
+
+// Allocates on 64-byte boundaries, from the pool. oneDNN's kernels may store to
+// a large output with aligned non-temporal stores (its AVX2 resampling does, and
+// faulted on the 16-byte alignment a plain std::vector gives), so tensor storage
+// is aligned as oneDNN aligns its own buffers.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(AllocateTensorBlock(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { FreeTensorBlock(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>&) const {
+    return true;
+  }
+};
+
+using TensorStorage = std::vector<float, AlignedAllocator<float>>;
+
+// Storage against a plain vector of the same values (tests state expected
+// values that way).
+inline bool operator==(const TensorStorage& a, const std::vector<float>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
 
 struct Tensor {
   int dims = 3;  // 1 or 3
@@ -17,7 +50,7 @@ struct Tensor {
   // chains of convolutions need no reorders. Only the oneDNN backend makes these;
   // channel(), at() and plane-wise code assume block 0.
   int block = 0;
-  std::vector<float> data;
+  TensorStorage data;
 
   static Tensor Chw(int c, int h, int w, float fill = 0.f) {
     Tensor t;

@@ -1,12 +1,12 @@
 #include "engine/ops/dnnl_convolution.h"
 
-#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cmath>
 #include <cstring>
 
 #include "engine/ops/conv_window.h"
+#include "engine/ops/dnnl_support.h"
 
 namespace tessera::engine::ops {
 namespace {
@@ -15,43 +15,7 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-dnnl::engine& CpuEngine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-
-// ncnn's built-in activations as oneDNN eltwise post-ops; false when there is none.
-bool ActivationPostOp(const ncnn::ParamDict& p, dnnl::post_ops* ops) {
-  const int type = p.GetInt(9, 0);
-  const std::vector<float> params = p.GetFloats(10);
-  switch (type) {
-    case 1: ops->append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); return true;
-    case 2: ops->append_eltwise(1.f, dnnl::algorithm::eltwise_relu, params.empty() ? 0.f : params[0], 0.f); return true;
-    case 3:
-      ops->append_eltwise(1.f, dnnl::algorithm::eltwise_clip, params.size() > 0 ? params[0] : -INFINITY,
-                          params.size() > 1 ? params[1] : INFINITY);
-      return true;
-    case 4: ops->append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); return true;
-  }
-  return false;
-}
-
 }  // namespace
-
-bool DnnlAvailable() {
-  try {
-    (void)CpuEngine();
-    return true;
-  } catch (const dnnl::error&) {
-    return false;
-  }
-}
-
-void SetComputeThreads(int threads) {
-  // This oneDNN build runs on OpenMP, so its thread count is OpenMP's.
-  if (threads > 0) omp_set_num_threads(threads);
-}
 
 struct DnnlConvolution::Compiled {
   dnnl::primitive primitive;
@@ -139,68 +103,6 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(i
   return compiled;
 }
 
-namespace {
-
-memory::desc DescOf(const Tensor& t) {
-  return memory::desc({1, t.c, t.h, t.w}, dt::f32, t.block == 8 ? tag::nChw8c : tag::nchw);
-}
-
-}  // namespace
-
-Result<Tensor> ToPlain(const Tensor& t) {
-  if (t.block == 0) return t;
-  try {
-    dnnl::engine& engine = CpuEngine();
-    dnnl::stream stream(engine);
-    Tensor out = Tensor::Chw(t.c, t.h, t.w);
-    memory src(DescOf(t), engine, const_cast<float*>(t.data.data()));
-    memory dst(DescOf(out), engine, out.data.data());
-    dnnl::reorder(src, dst).execute(stream, src, dst);
-    stream.wait();
-    return out;
-  } catch (const dnnl::error& e) {
-    return InternalError(std::string("oneDNN reorder failed: ") + e.what());
-  }
-}
-
-Result<Tensor> DnnlConcatChannels(const std::vector<const Tensor*>& inputs) {
-  if (inputs.empty()) return InvalidError("Concat without inputs");
-  const Tensor& first = *inputs[0];
-  bool blocked = true;
-  int channels = 0;
-  for (const Tensor* t : inputs) {
-    if (t->dims != 3 || t->h != first.h || t->w != first.w) return InvalidError("Concat inputs differ in size");
-    blocked = blocked && t->block == 8 && t->c % 8 == 0;
-    channels += t->c;
-  }
-  try {
-    dnnl::engine& engine = CpuEngine();
-    dnnl::stream stream(engine);
-    std::vector<memory::desc> descs;
-    std::vector<memory> sources;
-    for (const Tensor* t : inputs) {
-      descs.push_back(DescOf(*t));
-      sources.emplace_back(descs.back(), engine, const_cast<float*>(t->data.data()));
-    }
-    Tensor out;
-    out.c = channels;
-    out.h = first.h;
-    out.w = first.w;
-    out.block = blocked ? 8 : 0;
-    const memory::desc dst_desc = DescOf(out);
-    out.data.resize(dst_desc.get_size() / sizeof(float));
-    memory dst(dst_desc, engine, out.data.data());
-    dnnl::concat::primitive_desc pd(dst_desc, 1, descs, engine);
-    std::unordered_map<int, memory> args = {{DNNL_ARG_DST, dst}};
-    for (size_t i = 0; i < sources.size(); ++i) args.insert({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), sources[i]});
-    dnnl::concat(pd).execute(stream, args);
-    stream.wait();
-    return out;
-  } catch (const dnnl::error& e) {
-    return InternalError(std::string("oneDNN concat failed: ") + e.what());
-  }
-}
-
 Result<Tensor> DnnlConvolution::Run(const Tensor& input, bool blocked_output_ok) const {
   if (input.dims != 3) return InvalidError(layer_.type + " needs a 3-D input");
   std::shared_ptr<Compiled> compiled;
@@ -244,9 +146,12 @@ Result<Tensor> DnnlConvolution::Run(const Tensor& input, bool blocked_output_ok)
     stream.wait();
     return out;
   } catch (const dnnl::error& e) {
-    if (e.status == dnnl_out_of_memory) return Status(StatusCode::kOutOfMemory, layer_.name + ": oneDNN out of memory");
-    return InternalError(layer_.name + ": oneDNN failed: " + e.what());
+    return FromDnnlError(e, layer_.name);
   }
+}
+
+Result<Tensor> DnnlConvolution::Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor*) const {
+  return Run(*inputs[0], blocked_output_ok);
 }
 
 }  // namespace tessera::engine::ops

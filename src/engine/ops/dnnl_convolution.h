@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "engine/ncnn/model.h"
+#include "engine/ops/dnnl_op.h"
 #include "engine/tensor.h"
 #include "util/status.h"
 
 namespace tessera::engine::ops {
 
-class DnnlConvolution {
+class DnnlConvolution : public DnnlOp {
  public:
   // `layer` and `weights` must outlive this object.
   DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights);
@@ -25,6 +26,8 @@ class DnnlConvolution {
   // Accepts plain or nChw8c input; returns nChw8c when the primitive writes
   // that layout and `blocked_output_ok`, plain otherwise.
   Result<Tensor> Run(const Tensor& input, bool blocked_output_ok = false) const;
+  // DnnlOp: the same on inputs[0] (never in place).
+  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
 
  private:
   struct Compiled;  // the primitive and packed weights for one input shape
@@ -36,19 +39,5 @@ class DnnlConvolution {
   mutable std::mutex mutex_;
   mutable std::map<std::pair<int, int>, std::shared_ptr<Compiled>> compiled_;  // by (height, width)
 };
-
-// A plain (block 0) copy of a tensor in any layout Tensor allows.
-Result<Tensor> ToPlain(const Tensor& t);
-
-// Concat along channels on oneDNN, inputs in any layout Tensor allows. The
-// output is blocked when every input is blocked with a whole number of groups
-// of 8 channels (so a chain of blocked convolutions stays blocked), else plain.
-Result<Tensor> DnnlConcatChannels(const std::vector<const Tensor*>& inputs);
-
-// Whether oneDNN can run on this machine (false when its CPU engine fails to start).
-bool DnnlAvailable();
-
-// Threads oneDNN's primitives use; 0 leaves the default (one per core).
-void SetComputeThreads(int threads);
 
 }  // namespace tessera::engine::ops

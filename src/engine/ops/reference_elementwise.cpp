@@ -138,9 +138,10 @@ Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamD
 
 Result<Tensor> Scale(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w) {
   const Tensor& x = *in[0];
-  const std::vector<float>& scale = in.size() == 2 ? in[1]->data : w.weight;
+  const float* scale = in.size() == 2 ? in[1]->data.data() : w.weight.data();
+  const size_t scale_size = in.size() == 2 ? in[1]->data.size() : w.weight.size();
   const int channels = x.dims == 3 ? x.c : x.w;
-  if (static_cast<int>(scale.size()) != channels) return InvalidError("Scale size does not match the channels");
+  if (static_cast<int>(scale_size) != channels) return InvalidError("Scale size does not match the channels");
   const bool bias = p.GetInt(1, 0) != 0 && !w.bias.empty();
   Tensor out = x;
   for (int q = 0; q < channels; ++q) {

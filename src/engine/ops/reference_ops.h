@@ -31,6 +31,23 @@ Result<Tensor> Interp(const Tensor& in, const ncnn::ParamDict& p);
 Result<Tensor> PixelShuffle(const Tensor& in, const ncnn::ParamDict& p);
 Result<Tensor> GlobalAveragePool(const Tensor& in);
 
+// What Crop keeps of in[0] (in[1], when given, is the reference blob): offsets
+// and sizes along channels, height and width.
+struct CropBox {
+  int c0 = 0, y0 = 0, x0 = 0;
+  int c = 0, h = 0, w = 0;
+};
+Result<CropBox> CropRegion(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p);
+
+// Interp's output size for `in`: the layer's output size, else its scales.
+struct InterpSize {
+  int h = 0, w = 0;
+};
+Result<InterpSize> InterpOutputSize(const Tensor& in, const ncnn::ParamDict& p);
+// Nearest Interp's source index for each output index along one axis, as ncnn
+// computes it (`vertical`: the height axis, else the width).
+std::vector<int> NearestIndices(int in_size, int out_size, const ncnn::ParamDict& p, bool vertical);
+
 // Runs one layer of any supported type.
 Result<std::vector<Tensor>> ForwardLayer(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
                                          const std::vector<const Tensor*>& inputs);

@@ -71,7 +71,7 @@ Result<Tensor> Concat(const std::vector<const Tensor*>& in, const ncnn::ParamDic
   return out;
 }
 
-Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
+Result<CropBox> CropRegion(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
   const Tensor& x = *in[0];
   if (x.dims != 3) return InvalidError("Crop needs a 3-D input");
   int c0 = 0, y0 = 0, x0 = 0, oc = x.c, oh = x.h, ow = x.w;
@@ -112,6 +112,14 @@ Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict&
       x0 + ow > x.w) {
     return InvalidError("Crop region outside its input");
   }
+  return CropBox{c0, y0, x0, oc, oh, ow};
+}
+
+Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
+  Result<CropBox> box = CropRegion(in, p);
+  if (!box.ok()) return box.status();
+  const Tensor& x = *in[0];
+  const int c0 = box->c0, y0 = box->y0, x0 = box->x0, oc = box->c, oh = box->h, ow = box->w;
   Tensor out = Tensor::Chw(oc, oh, ow);
   for (int q = 0; q < oc; ++q) {
     for (int y = 0; y < oh; ++y) {
@@ -122,30 +130,41 @@ Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict&
   return out;
 }
 
-Result<Tensor> Interp(const Tensor& in, const ncnn::ParamDict& p) {
-  if (in.dims != 3) return InvalidError("Interp needs a 3-D input");
-  const int type = p.GetInt(0, 0);
-  const float hs = p.GetFloat(1, 1.f);
-  const float ws = p.GetFloat(2, 1.f);
+Result<InterpSize> InterpOutputSize(const Tensor& in, const ncnn::ParamDict& p) {
   int oh = p.GetInt(3, 0);
   int ow = p.GetInt(4, 0);
   if (oh == 0 || ow == 0) {
-    oh = static_cast<int>(in.h * hs);
-    ow = static_cast<int>(in.w * ws);
+    oh = static_cast<int>(in.h * p.GetFloat(1, 1.f));
+    ow = static_cast<int>(in.w * p.GetFloat(2, 1.f));
   }
   if (oh <= 0 || ow <= 0) return InvalidError("Interp output would be empty");
+  return InterpSize{oh, ow};
+}
+
+std::vector<int> NearestIndices(int in_size, int out_size, const ncnn::ParamDict& p, bool vertical) {
+  // Source index = output index / scale, truncated, clamped; the scale from the
+  // output size when the layer gives one, else from the scale parameter.
+  const float inverse = p.GetInt(vertical ? 3 : 4, 0) ? static_cast<float>(in_size) / out_size
+                                                      : 1.f / p.GetFloat(vertical ? 1 : 2, 1.f);
+  std::vector<int> index(out_size);
+  for (int d = 0; d < out_size; ++d) index[d] = std::min(static_cast<int>(d * inverse), in_size - 1);
+  return index;
+}
+
+Result<Tensor> Interp(const Tensor& in, const ncnn::ParamDict& p) {
+  if (in.dims != 3) return InvalidError("Interp needs a 3-D input");
+  const int type = p.GetInt(0, 0);
+  Result<InterpSize> size = InterpOutputSize(in, p);
+  if (!size.ok()) return size.status();
+  const int oh = size->h, ow = size->w;
   if (oh == in.h && ow == in.w) return in;
   Tensor out = Tensor::Chw(in.c, oh, ow);
   if (type == 1) {
-    // Nearest: source index = output index / scale, truncated, clamped.
-    const float ys = p.GetInt(3, 0) ? static_cast<float>(in.h) / oh : 1.f / hs;
-    const float xs = p.GetInt(4, 0) ? static_cast<float>(in.w) / ow : 1.f / ws;
+    const std::vector<int> ys = NearestIndices(in.h, oh, p, /*vertical=*/true);
+    const std::vector<int> xs = NearestIndices(in.w, ow, p, /*vertical=*/false);
     for (int q = 0; q < in.c; ++q) {
       for (int y = 0; y < oh; ++y) {
-        const int sy = std::min(static_cast<int>(y * ys), in.h - 1);
-        for (int x = 0; x < ow; ++x) {
-          out.at(q, y, x) = in.at(q, sy, std::min(static_cast<int>(x * xs), in.w - 1));
-        }
+        for (int x = 0; x < ow; ++x) out.at(q, y, x) = in.at(q, ys[y], xs[x]);
       }
     }
     return out;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 #include "engine/ncnn/param_parser.h"
@@ -63,6 +64,16 @@ TEST(ReferenceOpsTest, ConvolutionMatchesADirectSumWithAsymmetricPadsStrideAndDi
         EXPECT_NEAR(out->at(o, y, x), s, 1e-5);
       }
     }
+  }
+}
+
+// oneDNN's kernels may store to large outputs with aligned instructions.
+TEST(TensorTest, StorageIsAlignedTo64Bytes) {
+  for (int edge : {1, 7, 300}) {
+    Tensor t = Tensor::Chw(3, edge, edge);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data.data()) % 64, 0u) << edge;
+    Tensor copy = t;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data.data()) % 64, 0u) << edge;
   }
 }
 

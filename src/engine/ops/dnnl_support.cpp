@@ -1,0 +1,71 @@
+#include "engine/ops/dnnl_support.h"
+
+#include <cmath>
+
+namespace tessera::engine::ops {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& CpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+memory::desc DescOf(const Tensor& t) {
+  if (t.dims == 1) return memory::desc({1, t.w, 1, 1}, dt::f32, tag::nchw);
+  return memory::desc({1, t.c, t.h, t.w}, dt::f32, t.block == 8 ? tag::nChw8c : tag::nchw);
+}
+
+memory MemoryOf(const Tensor& t) { return memory(DescOf(t), CpuEngine(), const_cast<float*>(t.data.data())); }
+
+Tensor AllocateLike(int dims, int c, int h, int w, int block) {
+  Tensor t;
+  t.dims = dims;
+  t.c = c;
+  t.h = h;
+  t.w = w;
+  t.block = dims == 3 ? block : 0;
+  t.data.assign(DescOf(t).get_size() / sizeof(float), 0.f);
+  return t;
+}
+
+Tensor Relayout(const Tensor& t, int block) {
+  Tensor out = AllocateLike(t.dims, t.c, t.h, t.w, block);
+  memory src = MemoryOf(t);
+  memory dst = MemoryOf(out);
+  dnnl::stream stream(CpuEngine());
+  dnnl::reorder(src, dst).execute(stream, src, dst);
+  stream.wait();
+  return out;
+}
+
+bool ActivationPostOp(const ncnn::ParamDict& p, dnnl::post_ops* ops) {
+  const int type = p.GetInt(9, 0);
+  const std::vector<float> params = p.GetFloats(10);
+  switch (type) {
+    case 1: ops->append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); return true;
+    case 2: ops->append_eltwise(1.f, dnnl::algorithm::eltwise_relu, params.empty() ? 0.f : params[0], 0.f); return true;
+    case 3:
+      ops->append_eltwise(1.f, dnnl::algorithm::eltwise_clip, params.size() > 0 ? params[0] : -INFINITY,
+                          params.size() > 1 ? params[1] : INFINITY);
+      return true;
+    case 4: ops->append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); return true;
+  }
+  return false;
+}
+
+Status FromDnnlError(const dnnl::error& e, const std::string& what) {
+  if (e.status == dnnl_out_of_memory) return Status(StatusCode::kOutOfMemory, what + ": oneDNN out of memory");
+  return InternalError(what + ": oneDNN failed: " + e.what());
+}
+
+std::vector<int> ShapeKey(const std::vector<const Tensor*>& inputs) {
+  std::vector<int> key;
+  key.reserve(inputs.size() * 5);
+  for (const Tensor* t : inputs) key.insert(key.end(), {t->dims, t->c, t->h, t->w, t->block});
+  return key;
+}
+
+}  // namespace tessera::engine::ops

@@ -1,0 +1,75 @@
+// What the oneDNN ops share, inside src/engine/ops/ only (it exposes oneDNN's
+// header): the CPU engine, a tensor's memory descriptor, layout conversion, the
+// cache of compiled primitives, and the conversion of oneDNN's exceptions into
+// Status values at each op's boundary.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/ncnn/model.h"
+#include "engine/tensor.h"
+#include "util/status.h"
+
+namespace tessera::engine::ops {
+
+// The one CPU engine of the process. Throws dnnl::error when oneDNN cannot start.
+dnnl::engine& CpuEngine();
+
+// A tensor as oneDNN sees it: a 3-D map is {1, c, h, w} in nchw or nChw8c; a
+// 1-D vector of n is {1, n, 1, 1} in nchw, so it broadcasts per channel
+// against a map.
+dnnl::memory::desc DescOf(const Tensor& t);
+
+// Wraps a tensor's storage (no copy); the tensor must outlive the memory.
+dnnl::memory MemoryOf(const Tensor& t);
+
+// An empty tensor of the given shape and layout, storage sized for it
+// (padding channels included, zeroed).
+Tensor AllocateLike(int dims, int c, int h, int w, int block);
+
+// `t` in layout `block` (0 or 8; only 3-D tensors are ever blocked). A copy
+// when the layout already matches is avoided by the callers, not here.
+Tensor Relayout(const Tensor& t, int block);
+
+// ncnn's built-in activation (params 9 and 10 of Convolution, Deconvolution,
+// InnerProduct) as an eltwise post-op; false when the layer has none.
+bool ActivationPostOp(const ncnn::ParamDict& p, dnnl::post_ops* ops);
+
+// A oneDNN exception as a Status: kOutOfMemory for its out-of-memory status,
+// kInternal otherwise, the message prefixed by `what`.
+Status FromDnnlError(const dnnl::error& e, const std::string& what);
+
+// Compiled primitives of one layer, keyed by what the inputs look like (their
+// shapes and layouts): built once per key and kept, shared by concurrent runs.
+template <typename Compiled>
+class CompiledCache {
+ public:
+  using Key = std::vector<int>;
+  // `build` may throw dnnl::error; nothing is cached then.
+  Result<std::shared_ptr<const Compiled>> Get(const Key& key,
+                                              const std::function<Result<std::shared_ptr<Compiled>>()>& build) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = entries_.find(key);
+    if (found != entries_.end()) return std::shared_ptr<const Compiled>(found->second);
+    Result<std::shared_ptr<Compiled>> made = build();
+    if (!made.ok()) return made.status();
+    entries_.emplace(key, *made);
+    return std::shared_ptr<const Compiled>(std::move(made).value());
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<Key, std::shared_ptr<Compiled>> entries_;
+};
+
+// The key of a list of inputs: dims, c, h, w and layout of each.
+std::vector<int> ShapeKey(const std::vector<const Tensor*>& inputs);
+
+}  // namespace tessera::engine::ops
