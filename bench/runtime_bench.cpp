@@ -19,11 +19,9 @@
 #include <string>
 #include <vector>
 
-#include <vips/vips.h>
-
+#include "bench_images.h"
 #include "engine/model_catalog.h"
 #include "engine/model_upscaler.h"
-#include "imaging/vips_runtime.h"
 #include "runtime/plan_cache.h"
 #include "util/process_memory.h"
 #include "worker/batch_processor.h"
@@ -33,27 +31,9 @@ namespace {
 using namespace tessera;
 using Clock = std::chrono::steady_clock;
 
-std::vector<uint8_t> NoisePng(int side, double seed) {
-  imaging::InitImaging({});
-  VipsImage* noise = nullptr;
-  VipsImage* rgb = nullptr;
-  VipsImage* typed = nullptr;
-  vips_gaussnoise(&noise, side, side, "sigma", 30.0, "mean", 100.0 + seed, nullptr);
-  VipsImage* bands[3] = {noise, noise, noise};
-  vips_bandjoin(bands, &rgb, 3, nullptr);
-  vips_cast_uchar(rgb, &typed, nullptr);
-  void* buf = nullptr;
-  size_t len = 0;
-  vips_pngsave_buffer(typed, &buf, &len, nullptr);
-  std::vector<uint8_t> bytes(static_cast<uint8_t*>(buf), static_cast<uint8_t*>(buf) + len);
-  g_free(buf);
-  for (VipsImage* i : {noise, rgb, typed}) g_object_unref(i);
-  return bytes;
-}
-
 std::vector<std::vector<uint8_t>> Batch(int side) {
   std::vector<std::vector<uint8_t>> images;
-  for (int i = 0; i < 32; ++i) images.push_back(NoisePng(side, i));
+  for (int i = 0; i < 32; ++i) images.push_back(bench::NoisePng(side, 100.0 + i));
   return images;
 }
 
@@ -128,7 +108,7 @@ void PeakRssUnderBudget(benchmark::State& state, const std::vector<std::vector<u
   const Workload& w = kWorkloads[1];
   worker::WorkerOptions options = Options(1, budget > 0 ? budget : (1ull << 50));
   worker::BatchProcessor processor(options);
-  (void)ProcessBatch(processor, {NoisePng(16, 0)}, w.engine, w.quality);  // model loaded before measuring
+  (void)ProcessBatch(processor, {bench::NoisePng(16)}, w.engine, w.quality);  // model loaded before measuring
   double peak_mb = 0;
   bool pipelined = false;
   for (auto _ : state) {
@@ -152,7 +132,7 @@ void BM_PeakRss(benchmark::State& state) { PeakRssUnderBudget(state, Batch(128))
 BENCHMARK(BM_PeakRss)->Arg(256)->Arg(1024)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 // One 800x800 image: 16 tiles, so the budget decides how many run in a chunk.
-void BM_PeakRssLargeImage(benchmark::State& state) { PeakRssUnderBudget(state, {NoisePng(800, 0)}); }
+void BM_PeakRssLargeImage(benchmark::State& state) { PeakRssUnderBudget(state, {bench::NoisePng(800)}); }
 BENCHMARK(BM_PeakRssLargeImage)->Arg(256)->Arg(1024)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()
     ->Iterations(1);
 

@@ -16,9 +16,7 @@
 #include <string>
 #include <vector>
 
-#include <vips/vips.h>
-
-#include "imaging/vips_runtime.h"
+#include "bench_images.h"
 #include "protocol/codec.h"
 #include "worker/worker_process.h"
 
@@ -26,23 +24,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<uint8_t> BenchImage(int side) {
-  tessera::imaging::InitImaging({});
-  VipsImage* noise = nullptr;
-  VipsImage* rgb = nullptr;
-  VipsImage* typed = nullptr;
-  vips_gaussnoise(&noise, side, side, "sigma", 30.0, "mean", 128.0, nullptr);
-  VipsImage* bands[3] = {noise, noise, noise};
-  vips_bandjoin(bands, &rgb, 3, nullptr);
-  vips_cast_uchar(rgb, &typed, nullptr);
-  void* buf = nullptr;
-  size_t len = 0;
-  vips_pngsave_buffer(typed, &buf, &len, nullptr);
-  std::vector<uint8_t> bytes(static_cast<uint8_t*>(buf), static_cast<uint8_t*>(buf) + len);
-  g_free(buf);
-  for (VipsImage* i : {noise, rgb, typed}) g_object_unref(i);
-  return bytes;
-}
+std::vector<uint8_t> BenchImage(int side) { return tessera::bench::NoisePng(side); }
 
 std::vector<uint8_t> Frame(uint64_t id, const std::vector<uint8_t>& image) {
   tessera::protocol::RequestFrameSpec spec;
