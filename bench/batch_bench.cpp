@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_images.h"
 #include "imaging/vips_runtime.h"
 #include "protocol/codec.h"
 #include "util/subprocess.h"
@@ -40,22 +41,7 @@ double SecondsSince(Clock::time_point start) {
 }
 
 // A distinct noisy image per index, so no two requests are the same bytes.
-std::vector<uint8_t> NoisePng(int side, int index) {
-  VipsImage* noise = nullptr;
-  VipsImage* rgb = nullptr;
-  VipsImage* typed = nullptr;
-  vips_gaussnoise(&noise, side, side, "sigma", 30.0, "mean", 100.0 + index % 50, nullptr);
-  VipsImage* bands[3] = {noise, noise, noise};
-  vips_bandjoin(bands, &rgb, 3, nullptr);
-  vips_cast_uchar(rgb, &typed, nullptr);
-  void* buffer = nullptr;
-  size_t length = 0;
-  vips_pngsave_buffer(typed, &buffer, &length, nullptr);
-  std::vector<uint8_t> bytes(static_cast<uint8_t*>(buffer), static_cast<uint8_t*>(buffer) + length);
-  g_free(buffer);
-  for (VipsImage* image : {noise, rgb, typed}) g_object_unref(image);
-  return bytes;
-}
+std::vector<uint8_t> NoisePng(int side, int index) { return tessera::bench::NoisePng(side, 100.0 + index % 50); }
 
 double RawWorkerSeconds(const std::vector<std::vector<uint8_t>>& images, const std::string& model) {
   auto worker = tessera::worker::WorkerProcess::Start(TESSERA_BINARY, {"--keep-alive"}, "/dev/null");
