@@ -8,12 +8,6 @@
 #include "util/process_memory.h"
 
 namespace tessera::engine {
-namespace {
-
-double MiB(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
-
-}  // namespace
-
 MemoryBudget::Reservation& MemoryBudget::Reservation::operator=(Reservation&& other) noexcept {
   if (this != &other) {
     Release();
@@ -91,10 +85,10 @@ size_t ChunkPlanner::NextChunk(size_t tiles_left) {
   last_budget_bytes_ = budget;
   const size_t tiles = static_cast<size_t>(std::clamp<uint64_t>(budget / tile_cost_bytes_, 1, tiles_left));
   LogDebug("memory_refresh")
-      .Field("free_mb", free ? MiB(*free) : -1.0)
-      .Field("budget_mb", MiB(budget))
+      .Field("free_mb", free ? ToMiB(*free) : -1.0)
+      .Field("budget_mb", ToMiB(budget))
       .Field("tiles", static_cast<uint64_t>(tiles))
-      .Field("cap_mb", MiB(cap_bytes_))
+      .Field("cap_mb", ToMiB(cap_bytes_))
       .Field("safe_mode", options_.safe_mode);
   return tiles;
 }
@@ -112,9 +106,9 @@ bool ChunkPlanner::ShrinkAfterOom(size_t tiles, const Status& why) {
   const uint64_t next_tiles = std::max<uint64_t>(cap_bytes_ / tile_cost_bytes_, 1);
   LogWarn("oom_retry")
       .Field("retry", std::to_string(retries_used_) + "/" + std::to_string(options_.oom_retries))
-      .Field("chunk_mb", MiB(cap_bytes_))
+      .Field("chunk_mb", ToMiB(cap_bytes_))
       .Field("tiles", next_tiles)
-      .Field("free_mb", MiB(last_free_bytes_))
+      .Field("free_mb", ToMiB(last_free_bytes_))
       .Field("error", why.message());
   return true;
 }
