@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
 #include <new>
 #include <vector>
 
@@ -12,16 +14,30 @@ namespace tessera::engine {
 // Allocates on 64-byte boundaries. oneDNN's kernels may store to a large output
 // with aligned non-temporal stores (its AVX2 resampling does, and faulted on the
 // 16-byte alignment a plain std::vector gives), so tensor storage is aligned
-// as oneDNN aligns its own buffers.
+// as oneDNN aligns its own buffers. By hand over malloc, not with the aligned
+// operator new: glibc mapped large aligned blocks afresh, 4x the page faults of
+// plain malloc in the realesr-animevideov3 benchmark (378 000 against 97 000)
+// and a visibly slower second network; malloc reuses freed blocks.
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
-  static constexpr std::align_val_t kAlignment{64};
+  static constexpr uintptr_t kAlignment = 64;
   AlignedAllocator() = default;
   template <typename U>
   AlignedAllocator(const AlignedAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
-  void deallocate(T* p, size_t) { ::operator delete(p, kAlignment); }
+  T* allocate(size_t n) {
+    if (n > (SIZE_MAX - kAlignment) / sizeof(T)) throw std::bad_alloc();
+    void* raw = std::malloc(n * sizeof(T) + kAlignment);
+    if (raw == nullptr) throw std::bad_alloc();
+    // malloc aligns to 16, so at least 16 bytes lie before the aligned address:
+    // room for the pointer free() needs.
+    const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + kAlignment) & ~(kAlignment - 1);
+    reinterpret_cast<void**>(aligned)[-1] = raw;
+    return reinterpret_cast<T*>(aligned);
+  }
+  void deallocate(T* p, size_t) {
+    if (p != nullptr) std::free(reinterpret_cast<void**>(p)[-1]);
+  }
   template <typename U>
   bool operator==(const AlignedAllocator<U>&) const {
     return true;
