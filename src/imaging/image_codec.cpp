@@ -78,10 +78,15 @@ Result<ImageInfo> ProbeImage(std::span<const uint8_t> bytes) {
 }
 
 Result<Image> Materialize(Image lazy, const Deadline& deadline, std::string_view what) {
+  // The guard stops libvips at its next progress signal; a small image may be
+  // done before the first one, so the deadline is also checked around the work.
+  if (deadline.Expired()) return TimeoutError(what);
   EvalDeadlineGuard guard(lazy.get(), deadline);
   VipsImage* out = vips_image_copy_memory(lazy.get());
   if (out == nullptr) return Check(-1, deadline, StatusCode::kInternal, what);
-  return Image(out);
+  Image image(out);
+  if (deadline.Expired()) return TimeoutError(what);
+  return image;
 }
 
 Result<Image> DecodeImage(std::span<const uint8_t> bytes, const Deadline& deadline) {
@@ -137,6 +142,7 @@ Result<std::vector<uint8_t>> EncodeImage(const Image& image, OutputFormat format
     flat = Image(flattened);
   }
   const Image& source = flat.empty() ? image : flat;
+  if (deadline.Expired()) return TimeoutError("encode");  // as in Materialize: the guard may never fire
   EvalDeadlineGuard guard(source.get(), deadline);
   void* buffer = nullptr;
   size_t length = 0;
