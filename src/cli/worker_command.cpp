@@ -222,8 +222,8 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_option("--pipeline-depth", o.pipeline_depth,
                   "Images waiting between the decode, process and encode stages of a request: image i+1 is "
                   "decoded and i-1 encoded while i is processed; 0 = one image after another; -1 = automatic "
-                  "(1 on machines with 4 cores or more, else 0: on 2 cores the overlap measured slower). A "
-                  "batch whose extra images in flight do not fit --ram-budget runs one image after another")
+                  "(1 with 2 cores or more, else 0). A batch whose extra images in flight do not fit "
+                  "--ram-budget runs one image after another")
       ->capture_default_str()
       ->check(CLI::Range(-1, 16));
   cmd->add_flag("--profiling", o.profiling,

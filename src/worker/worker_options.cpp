@@ -14,7 +14,7 @@ namespace tessera::worker {
 
 size_t EffectivePipelineDepth(int configured) {
   if (configured >= 0) return static_cast<size_t>(configured);
-  return std::thread::hardware_concurrency() >= 4 ? 1 : 0;
+  return std::thread::hardware_concurrency() >= 2 ? 1 : 0;
 }
 
 void ResolveMachineDefaults(WorkerOptions* options) {

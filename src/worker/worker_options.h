@@ -64,9 +64,8 @@ struct WorkerOptions {
 // Fills in defaults that depend on the machine (the RAM budget).
 void ResolveMachineDefaults(WorkerOptions* options);
 
-// The pipeline depth to use for `configured` (-1 = automatic: 1 with 4 cores or
-// more, else 0 — on 2 cores the three stages compete with the engine's own
-// threads and the overlap measured slower, bench/runtime_bench).
+// The pipeline depth to use for `configured` (-1 = automatic: 1 with 2 cores or
+// more, else 0 — one core has nothing to overlap on).
 size_t EffectivePipelineDepth(int configured);
 
 }  // namespace tessera::worker
