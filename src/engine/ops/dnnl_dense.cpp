@@ -9,13 +9,6 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-void Execute(const dnnl::primitive& primitive, const std::unordered_map<int, memory>& args) {
-  dnnl::stream stream(CpuEngine());
-  primitive.execute(stream, args);
-  stream.wait();
-}
-
 }  // namespace
 
 struct DnnlGlobalAveragePool::Compiled {

@@ -77,13 +77,6 @@ dnnl::binary MakeBinary(dnnl::algorithm algorithm, const memory::desc& src0, con
   dnnl::binary::desc d(algorithm, src0, src1, src0);
   return dnnl::binary(dnnl::binary::primitive_desc(d, attr, CpuEngine()));
 }
-
-void Execute(const dnnl::primitive& primitive, const Args& args) {
-  dnnl::stream stream(CpuEngine());
-  primitive.execute(stream, args);
-  stream.wait();
-}
-
 }  // namespace
 
 // ---- PReLU ----

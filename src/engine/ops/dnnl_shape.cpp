@@ -11,13 +11,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 using Args = std::unordered_map<int, memory>;
-
-void Execute(const dnnl::primitive& primitive, const Args& args) {
-  dnnl::stream stream(CpuEngine());
-  primitive.execute(stream, args);
-  stream.wait();
-}
-
 }  // namespace
 
 // ---- Concat ----

@@ -41,6 +41,12 @@ Tensor Relayout(const Tensor& t, int block) {
   return out;
 }
 
+void Execute(const dnnl::primitive& primitive, const std::unordered_map<int, dnnl::memory>& args) {
+  dnnl::stream stream(CpuEngine());
+  primitive.execute(stream, args);
+  stream.wait();
+}
+
 bool ActivationPostOp(const ncnn::ParamDict& p, dnnl::post_ops* ops) {
   const int type = p.GetInt(9, 0);
   const std::vector<float> params = p.GetFloats(10);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/ncnn/model.h"
@@ -37,6 +38,9 @@ Tensor AllocateLike(int dims, int c, int h, int w, int block);
 // `t` in layout `block` (0 or 8; only 3-D tensors are ever blocked). A copy
 // when the layout already matches is avoided by the callers, not here.
 Tensor Relayout(const Tensor& t, int block);
+
+// Runs `primitive` on the CPU engine with `args` and waits for it.
+void Execute(const dnnl::primitive& primitive, const std::unordered_map<int, dnnl::memory>& args);
 
 // ncnn's built-in activation (params 9 and 10 of Convolution, Deconvolution,
 // InnerProduct) as an eltwise post-op; false when the layer has none.
