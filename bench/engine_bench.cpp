@@ -20,6 +20,8 @@
 #include <chrono>
 #include <random>
 
+#include "engine/backends/onednn_backend.h"
+#include "engine/backends/reference_backend.h"
 #include "engine/model_catalog.h"
 #include "engine/model_upscaler.h"
 #include "engine/ncnn/param_parser.h"
@@ -84,13 +86,13 @@ void BM_PReluBlocked(benchmark::State& state, bool onednn) {
   // shrink negative values into denormals within a few hundred runs, and time those.
   ncnn::LayerWeights slopes;
   slopes.weight.assign(64, 1.f);
-  auto op = ops::MakeDnnlOp(graph->layers[1], slopes);
-  auto blocked = ops::ToBlocked(Textured(64, 220, 220));
+  auto op = ops::MakeDnnlOp(graph->layers[1], slopes, {});
+  auto blocked = ops::ToLayout(Textured(64, 220, 220), Layout::kBlocked8);
   Tensor& map = *blocked;
   for (float& v : map.data) v -= 0.5f;  // about half negative
   for (auto _ : state) {
     if (onednn) {
-      auto out = op->Run({&map}, true, &map);
+      auto out = op->Run({{&map}, {&map}, LayoutSet::All()});
       map = std::move(out).value();
     } else {
       (void)ops::PReluInPlace(&map, slopes);
@@ -124,17 +126,17 @@ void BM_LightLayer(benchmark::State& state, const LayerCase& lc, bool onednn) {
   std::vector<Tensor> plain, laid_out;
   for (const auto& [c, h, w] : lc.inputs) {
     plain.push_back(Textured(c, h, w));
-    laid_out.push_back(lc.blocked ? *ops::ToBlocked(plain.back()) : plain.back());
+    laid_out.push_back(lc.blocked ? *ops::ToLayout(plain.back(), Layout::kBlocked8) : plain.back());
   }
   std::vector<const Tensor*> ref_in, op_in;
   for (size_t i = 0; i < plain.size(); ++i) {
     ref_in.push_back(&plain[i]);
     op_in.push_back(&laid_out[i]);
   }
-  auto op = ops::MakeDnnlOp(layer, none);
+  auto op = ops::MakeDnnlOp(layer, none, {});
   for (auto _ : state) {
     if (onednn) {
-      benchmark::DoNotOptimize(op->Run(op_in, lc.blocked, nullptr));
+      benchmark::DoNotOptimize(op->Run({op_in, std::vector<Tensor*>(op_in.size(), nullptr), LayoutSet::All()}));
     } else {
       benchmark::DoNotOptimize(ops::ForwardLayer(layer, none, ref_in));
     }
@@ -150,7 +152,13 @@ const LayerCase kInterpBlockedX2{"Interp", "0=1 1=2.0 2=2.0", {{64, 168, 168}}, 
 const LayerCase kEltwiseSum{"Eltwise", "0=1 -23301=2,0.2,1.0", {{64, 84, 84}, {64, 84, 84}}, true};
 const LayerCase kConcat{"Concat", "", {{64, 84, 84}, {32, 84, 84}, {32, 84, 84}, {32, 84, 84}}, true};
 
-void BM_Network(benchmark::State& state, const std::string& name, int size) {
+// `variant`: "" (oneDNN's choices), "winograd", "unfused", or a forced layout name.
+void BM_Network(benchmark::State& state, const std::string& name, int size, const std::string& variant = "") {
+  OneDnnBackendOptions options;
+  if (variant == "winograd") options.winograd = true;
+  if (variant == "unfused") options.fuse = false;
+  if (auto layout = ParseLayout(variant)) options.layout = *layout;
+  BackendSet backends{std::make_shared<OneDnnBackend>(options), std::make_shared<ReferenceBackend>()};
   auto manifest = ReadManifest(DefaultModelDir());
   if (!manifest.ok()) {
     state.SkipWithError(manifest.status().message().c_str());
@@ -159,11 +167,12 @@ void BM_Network(benchmark::State& state, const std::string& name, int size) {
   const ModelEntry* entry = nullptr;
   for (const auto& e : *manifest)
     if (e.name == name) entry = &e;
-  auto up = ModelUpscaler::Load(DefaultModelDir(), *entry, 0);
+  auto up = ModelUpscaler::Load(DefaultModelDir(), *entry, 0, backends);
   if (!up.ok()) {
     state.SkipWithError(up.status().message().c_str());
     return;
   }
+  state.SetLabel(OneDnnBackend::EffectiveIsa() + (variant.empty() ? "" : " " + variant));
   Tensor in = Textured(3, size, size);
   (void)(*up)->RunPlanar(in, Deadline());  // warm: primitives created
   double seconds = 0;
@@ -175,7 +184,7 @@ void BM_Network(benchmark::State& state, const std::string& name, int size) {
   const double per_run = seconds / static_cast<double>(state.iterations());
   // FLOPs of one pass, counted by the executor on the same tiles.
   auto model = ncnn::LoadModel(DefaultModelDir(), name);
-  GraphExecutor counter(*model, ComputeBackend::kOneDnn);
+  GraphExecutor counter(*model, *backends.backend, backends.fallback.get());
   const TileGeometry g = GeometryFor(*entry);
   const int tile = size + 2 * g.prepadding + (g.align - size % g.align) % g.align;
   RunStats stats;
@@ -210,6 +219,15 @@ BENCHMARK_CAPTURE(BM_Network, realesr_animevideov3_x4, "realesr-animevideov3-x4"
 BENCHMARK_CAPTURE(BM_Network, up2x_conservative, "up2x-conservative", 200)
     ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK_CAPTURE(BM_Network, realesrgan_x4plus, "realesrgan-x4plus", 64)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+// The same networks with oneDNN's Winograd convolutions where it has them, and unfused.
+BENCHMARK_CAPTURE(BM_Network, realesr_animevideov3_x4_winograd, "realesr-animevideov3-x4", 200, "winograd")
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_CAPTURE(BM_Network, realesr_animevideov3_x4_unfused, "realesr-animevideov3-x4", 200, "unfused")
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_CAPTURE(BM_Network, realesrgan_x4plus_winograd, "realesrgan-x4plus", 64, "winograd")
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK_CAPTURE(BM_Network, realesrgan_x4plus_unfused, "realesrgan-x4plus", 64, "unfused")
     ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace

@@ -6,160 +6,261 @@
 #include <functional>
 #include <memory>
 
-#include "engine/ops/dnnl_op.h"
-#include "engine/ops/reference_ops.h"
-
 namespace tessera::engine {
 
-GraphExecutor::GraphExecutor(const ncnn::Model& model, ComputeBackend backend)
-    : model_(model), use_dnnl_(backend == ComputeBackend::kOneDnn) {
-  const auto& layers = model.graph.layers;
-  last_use_.assign(model.graph.blob_names.size(), -1);
-  dnnl_ops_.resize(layers.size());
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (use_dnnl_) dnnl_ops_[i] = ops::MakeDnnlOp(layers[i], model.weights[i]);
-  }
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (layers[i].type == "Input" && input_blob_ < 0) input_blob_ = layers[i].tops[0];
-    for (int b : layers[i].bottoms) last_use_[b] = static_cast<int>(i);
-  }
-  if (!layers.empty() && !layers.back().tops.empty()) output_blob_ = layers.back().tops[0];
+struct GraphExecutor::Step {
+  enum class Kind { kInput, kSplit, kOp } kind = Kind::kOp;
+  size_t layer = 0;        // the layer that names the step (the first of a fused chain)
+  const Op* op = nullptr;  // kOp only
+  int backend = 0;         // index into backends_
+  std::vector<int> bottoms;
+  std::vector<int> tops;
+  LayoutSet output_readers = LayoutSet::PlainOnly();
+  std::string name;  // layer types, '+'-joined when fused
+};
 
-  // A layer may write oneDNN's blocked layout only when every reader (through
-  // Splits) is a oneDNN op that takes it as is; otherwise it writes plain.
-  std::vector<std::vector<size_t>> readers(model.graph.blob_names.size());
-  for (size_t i = 0; i < layers.size(); ++i) {
-    for (int b : layers[i].bottoms) readers[b].push_back(i);
-  }
-  std::function<bool(int)> all_take_blocked = [&](int blob) {
-    if (blob == output_blob_ || readers[blob].empty()) return false;
-    for (size_t r : readers[blob]) {
-      const std::string& t = layers[r].type;
-      if (t == "Split") {
-        for (int top : layers[r].tops) {
-          if (!all_take_blocked(top)) return false;
-        }
-      } else if (dnnl_ops_[r] == nullptr || !dnnl_ops_[r]->TakesBlockedInput()) {
-        return false;
-      }
-    }
-    return true;
-  };
-  blocked_output_.assign(layers.size(), false);
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (dnnl_ops_[i] != nullptr) blocked_output_[i] = all_take_blocked(layers[i].tops[0]);
-  }
+GraphExecutor::GraphExecutor(const ncnn::Model& model, Backend& backend, Backend* fallback) : model_(model) {
+  backends_.push_back(&backend);
+  if (fallback != nullptr) backends_.push_back(fallback);
+  Plan();
 }
 
 GraphExecutor::~GraphExecutor() = default;
 
+void GraphExecutor::Plan() {
+  const auto& layers = model_.graph.layers;
+  const size_t blob_count = model_.graph.blob_names.size();
+  ops_.resize(layers.size());
+  std::vector<int> owner(layers.size(), 0);
+  std::vector<int> producer(blob_count, -1);
+  std::vector<std::vector<std::pair<size_t, int>>> layer_readers(blob_count);  // (layer, slot)
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const ncnn::LayerSpec& layer = layers[i];
+    for (int t : layer.tops) producer[t] = static_cast<int>(i);
+    for (size_t k = 0; k < layer.bottoms.size(); ++k) layer_readers[layer.bottoms[k]].push_back({i, static_cast<int>(k)});
+    if (layer.type == "Input") {
+      if (input_blob_ < 0) input_blob_ = layer.tops[0];
+      continue;
+    }
+    if (layer.type == "Split") continue;
+    for (size_t b = 0; b < backends_.size() && ops_[i] == nullptr; ++b) {
+      ops_[i] = backends_[b]->MakeOp(layer, model_.weights[i]);
+      owner[i] = static_cast<int>(b);
+    }
+    if (ops_[i] == nullptr && plan_status_.ok()) {
+      plan_status_ = Status(StatusCode::kUnsupported, "layer '" + layer.name + "' (" + layer.type + ") runs on no backend of " +
+                                                          backends_[0]->device().Name());
+    }
+    if (layer.tops.size() != 1 && plan_status_.ok()) {
+      plan_status_ = InvalidError("layer '" + layer.name + "' has " + std::to_string(layer.tops.size()) + " outputs");
+    }
+  }
+  if (!layers.empty() && !layers.back().tops.empty()) output_blob_ = layers.back().tops[0];
+  if (!plan_status_.ok()) return;
+
+  // Steps in layer order; a layer that alone reads an op's output, and whose
+  // other inputs already exist there, may be absorbed by that op.
+  std::vector<bool> absorbed(layers.size(), false);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (absorbed[i]) continue;
+    const ncnn::LayerSpec& layer = layers[i];
+    Step step;
+    step.layer = i;
+    step.bottoms = layer.bottoms;
+    step.tops = layer.tops;
+    step.name = layer.type;
+    if (layer.type == "Input") {
+      step.kind = Step::Kind::kInput;
+    } else if (layer.type == "Split") {
+      step.kind = Step::Kind::kSplit;
+    } else {
+      step.op = ops_[i].get();
+      step.backend = owner[i];
+      while (step.tops.size() == 1 && step.tops[0] != output_blob_ && layer_readers[step.tops[0]].size() == 1) {
+        const int blob = step.tops[0];
+        const auto [next, slot] = layer_readers[blob][0];
+        const ncnn::LayerSpec& reader = layers[next];
+        if (reader.type == "Split" || reader.type == "Input" || absorbed[next] || reader.tops.size() != 1) break;
+        if (std::count(reader.bottoms.begin(), reader.bottoms.end(), blob) != 1) break;
+        const bool others_ready = std::all_of(reader.bottoms.begin(), reader.bottoms.end(), [&](int b) {
+          return b == blob || producer[b] < static_cast<int>(i);
+        });
+        Fusion fusion;
+        if (!others_ready || !ops_[i]->Fuse(reader, model_.weights[next], slot, &fusion)) break;
+        absorbed[next] = true;
+        ++fused_layers_;
+        step.bottoms.insert(step.bottoms.end(), fusion.extra_bottoms.begin(), fusion.extra_bottoms.end());
+        step.tops = reader.tops;
+        step.name += "+" + reader.type;
+      }
+    }
+    steps_.push_back(std::move(step));
+  }
+
+  last_use_.assign(blob_count, -1);
+  std::vector<std::vector<std::pair<size_t, int>>> readers(blob_count);  // (step, slot)
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    for (size_t k = 0; k < steps_[s].bottoms.size(); ++k) {
+      last_use_[steps_[s].bottoms[k]] = static_cast<int>(s);
+      readers[steps_[s].bottoms[k]].push_back({s, static_cast<int>(k)});
+    }
+  }
+  // The layouts every reader of `blob` (through Splits) takes from a producer
+  // on backend `from`: a reader on another device takes a transfer, which is
+  // made from plain.
+  std::function<LayoutSet(int, int)> readable = [&](int blob, int from) {
+    if (blob == output_blob_) return LayoutSet::PlainOnly();
+    LayoutSet set = LayoutSet::All();
+    for (const auto& [s, slot] : readers[blob]) {
+      const Step& reader = steps_[s];
+      if (reader.kind == Step::Kind::kSplit) {
+        for (int top : reader.tops) set = set.Intersect(readable(top, from));
+        continue;
+      }
+      const bool shared_memory =
+          reader.backend == from || (backends_[reader.backend]->HostMemory() && backends_[from]->HostMemory());
+      if (!shared_memory) return LayoutSet::PlainOnly();
+      LayoutSet takes;
+      for (Layout l : kAllLayouts) {
+        if (reader.op->ReadsLayout(slot, l)) takes = takes.With(l);
+      }
+      set = set.Intersect(takes);
+    }
+    return set.empty() ? LayoutSet::PlainOnly() : set;
+  };
+  for (Step& step : steps_) {
+    if (step.kind == Step::Kind::kOp) step.output_readers = readable(step.tops[0], step.backend);
+  }
+}
+
+std::string GraphExecutor::Describe() const {
+  std::string text = backends_[0]->device().Name() + " " + backends_[0]->name();
+  int fallback_layers = 0;
+  for (const Step& step : steps_) fallback_layers += step.kind == Step::Kind::kOp && step.backend != 0;
+  if (fallback_layers > 0) {
+    text += " (+" + backends_[1]->name() + " for " + std::to_string(fallback_layers) +
+            (fallback_layers == 1 ? " layer)" : " layers)");
+  }
+  return text;
+}
+
 namespace {
 
 // Bytes held by the distinct live blobs (Split shares one tensor between several
-// names) plus a layer's fresh outputs: the memory in use at that point of a run.
-uint64_t LiveBytes(const std::vector<std::shared_ptr<Tensor>>& blobs, const std::vector<Tensor>& outputs) {
+// names) plus a layer's fresh output: the memory in use at that point of a run.
+uint64_t LiveBytes(const std::vector<std::shared_ptr<Tensor>>& blobs, const Tensor& output) {
   std::vector<const Tensor*> seen;
   uint64_t bytes = 0;
   for (const auto& blob : blobs) {
     if (!blob || std::find(seen.begin(), seen.end(), blob.get()) != seen.end()) continue;
     seen.push_back(blob.get());
-    bytes += blob->data.size() * sizeof(float);
+    bytes += blob->bytes();
   }
-  for (const Tensor& t : outputs) bytes += t.data.size() * sizeof(float);
-  return bytes;
+  return bytes + output.bytes();
+}
+
+// The first layout (plain first) that `op` reads as its input `slot`.
+Layout FirstReadable(const Op& op, size_t slot) {
+  for (Layout l : kAllLayouts) {
+    if (op.ReadsLayout(slot, l)) return l;
+  }
+  return Layout::kPlain;
 }
 
 }  // namespace
 
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
+  if (!plan_status_.ok()) return Status(plan_status_.code(), model_.name + ": " + plan_status_.message());
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
   // Blobs are shared: Split hands the same one to each reader. A blob changes in
-  // place only when this layer is its sole owner and last reader (elementwise
-  // layers), or when its layout is converted (same values, so every sharer may
-  // see it).
+  // place only when this step is its sole owner and last reader, or when it is
+  // converted (same values, so every sharer may see it).
   std::vector<std::shared_ptr<Tensor>> blobs(model_.graph.blob_names.size());
+  std::vector<int> owner(blobs.size(), 0);
   const auto& layers = model_.graph.layers;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const ncnn::LayerSpec& layer = layers[i];
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const Step& step = steps_[s];
+    const ncnn::LayerSpec& layer = layers[step.layer];
     if (deadline.Expired()) return Status(StatusCode::kTimeout, "cancelled: request deadline passed");
-    if (layer.type == "Input") {
-      blobs[layer.tops[0]] = std::make_shared<Tensor>(std::move(input));
+    if (step.kind == Step::Kind::kInput) {
+      Result<Tensor> on_backend = backends_[0]->FromHost(std::move(input));
+      if (!on_backend.ok()) return on_backend.status();
+      blobs[step.tops[0]] = std::make_shared<Tensor>(std::move(on_backend).value());
+      owner[step.tops[0]] = 0;
       continue;
     }
-    if (layer.type == "Split") {
-      if (!blobs[layer.bottoms[0]]) return InternalError(model_.name + ": Split input missing");
-      for (int t : layer.tops) blobs[t] = blobs[layer.bottoms[0]];
-      if (last_use_[layer.bottoms[0]] == static_cast<int>(i)) blobs[layer.bottoms[0]].reset();
+    if (step.kind == Step::Kind::kSplit) {
+      if (!blobs[step.bottoms[0]]) return InternalError(model_.name + ": Split input missing");
+      for (int t : step.tops) {
+        blobs[t] = blobs[step.bottoms[0]];
+        owner[t] = owner[step.bottoms[0]];
+      }
+      if (last_use_[step.bottoms[0]] == static_cast<int>(s)) blobs[step.bottoms[0]].reset();
       continue;
     }
     const auto layer_start = std::chrono::steady_clock::now();
-    const ops::DnnlOp* dnnl_op = dnnl_ops_[i].get();
-    // oneDNN ops take any layout; the reference kernels read plain tensors.
-    if (dnnl_op == nullptr) {
-      for (int b : layer.bottoms) {
-        if (blobs[b] && blobs[b]->block != 0) {
-          // Converted where it is stored, so readers sharing it (Split) convert once.
-          Result<Tensor> plain = ops::ToPlain(*blobs[b]);
-          if (!plain.ok()) return plain.status();
-          *blobs[b] = std::move(plain).value();
-        }
-      }
-    }
-    std::vector<const Tensor*> inputs;
-    for (int b : layer.bottoms) {
+    Backend& backend = *backends_[step.backend];
+    OpInputs run;
+    run.output_readers = step.output_readers;
+    for (size_t k = 0; k < step.bottoms.size(); ++k) {
+      const int b = step.bottoms[k];
       if (!blobs[b]) return InternalError(model_.name + ": blob " + model_.graph.blob_names[b] + " missing");
-      inputs.push_back(&*blobs[b]);
-    }
-    // Input 0 may be overwritten when this layer is its last reader and no other
-    // blob shares it (Split), and it is not also another input of the layer.
-    const int first = layer.bottoms.empty() ? -1 : layer.bottoms[0];
-    const bool first_is_free = first >= 0 && first != output_blob_ && last_use_[first] == static_cast<int>(i) &&
-                               blobs[first].use_count() == 1 &&
-                               std::count(layer.bottoms.begin(), layer.bottoms.end(), first) == 1;
-    Result<std::vector<Tensor>> outputs = std::vector<Tensor>();
-    if (dnnl_op != nullptr) {
-      Result<Tensor> out = dnnl_op->Run(inputs, blocked_output_[i], first_is_free ? blobs[first].get() : nullptr);
-      if (out.ok()) {
-        outputs->push_back(std::move(out).value());
+      Backend& from = *backends_[owner[b]];
+      const bool shared_memory = &from == &backend || (from.HostMemory() && backend.HostMemory());
+      Result<Tensor> converted = Status::Ok();
+      if (!shared_memory) {
+        // Another device: through the host. Stored where it is, so sharers convert once.
+        Result<Tensor> host = from.ToHost(*blobs[b]);
+        converted = host.ok() ? backend.FromHost(std::move(host).value()) : host.status();
+      } else if (!step.op->ReadsLayout(k, blobs[b]->layout)) {
+        converted = from.Convert(*blobs[b], FirstReadable(*step.op, k));
       } else {
-        outputs = out.status();
+        continue;
       }
-    } else if (layer.type == "PReLU" && first_is_free) {
-      // The reference PReLU in place: no copy of a large map.
-      Status applied = ops::PReluInPlace(blobs[first].get(), model_.weights[i]);
-      if (applied.ok()) {
-        outputs->push_back(std::move(*blobs[first]));
-      } else {
-        outputs = applied;
+      if (!converted.ok()) {
+        return Status(converted.status().code(), model_.name + ": input of layer '" + layer.name + "': " +
+                                                     converted.status().message());
       }
-    } else {
-      outputs = ops::ForwardLayer(layer, model_.weights[i], inputs);
+      *blobs[b] = std::move(converted).value();
+      owner[b] = step.backend;
+      if (stats != nullptr) ++stats->conversions;
     }
-    if (!outputs.ok()) {
-      return Status(outputs.status().code(),
-                    model_.name + ": layer '" + layer.name + "' (" + layer.type + "): " + outputs.status().message());
+    for (size_t k = 0; k < step.bottoms.size(); ++k) {
+      const int b = step.bottoms[k];
+      run.tensors.push_back(blobs[b].get());
+      // Given up when this step is its last reader, nobody shares it, and it is
+      // not read twice by this step.
+      const bool free = b != output_blob_ && last_use_[b] == static_cast<int>(s) && blobs[b].use_count() == 1 &&
+                        std::count(step.bottoms.begin(), step.bottoms.end(), b) == 1;
+      run.writable.push_back(free ? blobs[b].get() : nullptr);
     }
-    if (stats != nullptr) stats->ms_by_layer_type[layer.type] += MillisSince(layer_start);
-    if (stats != nullptr) stats->peak_live_bytes = std::max(stats->peak_live_bytes, LiveBytes(blobs, *outputs));
-    if (stats != nullptr && (layer.type == "Convolution" || layer.type == "Deconvolution")) {
-      const Tensor& in = *inputs[0];
-      const Tensor& out = (*outputs)[0];
-      const uint64_t kw = static_cast<uint64_t>(layer.params.GetInt(1, 0));
-      const uint64_t kh = static_cast<uint64_t>(layer.params.GetInt(11, static_cast<int>(kw)));
-      const uint64_t positions = layer.type == "Convolution" ? out.plane() : in.plane();
-      stats->conv_flops += 2 * kw * kh * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(out.c) * positions;
+    Result<Tensor> output = step.op->Run(run);
+    if (!output.ok()) {
+      return Status(output.status().code(),
+                    model_.name + ": layer '" + layer.name + "' (" + step.name + "): " + output.status().message());
     }
-    for (int b : layer.bottoms) {
-      if (last_use_[b] == static_cast<int>(i) && b != output_blob_) blobs[b].reset();
+    if (stats != nullptr) {
+      stats->ms_by_layer_type[step.name] += MillisSince(layer_start);
+      stats->peak_live_bytes = std::max(stats->peak_live_bytes, LiveBytes(blobs, *output));
+      if (layer.type == "Convolution" || layer.type == "Deconvolution") {
+        const Tensor& in = *run.tensors[0];
+        const uint64_t kw = static_cast<uint64_t>(layer.params.GetInt(1, 0));
+        const uint64_t kh = static_cast<uint64_t>(layer.params.GetInt(11, static_cast<int>(kw)));
+        const uint64_t positions = layer.type == "Convolution" ? output->plane() : in.plane();
+        stats->conv_flops += 2 * kw * kh * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(output->c) * positions;
+      }
     }
-    for (size_t t = 0; t < layer.tops.size(); ++t) {
-      blobs[layer.tops[t]] = std::make_shared<Tensor>(std::move((*outputs)[t]));
+    for (int b : step.bottoms) {
+      if (last_use_[b] == static_cast<int>(s) && b != output_blob_) blobs[b].reset();
     }
+    blobs[step.tops[0]] = std::make_shared<Tensor>(std::move(output).value());
+    owner[step.tops[0]] = step.backend;
   }
   if (!blobs[output_blob_]) return InternalError(model_.name + ": output blob was never produced");
   // The output is this run's alone unless the graph split it; copy only then.
   std::shared_ptr<Tensor> out = std::move(blobs[output_blob_]);
-  if (out->block != 0) return ops::ToPlain(*out);
+  Backend& from = *backends_[owner[output_blob_]];
+  if (out->on_device() || out->layout != Layout::kPlain) return from.ToHost(*out);
   return out.use_count() == 1 ? std::move(*out) : Tensor(*out);
 }
 

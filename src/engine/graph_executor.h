@@ -1,12 +1,16 @@
-// Runs an ncnn graph: layers in file order (the parser guarantees every input
-// is produced before it is used), each blob freed right after its last use, so
-// peak memory is the widest cut of the graph, not the sum of all blobs.
+// Runs an ncnn graph on a Backend (engine/backend.h), naming none: layers in
+// file order (the parser guarantees every input is produced before it is used),
+// each blob freed right after its last use, so peak memory is the widest cut of
+// the graph, not the sum of all blobs.
 //
-// Layouts (kOneDnn): a layer whose readers (through Splits) all take oneDNN's
-// blocked nChw8c layout may write it, so chains of oneDNN layers run without
-// reorders; a blob is converted to plain where a reference kernel or the
-// caller needs it. Elementwise layers run in place on a blob nobody reads
-// after them. Run is const and may be called from several threads at once.
+// Built once per model: each layer gets its backend's op, or its fallback
+// backend's when the first declines; an op may absorb the layer that alone
+// reads its output (Op::Fuse: a convolution and its activation or residual
+// sum); each op's output is written in a layout all its readers take, and a
+// blob is converted only where a reader cannot read its producer's layout (or
+// lives on another backend's device). Elementwise layers run in place on a blob
+// nobody reads after them. Run is const and may be called from several
+// threads at once.
 #pragma once
 
 #include <map>
@@ -14,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/ncnn/model.h"
 #include "engine/tensor.h"
 #include "util/deadline.h"
@@ -21,46 +26,49 @@
 
 namespace tessera::engine {
 
-namespace ops {
-class DnnlOp;
-}
-
 // What one Run() did, for benchmarks and profiling.
 struct RunStats {
   uint64_t conv_flops = 0;  // multiply-adds x 2 of every convolution and deconvolution
-  std::map<std::string, double> ms_by_layer_type;  // wall time spent in each layer type
+  // Wall time spent in each layer type; fused steps count under both names
+  // joined by '+', e.g. "Convolution+PReLU".
+  std::map<std::string, double> ms_by_layer_type;
   // The most bytes of blobs alive at once (inputs and outputs of the layer
   // running): the run's working memory by the executor's own liveness.
   uint64_t peak_live_bytes = 0;
+  int conversions = 0;  // layout conversions and transfers the run needed between ops
 };
-
-// kOneDnn runs every layer on oneDNN primitives (ops/dnnl_op.h), except where
-// oneDNN 2.6 has none: bicubic Interp, nearest Interp at a non-integer scale,
-// BinaryOp vector ÷ map, which run the reference kernels. kReference runs
-// everything on the reference kernels (ops/reference_ops.h).
-enum class ComputeBackend { kReference, kOneDnn };
 
 class GraphExecutor {
  public:
-  // `model` must outlive the executor.
-  GraphExecutor(const ncnn::Model& model, ComputeBackend backend = ComputeBackend::kOneDnn);
+  // `model`, `backend` and `fallback` must outlive the executor. Layers
+  // `backend` declines run on `fallback`; with none (or when it declines too)
+  // Run reports the layer as kUnsupported.
+  GraphExecutor(const ncnn::Model& model, Backend& backend, Backend* fallback = nullptr);
   ~GraphExecutor();
 
-  // Feeds `input` to the model's Input layer and returns its output blob (the
-  // last layer's). kTimeout when the deadline passes between layers.
+  // Feeds `input` (a plain host tensor) to the model's Input layer and returns
+  // its output blob (the last layer's) as a plain host tensor. kTimeout when the
+  // deadline passes between layers.
   Result<Tensor> Run(Tensor input, const Deadline& deadline, RunStats* stats = nullptr) const;
 
-  int input_blob() const { return input_blob_; }
-  int output_blob() const { return output_blob_; }
+  // Layers absorbed into the op before them (for tests and logs).
+  int fused_layers() const { return fused_layers_; }
+  // "cpu onednn", or "cpu onednn (+reference for 1 layer)".
+  std::string Describe() const;
 
  private:
+  struct Step;
+  void Plan();
+
   const ncnn::Model& model_;
-  bool use_dnnl_;
+  std::vector<Backend*> backends_;  // [0] the backend, [1] the fallback when there is one
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<Step> steps_;
+  std::vector<int> last_use_;  // per blob: index of the last step reading it
   int input_blob_ = -1;
   int output_blob_ = -1;
-  std::vector<int> last_use_;  // per blob: index of the last layer reading it
-  std::vector<std::unique_ptr<ops::DnnlOp>> dnnl_ops_;  // per layer; null where the reference kernel runs
-  std::vector<bool> blocked_output_;  // per layer: its readers all take oneDNN's blocked layout
+  int fused_layers_ = 0;
+  Status plan_status_;  // not ok: a layer no backend runs
 };
 
 }  // namespace tessera::engine

@@ -5,6 +5,7 @@
 #include <new>
 #include <optional>
 
+#include "engine/backends/reference_backend.h"
 #include "engine/buffer_pool.h"
 #include "engine/ops/reference_ops.h"
 #include "util/failpoint.h"
@@ -55,23 +56,44 @@ TileGeometry GeometryFor(const ModelEntry& entry) {
   return g;
 }
 
-ModelUpscaler::ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size)
+namespace {
+
+// The CPU's backends when the caller named none (always available: the
+// reference kernels at worst).
+BackendSet OrCpuBackends(BackendSet backends) {
+  if (backends.backend) return backends;
+  Result<BackendSet> cpu = BackendsFor(Device::Cpu());
+  return cpu.ok() ? std::move(cpu).value() : BackendSet{std::make_shared<ReferenceBackend>(), nullptr};
+}
+
+}  // namespace
+
+ModelUpscaler::ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size, BackendSet backends)
     : entry_(std::move(entry)),
       model_(std::move(model)),
-      executor_(*model_),
+      backends_(OrCpuBackends(std::move(backends))),
+      executor_(*model_, *backends_.backend, backends_.fallback.get()),
       geometry_(GeometryFor(entry_)),
       tile_size_(tile_size) {}
 
 Result<std::unique_ptr<ModelUpscaler>> ModelUpscaler::Load(const std::string& model_dir, const ModelEntry& entry,
-                                                           int tile_size) {
+                                                           int tile_size, BackendSet backends) {
   Result<ncnn::Model> model = ncnn::LoadModel(model_dir, entry.name);
   if (!model.ok()) return model.status();
-  return FromModel(entry, std::move(model).value(), tile_size);
+  return FromModel(entry, std::move(model).value(), tile_size, std::move(backends));
 }
 
-std::unique_ptr<ModelUpscaler> ModelUpscaler::FromModel(const ModelEntry& entry, ncnn::Model model, int tile_size) {
+std::unique_ptr<ModelUpscaler> ModelUpscaler::FromModel(const ModelEntry& entry, ncnn::Model model, int tile_size,
+                                                        BackendSet backends) {
   auto owned = std::make_unique<ncnn::Model>(std::move(model));
-  return std::unique_ptr<ModelUpscaler>(new ModelUpscaler(entry, std::move(owned), ResolvedTileSize(tile_size)));
+  return std::unique_ptr<ModelUpscaler>(
+      new ModelUpscaler(entry, std::move(owned), ResolvedTileSize(tile_size), std::move(backends)));
+}
+
+Status ModelUpscaler::WarmUp() const {
+  const Tensor rgb = Tensor::Chw(3, tile_size_, tile_size_, 0.5f);
+  const std::vector<TileRect> tiles = TileGrid(tile_size_, tile_size_);
+  return RunTile(rgb, tiles.front(), Deadline(), nullptr).status();
 }
 
 uint64_t ModelUpscaler::WeightBytes() const {
@@ -81,7 +103,8 @@ uint64_t ModelUpscaler::WeightBytes() const {
 }
 
 std::string ModelUpscaler::Describe() const {
-  return entry_.name + " x" + std::to_string(entry_.scale) + " tile " + std::to_string(tile_size_);
+  return entry_.name + " x" + std::to_string(entry_.scale) + " tile " + std::to_string(tile_size_) + " on " +
+         executor_.Describe();
 }
 
 Size ModelUpscaler::OutputSize(Size input) const {

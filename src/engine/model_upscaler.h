@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/backend_registry.h"
 #include "engine/graph_executor.h"
 #include "engine/memory_planner.h"
 #include "engine/model_catalog.h"
@@ -60,11 +61,18 @@ struct TilingReport {
 
 class ModelUpscaler : public Upscaler {
  public:
-  // Loads `entry` from `model_dir`. `tile_size` 0 = kDefaultTileSize.
+  // Loads `entry` from `model_dir`, to run on `backends` (empty: the CPU's,
+  // engine/backend_registry.h). `tile_size` 0 = kDefaultTileSize.
   static Result<std::unique_ptr<ModelUpscaler>> Load(const std::string& model_dir, const ModelEntry& entry,
-                                                     int tile_size);
+                                                     int tile_size, BackendSet backends = {});
   // Wraps an already loaded `model` (e.g. from the plan cache); the same as Load after parsing.
-  static std::unique_ptr<ModelUpscaler> FromModel(const ModelEntry& entry, ncnn::Model model, int tile_size);
+  static std::unique_ptr<ModelUpscaler> FromModel(const ModelEntry& entry, ncnn::Model model, int tile_size,
+                                                  BackendSet backends = {});
+
+  // Runs one tile of the configured size through the model, so that what the
+  // backend prepares per shape (primitives, packed weights) is ready before the
+  // first request. Tiles at the image edges may still be prepared on first use.
+  Status WarmUp() const;
   // The tile edge Load uses for `tile_size` (0 = kDefaultTileSize).
   static int ResolvedTileSize(int tile_size) { return tile_size > 0 ? tile_size : kDefaultTileSize; }
 
@@ -89,7 +97,7 @@ class ModelUpscaler : public Upscaler {
   uint64_t WeightBytes() const;
 
  private:
-  ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size);
+  ModelUpscaler(ModelEntry entry, std::unique_ptr<ncnn::Model> model, int tile_size, BackendSet backends);
 
   struct TileRect {
     int x = 0, y = 0, w = 0, h = 0;  // the tile's own pixels in the input
@@ -106,6 +114,7 @@ class ModelUpscaler : public Upscaler {
 
   ModelEntry entry_;
   std::unique_ptr<ncnn::Model> model_;
+  BackendSet backends_;  // before the executor, which runs on them
   GraphExecutor executor_;
   TileGeometry geometry_;
   int tile_size_;

@@ -1,11 +1,15 @@
 // A blob as ncnn's layers see it: 3-D (channels x height x width) feature maps
-// and 1-D vectors (after global pooling and inner products), fp32, dense.
+// and 1-D vectors (after global pooling and inner products), in a layout and a
+// data type a backend chose, on the host or on a device.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <vector>
+
+#include "engine/layout.h"
 
 namespace tessera::engine {
 
@@ -40,17 +44,31 @@ inline bool operator==(const TensorStorage& a, const std::vector<float>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
 
+// Element types. Host tensors are fp32; a device backend may store fp16
+// (accumulating in fp32) where the user's --precision allows it.
+enum class DataType : uint8_t { kF32, kF16 };
+
+// Memory a device backend owns (GPU memory); the backend that made it is the
+// only one that reads it. Host tensors have none and keep their values in
+// Tensor::data.
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  virtual size_t bytes() const = 0;
+};
+
 struct Tensor {
   int dims = 3;  // 1 or 3
+  int n = 1;     // batch: several tiles in one launch (the CPU backends run one at a time: n == 1)
   int c = 0;     // channels (3-D); 1 for 1-D
   int h = 0;     // 1 for 1-D
   int w = 0;     // length for 1-D
-  // 0: plain c x h x w. 8: oneDNN's nChw8c — channels in groups of 8, the 8
-  // innermost, the last group zero-padded — as convolutions produce it, so that
-  // chains of convolutions need no reorders. Only the oneDNN backend makes these;
-  // channel(), at() and plane-wise code assume block 0.
-  int block = 0;
-  TensorStorage data;
+  // How the values are ordered (engine/layout.h). Only backends make tensors in
+  // another layout than plain; channel(), at() and plane-wise code assume plain.
+  Layout layout = Layout::kPlain;
+  DataType dtype = DataType::kF32;
+  TensorStorage data;                    // host values (empty when the tensor lives on a device)
+  std::shared_ptr<DeviceBuffer> device;  // device values, or null for a host tensor
 
   static Tensor Chw(int c, int h, int w, float fill = 0.f) {
     Tensor t;
@@ -73,6 +91,9 @@ struct Tensor {
 
   size_t plane() const { return static_cast<size_t>(h) * w; }
   size_t size() const { return data.size(); }
+  bool on_device() const { return device != nullptr; }
+  // Bytes the values take where they live (padding channels included).
+  size_t bytes() const { return on_device() ? device->bytes() : data.size() * sizeof(float); }
   float* channel(int q) { return data.data() + plane() * q; }
   const float* channel(int q) const { return data.data() + plane() * q; }
   float& at(int q, int y, int x) { return data[plane() * q + static_cast<size_t>(y) * w + x]; }

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include "engine/backend_registry.h"
 #include "engine/ncnn/param_parser.h"
 #include "util/byte_order.h"
 #include "util/deadline.h"
@@ -585,13 +586,25 @@ Status PlanCache::Write(const Sha256Digest& key, const Model& model) const {
   return WriteAtomically(PathFor(key), {header, payload});
 }
 
+PlanTarget PlanTargetFor(const engine::Backend& backend) {
+  static const std::string cpu = CpuFingerprint();
+  return {backend.device().Name() + "/" + backend.name(), cpu + "|" + backend.Fingerprint()};
+}
+
+PlanTarget DefaultPlanTarget() {
+  Result<engine::BackendSet> cpu = engine::BackendsFor(engine::Device::Cpu());
+  if (!cpu.ok()) return {"cpu/none", CpuFingerprint()};
+  return PlanTargetFor(*cpu->backend);
+}
+
 Result<Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& model_dir, const std::string& name,
-                                     int tile_size) {
+                                     int tile_size, const PlanTarget& target) {
   const auto started = std::chrono::steady_clock::now();
   const std::string param_file = model_dir + "/" + name + ".param";
   const std::string bin_file = model_dir + "/" + name + ".bin";
-  static const std::string fingerprint = CpuFingerprint();
-  auto key_of = [&](const Sha256Digest& digest) { return PlanKey(digest, kCpuBackendName, fingerprint, tile_size); };
+  auto key_of = [&](const Sha256Digest& digest) {
+    return PlanKey(digest, target.backend, target.fingerprint, tile_size);
+  };
   auto hit = [&](PlanReadResult* read) -> Model {
     read->model->name = name;  // the key is the content: a copy under another name shares the plan
     LogInfo("plan_cache").Field("status", "hit").Field("model", name).Field("ms", MillisSince(started));

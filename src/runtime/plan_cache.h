@@ -3,8 +3,8 @@
 // one binary file per key, so a later load reads it back instead of parsing the
 // .param and converting the .bin again.
 //
-// Key: SHA-256 of the model's .param and .bin contents, the backend name, the
-// device fingerprint and the tile size. Hashing a large .bin costs more than a
+// Key: SHA-256 of the model's .param and .bin contents, the backend and device
+// (PlanTarget), their fingerprint and the tile size. Hashing a large .bin costs more than a
 // cached load saves, so the content digest is remembered in
 // `<dir>/digests/<name hash>.digest`, with each file's device, inode, size and
 // mtime (ns): while those match, the files are not read again.
@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/ncnn/model.h"
 #include "util/sha256.h"
 #include "util/status.h"
@@ -49,8 +50,6 @@ inline constexpr uint32_t kPlanFormatVersion = 3;
 inline constexpr uint64_t kPlanSchemaHash = 0x7e55e2a0'00000001ull;
 inline constexpr size_t kPlanFixedHeaderBytes = 102;
 inline constexpr size_t kPlanMaxEngineVersion = 64;
-// The CPU backend's name, part of the key.
-inline constexpr const char* kCpuBackendName = "onednn-cpu";
 
 // `$HOME/.cache/tessera/plans`.
 std::string DefaultPlanCacheDir();
@@ -58,6 +57,17 @@ std::string DefaultPlanCacheDir();
 // What makes a plan specific to this machine: the CPU model name from
 // /proc/cpuinfo ("unknown-cpu" when it cannot be read).
 std::string CpuFingerprint();
+
+// What a plan is prepared for, part of its key: the device and backend
+// ("cpu/onednn", "cuda:0/cuda"), and what decides how that backend prepares a
+// model on this machine (the CPU model; oneDNN's version and ISA; the GPU).
+struct PlanTarget {
+  std::string backend;
+  std::string fingerprint;
+};
+PlanTarget PlanTargetFor(const engine::Backend& backend);
+// The CPU's default backend's target (engine/backend_registry.h).
+PlanTarget DefaultPlanTarget();
 
 // The engine version written in, and required of, every file.
 std::string PlanEngineVersion();
@@ -120,8 +130,9 @@ class PlanCache {
 // conversion; anything else builds the model with ncnn::BuildModel and writes the
 // plan (a failed write is logged, the model still returned). Logs
 // event=plan_cache status=hit|miss|written ms=... . `tile_size` is the resolved
-// tile edge, part of the key.
+// tile edge and `target` the backend that will run it, both part of the key.
 Result<engine::ncnn::Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& model_dir,
-                                                   const std::string& name, int tile_size);
+                                                   const std::string& name, int tile_size,
+                                                   const PlanTarget& target = DefaultPlanTarget());
 
 }  // namespace tessera::runtime

@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include "engine/backends/reference_backend.h"
 #include "engine/model_catalog.h"
 #include "engine/model_upscaler.h"
 #include "util/byte_order.h"
@@ -61,7 +62,8 @@ class PlanCacheTest : public ::testing::Test {
     auto param = ReadFileBytes(model_dir + "/" + name + ".param");
     auto bin = ReadFileBytes(model_dir + "/" + name + ".bin");
     EXPECT_TRUE(param.ok() && bin.ok());
-    return PlanKey(*param, *bin, kCpuBackendName, CpuFingerprint(), tile);
+    const PlanTarget target = DefaultPlanTarget();
+    return PlanKey(*param, *bin, target.backend, target.fingerprint, tile);
   }
 
   std::string dir_;
@@ -216,7 +218,8 @@ void DamageAndRebuild(const std::string& cache_dir, const std::string& models,
   ASSERT_TRUE(built.ok());
   auto param = ReadFileBytes(models + "/" + kModel + ".param");
   auto bin = ReadFileBytes(models + "/" + kModel + ".bin");
-  const Sha256Digest key = PlanKey(*param, *bin, kCpuBackendName, CpuFingerprint(), kTile);
+  const PlanTarget target = DefaultPlanTarget();
+  const Sha256Digest key = PlanKey(*param, *bin, target.backend, target.fingerprint, kTile);
   const std::string path = cache.PathFor(key);
   auto bytes = ReadFileBytes(path);
   ASSERT_TRUE(bytes.ok());
@@ -343,7 +346,8 @@ TEST_F(PlanCacheTest, RandomDamageNeverCrashes) {
       if (model.ok()) {
         ++decoded;
         // What decodes is runnable: an executor can be built over it.
-        engine::GraphExecutor executor(*model, engine::ComputeBackend::kReference);
+        engine::ReferenceBackend reference;
+        engine::GraphExecutor executor(*model, reference);
         (void)executor;
       }
     }

@@ -2,11 +2,9 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <cmath>
 #include <cstring>
 
 #include "engine/ops/conv_window.h"
-#include "engine/ops/dnnl_support.h"
 
 namespace tessera::engine::ops {
 namespace {
@@ -15,35 +13,106 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+// Eltwise sum of exactly two inputs, or BinaryOp add of two maps: the residual
+// sums a convolution can absorb as a sum post-op. Sets the coefficients of the
+// input at `slot` (the convolution's) and of the other one.
+bool ResidualSum(const ncnn::LayerSpec& next, int slot, float* own_scale, float* other_scale) {
+  if (next.bottoms.size() != 2 || slot < 0 || slot > 1) return false;
+  if (next.type == "Eltwise") {
+    if (next.params.GetInt(0, 1) != 1) return false;
+    const std::vector<float> coeffs = next.params.GetFloats(1);
+    if (!coeffs.empty() && coeffs.size() != 2) return false;
+    *own_scale = coeffs.empty() ? 1.f : coeffs[slot];
+    *other_scale = coeffs.empty() ? 1.f : coeffs[1 - slot];
+    return true;
+  }
+  if (next.type == "BinaryOp") {
+    if (next.params.GetInt(0, 0) != 0 || next.params.GetInt(1, 0) != 0) return false;  // add of two blobs
+    *own_scale = 1.f;
+    *other_scale = 1.f;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct DnnlConvolution::Compiled {
   dnnl::primitive primitive;
   memory weights;
   memory bias;
-  memory::desc src_desc;  // what the primitive wants
+  std::vector<memory> prelu_slopes;  // per fused PReLU, with its post-op index
+  std::vector<int> prelu_post_op_index;
+  std::string impl;       // oneDNN's implementation name, e.g. "brgconv:avx512_core"
+  memory::desc src_desc;  // what the primitive reads and writes
   memory::desc dst_desc;
+  std::optional<Layout> src_layout;  // those as our layouts, when they are one of ours
+  std::optional<Layout> dst_layout;
   int out_c = 0, out_h = 0, out_w = 0;
 };
 
-DnnlConvolution::DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights)
-    : layer_(layer), weights_(weights), transposed_(layer.type == "Deconvolution") {}
+DnnlConvolution::DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
+                                 DnnlConvOptions options)
+    : layer_(layer), weights_(weights), options_(options), transposed_(layer.type == "Deconvolution") {}
 
 DnnlConvolution::~DnnlConvolution() = default;
 
-Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(int channels, int height,
-                                                                              int width) const {
+bool DnnlConvolution::Fuse(const ncnn::LayerSpec& next, const ncnn::LayerWeights& next_weights, int slot,
+                           Fusion* fusion) {
+  if (!options_.fuse || transposed_) return false;
   const ConvWindow k = ConvWindow::Read(layer_.params);
-  const int ext_w = k.extent_w();
-  const int ext_h = k.extent_h();
+  FusedLayer fused;
+  if (next.type == "PReLU") {
+    const size_t slopes = next_weights.weight.size();
+    if (slopes != 1 && slopes != static_cast<size_t>(k.num_output)) return false;
+    fused.kind = FusedLayer::Kind::kPRelu;
+    fused.slopes = &next_weights;
+  } else if (ResidualSum(next, slot, &fused.own_scale, &fused.other_scale)) {
+    // One sum per primitive: its destination holds the other input beforehand.
+    for (const FusedLayer& f : fused_) {
+      if (f.kind == FusedLayer::Kind::kSum) return false;
+    }
+    fused.kind = FusedLayer::Kind::kSum;
+    fusion->extra_bottoms.push_back(next.bottoms[1 - slot]);
+  } else {
+    return false;
+  }
+  // Check, on a map of the layer's channels, that oneDNN builds this chain of
+  // post-ops with as fast a kernel as without it: some of its kernels lack a
+  // post-op (2.6's brgconv on AVX-512 has no PReLU) and it would fall back to
+  // its reference convolution, far slower than a separate pass.
+  const int channels = k.num_output > 0 && k.kw > 0 && k.kh > 0
+                           ? static_cast<int>(weights_.weight.size() / (static_cast<size_t>(k.num_output) * k.kw * k.kh))
+                           : 0;
+  Tensor probe;
+  probe.c = channels;
+  probe.h = probe.w = std::max(32, std::max(k.extent_h(), k.extent_w()) + 1);
+  Result<std::shared_ptr<Compiled>> unfused =
+      channels > 0 ? Compile(probe, true) : Result<std::shared_ptr<Compiled>>(InvalidError("no channels"));
+  fused_.push_back(fused);
+  Result<std::shared_ptr<Compiled>> with = unfused.ok() ? Compile(probe, true) : unfused.status();
+  const auto is_reference = [](const std::string& impl) { return impl.rfind("ref", 0) == 0; };
+  const bool slower = with.ok() && is_reference((*with)->impl) && !is_reference((*unfused)->impl);
+  if (!with.ok() || (slower && !options_.fuse_on_any_kernel)) {
+    fused_.pop_back();
+    if (fused.kind == FusedLayer::Kind::kSum) fusion->extra_bottoms.pop_back();
+    return false;
+  }
+  return true;
+}
+
+Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::Compile(const Tensor& input,
+                                                                            bool probe_only) const {
+  const ConvWindow k = ConvWindow::Read(layer_.params);
+  const int channels = input.c, height = input.h, width = input.w;
   auto compiled = std::make_shared<Compiled>();
   compiled->out_c = k.num_output;
   if (transposed_) {
-    compiled->out_w = (width - 1) * k.sw + ext_w + k.out_pad_right - k.pad_left - k.pad_right;
-    compiled->out_h = (height - 1) * k.sh + ext_h + k.out_pad_bottom - k.pad_top - k.pad_bottom;
+    compiled->out_w = (width - 1) * k.sw + k.extent_w() + k.out_pad_right - k.pad_left - k.pad_right;
+    compiled->out_h = (height - 1) * k.sh + k.extent_h() + k.out_pad_bottom - k.pad_top - k.pad_bottom;
   } else {
-    compiled->out_w = (width + k.pad_left + k.pad_right - ext_w) / k.sw + 1;
-    compiled->out_h = (height + k.pad_top + k.pad_bottom - ext_h) / k.sh + 1;
+    compiled->out_w = (width + k.pad_left + k.pad_right - k.extent_w()) / k.sw + 1;
+    compiled->out_h = (height + k.pad_top + k.pad_bottom - k.extent_h()) / k.sh + 1;
   }
   if (compiled->out_w <= 0 || compiled->out_h <= 0) return InvalidError("output would be empty");
   if (weights_.weight.size() != static_cast<size_t>(k.num_output) * channels * k.kw * k.kh) {
@@ -61,15 +130,31 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(i
     const memory::dims pad_r = {k.pad_bottom - (transposed_ ? k.out_pad_bottom : 0),
                                 k.pad_right - (transposed_ ? k.out_pad_right : 0)};
     const bool has_bias = !weights_.bias.empty();
-    memory::desc src_md(src_dims, dt::f32, tag::any);
-    memory::desc dst_md(dst_dims, dt::f32, tag::any);
-    memory::desc w_md(weight_dims, dt::f32, tag::any);
-    memory::desc b_md = has_bias ? memory::desc({k.num_output}, dt::f32, tag::x) : memory::desc();
+    const tag activation_tag = options_.layout ? TagOf(*options_.layout) : tag::any;
+    const memory::desc src_md(src_dims, dt::f32, activation_tag);
+    const memory::desc dst_md(dst_dims, dt::f32, activation_tag);
+    const memory::desc w_md(weight_dims, dt::f32, tag::any);
+    const memory::desc b_md = has_bias ? memory::desc({k.num_output}, dt::f32, tag::x) : memory::desc();
 
     dnnl::post_ops ops;
+    ActivationPostOp(layer_.params, &ops);
+    std::vector<const ncnn::LayerWeights*> prelu_weights;
+    for (const FusedLayer& f : fused_) {
+      if (f.kind == FusedLayer::Kind::kPRelu) {
+        const bool per_channel = f.slopes->weight.size() != 1;
+        compiled->prelu_post_op_index.push_back(ops.len());
+        ops.append_prelu(per_channel ? 1 << 1 : 0);
+        prelu_weights.push_back(f.slopes);
+      } else {
+        if (f.own_scale != 1.f) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, f.own_scale, 0.f);
+        ops.append_sum(f.other_scale);
+      }
+    }
     dnnl::primitive_attr attr;
-    if (ActivationPostOp(layer_.params, &ops)) attr.set_post_ops(ops);
+    if (ops.len() > 0) attr.set_post_ops(ops);
 
+    const bool winograd = options_.winograd && !transposed_ && k.kw == 3 && k.kh == 3 && k.sw == 1 && k.sh == 1 &&
+                          k.dw == 1 && k.dh == 1;
     memory::desc wanted_weights;
     // Both primitives take the same descriptors; only the kind differs.
     auto create = [&](auto kind, dnnl::algorithm algorithm) {
@@ -78,6 +163,7 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(i
                                  dilates, pad_l, pad_r);
       typename Primitive::primitive_desc pd(d, attr, engine);
       compiled->primitive = Primitive(pd);
+      compiled->impl = pd.impl_info_str();
       compiled->src_desc = pd.src_desc();
       compiled->dst_desc = pd.dst_desc();
       wanted_weights = pd.weights_desc();
@@ -85,73 +171,111 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::CompileFor(i
     if (transposed_) {
       create(dnnl::deconvolution_forward(), dnnl::algorithm::deconvolution_direct);
     } else {
-      create(dnnl::convolution_forward(), dnnl::algorithm::convolution_direct);
+      bool made = false;
+      if (winograd) {
+        try {
+          create(dnnl::convolution_forward(), dnnl::algorithm::convolution_winograd);
+          made = true;
+        } catch (const dnnl::error&) {
+          made = false;  // no Winograd for this shape or ISA: the direct algorithm below
+        }
+      }
+      if (!made) create(dnnl::convolution_forward(), dnnl::algorithm::convolution_direct);
     }
+    compiled->src_layout = LayoutOfDesc(compiled->src_desc);
+    compiled->dst_layout = LayoutOfDesc(compiled->dst_desc);
+    if (probe_only) return compiled;
     // ncnn keeps both kinds of weights as [out][in][kh][kw]: oneDNN's oihw.
     dnnl::stream stream(engine);
     memory user_weights({weight_dims, dt::f32, tag::oihw}, engine, const_cast<float*>(weights_.weight.data()));
     compiled->weights = memory(wanted_weights, engine);
     dnnl::reorder(user_weights, compiled->weights).execute(stream, user_weights, compiled->weights);
+    stream.wait();
     if (has_bias) {
       compiled->bias = memory(b_md, engine);
       std::memcpy(compiled->bias.get_data_handle(), weights_.bias.data(), weights_.bias.size() * sizeof(float));
     }
-    stream.wait();
+    for (const ncnn::LayerWeights* slopes : prelu_weights) {
+      const int n = static_cast<int>(slopes->weight.size());
+      memory m(memory::desc({1, n, 1, 1}, dt::f32, tag::nchw), engine);
+      std::memcpy(m.get_data_handle(), slopes->weight.data(), slopes->weight.size() * sizeof(float));
+      compiled->prelu_slopes.push_back(m);
+    }
   } catch (const dnnl::error& e) {
     return InternalError(std::string("oneDNN could not build ") + layer_.type + ": " + e.what());
   }
   return compiled;
 }
 
-Result<Tensor> DnnlConvolution::Run(const Tensor& input, bool blocked_output_ok) const {
+Result<std::shared_ptr<const DnnlConvolution::Compiled>> DnnlConvolution::CompiledFor(const Tensor& input) const {
   if (input.dims != 3) return InvalidError(layer_.type + " needs a 3-D input");
-  std::shared_ptr<Compiled> compiled;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto& slot = compiled_[{input.h, input.w}];
-    if (!slot) {
-      Result<std::shared_ptr<Compiled>> made = CompileFor(input.c, input.h, input.w);
-      if (!made.ok()) {
-        compiled_.erase({input.h, input.w});
-        return made.status();
-      }
-      slot = std::move(made).value();
+  return cache_.Get({input.c, input.h, input.w, static_cast<int>(input.layout)}, [&] { return Compile(input); });
+}
+
+Status DnnlConvolution::Prepare(const std::vector<const Tensor*>& inputs) const {
+  if (inputs.empty()) return InvalidError(layer_.type + " without an input");
+  return CompiledFor(*inputs[0]).status();
+}
+
+Result<std::pair<Layout, std::optional<Layout>>> DnnlConvolution::ChosenLayouts(const Tensor& input) const {
+  auto compiled = CompiledFor(input);
+  if (!compiled.ok()) return compiled.status();
+  if (!(*compiled)->src_layout) return InternalError("oneDNN chose a source layout tessera does not name");
+  return std::make_pair(*(*compiled)->src_layout, (*compiled)->dst_layout);
+}
+
+Result<Tensor> DnnlConvolution::Run(const OpInputs& run) const {
+  const Tensor& input = *run.tensors[0];
+  auto found = CompiledFor(input);
+  if (!found.ok()) return found.status();
+  const Compiled& compiled = **found;
+  const bool has_sum = run.tensors.size() > 1;
+  if (has_sum) {
+    const Tensor& other = *run.tensors[1];
+    if (other.dims != 3 || other.c != compiled.out_c || other.h != compiled.out_h || other.w != compiled.out_w) {
+      return InvalidError("the residual sum's inputs differ in shape");
     }
-    compiled = slot;
   }
   try {
     dnnl::engine& engine = CpuEngine();
     dnnl::stream stream(engine);
-    memory user_src(DescOf(input), engine, const_cast<float*>(input.data.data()));
+    memory user_src = MemoryOf(input);
     memory src = user_src;
-    if (compiled->src_desc != user_src.get_desc()) {
-      src = memory(compiled->src_desc, engine);
+    if (compiled.src_desc != user_src.get_desc()) {
+      src = memory(compiled.src_desc, engine);
       dnnl::reorder(user_src, src).execute(stream, user_src, src);
     }
-    // Write straight into the output tensor when its layout is the primitive's.
+    // Written straight into the output tensor when its readers take the
+    // primitive's layout; else into a scratch memory converted to plain after.
+    const bool direct = compiled.dst_layout && run.output_readers.Has(*compiled.dst_layout);
     Tensor out;
-    out.c = compiled->out_c;
-    out.h = compiled->out_h;
-    out.w = compiled->out_w;
-    const memory::desc blocked_desc({1, out.c, out.h, out.w}, dt::f32, tag::nChw8c);
-    out.block = blocked_output_ok && compiled->dst_desc == blocked_desc ? 8 : 0;
-    out.data.resize(DescOf(out).get_size() / sizeof(float));
-    memory user_dst(DescOf(out), engine, out.data.data());
-    memory dst = compiled->dst_desc == user_dst.get_desc() ? user_dst : memory(compiled->dst_desc, engine);
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, compiled->weights}, {DNNL_ARG_DST, dst}};
-    if (compiled->bias) args.insert({DNNL_ARG_BIAS, compiled->bias});
-    compiled->primitive.execute(stream, args);
-    if (dst != user_dst) dnnl::reorder(dst, user_dst).execute(stream, dst, user_dst);
+    const bool sum_in_place = direct && has_sum && run.writable.size() > 1 && run.writable[1] != nullptr &&
+                              run.writable[1]->layout == *compiled.dst_layout;
+    if (sum_in_place) {
+      out = std::move(*run.writable[1]);  // the residual's own storage: the sum runs in place
+    } else {
+      out = AllocateLike(3, compiled.out_c, compiled.out_h, compiled.out_w,
+                         direct ? *compiled.dst_layout : Layout::kPlain);
+    }
+    memory user_dst = MemoryOf(out);
+    memory dst = direct ? user_dst : memory(compiled.dst_desc, engine);
+    if (has_sum && !sum_in_place) {
+      memory other = MemoryOf(*run.tensors[1]);
+      dnnl::reorder(other, dst).execute(stream, other, dst);
+    }
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, compiled.weights}, {DNNL_ARG_DST, dst}};
+    if (compiled.bias) args.insert({DNNL_ARG_BIAS, compiled.bias});
+    for (size_t i = 0; i < compiled.prelu_slopes.size(); ++i) {
+      args.insert({DNNL_ARG_ATTR_MULTIPLE_POST_OP(compiled.prelu_post_op_index[i]) | DNNL_ARG_WEIGHTS,
+                   compiled.prelu_slopes[i]});
+    }
+    compiled.primitive.execute(stream, args);
+    if (!direct) dnnl::reorder(dst, user_dst).execute(stream, dst, user_dst);
     stream.wait();
     return out;
   } catch (const dnnl::error& e) {
     return FromDnnlError(e, layer_.name);
   }
-}
-
-Result<Tensor> DnnlConvolution::Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor*) const {
-  return Run(*inputs[0], blocked_output_ok);
 }
 
 }  // namespace tessera::engine::ops

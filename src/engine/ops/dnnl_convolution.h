@@ -1,17 +1,24 @@
 // Convolution and deconvolution layers on oneDNN (CPU). One object per layer:
-// primitives are created once per input shape and reused; weights are reordered
-// into the layout the chosen primitive wants once per shape, then kept. Bias and
-// the layer's built-in activation run as part of the primitive (post-ops).
+// primitives are created once per input shape and layout and reused; weights
+// are reordered into the layout the chosen primitive wants once, then kept.
+// Bias, the layer's built-in activation and the layers fused into it (a PReLU,
+// an Eltwise / BinaryOp residual sum) run as part of the primitive (post-ops),
+// so a convolution and what follows it are one pass over memory.
+//
+// Layouts: by default oneDNN chooses the source and destination layouts for
+// this CPU (tag::any): nChw8c on AVX2, nChw16c or channels-last on AVX-512. An
+// input in another layout is reordered to the chosen one; the output is
+// written in the chosen layout when its readers take it (else plain). With
+// DnnlConvOptions::layout set, that layout is used for both, on any CPU (tests
+// force each layout this way).
 #pragma once
 
-#include <map>
-#include <memory>
-#include <mutex>
-#include <utility>
+#include <optional>
 #include <vector>
 
 #include "engine/ncnn/model.h"
 #include "engine/ops/dnnl_op.h"
+#include "engine/ops/dnnl_support.h"
 #include "engine/tensor.h"
 #include "util/status.h"
 
@@ -20,24 +27,37 @@ namespace tessera::engine::ops {
 class DnnlConvolution : public DnnlOp {
  public:
   // `layer` and `weights` must outlive this object.
-  DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights);
-  ~DnnlConvolution();
+  DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights, DnnlConvOptions options = {});
+  ~DnnlConvolution() override;
 
-  // Accepts plain or nChw8c input; returns nChw8c when the primitive writes
-  // that layout and `blocked_output_ok`, plain otherwise.
-  Result<Tensor> Run(const Tensor& input, bool blocked_output_ok = false) const;
-  // DnnlOp: the same on inputs[0] (never in place).
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  // Op: inputs[0] is the map; a fused residual sum adds the extra input.
+  Result<Tensor> Run(const OpInputs& run) const override;
+  bool Fuse(const ncnn::LayerSpec& next, const ncnn::LayerWeights& next_weights, int slot, Fusion* fusion) override;
+  Status Prepare(const std::vector<const Tensor*>& inputs) const override;
+
+  // The layout the primitive for this input reads and writes (for tests).
+  Result<std::pair<Layout, std::optional<Layout>>> ChosenLayouts(const Tensor& input) const;
 
  private:
-  struct Compiled;  // the primitive and packed weights for one input shape
-  Result<std::shared_ptr<Compiled>> CompileFor(int channels, int height, int width) const;
+  struct Compiled;  // the primitive and packed weights for one input shape and layout
+  // A layer fused into this one, as post-ops after the built-in activation.
+  struct FusedLayer {
+    enum class Kind { kPRelu, kSum } kind = Kind::kPRelu;
+    const ncnn::LayerWeights* slopes = nullptr;  // kPRelu
+    float own_scale = 1.f;                       // kSum: coefficient of this convolution's result
+    float other_scale = 1.f;                     // kSum: coefficient of the other input
+  };
+
+  Result<std::shared_ptr<const Compiled>> CompiledFor(const Tensor& input) const;
+  // `probe_only`: the primitive's choices without its weights (Fuse's check).
+  Result<std::shared_ptr<Compiled>> Compile(const Tensor& input, bool probe_only = false) const;
 
   const ncnn::LayerSpec& layer_;
   const ncnn::LayerWeights& weights_;
+  DnnlConvOptions options_;
   bool transposed_;
-  mutable std::mutex mutex_;
-  mutable std::map<std::pair<int, int>, std::shared_ptr<Compiled>> compiled_;  // by (height, width)
+  std::vector<FusedLayer> fused_;
+  CompiledCache<Compiled> cache_;
 };
 
 }  // namespace tessera::engine::ops

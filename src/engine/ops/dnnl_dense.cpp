@@ -16,13 +16,13 @@ struct DnnlGlobalAveragePool::Compiled {
   memory::desc dst;  // {1, c, 1, 1} in the input's layout: its first c values are the vector
 };
 
-Result<Tensor> DnnlGlobalAveragePool::Run(const std::vector<const Tensor*>& inputs, bool, Tensor*) const {
-  const Tensor& x = *inputs[0];
+Result<Tensor> DnnlGlobalAveragePool::Run(const OpInputs& run) const {
+  const Tensor& x = *run.tensors[0];
   if (x.dims != 3) return InvalidError("Pooling needs a 3-D input");
   try {
     auto compiled = cache_.Get(ShapeKey({&x}), [&]() -> Result<std::shared_ptr<Compiled>> {
       auto c = std::make_shared<Compiled>();
-      c->dst = memory::desc({1, x.c, 1, 1}, dt::f32, x.block == 8 ? tag::nChw8c : tag::nchw);
+      c->dst = memory::desc({1, x.c, 1, 1}, dt::f32, TagOf(x.layout));
       // Average pooling with the whole map as its window, not reduction_mean:
       // oneDNN 2.6 reduces a blocked map with its reference kernel (105 ms
       // against pooling's 8 ms on a 64-channel 236x236 map).
@@ -49,12 +49,14 @@ struct DnnlInnerProduct::Compiled {
   memory bias;
 };
 
-Result<Tensor> DnnlInnerProduct::Run(const std::vector<const Tensor*>& inputs, bool, Tensor*) const {
+Result<Tensor> DnnlInnerProduct::Run(const OpInputs& run) const {
+  const std::vector<const Tensor*>& inputs = run.tensors;
   const int num_output = layer_.params.GetInt(0, 0);
   try {
     Tensor plain;
-    if (inputs[0]->block != 0) plain = Relayout(*inputs[0], 0);
-    const Tensor& x = inputs[0]->block != 0 ? plain : *inputs[0];
+    const bool is_plain = inputs[0]->layout == Layout::kPlain;
+    if (!is_plain) plain = Relayout(*inputs[0], Layout::kPlain);
+    const Tensor& x = is_plain ? *inputs[0] : plain;
     const int64_t n = static_cast<int64_t>(x.size());
     if (num_output <= 0 || weights_.weight.size() != static_cast<size_t>(n) * num_output) {
       return InvalidError("InnerProduct weights do not match an input of " + std::to_string(n));

@@ -17,7 +17,7 @@ namespace tessera::engine::ops {
 class DnnlGlobalAveragePool : public DnnlOp {
  public:
   explicit DnnlGlobalAveragePool(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& run) const override;
 
  private:
   struct Compiled;
@@ -28,8 +28,10 @@ class DnnlGlobalAveragePool : public DnnlOp {
 class DnnlInnerProduct : public DnnlOp {
  public:
   DnnlInnerProduct(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) : layer_(layer), weights_(weights) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
-  bool TakesBlockedInput() const override { return false; }
+  Result<Tensor> Run(const OpInputs& run) const override;
+  // The input is read as one flat vector: a 3-D map in another layout than
+  // plain is converted first.
+  bool ReadsLayout(size_t, Layout layout) const override { return layout == Layout::kPlain; }
 
  private:
   struct Compiled;

@@ -19,7 +19,7 @@ bool SameDims(const Tensor& a, const Tensor& b) { return a.dims == b.dims && a.c
 // up (`writable` is &x then), else a fresh tensor.
 Tensor OutputLike(const Tensor& x, Tensor* writable) {
   if (writable != nullptr) return std::move(*writable);
-  return AllocateLike(x.dims, x.c, x.h, x.w, x.block);
+  return AllocateLike(x.dims, x.c, x.h, x.w, x.layout);
 }
 
 // `inputs` with every tensor in the layout of `like`; converted copies are kept
@@ -29,8 +29,8 @@ std::vector<const Tensor*> InLayoutOf(const Tensor& like, const std::vector<cons
   storage->reserve(inputs.size());
   std::vector<const Tensor*> out;
   for (const Tensor* t : inputs) {
-    if (t->dims == like.dims && t->block != like.block) {
-      storage->push_back(Relayout(*t, like.block));
+    if (t->dims == like.dims && t->layout != like.layout) {
+      storage->push_back(Relayout(*t, like.layout));
       out.push_back(&storage->back());
     } else {
       out.push_back(t);
@@ -49,7 +49,7 @@ memory VectorMemory(const float* data, int n) {
 // only in the layout of the other one (a plain vector against a blocked map
 // runs its reference kernel, measured 44x slower on a 64-channel 236x236 map).
 memory::desc ChannelVectorDesc(const Tensor& map, int n) {
-  return memory::desc({1, n, 1, 1}, dt::f32, map.dims == 3 && map.block == 8 ? tag::nChw8c : tag::nchw);
+  return memory::desc({1, n, 1, 1}, dt::f32, map.dims == 3 ? TagOf(map.layout) : tag::nchw);
 }
 
 // `n` values as a memory of ChannelVectorDesc(map, n): a copy when the layout pads them.
@@ -59,7 +59,7 @@ memory ChannelVector(const Tensor& map, const float* data, int n) {
   memory m(desc, CpuEngine());
   float* values = static_cast<float*>(m.get_data_handle());
   std::fill_n(values, desc.get_size() / sizeof(float), 0.f);
-  std::copy_n(data, n, values);  // {1, n, 1, 1} in nChw8c: channel q at offset q
+  std::copy_n(data, n, values);  // {1, n, 1, 1} in any layout: channel q at offset q
   return m;
 }
 
@@ -86,7 +86,9 @@ struct DnnlPRelu::Compiled {
   memory slopes;  // in the layout the primitive chose
 };
 
-Result<Tensor> DnnlPRelu::Run(const std::vector<const Tensor*>& inputs, bool, Tensor* writable) const {
+Result<Tensor> DnnlPRelu::Run(const OpInputs& run) const {
+  const std::vector<const Tensor*>& inputs = run.tensors;
+  Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
   const Tensor& x = *inputs[0];
   const int channels = x.dims == 3 ? x.c : x.w;
   const int slopes = static_cast<int>(weights_.weight.size());
@@ -124,7 +126,9 @@ struct DnnlEltwise::Compiled {
   dnnl::primitive primitive;  // sum of all inputs, or a binary of two
 };
 
-Result<Tensor> DnnlEltwise::Run(const std::vector<const Tensor*>& inputs, bool, Tensor* writable) const {
+Result<Tensor> DnnlEltwise::Run(const OpInputs& run) const {
+  const std::vector<const Tensor*>& inputs = run.tensors;
+  Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
   const int op = layer_.params.GetInt(0, 1);
   const std::vector<float> coeffs = layer_.params.GetFloats(1);
   for (const Tensor* t : inputs) {
@@ -180,7 +184,9 @@ struct DnnlBinaryOp::Compiled {
   bool reference = false;  // no oneDNN form (vector ÷ map)
 };
 
-Result<Tensor> DnnlBinaryOp::Run(const std::vector<const Tensor*>& inputs, bool, Tensor* writable) const {
+Result<Tensor> DnnlBinaryOp::Run(const OpInputs& run) const {
+  const std::vector<const Tensor*>& inputs = run.tensors;
+  Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
   const int op = layer_.params.GetInt(0, 0);
   const bool scalar = layer_.params.GetInt(1, 0) != 0 || inputs.size() == 1;
   const float scalar_value = layer_.params.GetFloat(2, 0.f);
@@ -222,7 +228,7 @@ Result<Tensor> DnnlBinaryOp::Run(const std::vector<const Tensor*>& inputs, bool,
     });
     if (!compiled.ok()) return compiled.status();
     if ((*compiled)->reference) {
-      const Tensor plain_map = map.block == 0 ? map : Relayout(map, 0);
+      const Tensor plain_map = map.layout == Layout::kPlain ? map : Relayout(map, Layout::kPlain);
       return BinaryOp({in[0], &plain_map}, layer_.params);
     }
     float value = scalar_value;
@@ -233,7 +239,7 @@ Result<Tensor> DnnlBinaryOp::Run(const std::vector<const Tensor*>& inputs, bool,
     // In place only when the output takes input 0's place (not when swapped).
     const bool in_place = writable != nullptr && !(*compiled)->swapped && in[0] == inputs[0];
     memory src0 = in_place ? memory() : MemoryOf(map);
-    Tensor out = in_place ? OutputLike(map, writable) : AllocateLike(map.dims, map.c, map.h, map.w, map.block);
+    Tensor out = in_place ? OutputLike(map, writable) : AllocateLike(map.dims, map.c, map.h, map.w, map.layout);
     memory dst = MemoryOf(out);
     Execute((*compiled)->primitive, {{DNNL_ARG_SRC_0, in_place ? dst : src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
     return out;
@@ -248,11 +254,13 @@ struct DnnlScale::Compiled {
   dnnl::binary primitive;  // x * scale, + bias as a post-op
 };
 
-Result<Tensor> DnnlScale::Run(const std::vector<const Tensor*>& inputs, bool, Tensor* writable) const {
+Result<Tensor> DnnlScale::Run(const OpInputs& run) const {
+  const std::vector<const Tensor*>& inputs = run.tensors;
+  Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
   const Tensor& x = *inputs[0];
   const int channels = x.dims == 3 ? x.c : x.w;
   const bool from_input = inputs.size() == 2;
-  if (from_input && inputs[1]->block != 0) return InvalidError("Scale factors must be a plain tensor");
+  if (from_input && inputs[1]->layout != Layout::kPlain) return InvalidError("Scale factors must be a plain tensor");
   const float* scale = from_input ? inputs[1]->data.data() : weights_.weight.data();
   const size_t scale_size = from_input ? inputs[1]->data.size() : weights_.weight.size();
   if (static_cast<int>(scale_size) != channels) return InvalidError("Scale size does not match the channels");

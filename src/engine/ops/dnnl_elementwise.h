@@ -18,7 +18,7 @@ namespace tessera::engine::ops {
 class DnnlPRelu : public DnnlOp {
  public:
   DnnlPRelu(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) : layer_(layer), weights_(weights) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& in) const override;
 
  private:
   struct Compiled;
@@ -32,7 +32,7 @@ class DnnlPRelu : public DnnlOp {
 class DnnlEltwise : public DnnlOp {
  public:
   explicit DnnlEltwise(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& in) const override;
 
  private:
   struct Compiled;
@@ -45,7 +45,7 @@ class DnnlEltwise : public DnnlOp {
 class DnnlBinaryOp : public DnnlOp {
  public:
   explicit DnnlBinaryOp(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& in) const override;
 
  private:
   struct Compiled;
@@ -58,7 +58,7 @@ class DnnlBinaryOp : public DnnlOp {
 class DnnlScale : public DnnlOp {
  public:
   DnnlScale(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) : layer_(layer), weights_(weights) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& in) const override;
 
  private:
   struct Compiled;

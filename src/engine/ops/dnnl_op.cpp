@@ -10,10 +10,11 @@
 
 namespace tessera::engine::ops {
 
-std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) {
+std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
+                                   const DnnlConvOptions& conv_options) {
   const std::string& t = layer.type;
   const ncnn::ParamDict& p = layer.params;
-  if (t == "Convolution" || t == "Deconvolution") return std::make_unique<DnnlConvolution>(layer, weights);
+  if (t == "Convolution" || t == "Deconvolution") return std::make_unique<DnnlConvolution>(layer, weights, conv_options);
   if (t == "PReLU") return std::make_unique<DnnlPRelu>(layer, weights);
   if (t == "Eltwise") return std::make_unique<DnnlEltwise>(layer);
   if (t == "BinaryOp") return std::make_unique<DnnlBinaryOp>(layer);
@@ -31,20 +32,16 @@ std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::Lay
 }
 
 Result<Tensor> ToPlain(const Tensor& t) {
-  if (t.block == 0) return t;
-  try {
-    return Relayout(t, 0);
-  } catch (const dnnl::error& e) {
-    return FromDnnlError(e, "reorder to plain");
-  }
+  if (t.layout == Layout::kPlain) return t;
+  return ToLayout(t, Layout::kPlain);
 }
 
-Result<Tensor> ToBlocked(const Tensor& t) {
-  if (t.dims != 3) return InvalidError("only 3-D tensors have a blocked layout");
+Result<Tensor> ToLayout(const Tensor& t, Layout layout) {
+  if (t.dims != 3 && layout != Layout::kPlain) return InvalidError("only 3-D tensors have another layout than plain");
   try {
-    return Relayout(t, 8);
+    return Relayout(t, layout);
   } catch (const dnnl::error& e) {
-    return FromDnnlError(e, "reorder to blocked");
+    return FromDnnlError(e, "reorder to " + std::string(LayoutName(layout)));
   }
 }
 

@@ -4,8 +4,8 @@
 // One DnnlOp per layer, made with the graph: it keeps the layer's parameters
 // and weights by reference, creates its primitives once per input shape and
 // layout, and reuses them; Run may be called from several threads at once.
-// Inputs may be plain or oneDNN's blocked nChw8c layout (Tensor::block), 1-D
-// vectors plain. Errors are values: oneDNN's exceptions stop at Run.
+// Inputs may be in any layout (engine/layout.h), 1-D vectors plain. Errors are
+// values: oneDNN's exceptions stop at Run.
 //
 // Every layer type the supported models use has a DnnlOp, with these
 // exceptions, where the reference kernel runs instead (the op itself falls
@@ -16,41 +16,42 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/ncnn/model.h"
 #include "engine/tensor.h"
 #include "util/status.h"
 
 namespace tessera::engine::ops {
 
-class DnnlOp {
+// A oneDNN op reads every layout (ReadsLayout true) unless it says otherwise.
+class DnnlOp : public Op {
  public:
-  virtual ~DnnlOp() = default;
-
-  // Runs the layer on `inputs` (its bottoms, in order). `blocked_output_ok`:
-  // every reader of the output takes nChw8c, so the op may write it when that
-  // is its natural layout (it may also return blocked otherwise, when its input
-  // was; callers convert where they need plain). `writable`: null, or
-  // inputs[0] itself when the caller will not read it again; an op whose output
-  // has input 0's shape and layout then computes in place and returns that
-  // storage (moved out of *writable).
-  virtual Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok,
-                             Tensor* writable) const = 0;
-
-  // Whether a blocked input is as cheap as a plain one (false: the op would
-  // convert it to plain first, so producers should write plain).
-  virtual bool TakesBlockedInput() const { return true; }
+  bool ReadsLayout(size_t index, Layout layout) const override {
+    (void)index, (void)layout;
+    return true;
+  }
 };
 
 // The oneDNN op for `layer`, or null when its type (or parameters, e.g. bicubic
 // Interp) has none. `layer` and `weights` must outlive the op.
-std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights);
+// How convolutions are built (the backend's options).
+struct DnnlConvOptions {
+  std::optional<Layout> layout;  // force the activation layout (nullopt: oneDNN chooses)
+  bool fuse = true;              // accept Fuse() of activations and residual sums...
+  bool fuse_on_any_kernel = false;  // ...even where oneDNN would run its slow reference kernel for it (tests)
+  bool winograd = false;         // ask for oneDNN's Winograd convolution where it has one (3x3, stride 1)
+};
+
+std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
+                                   const DnnlConvOptions& conv_options = {});
 
 // A plain (block 0) copy of a tensor in any layout Tensor allows.
 Result<Tensor> ToPlain(const Tensor& t);
-// A blocked (nChw8c) copy of a 3-D tensor (for tests and benchmarks).
-Result<Tensor> ToBlocked(const Tensor& t);
+// A copy of a 3-D tensor in `layout` (for the backend, tests and benchmarks).
+Result<Tensor> ToLayout(const Tensor& t, Layout layout);
 
 // Whether oneDNN can run on this machine (false when its CPU engine fails to start).
 bool DnnlAvailable();

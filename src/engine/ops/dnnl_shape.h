@@ -3,19 +3,19 @@
 //
 // Beyond DnnlOp's contract:
 // - Concat (channels, or 1-D vectors end to end): one reorder per input into
-//   its channels of the output; blocked output when every input is blocked
-//   with a whole number of groups of 8 channels, else plain.
+//   its channels of the output; the output in the inputs' layout when they
+//   share one (blocked: each with a whole number of blocks), else plain.
 // - Crop: a reorder from a sub-memory view of the input (any layout) into the
-//   output, blocked when `blocked_output_ok`, else plain.
+//   output, in the input's layout when its readers take it, else plain.
 // - Interp: nearest (integer scale factors, where ncnn's truncated index and
 //   oneDNN's rounded half-pixel index agree — checked per shape; other scales
 //   run the reference kernel) and bilinear with half-pixel centres and edge
 //   clamping (align_corners = 0, which is oneDNN's only convention and ncnn's
 //   default). Output in the input's layout. Bicubic has no oneDNN primitive:
 //   MakeDnnlOp gives no op for it and the reference kernel runs.
-// - PixelShuffle: one reorder between the input viewed as (C, r, r, H, W) and
-//   the output's strides for (C, H, r, W, r); plain in and out (a blocked input
-//   is converted first, so producers should not write blocked for it).
+// - PixelShuffle: one reorder between the input viewed as (C, r, r, H, W) (plain
+//   or channels-last strides) and the output's strides for (C, H, r, W, r);
+//   plain out (a blocked input is converted first).
 #pragma once
 
 #include "engine/ops/dnnl_op.h"
@@ -26,7 +26,7 @@ namespace tessera::engine::ops {
 class DnnlConcat : public DnnlOp {
  public:
   explicit DnnlConcat(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& run) const override;
 
  private:
   struct Compiled;
@@ -37,7 +37,7 @@ class DnnlConcat : public DnnlOp {
 class DnnlCrop : public DnnlOp {
  public:
   explicit DnnlCrop(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& run) const override;
 
  private:
   struct Compiled;
@@ -49,7 +49,7 @@ class DnnlInterp : public DnnlOp {
  public:
   // `layer` must be nearest (type 1) or bilinear (type 2).
   explicit DnnlInterp(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
+  Result<Tensor> Run(const OpInputs& run) const override;
 
  private:
   struct Compiled;
@@ -60,8 +60,12 @@ class DnnlInterp : public DnnlOp {
 class DnnlPixelShuffle : public DnnlOp {
  public:
   explicit DnnlPixelShuffle(const ncnn::LayerSpec& layer) : layer_(layer) {}
-  Result<Tensor> Run(const std::vector<const Tensor*>& inputs, bool blocked_output_ok, Tensor* writable) const override;
-  bool TakesBlockedInput() const override { return false; }
+  Result<Tensor> Run(const OpInputs& run) const override;
+  // Plain and channels-last are read in place through strides; a blocked
+  // layout would need a conversion first.
+  bool ReadsLayout(size_t, Layout layout) const override {
+    return layout == Layout::kPlain || layout == Layout::kChannelsLast;
+  }
 
  private:
   struct Compiled;

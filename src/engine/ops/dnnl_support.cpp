@@ -13,26 +13,45 @@ dnnl::engine& CpuEngine() {
   return engine;
 }
 
+tag TagOf(Layout layout) {
+  switch (layout) {
+    case Layout::kChannelsLast: return tag::nhwc;
+    case Layout::kBlocked8: return tag::nChw8c;
+    case Layout::kBlocked16: return tag::nChw16c;
+    case Layout::kPlain: break;
+  }
+  return tag::nchw;
+}
+
+std::optional<Layout> LayoutOfDesc(const memory::desc& desc) {
+  const memory::dims dims = desc.dims();
+  if (dims.size() != 4 || desc.data_type() != dt::f32) return std::nullopt;
+  for (Layout layout : kAllLayouts) {
+    if (desc == memory::desc(dims, dt::f32, TagOf(layout))) return layout;
+  }
+  return std::nullopt;
+}
+
 memory::desc DescOf(const Tensor& t) {
   if (t.dims == 1) return memory::desc({1, t.w, 1, 1}, dt::f32, tag::nchw);
-  return memory::desc({1, t.c, t.h, t.w}, dt::f32, t.block == 8 ? tag::nChw8c : tag::nchw);
+  return memory::desc({1, t.c, t.h, t.w}, dt::f32, TagOf(t.layout));
 }
 
 memory MemoryOf(const Tensor& t) { return memory(DescOf(t), CpuEngine(), const_cast<float*>(t.data.data())); }
 
-Tensor AllocateLike(int dims, int c, int h, int w, int block) {
+Tensor AllocateLike(int dims, int c, int h, int w, Layout layout) {
   Tensor t;
   t.dims = dims;
   t.c = c;
   t.h = h;
   t.w = w;
-  t.block = dims == 3 ? block : 0;
+  t.layout = dims == 3 ? layout : Layout::kPlain;
   t.data.assign(DescOf(t).get_size() / sizeof(float), 0.f);
   return t;
 }
 
-Tensor Relayout(const Tensor& t, int block) {
-  Tensor out = AllocateLike(t.dims, t.c, t.h, t.w, block);
+Tensor Relayout(const Tensor& t, Layout layout) {
+  Tensor out = AllocateLike(t.dims, t.c, t.h, t.w, layout);
   memory src = MemoryOf(t);
   memory dst = MemoryOf(out);
   dnnl::stream stream(CpuEngine());
@@ -70,7 +89,7 @@ Status FromDnnlError(const dnnl::error& e, const std::string& what) {
 std::vector<int> ShapeKey(const std::vector<const Tensor*>& inputs) {
   std::vector<int> key;
   key.reserve(inputs.size() * 5);
-  for (const Tensor* t : inputs) key.insert(key.end(), {t->dims, t->c, t->h, t->w, t->block});
+  for (const Tensor* t : inputs) key.insert(key.end(), {t->dims, t->c, t->h, t->w, static_cast<int>(t->layout)});
   return key;
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,7 +24,13 @@ namespace tessera::engine::ops {
 // The one CPU engine of the process. Throws dnnl::error when oneDNN cannot start.
 dnnl::engine& CpuEngine();
 
-// A tensor as oneDNN sees it: a 3-D map is {1, c, h, w} in nchw or nChw8c; a
+// oneDNN's tag for a layout: nchw, nhwc, nChw8c, nChw16c.
+dnnl::memory::format_tag TagOf(Layout layout);
+
+// The layout a primitive chose, when it is one of ours (a 4-D {1, c, h, w} desc).
+std::optional<Layout> LayoutOfDesc(const dnnl::memory::desc& desc);
+
+// A tensor as oneDNN sees it: a 3-D map is {1, c, h, w} in its layout's tag; a
 // 1-D vector of n is {1, n, 1, 1} in nchw, so it broadcasts per channel
 // against a map.
 dnnl::memory::desc DescOf(const Tensor& t);
@@ -32,12 +39,12 @@ dnnl::memory::desc DescOf(const Tensor& t);
 dnnl::memory MemoryOf(const Tensor& t);
 
 // An empty tensor of the given shape and layout, storage sized for it
-// (padding channels included, zeroed).
-Tensor AllocateLike(int dims, int c, int h, int w, int block);
+// (padding channels included, zeroed). 1-D tensors are always plain.
+Tensor AllocateLike(int dims, int c, int h, int w, Layout layout);
 
-// `t` in layout `block` (0 or 8; only 3-D tensors are ever blocked). A copy
+// `t` in `layout` (only 3-D tensors have another layout than plain). A copy
 // when the layout already matches is avoided by the callers, not here.
-Tensor Relayout(const Tensor& t, int block);
+Tensor Relayout(const Tensor& t, Layout layout);
 
 // Runs `primitive` on the CPU engine with `args` and waits for it.
 void Execute(const dnnl::primitive& primitive, const std::unordered_map<int, dnnl::memory>& args);

@@ -7,7 +7,7 @@ namespace tessera::engine::ops {
 namespace {
 
 bool SameShape(const Tensor& a, const Tensor& b) {
-  return a.dims == b.dims && a.c == b.c && a.h == b.h && a.w == b.w && a.block == b.block;
+  return a.dims == b.dims && a.c == b.c && a.h == b.h && a.w == b.w && a.layout == b.layout;
 }
 
 float Apply(int op, float a, float b) {
@@ -32,22 +32,7 @@ Status PReluInPlace(Tensor* t, const ncnn::LayerWeights& w) {
     return Status::Ok();
   }
   if (!shared && static_cast<int>(w.weight.size()) != t->c) return InvalidError("PReLU slopes do not match the channels");
-  if (t->block == 8) {
-    // nChw8c: per pixel, 8 consecutive channels; padding channels stay zero.
-    const int groups = (t->c + 7) / 8;
-    const size_t pixels = t->plane();
-#pragma omp parallel for schedule(static)
-    for (int g = 0; g < groups; ++g) {
-      float slope[8];
-      for (int j = 0; j < 8; ++j) {
-        const int ch = g * 8 + j;
-        slope[j] = ch < t->c ? (shared ? w.weight[0] : w.weight[ch]) : 0.f;
-      }
-      float* d = t->data.data() + static_cast<size_t>(g) * pixels * 8;
-      for (size_t i = 0; i < pixels * 8; ++i) d[i] = d[i] < 0 ? d[i] * slope[i % 8] : d[i];
-    }
-    return Status::Ok();
-  }
+  if (t->layout != Layout::kPlain) return InvalidError("the reference PReLU reads plain tensors only");
   // Channels are independent: split them over the cores (memory-bound work).
 #pragma omp parallel for schedule(static)
   for (int q = 0; q < t->c; ++q) {

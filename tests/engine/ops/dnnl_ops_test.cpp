@@ -1,7 +1,8 @@
 // The oneDNN ops of the light layers against the reference kernels, one layer
-// at a time on small random tensors: every input plain and blocked (nChw8c),
-// channel counts that leave the last group of 8 padded, broadcasts, in-place
-// runs, and shapes that must be refused.
+// at a time on small random tensors: inputs in every layout (plain,
+// channels-last, 8- and 16-channel blocks, forced explicitly so that every path
+// runs on any CPU), channel counts that leave the last block padded,
+// broadcasts, in-place runs, and shapes that must be refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -48,21 +49,29 @@ ncnn::LayerSpec Layer(const std::string& type, int inputs, const std::string& kv
   return g.ok() ? g->layers.back() : ncnn::LayerSpec();
 }
 
-Tensor Blocked(const Tensor& t) { return t.dims == 3 ? Relayout(t, 8) : t; }
+Tensor InLayout(const Tensor& t, Layout layout) { return t.dims == 3 ? Relayout(t, layout) : t; }
 
 // Padding channels of a blocked tensor are zero (a convolution reading it would
 // otherwise see them).
 bool PaddingIsZero(const Tensor& t) {
-  if (t.block != 8) return true;
+  const int block = ChannelBlock(t.layout);
+  if (block == 1) return true;
   const size_t plane = t.plane();
-  for (int g = 0; g < (t.c + 7) / 8; ++g) {
+  for (int g = 0; g < (t.c + block - 1) / block; ++g) {
     for (size_t i = 0; i < plane; ++i) {
-      for (int j = 0; j < 8; ++j) {
-        if (g * 8 + j >= t.c && t.data[(static_cast<size_t>(g) * plane + i) * 8 + j] != 0.f) return false;
+      for (int j = 0; j < block; ++j) {
+        if (g * block + j >= t.c && t.data[(static_cast<size_t>(g) * plane + i) * block + j] != 0.f) return false;
       }
     }
   }
   return true;
+}
+
+// An op's inputs: `writable_first` gives input 0's storage up.
+OpInputs Inputs(const std::vector<const Tensor*>& in, Tensor* writable_first, LayoutSet readers) {
+  OpInputs run{in, std::vector<Tensor*>(in.size(), nullptr), readers};
+  if (!in.empty()) run.writable[0] = writable_first;
+  return run;
 }
 
 double MaxAbsDiff(const Tensor& a, const Tensor& b) {
@@ -72,23 +81,27 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
 }
 
 // Runs `layer` through the reference kernel on plain inputs, and through its
-// oneDNN op with input k blocked where bit k of `blocked_mask` is set; the two
-// must agree. `in_place` hands input 0 to the op as writable.
+// oneDNN op with input k in `layout` where bit k of `mask` is set (plain
+// elsewhere); the two must agree. `in_place` hands input 0 to the op as
+// writable; `any_output` lets it write any layout.
 void ExpectMatchesReference(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
-                            const std::vector<Tensor>& plain, unsigned blocked_mask, bool in_place = false,
-                            bool blocked_output_ok = true, double tolerance = 1e-5) {
-  SCOPED_TRACE(layer.type + " " + std::to_string(layer.params.GetInt(0, 0)) + " " + std::to_string(plain.size()) + " blocked inputs mask " + std::to_string(blocked_mask) + (in_place ? " in place" : ""));
+                            const std::vector<Tensor>& plain, Layout layout, unsigned mask, bool in_place = false,
+                            bool any_output = true, double tolerance = 1e-5) {
+  SCOPED_TRACE(layer.type + " " + std::to_string(layer.params.GetInt(0, 0)) + " " + std::to_string(plain.size()) +
+               " inputs, " + std::string(LayoutName(layout)) + " mask " + std::to_string(mask) +
+               (in_place ? " in place" : "") + (any_output ? "" : " plain output"));
+  const LayoutSet readers = any_output ? LayoutSet::All() : LayoutSet::PlainOnly();
   std::vector<const Tensor*> ref_in;
   for (const Tensor& t : plain) ref_in.push_back(&t);
   auto expected = ForwardLayer(layer, weights, ref_in);
   ASSERT_TRUE(expected.ok()) << expected.status().ToString();
   std::vector<Tensor> laid_out;
-  for (size_t k = 0; k < plain.size(); ++k) laid_out.push_back((blocked_mask >> k) & 1 ? Blocked(plain[k]) : plain[k]);
+  for (size_t k = 0; k < plain.size(); ++k) laid_out.push_back((mask >> k) & 1 ? InLayout(plain[k], layout) : plain[k]);
   std::vector<const Tensor*> in;
   for (const Tensor& t : laid_out) in.push_back(&t);
-  std::unique_ptr<DnnlOp> op = MakeDnnlOp(layer, weights);
+  std::unique_ptr<DnnlOp> op = MakeDnnlOp(layer, weights, {});
   ASSERT_NE(op, nullptr);
-  auto got = op->Run(in, blocked_output_ok, in_place ? &laid_out[0] : nullptr);
+  auto got = op->Run(Inputs(in, in_place ? &laid_out[0] : nullptr, readers));
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_TRUE(PaddingIsZero(*got));
   auto plain_got = ToPlain(*got);
@@ -102,31 +115,34 @@ void ExpectMatchesReference(const ncnn::LayerSpec& layer, const ncnn::LayerWeigh
   EXPECT_LE(MaxAbsDiff(*plain_got, want), tolerance);
   // Run twice: the second run reuses the compiled primitive.
   if (!in_place) {
-    auto again = op->Run(in, blocked_output_ok, nullptr);
+    auto again = op->Run(Inputs(in, nullptr, readers));
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(again->data, got->data);
   }
 }
 
-// Every combination of plain and blocked for the 3-D inputs.
+// For each layout, every combination of it and plain for the 3-D inputs.
 void ExpectMatchesInAllLayouts(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
                                const std::vector<Tensor>& plain, double tolerance = 1e-5) {
-  for (unsigned mask = 0; mask < (1u << plain.size()); ++mask) {
-    bool meaningful = true;
-    for (size_t k = 0; k < plain.size(); ++k) meaningful = meaningful && (((mask >> k) & 1) == 0 || plain[k].dims == 3);
-    if (!meaningful) continue;
-    ExpectMatchesReference(layer, weights, plain, mask, false, true, tolerance);
-    ExpectMatchesReference(layer, weights, plain, mask, true, true, tolerance);
-    ExpectMatchesReference(layer, weights, plain, mask, false, false, tolerance);
+  for (Layout layout : kAllLayouts) {
+    if (layout == Layout::kPlain) continue;
+    for (unsigned mask = 0; mask < (1u << plain.size()); ++mask) {
+      bool meaningful = true;
+      for (size_t k = 0; k < plain.size(); ++k) meaningful = meaningful && (((mask >> k) & 1) == 0 || plain[k].dims == 3);
+      if (!meaningful || (mask == 0 && layout != Layout::kChannelsLast)) continue;  // all plain: once
+      ExpectMatchesReference(layer, weights, plain, layout, mask, false, true, tolerance);
+      ExpectMatchesReference(layer, weights, plain, layout, mask, true, true, tolerance);
+      ExpectMatchesReference(layer, weights, plain, layout, mask, false, false, tolerance);
+    }
   }
 }
 
 Status RunStatus(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights, const std::vector<Tensor>& in) {
   std::vector<const Tensor*> ptrs;
   for (const Tensor& t : in) ptrs.push_back(&t);
-  auto op = MakeDnnlOp(layer, weights);
+  auto op = MakeDnnlOp(layer, weights, {});
   if (op == nullptr) return InternalError("no op");
-  return op->Run(ptrs, false, nullptr).status();
+  return op->Run(Inputs(ptrs, nullptr, LayoutSet::PlainOnly())).status();
 }
 
 TEST(DnnlOpsTest, PReluPerChannelAndSingleSlope) {
@@ -141,10 +157,12 @@ TEST(DnnlOpsTest, PReluPerChannelAndSingleSlope) {
   ExpectMatchesInAllLayouts(Layer("PReLU", 1, "0=1"), single, {RandomVector(20, 4)});
 }
 
-TEST(DnnlOpsTest, PReluOnATileSizedBlockedMapInPlace) {
+TEST(DnnlOpsTest, PReluOnATileSizedMapInPlaceInEveryLayout) {
   ncnn::LayerWeights slopes;
   slopes.weight = Values(RandomVector(64, 7));
-  ExpectMatchesReference(Layer("PReLU", 1, "0=64"), slopes, {Random(64, 220, 220, 8)}, 1, /*in_place=*/true);
+  for (Layout layout : kAllLayouts) {
+    ExpectMatchesReference(Layer("PReLU", 1, "0=64"), slopes, {Random(64, 220, 220, 8)}, layout, 1, /*in_place=*/true);
+  }
 }
 
 TEST(DnnlOpsTest, PReluRefusesSlopesThatDoNotMatchTheChannels) {
@@ -300,15 +318,22 @@ TEST(DnnlOpsTest, InnerProductWithEveryActivation) {
   EXPECT_NE(s.message().find("weights do not match"), std::string::npos) << s.message();
 }
 
-TEST(DnnlOpsTest, ConcatKeepsWholeBlockedGroupsBlocked) {
+TEST(DnnlOpsTest, ConcatKeepsASharedLayoutOfWholeBlocks) {
   ExpectMatchesInAllLayouts(Layer("Concat", 2, ""), {}, {Random(8, 5, 6, 1), Random(16, 5, 6, 2)}, 0.0);
   ExpectMatchesInAllLayouts(Layer("Concat", 3, ""), {}, {Random(5, 5, 6, 1), Random(8, 5, 6, 2), Random(3, 5, 6, 3)}, 0.0);
   ExpectMatchesInAllLayouts(Layer("Concat", 2, ""), {}, {RandomVector(5, 1), RandomVector(7, 2)}, 0.0);
-  const Tensor a = Blocked(Random(8, 4, 4, 1)), b = Blocked(Random(16, 4, 4, 2));
-  auto op = MakeDnnlOp(Layer("Concat", 2, ""), {});
-  auto out = op->Run({&a, &b}, true, nullptr);
+  for (Layout layout : kAllLayouts) {
+    const Tensor a = InLayout(Random(16, 4, 4, 1), layout), b = InLayout(Random(32, 4, 4, 2), layout);
+    auto op = MakeDnnlOp(Layer("Concat", 2, ""), {}, {});
+    auto out = op->Run(Inputs({&a, &b}, nullptr, LayoutSet::All()));
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(out->layout, layout) << LayoutName(layout);
+  }
+  // 8 channels are not a whole block of 16: plain.
+  const Tensor a = InLayout(Random(8, 4, 4, 1), Layout::kBlocked16), b = InLayout(Random(16, 4, 4, 2), Layout::kBlocked16);
+  auto out = MakeDnnlOp(Layer("Concat", 2, ""), {}, {})->Run(Inputs({&a, &b}, nullptr, LayoutSet::All()));
   ASSERT_TRUE(out.ok());
-  EXPECT_EQ(out->block, 8);
+  EXPECT_EQ(out->layout, Layout::kPlain);
   EXPECT_EQ(RunStatus(Layer("Concat", 2, ""), {}, {Random(8, 4, 4, 1), Random(8, 4, 5, 2)}).code(), StatusCode::kInvalid);
 }
 
@@ -317,19 +342,19 @@ TEST(DnnlOpsTest, ElementwiseOpsWriteIntoAWritableInput) {
   ncnn::LayerWeights slopes;
   slopes.weight = Values(RandomVector(16, 1));
   const ncnn::LayerSpec prelu = Layer("PReLU", 1, "0=16");
-  Tensor x = Blocked(Random(16, 6, 6, 2));
+  Tensor x = InLayout(Random(16, 6, 6, 2), Layout::kBlocked16);
   const float* storage = x.data.data();
-  auto op = MakeDnnlOp(prelu, slopes);
-  auto out = op->Run({&x}, true, &x);
+  auto op = MakeDnnlOp(prelu, slopes, {});
+  auto out = op->Run(Inputs({&x}, &x, LayoutSet::All()));
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->data.data(), storage);
-  EXPECT_EQ(out->block, 8);
+  EXPECT_EQ(out->layout, Layout::kBlocked16);
 
   const ncnn::LayerSpec sum = Layer("Eltwise", 2, "0=1 -23301=2,0.2,1.0");
-  Tensor a = Blocked(Random(16, 6, 6, 3)), b = Blocked(Random(16, 6, 6, 4));
+  Tensor a = InLayout(Random(16, 6, 6, 3), Layout::kChannelsLast), b = InLayout(Random(16, 6, 6, 4), Layout::kChannelsLast);
   storage = a.data.data();
-  auto sum_op = MakeDnnlOp(sum, {});
-  auto summed = sum_op->Run({&a, &b}, true, &a);
+  auto sum_op = MakeDnnlOp(sum, {}, {});
+  auto summed = sum_op->Run(Inputs({&a, &b}, &a, LayoutSet::All()));
   ASSERT_TRUE(summed.ok());
   EXPECT_EQ(summed->data.data(), storage);
 }

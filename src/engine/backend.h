@@ -1,0 +1,118 @@
+// The one contract every compute backend meets (reference kernels, oneDNN, and
+// the GPU backends that add files only): make an op for a layer or decline, say
+// which layouts it reads and writes, own its memory (allocate, probe free bytes,
+// give cached memory back) and move tensors between the host and its device.
+// The graph executor runs on a Backend& and never names one.
+//
+// Thread-safety: MakeOp is called while an executor is built (one thread); an
+// Op's Run, and every other Backend method, may be called from several threads
+// at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/layout.h"
+#include "engine/ncnn/model.h"
+#include "engine/tensor.h"
+#include "util/status.h"
+
+namespace tessera::engine {
+
+// What one run of an op gets.
+struct OpInputs {
+  // The layer's bottoms in order, then the other bottoms of the layers fused
+  // into it (Op::Fuse), each in a layout the op reads (Op::ReadsLayout).
+  std::vector<const Tensor*> tensors;
+  // Per input: the tensor itself when the caller gives up its storage (nobody
+  // reads it after this op), so the op may write its output there; else null.
+  std::vector<Tensor*> writable;
+  // The layouts every reader of the output takes without a conversion. The op
+  // writes one of them when it can; otherwise the executor converts after it.
+  LayoutSet output_readers = LayoutSet::PlainOnly();
+};
+
+// What fusing a following layer into an op did.
+struct Fusion {
+  // The fused layer's inputs other than this op's output, in its bottom order;
+  // they become extra inputs of this op (OpInputs::tensors, after its own).
+  std::vector<int> extra_bottoms;
+};
+
+// One layer, prepared for one backend.
+class Op {
+ public:
+  virtual ~Op() = default;
+
+  // Runs the layer. Errors are values (kInvalid for inputs that can never work,
+  // kOutOfMemory when the backend's memory is exhausted).
+  virtual Result<Tensor> Run(const OpInputs& inputs) const = 0;
+
+  // (optional) Whether input `index` is read in `layout` without converting it
+  // first. Default: plain only.
+  virtual bool ReadsLayout(size_t index, Layout layout) const {
+    (void)index;
+    return layout == Layout::kPlain;
+  }
+
+  // (optional) Absorbs `next` — the only reader of this op's output, reading it
+  // as its input `slot` — so that both run as one pass over memory (an
+  // activation or a residual sum as a convolution's post-op). Returns false,
+  // changing nothing, when the pair cannot be fused. Called while the executor is
+  // built, before any Run; `next` and `next_weights` outlive the op.
+  virtual bool Fuse(const ncnn::LayerSpec& next, const ncnn::LayerWeights& next_weights, int slot, Fusion* fusion) {
+    (void)next, (void)next_weights, (void)slot, (void)fusion;
+    return false;
+  }
+
+  // (optional) Prepares what a run on inputs of these shapes needs (compiled
+  // primitives, packed weights) ahead of the first request: warm-up.
+  virtual Status Prepare(const std::vector<const Tensor*>& inputs) const {
+    (void)inputs;
+    return Status::Ok();
+  }
+};
+
+struct BackendMemory {
+  bool known = false;  // false: the backend cannot tell (the planner then uses its hints)
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "reference", "onednn", "cuda": part of plan-cache keys and logs.
+  virtual std::string name() const = 0;
+  virtual Device device() const = 0;
+  // What decides how this backend prepares a model on this machine (e.g. the
+  // CPU ISA oneDNN uses): part of plan-cache keys.
+  virtual std::string Fingerprint() const = 0;
+
+  // The op for `layer`, or null when this backend cannot run it (the executor
+  // then runs it on its fallback backend). `layer` and `weights` outlive the op.
+  virtual std::unique_ptr<Op> MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) = 0;
+
+  // Memory: what is free now, a tensor of a shape in a layout and type (values
+  // unspecified but padding zero), and cached blocks handed back (after an
+  // out-of-memory, before a retry).
+  virtual BackendMemory ProbeMemory() const = 0;
+  virtual Result<Tensor> Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const = 0;
+  virtual void ReleaseCachedMemory() const {}
+
+  // Whether tensors of this backend are host tensors (Tensor::data) that
+  // another host backend may read once in plain layout.
+  virtual bool HostMemory() const = 0;
+  // A plain fp32 host tensor onto this backend (moved through when nothing changes).
+  virtual Result<Tensor> FromHost(Tensor host) const = 0;
+  // This backend's tensor as a plain fp32 host tensor.
+  virtual Result<Tensor> ToHost(const Tensor& t) const = 0;
+  // The same values in another layout, on this backend.
+  virtual Result<Tensor> Convert(const Tensor& t, Layout layout) const = 0;
+};
+
+}  // namespace tessera::engine

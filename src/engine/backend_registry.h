@@ -1,0 +1,70 @@
+// Which backend runs on which device, and the choices every backend shares
+// (--precision, --vram-budget), parsed and checked in one place.
+//
+// Today: "cpu" is oneDNN where it starts (else the reference kernels), with the
+// reference kernels as the fallback for the layers oneDNN declines. GPU devices
+// ("cuda:N", "vulkan:N") are kDeviceUnavailable until their backends are built
+// in; they register here and change nothing else.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/backends/onednn_backend.h"
+#include "engine/device.h"
+#include "util/status.h"
+
+namespace tessera::engine {
+
+// Storage precision of activations and weights. kAuto: fp16 (fp32
+// accumulation) on GPUs, fp32 on CPUs.
+enum class Precision { kAuto, kFp32, kFp16 };
+Result<Precision> ParsePrecision(std::string_view text);  // "auto", "fp32", "fp16"
+std::string_view PrecisionName(Precision precision);
+
+struct BackendOptions {
+  Precision precision = Precision::kAuto;
+  // Device memory this process may use on a GPU (0: no limit beyond the free
+  // memory the device reports). Ignored on the CPU, whose budget is --ram-budget.
+  uint64_t vram_budget_bytes = 0;
+  OneDnnBackendOptions onednn;  // CPU tuning (tests force layouts through it)
+};
+
+// --precision and --vram-budget as the user typed them (empty: the defaults),
+// parsed and checked once for every command and backend; kInvalid names the flag.
+Result<BackendOptions> ParseBackendFlags(const std::string& precision, const std::string& vram_budget);
+
+// Checks the options against the device: kInvalid / kUnsupported with the
+// reason (fp16 on the CPU, which computes in fp32 only).
+Status CheckBackendOptions(const Device& device, const BackendOptions& options);
+
+// The backends of one device: the one that runs the graph, and the fallback for
+// the layers it declines (null when it declines none).
+struct BackendSet {
+  std::shared_ptr<Backend> backend;
+  std::shared_ptr<Backend> fallback;
+};
+
+// kDeviceUnavailable with the reason when this build or machine has no such
+// device.
+Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& options = {});
+
+// A device as `tessera devices` lists it.
+struct DeviceInfo {
+  Device device;
+  std::string backend;  // "onednn", "reference", "cuda", ...
+  BackendMemory memory;
+  std::string detail;  // e.g. "isa=avx512_core layout=auto"
+};
+
+// Every device this build and machine can run on (the CPU always).
+std::vector<DeviceInfo> ListDevices();
+
+// GPUs of a kind usable here (0 until a GPU backend is built in).
+int UsableDeviceCount(Device::Kind kind);
+
+}  // namespace tessera::engine
