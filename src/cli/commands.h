@@ -16,5 +16,6 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner);
 void AddUpscaleCommand(CLI::App& app, CommandRunner* runner);
 void AddVersionCommand(CLI::App& app, CommandRunner* runner);
 void AddServeCommand(CLI::App& app, CommandRunner* runner);
+void AddDevicesCommand(CLI::App& app, CommandRunner* runner);
 
 }  // namespace tessera::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   tessera::cli::AddWorkerCommand(app, &runner);
   tessera::cli::AddUpscaleCommand(app, &runner);
   tessera::cli::AddServeCommand(app, &runner);
+  tessera::cli::AddDevicesCommand(app, &runner);
   tessera::cli::AddVersionCommand(app, &runner);
 
   try {

@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "engine/backend_registry.h"
+#include "engine/device.h"
 #include "engine/model_catalog.h"
 #include "util/log.h"
 #include "worker/engine_resolver.h"
@@ -21,6 +23,8 @@ struct UpscaleFlags {
   std::string scale = "4";
   int tile = 0;
   int gpu = -1;
+  std::string device;
+  std::string precision;
   std::string format;
   int threads = 0;
   std::string model_dir;
@@ -70,6 +74,24 @@ int RunUpscale(const UpscaleFlags& f) {
   }
   if (f.gpu < -1) return fail("-g must be -1 (CPU) or a GPU index");
   spec.gpu_id = f.gpu;
+  if (!f.device.empty()) {
+    // --device names what -g numbers (engine/device.h); the two must agree.
+    Result<engine::Device> device = engine::ParseDevice(f.device);
+    if (!device.ok()) return fail("--device: " + device.status().message());
+    if (device->kind == engine::Device::Kind::kVulkan) return fail("--device " + f.device + ": this build has no Vulkan backend");
+    const int gpu_id = device->is_cpu() ? -1 : device->index;
+    if (f.gpu != -1 && f.gpu != gpu_id) return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
+    spec.gpu_id = gpu_id;
+  }
+  Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, "");
+  if (!backend.ok()) return fail(backend.status().message());
+  o.backend = *backend;
+  if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
+    // Only the CPU can run here: refuse now what it would refuse per request.
+    if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {
+      return fail(usable.message());
+    }
+  }
   return worker::RunFileBatch(o, spec);
 }
 
@@ -101,6 +123,10 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
                   "GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line (this build has no "
                   "GPU backend)")
       ->capture_default_str();
+  cmd->add_option("--device", flags->device, "cpu or cuda:N (the same as -g N); see `tessera devices`");
+  cmd->add_option("--precision", flags->precision,
+                  "auto, fp32 or fp16: storage precision on GPUs; the CPU computes in fp32")
+      ->default_str("auto");
   cmd->add_option("-f,--format", flags->format, "png, jpg or webp; default: from the output's extension, else png");
   cmd->add_option("-j,--threads", flags->threads, "Threads for image work; 0 = one per core")->capture_default_str();
   cmd->add_option("--model-dir", flags->model_dir, "Model directory (default: $TESSERA_MODEL_DIR or "

@@ -23,6 +23,8 @@ struct WorkerFlags {
   std::string max_message_bytes = "256MiB";
   std::string max_image_bytes = "64MiB";
   std::string ram_budget;
+  std::string precision;
+  std::string vram_budget;
   std::string request_timeout = "0";
   std::string pool_idle_release = "30s";
   bool no_gpu_fallback = false;
@@ -75,6 +77,15 @@ int Finish(WorkerFlags& f) {
   if (!idle.ok()) return fail("--pool-idle-release: " + idle.status().message());
   o.pool_idle_release = *idle;
   o.gpu_fallback = !f.no_gpu_fallback;
+  Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, f.vram_budget);
+  if (!backend.ok()) return fail(backend.status().message());
+  o.backend = *backend;
+  if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
+    // Only the CPU can run here: refuse now what it would refuse per request.
+    if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {
+      return fail(usable.message());
+    }
+  }
   o.plan_cache = !f.no_plan_cache;
   auto format = imaging::ParseOutputFormat(f.format);
   if (!format) return fail("--format " + f.format + " is not one of png, jpg, webp");
@@ -160,6 +171,12 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_flag("--no-gpu-fallback", flags->no_gpu_fallback,
                 "Answer DEVICE_UNAVAILABLE instead of running on the CPU when the requested GPU is unusable");
+  cmd->add_option("--precision", flags->precision,
+                  "auto, fp32 or fp16: storage precision on GPUs (auto = fp16 with fp32 accumulation); the CPU "
+                  "computes in fp32 and refuses fp16")
+      ->default_str("auto");
+  cmd->add_option("--vram-budget", flags->vram_budget,
+                  "Most GPU memory a request may use (e.g. 6GiB); default: what the device reports free");
   cmd->add_option("--model-name", o.model_name,
                   "Model for engines 1-3 when a request's quality string is empty (the request's string wins): "
                   "realesrgan-x4plus, realesrgan-x4fast, realesr-animevideov3-x2|x3|x4, realesrgan-x4plus-anime; "

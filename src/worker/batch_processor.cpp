@@ -34,13 +34,13 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
     return out;
   };
 
-  auto upscaler = engines_.Resolve(request.engine, request.quality);
-  if (!upscaler.ok()) return fail(upscaler.status());
-  out.engine_description = (*upscaler)->Describe();
   auto device = devices_.Select(request.gpu_id);
   if (!device.ok()) return fail(device.status());
   out.device = device->Name();
   out.device_fell_back = device->fell_back;
+  auto upscaler = engines_.Resolve(request.engine, request.quality, device->device);
+  if (!upscaler.ok()) return fail(upscaler.status());
+  out.engine_description = (*upscaler)->Describe();
 
   // 1. Headers only: refuse bad and oversized images before any pixel work.
   auto t = Clock::now();

@@ -1,18 +1,20 @@
-// Turns a request's gpu_id into the device that will run it, applying the
-// fallback policy: an unavailable GPU means CPU (logged) or DEVICE_UNAVAILABLE.
+// Turns a request's gpu_id into the device that will run it (engine/device.h's
+// one rule: -1 is "cpu", N is "cuda:N"), applying the fallback policy: an
+// unavailable GPU means CPU (logged) or DEVICE_UNAVAILABLE.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "engine/device.h"
 #include "util/status.h"
 
 namespace tessera::worker {
 
 struct DeviceChoice {
-  int gpu_id = -1;         // the device that runs: -1 = CPU
+  engine::Device device;   // the device that runs
   bool fell_back = false;  // a GPU was asked for and the CPU runs instead
-  std::string Name() const { return gpu_id < 0 ? "cpu" : "cuda:" + std::to_string(gpu_id); }
+  std::string Name() const { return device.Name(); }
 };
 
 class DeviceSelector {
@@ -21,7 +23,7 @@ class DeviceSelector {
 
   Result<DeviceChoice> Select(int32_t requested_gpu_id) const;
 
-  // GPUs this build can drive. Zero until the CUDA backend lands.
+  // CUDA GPUs this build and machine can drive (engine/backend_registry.h).
   int usable_gpu_count() const { return usable_gpu_count_; }
 
  private:

@@ -62,11 +62,20 @@ EngineResolver::EngineResolver(const WorkerOptions& options)
 
 EngineResolver::~EngineResolver() = default;
 
-engine::MemoryPlanOptions EngineResolver::MemoryPlan() const {
+engine::MemoryPlanOptions EngineResolver::MemoryPlan(const engine::Backend& backend) const {
   engine::MemoryPlanOptions plan;
   plan.safe_mode = options_.safe_mode;
   plan.max_chunk_bytes = options_.max_chunk_bytes;
   plan.oom_retries = options_.oom_retries;
+  if (!backend.HostMemory()) {
+    // A device's own memory, bounded by --vram-budget when one is set.
+    plan.probe = [&backend, limit = options_.backend.vram_budget_bytes]() -> std::optional<uint64_t> {
+      const engine::BackendMemory memory = backend.ProbeMemory();
+      if (!memory.known) return std::nullopt;
+      return limit > 0 ? std::min(memory.free_bytes, limit) : memory.free_bytes;
+    };
+    return plan;
+  }
   // Free for a chunk: what the machine has (MemAvailable within the cgroup), and
   // never more than is left of --ram-budget.
   plan.probe = [budget = memory_budget_]() -> std::optional<uint64_t> {
@@ -84,15 +93,16 @@ void EngineResolver::Warmup(std::stop_token stop) {
     if (stop.stop_requested()) break;
     LogInfo("warmup").Field("model", name).Field("stage", "loading");
     const auto started = std::chrono::steady_clock::now();
-    auto model = GetModel(name, std::nullopt);
-    if (!model.ok()) {
+    auto model = GetModel(name, std::nullopt, engine::Device::Cpu());
+    Status prepared = model.ok() ? (*model)->WarmUp() : model.status();
+    if (!prepared.ok()) {
       ++failed;
       LogWarn("warmup")
           .Field("model", name)
           .Field("stage", "failed")
           .Field("status", "failed")
           .Field("ms", MillisSince(started))
-          .Field("error", model.status().message());
+          .Field("error", prepared.message());
       continue;
     }
     ++ready;
@@ -127,7 +137,8 @@ void EngineResolver::LogCacheStats() const {
 }
 
 Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::Resolve(protocol::Engine engine,
-                                                                        std::string_view quality) {
+                                                                        std::string_view quality,
+                                                                        const engine::Device& device) {
   if (engine == protocol::Engine::kLanczos) {
     std::string_view text = quality.empty() ? std::string_view(options_.scale) : quality;
     Result<double> factor = engine::LanczosUpscaler::ParseFactor(text);
@@ -135,13 +146,14 @@ Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::Resolve(protocol
     if (options_.cache_stats) LogCacheStats();
     return std::shared_ptr<const engine::Upscaler>(std::make_shared<engine::LanczosUpscaler>(*factor));
   }
-  auto resolved = ResolveModel(engine, quality);
+  auto resolved = ResolveModel(engine, quality, device);
   if (options_.cache_stats) LogCacheStats();
   return resolved;
 }
 
 Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::ResolveModel(protocol::Engine engine,
-                                                                             std::string_view quality) {
+                                                                             std::string_view quality,
+                                                                             const engine::Device& device) {
   std::string name(quality.empty() ? std::string_view(options_.model_name) : quality);
   const std::string engine_name(protocol::EngineName(engine));
   if (name.empty()) name = options_.scale;
@@ -154,7 +166,7 @@ Result<std::shared_ptr<const engine::Upscaler>> EngineResolver::ResolveModel(pro
     if (model.empty()) return InvalidError(engine_name + " has no model for scale " + std::string(digits));
     name = model;
   }
-  auto model = GetModel(name, FamilyForEngine(engine));
+  auto model = GetModel(name, FamilyForEngine(engine), device);
   if (!model.ok()) return model.status();
   return std::shared_ptr<const engine::Upscaler>(std::move(model).value());
 }
@@ -179,38 +191,43 @@ Result<engine::ModelEntry> EngineResolver::FindModel(const std::string& name,
 }
 
 Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
-    const std::string& name, std::optional<engine::ModelFamily> family) {
+    const std::string& name, std::optional<engine::ModelFamily> family, const engine::Device& device) {
   // Unknown names and wrong families are refused before they count as misses.
   std::optional<engine::ModelEntry> entry;
-  if (!cache_.Contains(name)) {
+  const std::string key = name + "@" + device.Name();
+  if (!cache_.Contains(key)) {
     Result<engine::ModelEntry> found = FindModel(name, family);
     if (!found.ok()) return found.status();
     entry = std::move(found).value();
   }
-  auto model = cache_.GetOrLoad(name, [&]() -> Result<Cache::Loaded> {
+  auto model = cache_.GetOrLoad(key, [&]() -> Result<Cache::Loaded> {
     if (!entry) {  // evicted between the check and the load
       Result<engine::ModelEntry> found = FindModel(name, family);
       if (!found.ok()) return found.status();
       entry = std::move(found).value();
     }
     auto started = std::chrono::steady_clock::now();
+    Result<engine::BackendSet> backends = engine::BackendsFor(device, options_.backend);
+    if (!backends.ok()) return backends.status();
+    const engine::Backend& backend = *backends->backend;
     std::shared_ptr<const engine::ModelUpscaler> shared;
     if (options_.plan_cache && !options_.cache_dir.empty()) {
       const int tile = engine::ModelUpscaler::ResolvedTileSize(options_.tile_size);
       auto model = runtime::LoadModelWithPlanCache(runtime::PlanCache(options_.cache_dir), options_.model_dir,
-                                                   entry->name, tile);
+                                                   entry->name, tile, runtime::PlanTargetFor(backend));
       if (!model.ok()) return model.status();
-      auto made = engine::ModelUpscaler::FromModel(*entry, std::move(model).value(), tile);
-      made->SetMemoryPlan(MemoryPlan(), memory_budget_);
+      auto made = engine::ModelUpscaler::FromModel(*entry, std::move(model).value(), tile, *backends);
+      made->SetMemoryPlan(MemoryPlan(backend), memory_budget_);
       shared = std::move(made);
     } else {
-      auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size);
+      auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size, *backends);
       if (!loaded.ok()) return loaded.status();
-      (*loaded)->SetMemoryPlan(MemoryPlan(), memory_budget_);
+      (*loaded)->SetMemoryPlan(MemoryPlan(backend), memory_budget_);
       shared = std::move(loaded).value();
     }
     LogInfo("model_loaded")
         .Field("model", name)
+        .Field("device", device.Name())
         .Field("ms", MillisSince(started))
         .Field("resident_mb", ToMiB(shared->WeightBytes()));
     return Cache::Loaded{shared, shared->WeightBytes()};

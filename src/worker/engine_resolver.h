@@ -41,25 +41,31 @@ class EngineResolver {
   EngineResolver(const EngineResolver&) = delete;
   EngineResolver& operator=(const EngineResolver&) = delete;
 
-  // With options.cache_stats, logs one model_cache line per call.
-  Result<std::shared_ptr<const engine::Upscaler>> Resolve(protocol::Engine engine, std::string_view quality);
+  // The upscaler for a request, on `device` (models are loaded and cached per
+  // device: "name@cpu", "name@cuda:0"). With options.cache_stats, logs one
+  // model_cache line per call.
+  Result<std::shared_ptr<const engine::Upscaler>> Resolve(protocol::Engine engine, std::string_view quality,
+                                                          const engine::Device& device = engine::Device::Cpu());
 
   runtime::ModelCacheStats CacheStats() const { return cache_.Stats(); }
 
  private:
   using Cache = runtime::ModelCache<engine::ModelUpscaler>;
 
-  Result<std::shared_ptr<const engine::Upscaler>> ResolveModel(protocol::Engine engine, std::string_view quality);
-  // The named model from the cache, loaded on a miss; `family`, when given, must match.
+  Result<std::shared_ptr<const engine::Upscaler>> ResolveModel(protocol::Engine engine, std::string_view quality,
+                                                               const engine::Device& device);
+  // The named model on `device` from the cache, loaded on a miss; `family`, when given, must match.
   Result<std::shared_ptr<const engine::ModelUpscaler>> GetModel(const std::string& name,
-                                                                std::optional<engine::ModelFamily> family);
+                                                                std::optional<engine::ModelFamily> family,
+                                                                const engine::Device& device);
   Result<engine::ModelEntry> FindModel(const std::string& name, std::optional<engine::ModelFamily> family) const;
   void LogCacheStats() const;
   void Warmup(std::stop_token stop);
 
   // Chunk sizing for every model this resolver loads (--safe-mode, --max-chunk-mb,
   // --oom-retries), with a probe bounded by what is left of --ram-budget.
-  engine::MemoryPlanOptions MemoryPlan() const;
+  // On a GPU, the probe is the device's free memory (engine::Backend::ProbeMemory).
+  engine::MemoryPlanOptions MemoryPlan(const engine::Backend& backend) const;
 
   const WorkerOptions& options_;
   // --ram-budget as a live accountant: every chunk of tiles reserves from it.

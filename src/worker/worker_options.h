@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend_registry.h"
 #include "imaging/image_codec.h"
 
 namespace tessera::worker {
@@ -25,6 +26,7 @@ struct WorkerOptions {
   WorkerLimits limits;
   std::chrono::milliseconds request_timeout{0};  // 0: no timeout
   bool gpu_fallback = true;                      // gpu_id >= 0 without a usable GPU: run on CPU
+  engine::BackendOptions backend;                // --precision, --vram-budget
   // Used when a request's quality string is empty: the model for engines 1-3, the
   // factor for lanczos (and, later, the model scale). The request's string wins.
   std::string model_name;
