@@ -17,7 +17,7 @@ struct OneDnnBackendOptions {
   std::optional<Layout> layout;
   bool fuse = true;       // convolution + activation / residual sum as one primitive...
   bool fuse_on_any_kernel = false;  // ...even where that primitive would be oneDNN's slow reference kernel (tests)
-  bool winograd = false;  // oneDNN's Winograd 3x3 convolutions where it has them
+  bool winograd = true;  // oneDNN's Winograd 3x3 convolutions where it has them
 };
 
 class OneDnnBackend : public Backend {
