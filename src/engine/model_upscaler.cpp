@@ -245,7 +245,9 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
       if (!planner) planner.emplace(plan_options_, WorkingBytes({static_cast<uint64_t>(largest.w),
                                                                  static_cast<uint64_t>(largest.h)}));
       if (planner->ShrinkAfterOom(count, chunk.status())) {
-        ActivationPool().ReleaseAll();  // blocks kept for reuse are memory the retry may need
+        // Blocks kept for reuse are memory the retry may need (the backend's own cache).
+        backends_.backend->ReleaseCachedMemory();
+        if (backends_.fallback) backends_.fallback->ReleaseCachedMemory();
         continue;
       }
       if (report != nullptr) report->oom_retries = planner->retries_used();
