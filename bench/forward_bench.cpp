@@ -9,7 +9,7 @@
 //
 // Threads: oneDNN's OpenMP pool (OMP_NUM_THREADS). Prints one JSON line:
 // {"side":"tessera", "model", "size", "max_abs_diff", "tolerance", "runs", "min_ms",
-// "median_ms", "max_ms", "isa"}. Exit 1 when the output is off the reference.
+// "median_ms", "max_ms", "ms" (every run, sorted), "isa"}. Exit 1 when the output is off the reference.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
                          {"tolerance", tolerance},  {"reference_kind", meta.at("reference_kind")},
                          {"runs", ms.size()},       {"min_ms", ms.front()},
                          {"median_ms", median},     {"max_ms", ms.back()},
+                         {"ms", ms},
                          {"isa", IsaName(dnnl::get_effective_cpu_isa())}};
   std::cout << line.dump() << std::endl;
   return 0;

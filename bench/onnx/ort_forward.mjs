@@ -7,7 +7,7 @@
 //        [--warmup 2] [--threads 2]
 //
 // Prints one JSON line: {"side":"ort", "model", "size", "max_abs_diff", "tolerance",
-// "runs", "min_ms", "median_ms", "max_ms", "threads", "ort_version"}. Exit 1 when
+// "runs", "min_ms", "median_ms", "max_ms", "ms" (every run, sorted), "threads", "ort_version"}. Exit 1 when
 // the output is off the reference by more than its tolerance.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -84,7 +84,7 @@ async function main() {
   console.log(JSON.stringify({
     side: 'ort', model: meta.model, size: meta.input_shape[3], max_abs_diff: maxDiff, tolerance: meta.tolerance,
     reference_kind: meta.reference_kind, runs: ms.length, min_ms: ms[0], median_ms: median,
-    max_ms: ms[ms.length - 1], threads: opts.threads, ort_version: ort.env.versions?.common ?? 'unknown',
+    max_ms: ms[ms.length - 1], ms, threads: opts.threads, ort_version: ort.env.versions?.common ?? 'unknown',
   }));
   await session.release();
 }
