@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -101,6 +101,12 @@ bench-runtime: build
 
 bench-batch: build
 	$(BUILD)/bench/batch_bench --images 500
+
+# The engine against ONNX Runtime on the same forward pass (bench/onnx/README.md): the
+# graph exported from the oracle, same padded input, 2 threads each, default ISA and AVX2.
+# Installs its own test tools (python3-torch, npm onnxruntime-node) via bench/onnx/setup.sh.
+bench-onnx: configure
+	BUILD=$(BUILD) bench/onnx/compare.sh
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' 'fuzz/*.cpp')
