@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/backend_registry.h"
 #include "engine/graph_executor.h"
 #include "engine/model_catalog.h"
 #include "engine/ncnn/model.h"
@@ -92,7 +93,10 @@ int main(int argc, char** argv) {
 
   auto model = ncnn::LoadModel(DefaultModelDir(), name);
   if (!model.ok()) return Fail(model.status().message());
-  GraphExecutor executor(*model);
+  // The CPU's backends as the worker gets them (oneDNN, reference fallback).
+  Result<BackendSet> backends = BackendsFor(Device::Cpu());
+  if (!backends.ok()) return Fail(backends.status().message());
+  GraphExecutor executor(*model, *backends->backend, backends->fallback.get());
 
   Tensor input = Tensor::Chw(in_shape[1], in_shape[2], in_shape[3]);
   if (!ReadFloats(meta.at("input"), input.size(), input.data.data()))
