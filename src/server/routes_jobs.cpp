@@ -58,17 +58,7 @@ Status CheckNameFree(JobServer::State& state, const std::string& filename) {
   return Status::Ok();
 }
 
-int HttpStatusFor(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kInvalid: return 400;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kLimit: return 409;
-    case StatusCode::kDeviceUnavailable: return 503;
-    default: return 500;
-  }
-}
-
-void Generate(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+void Generate(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return ReplyError(response, 400, "the body must be a JSON object");
   if (!body.contains("prompt") || !body["prompt"].is_string() || IsBlank(body["prompt"].get<std::string>())) {
@@ -120,23 +110,23 @@ void Generate(JobServer::State& state, const httplib::Request& request, httplib:
     if (placed.filename.empty()) placed.filename = DefaultVideoName(placed);
     return CheckNameFree(state, placed.filename);
   });
-  if (!view.ok()) return ReplyError(response, HttpStatusFor(view.status()), view.status().message());
+  if (!view.ok()) return ReplyStatus(response, view.status());
   LogInfo("job_submitted").Field("job_id", view->job.id).Field("kind", "generate").Field("lane", view->job.lane)
       .Field("client", request.remote_addr);
 
   json answer = json::parse(JobViewJson(state, *view));
   answer["gpu_assigned"] = view->job.gpu_id >= 0 ? json(view->job.gpu_id) : json(nullptr);
   answer["status_url"] = "/status/" + view->job.id;
-  response.set_header("Location", "/status/" + view->job.id);
+  response.SetHeader("Location", "/status/" + view->job.id);
   ReplyJson(response, 202, answer.dump());
 }
 
-void GetStatus(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  std::string id = request.matches[1];
+void GetStatus(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  std::string id = request.captures[0];
   auto view = state.scheduler->Describe(id);
   if (!view.ok()) {
     if (view.status().code() == StatusCode::kNotFound) return ReplyError(response, 404, "no job " + id);
-    return ReplyError(response, 500, view.status().message());
+    return ReplyStatus(response, view.status());
   }
   ReplyJson(response, 200, JobViewJson(state, *view));
 }
@@ -150,15 +140,15 @@ void RemoveJobFiles(JobServer::State& state, const Job& job, json& files_deleted
 // [&delete_files=true]. Queued and running jobs are canceled (their rows stay, so
 // whoever polls them sees "canceled"); finished ones are deleted, with their
 // files when asked.
-void DeleteJobs(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+void DeleteJobs(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   store::JobFilter filter;
-  bool all = request.get_param_value("all") == "true";
-  std::string ids = request.get_param_value("ids");
-  std::string status = request.get_param_value("status");
+  bool all = request.Param("all") == "true";
+  std::string ids = request.Param("ids");
+  std::string status = request.Param("status");
   int selectors = (all ? 1 : 0) + (ids.empty() ? 0 : 1) + (status.empty() ? 0 : 1);
   if (selectors == 0) return ReplyError(response, 400, "say which jobs: ids=..., status=... or all=true");
   if (selectors > 1) return ReplyError(response, 400, "use one of ids, status and all, not several");
-  std::string delete_files_param = request.get_param_value("delete_files");
+  std::string delete_files_param = request.Param("delete_files");
   if (!delete_files_param.empty() && delete_files_param != "true" && delete_files_param != "false") {
     return ReplyError(response, 400, "delete_files must be true or false");
   }
@@ -176,7 +166,7 @@ void DeleteJobs(JobServer::State& state, const httplib::Request& request, httpli
     }
   }
   auto selected = state.store->List(filter);
-  if (!selected.ok()) return ReplyError(response, 500, selected.status().message());
+  if (!selected.ok()) return ReplyStatus(response, selected.status());
   if (!ids.empty()) {
     std::set<std::string> found;
     for (const Job& job : *selected) found.insert(job.id);
@@ -197,7 +187,7 @@ void DeleteJobs(JobServer::State& state, const httplib::Request& request, httpli
   }
   if (!live.empty()) {
     auto stopped = state.scheduler->CancelMany(live);
-    if (!stopped.ok()) return ReplyError(response, 500, stopped.status().message());
+    if (!stopped.ok()) return ReplyStatus(response, stopped.status());
     for (const Job& job : *stopped) {
       canceled.push_back(job.id);
       if (delete_files) RemoveJobFiles(state, job, files_deleted);
@@ -205,7 +195,7 @@ void DeleteJobs(JobServer::State& state, const httplib::Request& request, httpli
   }
   if (!to_delete.empty()) {
     auto count = state.store->Delete(to_delete);
-    if (!count.ok()) return ReplyError(response, 500, count.status().message());
+    if (!count.ok()) return ReplyStatus(response, count.status());
     for (const auto& id : to_delete) deleted.push_back(id);
   }
   LogInfo("jobs_deleted").Field("canceled", canceled.size()).Field("deleted", deleted.size())
@@ -217,17 +207,17 @@ void DeleteJobs(JobServer::State& state, const httplib::Request& request, httpli
 
 // GET /jobs/lookup?prompt=...[&all=true]: the latest job with exactly this prompt,
 // or all of them (newest first, at most 100).
-void Lookup(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  if (!request.has_param("prompt") || request.get_param_value("prompt").empty()) {
+void Lookup(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  if (!request.HasParam("prompt") || request.Param("prompt").empty()) {
     return ReplyError(response, 400, "prompt is required");
   }
-  bool all = request.get_param_value("all") == "true";
+  bool all = request.Param("all") == "true";
   store::JobFilter filter;
-  filter.prompt = request.get_param_value("prompt");
+  filter.prompt = request.Param("prompt");
   filter.newest_first = true;
   filter.limit = all ? 100 : 1;
   auto jobs = state.store->List(filter);
-  if (!jobs.ok()) return ReplyError(response, 500, jobs.status().message());
+  if (!jobs.ok()) return ReplyStatus(response, jobs.status());
   if (jobs->empty()) return ReplyError(response, 404, "no job has this prompt");
   if (!all) return ReplyJson(response, 200, JobViewJson(state, state.scheduler->DescribeJob(jobs->front())));
   json list = json::array();
@@ -236,7 +226,7 @@ void Lookup(JobServer::State& state, const httplib::Request& request, httplib::R
 }
 
 // POST /webhook {"url": "...", "job_id": optional}: call `url` when jobs finish.
-void RegisterWebhook(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+void RegisterWebhook(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return ReplyError(response, 400, "the body must be a JSON object");
   if (!body.contains("url") || !body["url"].is_string() || !IsHttpUrl(body["url"].get<std::string>())) {
@@ -253,7 +243,7 @@ void RegisterWebhook(JobServer::State& state, const httplib::Request& request, h
   }
   registration.created_ms = jobs::NowMs();
   auto id = state.store->AddWebhook(registration);
-  if (!id.ok()) return ReplyError(response, 500, id.status().message());
+  if (!id.ok()) return ReplyStatus(response, id.status());
   ReplyJson(response, 201,
             json{{"id", *id}, {"url", registration.url},
                  {"job_id", registration.job_id.empty() ? json(nullptr) : json(registration.job_id)}}
@@ -263,11 +253,11 @@ void RegisterWebhook(JobServer::State& state, const httplib::Request& request, h
 }  // namespace
 
 void RegisterJobRoutes(JobServer::State& state) {
-  state.http.Post("/generate", [&state](const httplib::Request& q, httplib::Response& r) { Generate(state, q, r); });
-  state.http.Get(R"(/status/([^/]+))", [&state](const httplib::Request& q, httplib::Response& r) { GetStatus(state, q, r); });
-  state.http.Delete("/jobs", [&state](const httplib::Request& q, httplib::Response& r) { DeleteJobs(state, q, r); });
-  state.http.Get("/jobs/lookup", [&state](const httplib::Request& q, httplib::Response& r) { Lookup(state, q, r); });
-  state.http.Post("/webhook", [&state](const httplib::Request& q, httplib::Response& r) { RegisterWebhook(state, q, r); });
+  state.router.Add("POST", "/generate", [&state](const HttpRequest& q, HttpResponse& r) { Generate(state, q, r); });
+  state.router.Add("GET", "/status/{}", [&state](const HttpRequest& q, HttpResponse& r) { GetStatus(state, q, r); });
+  state.router.Add("DELETE", "/jobs", [&state](const HttpRequest& q, HttpResponse& r) { DeleteJobs(state, q, r); });
+  state.router.Add("GET", "/jobs/lookup", [&state](const HttpRequest& q, HttpResponse& r) { Lookup(state, q, r); });
+  state.router.Add("POST", "/webhook", [&state](const HttpRequest& q, HttpResponse& r) { RegisterWebhook(state, q, r); });
 }
 
 }  // namespace tessera::server

@@ -10,15 +10,6 @@ namespace tessera::server {
 
 using nlohmann::json;
 
-void ReplyJson(httplib::Response& response, int status, const std::string& body) {
-  response.status = status;
-  response.set_content(body, "application/json");
-}
-
-void ReplyError(httplib::Response& response, int status, const std::string& message) {
-  ReplyJson(response, status, json{{"error", message}}.dump());
-}
-
 namespace {
 
 json Timestamp(int64_t ms) {
@@ -89,31 +80,6 @@ std::vector<std::string> SplitCsv(const std::string& text) {
 bool RemoveResultFile(const JobServer::State& state, const std::string& filename) {
   if (!IsSafeFileName(filename)) return false;
   return ::unlink((state.config.ResultsDir() + "/" + filename).c_str()) == 0;
-}
-
-void JobWaiters::Watch(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  watched_.insert(id);
-}
-
-void JobWaiters::Unwatch(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  watched_.erase(id);
-  finished_.erase(id);
-}
-
-void JobWaiters::Finished(const std::string& id) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!watched_.count(id)) return;
-    finished_.insert(id);
-  }
-  changed_.notify_all();
-}
-
-bool JobWaiters::WaitFinished(const std::string& id, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] { return finished_.count(id) > 0; });
 }
 
 }  // namespace tessera::server
