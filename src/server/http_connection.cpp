@@ -107,7 +107,7 @@ net::awaitable<BodyOutcome> ReadBody(HttpServer::Impl& server, beast::tcp_stream
 // Runs the handler (or the consumer's Finish) on a handler thread, catching
 // whatever it throws as a 500.
 net::awaitable<void> RunHandler(HttpServer::Impl& server, const std::function<void(HttpResponse&)>& handler,
-                                HttpRequest& request, HttpResponse& response) {
+                                HttpRequest& request, HttpResponse& response, bool on_event_loop = false) {
   std::function<void()> work = [&] {
     try {
       handler(response);
@@ -117,7 +117,11 @@ net::awaitable<void> RunHandler(HttpServer::Impl& server, const std::function<vo
       ReplyError(response, 500, std::string("internal error: ") + e.what());
     }
   };
-  co_await OnHandlerThread(server, work);
+  if (on_event_loop) {
+    work();
+  } else {
+    co_await OnHandlerThread(server, work);
+  }
 }
 
 // Holds the connection (no thread) until the route's wait resumes it.
@@ -263,7 +267,8 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
       co_await RunHandler(server, [&](HttpResponse& r) { consumer->Finish(request, r); }, request, response);
       consumer.reset();
     } else {
-      co_await RunHandler(server, [&](HttpResponse& r) { route->handler(request, r); }, request, response);
+      co_await RunHandler(server, [&](HttpResponse& r) { route->handler(request, r); }, request, response,
+                          route->runs_on_event_loop);
     }
     if (response.wait) {
       co_await AwaitResume(response.wait);

@@ -215,6 +215,7 @@ void RegisterOpsRoutes(JobServer::State& state) {
   Route& health = state.router.Add("GET", "/health", [&state](const HttpRequest& q, HttpResponse& r) { Health(state, q, r); });
   health.needs_no_token = true;
   health.not_rate_limited = true;
+  health.runs_on_event_loop = true;
   state.router.Add("GET", "/ready", [&state](const HttpRequest& q, HttpResponse& r) { Ready(state, q, r); })
       .not_rate_limited = true;
   state.router.Add("GET", "/metrics", [&state](const HttpRequest& q, HttpResponse& r) { Metrics(state, q, r); })
