@@ -155,6 +155,17 @@ net::awaitable<bool> AwaitNextRequest(HttpServer::Impl& server, beast::tcp_strea
   co_return true;
 }
 
+// "Expect: 100-continue": the client waits for this before sending its body,
+// once the request is accepted (its route found, its consumer made).
+net::awaitable<bool> SendContinue(HttpServer::Impl& server, beast::tcp_stream& stream, const HttpRequest& request,
+                                  http::request_parser<http::buffer_body>& parser) {
+  if (request.Header("Expect") != "100-continue" || parser.is_done()) co_return true;
+  static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  stream.expires_after(server.options.write_timeout);
+  auto [error, n] = co_await net::async_write(stream, net::buffer(kContinue), net::as_tuple(net::use_awaitable));
+  co_return !error;
+}
+
 net::awaitable<void> Answer(HttpServer::Impl& server, beast::tcp_stream& stream, HttpRequest& request,
                             HttpResponse& response, unsigned version, bool keep_alive, bool* written) {
   *written = co_await WriteResponse(server, stream, response, version, keep_alive);
@@ -223,14 +234,6 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
       }
       continue;
     }
-    if (request.Header("Expect") == "100-continue" && !parser.is_done()) {
-      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream.expires_after(server.options.write_timeout);
-      auto [continue_error, n] =
-          co_await net::async_write(stream, net::buffer(kContinue), net::as_tuple(net::use_awaitable));
-      if (continue_error) break;
-    }
-
     BodyOutcome body;
     std::unique_ptr<BodyConsumer> consumer;
     if (route->consumer) {
@@ -239,6 +242,8 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
       co_await OnHandlerThread(server, make);
       if (!made.ok()) {
         body = BodyOutcome{false, false, HttpStatusFor(made.status().code()), made.status().message()};
+      } else if (!co_await SendContinue(server, stream, request, parser)) {
+        break;
       } else {
         consumer = std::move(*made);
         BodyConsumer* target = consumer.get();
@@ -246,6 +251,7 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
                                  [target](const char* data, size_t size) { return target->Consume(data, size); }, true);
       }
     } else {
+      if (!co_await SendContinue(server, stream, request, parser)) break;
       body = co_await ReadBody(server, stream, buffer, parser, server.options.max_memory_body_bytes,
                                [&request](const char* data, size_t size) {
                                  request.body.append(data, size);

@@ -10,9 +10,10 @@ namespace {
 
 // A refused connection gets its 503 with a short deadline, then is closed.
 net::awaitable<void> RefuseConnection(beast::tcp_stream stream) {
+  static const std::string kBody = "{\"error\":\"too many connections; retry in a moment\"}";
   static const std::string kBusy =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-      "Retry-After: 1\r\nContent-Length: 62\r\n\r\n{\"error\":\"too many connections; retry in a moment (503)\"}    ";
+      "Retry-After: 1\r\nContent-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
   stream.expires_after(std::chrono::seconds(2));
   co_await net::async_write(stream, net::buffer(kBusy), net::as_tuple(net::use_awaitable));
   beast::error_code ignored;

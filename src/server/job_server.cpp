@@ -307,6 +307,7 @@ void JobServer::Stop() {
   state_->stop_cv.notify_all();
   LogInfo("server_stopping");
   state_->events->Close();
+  state_->waiters.Close();
   state_->http->Stop();
   state_->batches->Stop();
   state_->scheduler->Stop();

@@ -15,6 +15,16 @@ JobWaiters::~JobWaiters() {
   timer_thread_.join();
 }
 
+void JobWaiters::Close() {
+  std::multimap<Clock::time_point, Waiter> left;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    left.swap(deadlines_);
+  }
+  for (auto& [when, waiter] : left) waiter.done(false);
+}
+
 void JobWaiters::Watch(const std::string& id) {
   std::lock_guard lock(mutex_);
   watched_.insert(id);
@@ -50,9 +60,12 @@ void JobWaiters::Finished(const std::string& id) {
 
 void JobWaiters::WhenFinished(const std::string& id, std::chrono::milliseconds timeout,
                               std::function<void(bool)> done) {
+  bool finished = true;
   {
     std::lock_guard lock(mutex_);
-    if (!finished_.count(id)) {
+    if (closed_) {
+      finished = false;
+    } else if (!finished_.count(id)) {
       deadlines_.emplace(Clock::now() + timeout, Waiter{id, std::move(done)});
       changed_.notify_all();
       return;
@@ -60,7 +73,7 @@ void JobWaiters::WhenFinished(const std::string& id, std::chrono::milliseconds t
     watched_.erase(id);
     finished_.erase(id);
   }
-  done(true);
+  done(finished);
 }
 
 void JobWaiters::RunTimers() {

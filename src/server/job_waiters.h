@@ -20,8 +20,13 @@ namespace tessera::server {
 class JobWaiters {
  public:
   JobWaiters();
-  // Waiters left are dropped without a call (what they would resume is gone).
+  // Waiters left are dropped without a call (call Close() first to call them).
   ~JobWaiters();
+
+  // Calls every waiter left with `finished` false, and any later one at once
+  // (server stop: the connections they hold must be resumed while the event
+  // loop that owns them still exists).
+  void Close();
 
   // Remembers that `id` finishes from now on (call before submitting the job,
   // so a job that finishes at once is not missed).
@@ -48,6 +53,7 @@ class JobWaiters {
   std::set<std::string> finished_;
   std::multimap<Clock::time_point, Waiter> deadlines_;
   bool stopping_ = false;
+  bool closed_ = false;
   std::thread timer_thread_;
 };
 
