@@ -78,7 +78,8 @@ net::awaitable<BodyOutcome> ReadBody(HttpServer::Impl& server, beast::tcp_stream
     if (error == http::error::need_buffer) error = {};
     if (error) {
       if (error == beast::error::timeout) {
-        co_return BodyOutcome{false, false, 408, "the body stopped arriving (no progress within the body deadline)"};
+        // The stream closed the socket when its deadline passed: nothing can be answered.
+        co_return BodyOutcome{false, true, 0, "the body stopped arriving (no progress within the body deadline)"};
       }
       if (error == http::error::partial_message || error == net::error::eof || error == net::error::connection_reset) {
         co_return BodyOutcome{false, true, 0, "the client left"};

@@ -114,6 +114,21 @@ TEST(ServerHostileClients, SlowlorisHeadsAreCutAtTheHeadDeadlineWhileOthersAreSe
   for (auto& connection : slow) EXPECT_EQ(connection->received().find("200 OK"), std::string::npos);
 }
 
+TEST(ServerHostileClients, AStalledBodyAndAnIdleConnectionAreClosedAtTheirDeadlines) {
+  TempDir dir;
+  ServerProcess server({dir.path() + "/data", {"--body-timeout-s", "1", "--idle-timeout-s", "1"}, {}});
+  ASSERT_TRUE(server.started());
+  RawConnection stalled(server.port());
+  ASSERT_TRUE(stalled.Send("POST /generate HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 1000\r\n\r\n{\"prompt\": "));
+  RawConnection idle(server.port());
+  ASSERT_TRUE(idle.connected());
+  EXPECT_TRUE(stalled.WaitClosedByPeer(seconds(10)));
+  EXPECT_EQ(stalled.received().find("HTTP/1.1 2"), std::string::npos) << stalled.received();
+  EXPECT_TRUE(idle.WaitClosedByPeer(seconds(10)));
+  EXPECT_EQ(StatusWithin(server, "/health", seconds(2)), 200);
+}
+
 TEST(ServerHostileClients, KeepAliveServesManyRequestsOnOneConnection) {
   TempDir dir;
   ServerProcess server({dir.path() + "/data", {"--rate-limit-per-minute", "0"}, {}});
