@@ -173,6 +173,89 @@ net::awaitable<void> Answer(HttpServer::Impl& server, beast::tcp_stream& stream,
   if (server.observer) server.observer(request, response.status);
 }
 
+// Reads the request head, all of it within header_timeout (a client trickling
+// bytes gains nothing); answers 431 or 400 itself. False: close.
+net::awaitable<bool> ReadHead(HttpServer::Impl& server, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                              http::request_parser<http::buffer_body>& parser) {
+  parser.header_limit(static_cast<std::uint32_t>(server.options.max_header_bytes));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // each route counts its own
+  stream.expires_after(server.options.header_timeout);
+  auto [error, ignored] = co_await http::async_read_header(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+  if (!error) co_return true;
+  HttpResponse refusal;
+  if (error == http::error::header_limit) {
+    ReplyError(refusal, 431, "the request head is larger than " + std::to_string(server.options.max_header_bytes) +
+                                 " bytes");
+  } else if (error != beast::error::timeout && error != net::error::eof && error != net::error::connection_reset &&
+             error != net::error::operation_aborted) {
+    ReplyError(refusal, 400, "malformed request: " + error.message());
+  } else {
+    co_return false;  // a deadline passed (the stream closed the socket) or the client left
+  }
+  co_await WriteResponse(server, stream, refusal, 11, false);
+  co_return false;
+}
+
+// The query string, the guards (token, rate limit) and the route. nullptr when
+// refused, with the refusal in `response`.
+const Route* Admit(HttpServer::Impl& server, HttpRequest& request, HttpResponse& response) {
+  size_t question = request.target.find('?');
+  auto query = ParseQueryString(question == std::string::npos ? "" : request.target.substr(question + 1));
+  if (!query.ok()) {
+    ReplyStatus(response, query.status());
+    return nullptr;
+  }
+  request.query = std::move(*query);
+  const Route* route = server.router.Find(request.method, request.path, &request.captures);
+  if (server.guard && server.guard(request, route, response)) return nullptr;
+  if (route == nullptr) ReplyError(response, 404, "no such route: " + request.method + " " + request.path);
+  return route;
+}
+
+// The body: into the route's consumer (made first, on a handler thread) or into
+// request.body, within the route's limit.
+net::awaitable<BodyOutcome> TakeBody(HttpServer::Impl& server, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                     http::request_parser<http::buffer_body>& parser, const Route& route,
+                                     HttpRequest& request, std::unique_ptr<BodyConsumer>& consumer) {
+  const BodyOutcome lost{false, true, 0, "the connection failed"};
+  if (!route.consumer) {
+    if (!co_await SendContinue(server, stream, request, parser)) co_return lost;
+    co_return co_await ReadBody(server, stream, buffer, parser, server.options.max_memory_body_bytes,
+                                [&request](const char* data, size_t size) {
+                                  request.body.append(data, size);
+                                  return Status::Ok();
+                                },
+                                false);
+  }
+  Result<std::unique_ptr<BodyConsumer>> made = InternalError("the body consumer was not made");
+  std::function<void()> make = [&] { made = route.consumer(request); };
+  co_await OnHandlerThread(server, make);
+  if (!made.ok()) co_return BodyOutcome{false, false, HttpStatusFor(made.status().code()), made.status().message()};
+  consumer = std::move(*made);
+  if (!co_await SendContinue(server, stream, request, parser)) co_return lost;
+  BodyConsumer* target = consumer.get();
+  co_return co_await ReadBody(server, stream, buffer, parser, route.body_limit,
+                              [target](const char* data, size_t size) { return target->Consume(data, size); }, true);
+}
+
+// The route's answer: its handler (or consumer's Finish), and after a wait the
+// answer made once it resumed.
+net::awaitable<void> MakeAnswer(HttpServer::Impl& server, const Route& route, std::unique_ptr<BodyConsumer>& consumer,
+                                HttpRequest& request, HttpResponse& response) {
+  if (consumer) {
+    co_await RunHandler(server, [&](HttpResponse& r) { consumer->Finish(request, r); }, request, response);
+    consumer.reset();
+  } else {
+    co_await RunHandler(server, [&](HttpResponse& r) { route.handler(request, r); }, request, response,
+                        route.runs_on_event_loop);
+  }
+  if (!response.wait) co_return;
+  co_await AwaitResume(response.wait);
+  auto then = std::move(response.then);
+  response = HttpResponse();
+  co_await RunHandler(server, [&](HttpResponse& r) { then(r); }, request, response);
+}
+
 }  // namespace
 
 net::awaitable<void> OnHandlerThread(HttpServer::Impl& server, const std::function<void()>& work) {
@@ -186,46 +269,14 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
   while (!server.stopping) {
     if (!co_await AwaitNextRequest(server, stream, buffer)) break;
     http::request_parser<http::buffer_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(server.options.max_header_bytes));
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream.expires_after(server.options.header_timeout);
-    auto [head_error, ignored] =
-        co_await http::async_read_header(stream, buffer, parser, net::as_tuple(net::use_awaitable));
-    if (head_error) {
-      HttpResponse refusal;
-      if (head_error == http::error::header_limit) {
-        ReplyError(refusal, 431, "the request head is larger than " + std::to_string(server.options.max_header_bytes) +
-                                     " bytes");
-      } else if (head_error != beast::error::timeout && head_error != net::error::eof &&
-                 head_error != net::error::connection_reset && head_error != net::error::operation_aborted) {
-        ReplyError(refusal, 400, "malformed request: " + head_error.message());
-      } else {
-        break;  // a deadline passed or the client left: nothing to answer
-      }
-      co_await WriteResponse(server, stream, refusal, 11, false);
-      break;
-    }
+    if (!co_await ReadHead(server, stream, buffer, parser)) break;
     const auto& head = parser.get();
     unsigned version = head.version();
     bool keep_alive = head.keep_alive();
     HttpRequest request = FromHead(head, remote);
     HttpResponse response;
-    size_t question = request.target.find('?');
-    auto query = ParseQueryString(question == std::string::npos ? "" : request.target.substr(question + 1));
-    const Route* route = server.router.Find(request.method, request.path, &request.captures);
-    bool refused = false;
-    if (!query.ok()) {
-      ReplyStatus(response, query.status());
-      refused = true;
-    } else {
-      request.query = std::move(*query);
-      refused = server.guard && server.guard(request, route, response);
-    }
-    if (!refused && route == nullptr) {
-      ReplyError(response, 404, "no such route: " + request.method + " " + request.path);
-      refused = true;
-    }
-    if (refused) {
+    const Route* route = Admit(server, request, response);
+    if (route == nullptr) {  // refused: answered, and closed when a body is left unread
       bool written = false;
       co_await Answer(server, stream, request, response, version, keep_alive && parser.is_done(), &written);
       if (!written) break;
@@ -235,31 +286,8 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
       }
       continue;
     }
-    BodyOutcome body;
     std::unique_ptr<BodyConsumer> consumer;
-    if (route->consumer) {
-      Result<std::unique_ptr<BodyConsumer>> made = InternalError("the body consumer was not made");
-      std::function<void()> make = [&] { made = route->consumer(request); };
-      co_await OnHandlerThread(server, make);
-      if (!made.ok()) {
-        body = BodyOutcome{false, false, HttpStatusFor(made.status().code()), made.status().message()};
-      } else if (!co_await SendContinue(server, stream, request, parser)) {
-        break;
-      } else {
-        consumer = std::move(*made);
-        BodyConsumer* target = consumer.get();
-        body = co_await ReadBody(server, stream, buffer, parser, route->body_limit,
-                                 [target](const char* data, size_t size) { return target->Consume(data, size); }, true);
-      }
-    } else {
-      if (!co_await SendContinue(server, stream, request, parser)) break;
-      body = co_await ReadBody(server, stream, buffer, parser, server.options.max_memory_body_bytes,
-                               [&request](const char* data, size_t size) {
-                                 request.body.append(data, size);
-                                 return Status::Ok();
-                               },
-                               false);
-    }
+    BodyOutcome body = co_await TakeBody(server, stream, buffer, parser, *route, request, consumer);
     if (!body.ok) {
       consumer.reset();  // undoes what it wrote
       if (body.connection_lost) break;
@@ -269,20 +297,7 @@ net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream
       if (written) co_await LingerAndClose(stream);
       break;
     }
-
-    if (consumer) {
-      co_await RunHandler(server, [&](HttpResponse& r) { consumer->Finish(request, r); }, request, response);
-      consumer.reset();
-    } else {
-      co_await RunHandler(server, [&](HttpResponse& r) { route->handler(request, r); }, request, response,
-                          route->runs_on_event_loop);
-    }
-    if (response.wait) {
-      co_await AwaitResume(response.wait);
-      auto then = std::move(response.then);
-      response = HttpResponse();
-      co_await RunHandler(server, [&](HttpResponse& r) { then(r); }, request, response);
-    }
+    co_await MakeAnswer(server, *route, consumer, request, response);
     if (response.events) {
       if (server.observer) server.observer(request, response.status);
       co_await StreamEvents(server, stream, response, version);
