@@ -1,14 +1,13 @@
-// POST /generate, GET /status/{id}, DELETE /jobs, GET /jobs/lookup, POST /webhook
+// POST /generate, GET /status/{id}, GET /jobs, DELETE /jobs, GET /jobs/lookup, POST /webhook
 // (seed 001, section 6).
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "jobs/job_state.h"
+#include "jobs/job_submission.h"
 #include "jobs/video_postprocess.h"
 #include "server/query_params.h"
 #include "server/server_state.h"
 #include "util/log.h"
-#include "util/uuid.h"
 
 namespace tessera::server {
 namespace {
@@ -19,44 +18,13 @@ using store::JobKind;
 using store::JobStatus;
 
 constexpr size_t kMaxPromptBytes = 20000;
-constexpr size_t kMaxFileNameBytes = 200;
-
-bool EndsWith(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool IsBlank(const std::string& text) {
   return text.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
-// result_gpu{gpu}_{YYYY-mm-dd_HH-MM-SS}_{short_id}.mp4 (seed 001 section 10);
-// CPU lanes say cpu{n}.
-std::string DefaultVideoName(const Job& job) {
-  std::string device = job.gpu_id >= 0 ? "gpu" + std::to_string(job.gpu_id) : "cpu" + job.lane.substr(job.lane.find(':') + 1);
-  std::time_t seconds = static_cast<std::time_t>(job.created_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%d_%H-%M-%S", &utc);
-  return "result_" + device + "_" + stamp + "_" + job.id.substr(0, 8) + ".mp4";
-}
-
 bool IsHttpUrl(const std::string& url) {
   return (url.rfind("http://", 0) == 0 && url.size() > 7) || (url.rfind("https://", 0) == 0 && url.size() > 8);
-}
-
-// A result name no live job or existing file already holds.
-Status CheckNameFree(JobServer::State& state, const std::string& filename) {
-  store::JobFilter filter;
-  filter.filename = filename;
-  filter.statuses = {JobStatus::kQueued, JobStatus::kRunning, JobStatus::kSuccess};
-  auto taken = state.store->List(filter);
-  if (!taken.ok()) return taken.status();
-  if (!taken->empty()) return Status(StatusCode::kLimit, "filename " + filename + " is already used by job " + taken->front().id);
-  if (::access((state.config.ResultsDir() + "/" + filename).c_str(), F_OK) == 0) {
-    return Status(StatusCode::kLimit, "a file named " + filename + " already exists");
-  }
-  return Status::Ok();
 }
 
 void Generate(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
@@ -85,11 +53,6 @@ void Generate(JobServer::State& state, const HttpRequest& request, HttpResponse&
   if (body.contains("filename") && !body["filename"].is_null()) {
     if (!body["filename"].is_string()) return ReplyError(response, 400, "filename must be a string");
     filename = body["filename"].get<std::string>();
-    if (!EndsWith(filename, ".mp4")) filename += ".mp4";
-    if (!IsSafeFileName(filename) || filename.size() > kMaxFileNameBytes) {
-      return ReplyError(response, 400, "filename may use letters, digits, '.', '_' and '-' only, must not start with "
-                                       "'.', and must be at most 200 characters");
-    }
   }
   std::string webhook;
   if (body.contains("webhook") && !body["webhook"].is_null()) {
@@ -99,18 +62,8 @@ void Generate(JobServer::State& state, const HttpRequest& request, HttpResponse&
     webhook = body["webhook"].get<std::string>();
   }
 
-  Job job;
-  job.id = NewUuidV4();
-  job.kind = JobKind::kGenerate;
-  job.prompt = prompt;
-  job.params_json = json{{"size", size->ToString()}, {"resize_mode", resize_mode}}.dump();
-  job.filename = filename;
-  job.webhook_url = webhook;
-  job.client = request.remote_addr;
-  auto view = state.scheduler->Submit(job, [&](Job& placed) -> Status {
-    if (placed.filename.empty()) placed.filename = DefaultVideoName(placed);
-    return CheckNameFree(state, placed.filename);
-  });
+  jobs::GenerateRequest wanted{prompt, *size, resize_mode, filename, webhook, request.remote_addr};
+  auto view = jobs::SubmitGenerate(*state.scheduler, *state.store, state.config.ResultsDir(), wanted);
   if (!view.ok()) return ReplyStatus(response, view.status());
   LogInfo("job_submitted").Field("job_id", view->job.id).Field("kind", "generate").Field("lane", view->job.lane)
       .Field("client", request.remote_addr);

@@ -14,12 +14,12 @@
 #include "imaging/image_codec.h"
 #include "imaging/image_magic.h"
 #include "jobs/job_state.h"
+#include "jobs/job_submission.h"
 #include "server/multipart_parser.h"
 #include "server/query_params.h"
 #include "server/server_state.h"
 #include "server/upload_file.h"
 #include "util/log.h"
-#include "util/uuid.h"
 #include "worker/engine_resolver.h"
 
 namespace tessera::server {
@@ -168,55 +168,42 @@ void AnswerAfterWait(JobServer::State& state, const std::string& id, const std::
 }
 
 void UpscaleUpload::Submit(const HttpRequest& request, HttpResponse& response, const UpscaleChoice& choice) {
-  store::Job job;
-  job.id = NewUuidV4();
-  job.kind = store::JobKind::kUpscale;
-  job.params_json = choice.params_json;
-  job.client = request.remote_addr;
   std::string webhook = Field(request, "webhook");
-  if (!webhook.empty()) {
-    if (webhook.rfind("http://", 0) != 0 && webhook.rfind("https://", 0) != 0) {
-      return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
-    }
-    job.webhook_url = webhook;
+  if (!webhook.empty() && webhook.rfind("http://", 0) != 0 && webhook.rfind("https://", 0) != 0) {
+    return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
   }
-  const std::string& extension = choice.extension;
-  if (std::string filename = Field(request, "filename"); !filename.empty()) {
-    job.filename = filename;
-    if (job.filename.size() < extension.size() ||
-        job.filename.compare(job.filename.size() - extension.size(), extension.size(), extension) != 0) {
-      job.filename += extension;
-    }
-    if (!IsSafeFileName(job.filename)) {
-      return ReplyError(response, 400, "filename may use letters, digits, '.', '_' and '-' only, and must not start with '.'");
-    }
-    if (::access((state_.config.ResultsDir() + "/" + job.filename).c_str(), F_OK) == 0) {
-      return ReplyError(response, 409, "a file named " + job.filename + " already exists");
-    }
-  } else {
-    job.filename = "upscale_" + choice.model + "_" + job.id.substr(0, 8) + extension;
-  }
-  job.input_path = state_.config.UploadsDir() + "/" + job.id + ".input";
+  jobs::UpscaleRequest wanted;
+  wanted.params_json = choice.params_json;
+  wanted.model = choice.model;
+  wanted.extension = choice.extension;
+  wanted.filename = Field(request, "filename");
+  wanted.webhook_url = webhook;
+  wanted.client = request.remote_addr;
+  wanted.uploads_dir = state_.config.UploadsDir();
   uint64_t bytes = file_->bytes();
-  if (Status stored = file_->Commit(job.input_path); !stored.ok()) return ReplyStatus(response, stored);
-
-  if (wait_.wait) state_.waiters.Watch(job.id);
-  auto view = state_.scheduler->Submit(job);
+  wanted.store_input = [this](const std::string& input_path) { return file_->Commit(input_path); };
+  std::string watched;
+  if (wait_.wait) {
+    wanted.before_submit = [this, &watched](const std::string& id) {
+      watched = id;
+      state_.waiters.Watch(id);
+    };
+  }
+  auto view = jobs::SubmitUpscale(*state_.scheduler, state_.config.ResultsDir(), wanted);
   if (!view.ok()) {
-    state_.waiters.Unwatch(job.id);
-    ::unlink(job.input_path.c_str());
+    if (!watched.empty()) state_.waiters.Unwatch(watched);
     return ReplyStatus(response, view.status());
   }
-  LogInfo("job_submitted").Field("job_id", job.id).Field("kind", "upscale").Field("lane", view->job.lane)
+  const std::string& id = view->job.id;
+  LogInfo("job_submitted").Field("job_id", id).Field("kind", "upscale").Field("lane", view->job.lane)
       .Field("bytes", bytes).Field("client", request.remote_addr);
   if (!wait_.wait) {
-    response.SetHeader("Location", "/status/" + job.id);
+    response.SetHeader("Location", "/status/" + id);
     return ReplyJson(response, 202, JobViewJson(state_, *view));
   }
   // The connection waits without a thread; the answer is made once the job
   // finished or the timeout passed.
   JobServer::State& state = state_;
-  std::string id = job.id;
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(wait_.timeout_s * 1000));
   response.wait = [&state, id, timeout](std::function<void()> resume) {
     state.waiters.WhenFinished(id, timeout, [resume](bool) { resume(); });

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "jobs/job_submission.h"
 #include "server/server_state.h"
 
 namespace tessera::server {
@@ -52,15 +53,7 @@ std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view
   return out.dump();
 }
 
-bool IsSafeFileName(const std::string& name) {
-  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool IsSafeFileName(const std::string& name) { return jobs::IsSafeResultName(name); }
 
 std::vector<std::string> SplitCsv(const std::string& text) {
   std::vector<std::string> parts;
