@@ -8,25 +8,34 @@
 
 #include "server/event_hub.h"
 #include "server/http_connection.h"
+#include "util/log.h"
 
 namespace tessera::server {
 namespace {
 
 using namespace net::experimental::awaitable_operators;
 
+// The kernel's send buffer of an event stream: without a cap it grows to
+// megabytes for a client that stopped reading before a write ever waits; with
+// it, such a client is noticed after 64 KiB (then its queue overflows, or the
+// write deadline passes, and it is dropped).
+constexpr int kEventSendBuffer = 64 * 1024;
+
 std::string Frame(const HubEvent& event) {
   return "id: " + std::to_string(event.id) + "\nevent: job\ndata: " + *event.data + "\n\n";
 }
 
-// Ends when the client closes its side (or sends garbage beyond a small budget).
-net::awaitable<void> ReadUntilClosed(Tcp::socket& socket) {
+// Ends when the client closes its side (true), or sends garbage beyond a small
+// budget, or the socket is closed under it (a write deadline passed: false).
+net::awaitable<bool> ReadUntilClosed(Tcp::socket& socket) {
   char sink[512];
   size_t budget = 64 * 1024;  // a client has nothing to send on an event stream
   while (budget > 0) {
     auto [error, n] = co_await socket.async_read_some(net::buffer(sink), net::as_tuple(net::use_awaitable));
-    if (error) co_return;
+    if (error) co_return error == net::error::eof || error == net::error::connection_reset;
     budget -= std::min(budget, n);
   }
+  co_return false;
 }
 
 net::awaitable<bool> WriteChunk(HttpServer::Impl& server, beast::tcp_stream& stream, const std::string& text) {
@@ -36,8 +45,11 @@ net::awaitable<bool> WriteChunk(HttpServer::Impl& server, beast::tcp_stream& str
   co_return !error;
 }
 
+// How a stream ended, for the log: "finished", "closed", "too_slow" (queue
+// overflow), "write_failed" (the client left, or a write missed its deadline).
 net::awaitable<void> WriteEvents(HttpServer::Impl& server, beast::tcp_stream& stream, EventSubscriber& subscriber,
-                                 net::steady_timer& wake, std::string first, bool finished) {
+                                 net::steady_timer& wake, std::string first, bool finished, std::string* ended) {
+  *ended = "write_failed";
   bool follows_one_job = !subscriber.job_filter().empty();
   if (!first.empty() && !co_await WriteChunk(server, stream, first)) co_return;
   while (!finished) {
@@ -52,11 +64,15 @@ net::awaitable<void> WriteEvents(HttpServer::Impl& server, beast::tcp_stream& st
       }
     }
     if (overflowed) {
+      *ended = "too_slow";
       text += "event: dropped\ndata: {\"reason\":\"the client read too slowly; reconnect with Last-Event-ID\"}\n\n";
       finished = true;
     }
     if (!text.empty() && !co_await WriteChunk(server, stream, text)) co_return;
-    if (finished || subscriber.closed() || server.stopping) break;
+    if (finished || subscriber.closed() || server.stopping) {
+      if (*ended != "too_slow") *ended = finished ? "finished" : "closed";
+      break;
+    }
     if (!events.empty()) continue;
     wake.expires_after(server.options.event_heartbeat);
     auto [error] = co_await wake.async_wait(net::as_tuple(net::use_awaitable));
@@ -78,6 +94,8 @@ net::awaitable<void> StreamEvents(HttpServer::Impl& server, beast::tcp_stream& s
   message.keep_alive(false);
   message.chunked(true);
   http::response_serializer<http::empty_body> serializer{message};
+  beast::error_code ignored;
+  stream.socket().set_option(net::socket_base::send_buffer_size(kEventSendBuffer), ignored);
   stream.expires_after(server.options.write_timeout);
   auto [error, n] = co_await http::async_write_header(stream, serializer, net::as_tuple(net::use_awaitable));
   if (error) co_return;
@@ -90,13 +108,17 @@ net::awaitable<void> StreamEvents(HttpServer::Impl& server, beast::tcp_stream& s
       if (auto timer = weak.lock()) timer->cancel();
     });
   });
+  std::string ended = "client_left";
   try {
-    co_await (WriteEvents(server, stream, *subscriber, *wake, std::move(response.body), response.events_end_after_body) ||
-              ReadUntilClosed(stream.socket()));
+    auto first = co_await (WriteEvents(server, stream, *subscriber, *wake, std::move(response.body),
+                                       response.events_end_after_body, &ended) ||
+                           ReadUntilClosed(stream.socket()));
+    if (first.index() == 1 && std::get<1>(first)) ended = "client_left";
   } catch (const std::exception&) {
     // Cancelled by the other side of ||: the client left, or the stream ended.
   }
   subscriber->SetWake(nullptr);
+  if (ended == "too_slow" || ended == "write_failed") LogInfo("event_stream_dropped").Field("reason", ended);
 }
 
 }  // namespace tessera::server

@@ -83,6 +83,51 @@ TEST(ServerHostileClients, AThousandEventStreamsThenHalfDroppedWhileHealthAnswer
   }
 }
 
+TEST(ServerHostileClients, AnEventClientThatDoesNotReadIsDroppedAndStallsNoOne) {
+  TempDir dir;
+  std::string block = dir.path() + "/release";
+  ServerProcess server({dir.path() + "/data",
+                        {"--rate-limit-per-minute", "0", "--event-queue-per-client", "4", "--write-timeout-s", "2"},
+                        {{"FAKE_GENERATE_BLOCK_FILE", block}}});
+  ASSERT_TRUE(server.started());
+  RawConnection slow(server.port(), 2048);
+  ASSERT_TRUE(slow.Send(kEventsRequest));
+  ASSERT_TRUE(slow.ReadUntil("\r\n\r\n", seconds(5)));
+  RawConnection reader(server.port());
+  ASSERT_TRUE(reader.Send(kEventsRequest));
+  ASSERT_TRUE(reader.ReadUntil("\r\n\r\n", seconds(5)));
+  EXPECT_EQ(MetricValue(server, "tessera_event_subscribers"), 2);
+  // Each job queued is an event of about 700 bytes: 300 are far more than the
+  // slow client's socket buffers (the server caps an event stream's at 64 KiB)
+  // and its 4 queued events hold.
+  auto client = server.Client();
+  client->set_keep_alive(true);
+  std::string last;
+  for (int i = 0; i < 300; ++i) {
+    auto accepted = client->Post("/generate", json{{"prompt", "flood " + std::to_string(i)}, {"size", "1280x720"}}.dump(),
+                                 "application/json");
+    ASSERT_TRUE(accepted);
+    ASSERT_EQ(accepted->status, 202);
+    last = json::parse(accepted->body)["id"];
+  }
+  // The reading client kept up: it has the last job's event.
+  EXPECT_TRUE(reader.ReadUntil(last, seconds(10)));
+  EXPECT_EQ(StatusWithin(server, "/health", seconds(2)), 200);
+  // The slow one is gone (its queue overflowed, or a write missed its deadline).
+  auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  int64_t subscribers = -1;
+  while (std::chrono::steady_clock::now() < deadline && subscribers != 1) {
+    subscribers = MetricValue(server, "tessera_event_subscribers");
+  }
+  EXPECT_EQ(subscribers, 1);
+  // (The slow client itself may not see the close soon: with its window shut, a
+  // reset from the server can fall outside it.)
+  EXPECT_TRUE(std::regex_search(server.stderr_text(),
+                                std::regex(R"(event=event_stream_dropped reason=(too_slow|write_failed))")))
+      << server.stderr_text().substr(0, 2000);
+  std::ofstream(block) << "go";
+}
+
 TEST(ServerHostileClients, SlowlorisHeadsAreCutAtTheHeadDeadlineWhileOthersAreServed) {
   TempDir dir;
   ServerProcess server({dir.path() + "/data",

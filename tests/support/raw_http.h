@@ -21,8 +21,11 @@ namespace tessera::test {
 
 class RawConnection {
  public:
-  explicit RawConnection(int port) {
+  // `receive_buffer` > 0: SO_RCVBUF before connecting (a client that reads slowly
+  // then fills up fast).
+  explicit RawConnection(int port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<uint16_t>(port));
