@@ -130,6 +130,9 @@ void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response
   }
   out += "# HELP tessera_event_subscribers Clients following GET /events.\n# TYPE tessera_event_subscribers gauge\n";
   out += "tessera_event_subscribers " + std::to_string(state.events->subscriber_count()) + "\n";
+  out += "# HELP tessera_http_open_connections HTTP connections open now, all clients.\n"
+         "# TYPE tessera_http_open_connections gauge\n";
+  out += "tessera_http_open_connections " + std::to_string(state.http ? state.http->open_connections() : 0) + "\n";
   WebhookStats webhooks = state.webhooks->stats();
   out += "# HELP tessera_webhook_deliveries_total Webhook deliveries by outcome (failed: one per failed attempt).\n"
          "# TYPE tessera_webhook_deliveries_total counter\n";

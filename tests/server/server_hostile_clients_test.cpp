@@ -59,6 +59,7 @@ TEST(ServerHostileClients, AThousandEventStreamsThenHalfDroppedWhileHealthAnswer
   for (auto& stream : streams) ASSERT_TRUE(stream->ReadUntil("\r\n\r\n", seconds(30)));
   for (auto& stream : streams) EXPECT_NE(stream->received().find("text/event-stream"), std::string::npos);
   EXPECT_EQ(MetricValue(server, "tessera_event_subscribers"), 1000);
+  EXPECT_GE(MetricValue(server, "tessera_http_open_connections"), 1000);
   EXPECT_EQ(StatusWithin(server, "/health", seconds(2)), 200);
 
   for (size_t i = 0; i < streams.size(); i += 2) streams[i]->Close();
