@@ -2,11 +2,19 @@
 // loopback, measured from outside, the way a client meets it.
 //
 //   make bench-server
-//   build/bench/server_bench [--binary PATH] [--queue-jobs 10000] [--start-jobs 50]
-//                            [--submit-threads 4] [--wrk-threads 2] [--wrk-connections 64]
-//                            [--wrk-seconds 10] [--keep]
+//   build/bench/server_bench [--binary PATH] [--old-binary PATH] [--only front|start|queue]
+//                            [--queue-jobs 10000] [--start-jobs 50] [--submit-threads 4]
+//                            [--wrk-threads 2] [--wrk-connections 64] [--wrk-seconds 10]
+//                            [--front-clients 1000] [--keep]
 //
-// Three measurements, each printed as a table:
+// Four measurements, each printed as a table:
+//   front   the HTTP front (issue 16), for --binary and, in the same run, for
+//           --old-binary (e.g. a build of 320ac16, the cpp-httplib server): GET
+//           /status/{id} with wrk at 64 and --front-clients connections, with 2
+//           jobs and with --queue-jobs queued; GET /health p99 with
+//           --front-clients GET /events subscribers connected; the server's
+//           VmRSS/VmHWM with --front-clients idle keep-alive connections, then
+//           with --front-clients event subscribers.
 //   status  GET /status/{id} with wrk (--latency): requests/s and latency
 //           percentiles, once with a nearly empty store (the id of the one queued
 //           job) and once with the big queue (a job near its back).
@@ -22,8 +30,14 @@
 // video, which does not change when it started). The rate limiter is off. The
 // server runs with its defaults otherwise (--http-threads 8), on one CPU lane.
 // Nothing here asserts a time: the numbers are for reading.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,6 +75,9 @@ struct BenchOptions {
   int wrk_threads = 2;
   int wrk_connections = 64;
   int wrk_seconds = 10;
+  std::string old_binary;  // front: the server to compare with, in the same run
+  std::string only;        // front | start | queue; empty: all
+  int front_clients = 1000;
   bool keep = false;  // keep the data folders (server logs, SQLite) for a look afterwards
 };
 
@@ -109,7 +126,8 @@ MemorySample ReadMemory(pid_t pid) {
 // when this object goes.
 class ServerUnderTest {
  public:
-  ServerUnderTest(const BenchOptions& options, const std::string& name, const std::string& generator) {
+  ServerUnderTest(const BenchOptions& options, const std::string& name, const std::string& generator,
+                  const std::string& binary = "", const std::vector<std::string>& extra_args = {}) {
     char pattern[] = "/tmp/tessera-bench-XXXXXX";
     if (!::mkdtemp(pattern)) Fail("mkdtemp failed");
     dir_ = std::string(pattern) + "/" + name;
@@ -118,9 +136,11 @@ class ServerUnderTest {
     std::string port_file = dir_ + "/port";
 
     tessera::SubprocessOptions spawn;
-    spawn.argv = {options.binary, "serve", "--port", "0", "--port-file", port_file, "--data-dir", dir_ + "/data",
+    const std::string& program = binary.empty() ? options.binary : binary;
+    spawn.argv = {program, "serve", "--port", "0", "--port-file", port_file, "--data-dir", dir_ + "/data",
                   "--wan-ckpt-dir", dir_ + "/ckpt", "--cpu-lanes", "1", "--rate-limit-per-minute", "0",
                   "--generate-command", generator, "--log-format", "kv"};
+    spawn.argv.insert(spawn.argv.end(), extra_args.begin(), extra_args.end());
     // One CPU lane whatever this machine has: an empty GPU_IDS defers to
     // NVIDIA_VISIBLE_DEVICES, and "void" there means no GPU (nvidia-smi is not asked).
     spawn.extra_env = {{"GPU_IDS", ""}, {"NVIDIA_VISIBLE_DEVICES", "void"}};
@@ -129,7 +149,7 @@ class ServerUnderTest {
     spawn.stderr_path = dir_ + "/server-stderr.log";
     spawn.kill_with_parent = true;  // a crashed bench leaves no server behind
     auto started = tessera::Subprocess::Start(spawn);
-    if (!started.ok()) Fail("cannot start " + options.binary + ": " + started.status().message());
+    if (!started.ok()) Fail("cannot start " + program + ": " + started.status().message());
     process_.emplace(std::move(started).value());
 
     // The server writes its port once it listens.
@@ -216,16 +236,20 @@ double WrkDurationMs(const std::string& text) {
   return value;
 }
 
-WrkResult RunWrk(const BenchOptions& options, const std::string& url) {
-  std::string command = "wrk -t" + std::to_string(options.wrk_threads) + " -c" + std::to_string(options.wrk_connections) +
-                        " -d" + std::to_string(options.wrk_seconds) + "s --latency " + url + " 2>&1";
+// `connections`: 0 for --wrk-connections. `tolerant`: a server that answers
+// nothing gives an empty result instead of ending the run (the old server
+// under 1000 event streams).
+WrkResult RunWrk(const BenchOptions& options, const std::string& url, int connections = 0, bool tolerant = false) {
+  if (connections <= 0) connections = options.wrk_connections;
+  std::string command = "wrk -t" + std::to_string(options.wrk_threads) + " -c" + std::to_string(connections) +
+                        " -d" + std::to_string(options.wrk_seconds) + "s --timeout 5s --latency " + url + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) Fail("cannot run wrk");
   WrkResult result;
   char buffer[4096];
   while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) result.raw.append(buffer, n);
   int status = ::pclose(pipe);
-  if (status != 0) Fail("wrk failed (" + command + "):\n" + result.raw);
+  if (status != 0 && !tolerant) Fail("wrk failed (" + command + "):\n" + result.raw);
 
   std::istringstream lines(result.raw);
   std::string line;
@@ -252,13 +276,21 @@ WrkResult RunWrk(const BenchOptions& options, const std::string& url) {
       result.socket_errors = line.substr(line.find_first_not_of(' '));
     }
   }
-  if (result.requests_per_s <= 0 || result.latency_ms.count(99) == 0) Fail("cannot read wrk's output:\n" + result.raw);
+  if (result.requests_per_s <= 0 || result.latency_ms.count(99) == 0) {
+    if (!tolerant) Fail("cannot read wrk's output:\n" + result.raw);
+    for (int p : {50, 75, 90, 99}) result.latency_ms.emplace(p, 0);
+  }
   return result;
 }
 
-void PrintWrkTable(const BenchOptions& options, const std::vector<std::pair<std::string, WrkResult>>& rows) {
-  std::printf("\nGET /status/{id} — wrk -t%d -c%d -d%ds --latency\n", options.wrk_threads, options.wrk_connections,
-              options.wrk_seconds);
+void PrintWrkTable(const BenchOptions& options, const std::vector<std::pair<std::string, WrkResult>>& rows,
+                   const std::string& title = "") {
+  if (title.empty()) {
+    std::printf("\nGET /status/{id} — wrk -t%d -c%d -d%ds --latency\n", options.wrk_threads, options.wrk_connections,
+                options.wrk_seconds);
+  } else {
+    std::printf("\n%s\n", title.c_str());
+  }
   std::printf("  %-34s %10s %9s %9s %9s %9s %9s %9s %8s\n", "store", "req/s", "avg ms", "p50 ms", "p75 ms", "p90 ms",
               "p99 ms", "max ms", "non-2xx");
   for (const auto& [name, r] : rows) {
@@ -408,6 +440,41 @@ void PrintMemory(const char* when, const MemorySample& m) {
   std::printf("  %-52s %10.1f %10.1f\n", when, m.rss_mib, m.hwm_mib);
 }
 
+// Submits --queue-jobs jobs from --submit-threads keep-alive clients; their ids
+// in submission slots, every POST's latency; returns the seconds it took.
+double SubmitMany(const BenchOptions& options, const ServerUnderTest& server, std::vector<std::string>* ids,
+                  std::vector<double>* all_latencies) {
+  ids->assign(options.queue_jobs, "");
+  std::vector<std::vector<double>> latencies(options.submit_threads);
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::string failure;
+  std::mutex failure_mutex;
+  Clock::time_point begin = Clock::now();
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < options.submit_threads; ++t) {
+    submitters.emplace_back([&, t] {
+      auto own = server.Client();
+      try {
+        for (int i; !failed && (i = next++) < options.queue_jobs;) {
+          Clock::time_point sent = Clock::now();
+          (*ids)[i] = Submit(*own);
+          latencies[t].push_back(MsBetween(sent, Clock::now()));
+        }
+      } catch (const std::exception& error) {
+        std::lock_guard lock(failure_mutex);
+        failure = error.what();
+        failed = true;
+      }
+    });
+  }
+  for (auto& thread : submitters) thread.join();
+  double seconds = MsBetween(begin, Clock::now()) / 1000;
+  if (failed) Fail(failure);
+  for (const auto& own : latencies) all_latencies->insert(all_latencies->end(), own.begin(), own.end());
+  return seconds;
+}
+
 void MeasureQueue(const BenchOptions& options) {
   ServerUnderTest server(options, "queue", "sleep 3600");
   auto client = server.Client();
@@ -423,36 +490,10 @@ void MeasureQueue(const BenchOptions& options) {
   memory.emplace_back("after wrk, 2 jobs", server.Memory());
 
   // The queue: several clients, each on its own keep-alive connection.
-  std::vector<std::string> ids(options.queue_jobs);
-  std::vector<std::vector<double>> latencies(options.submit_threads);
-  std::atomic<int> next{0};
-  std::atomic<bool> failed{false};
-  std::string failure;
-  std::mutex failure_mutex;
-  Clock::time_point begin = Clock::now();
-  std::vector<std::thread> submitters;
-  for (int t = 0; t < options.submit_threads; ++t) {
-    submitters.emplace_back([&, t] {
-      auto own = server.Client();
-      try {
-        for (int i; !failed && (i = next++) < options.queue_jobs;) {
-          Clock::time_point sent = Clock::now();
-          ids[i] = Submit(*own);
-          latencies[t].push_back(MsBetween(sent, Clock::now()));
-        }
-      } catch (const std::exception& error) {
-        std::lock_guard lock(failure_mutex);
-        failure = error.what();
-        failed = true;
-      }
-    });
-  }
-  for (auto& thread : submitters) thread.join();
-  double submit_s = MsBetween(begin, Clock::now()) / 1000;
-  if (failed) Fail(failure);
-  memory.emplace_back("after submitting " + std::to_string(options.queue_jobs) + " jobs", server.Memory());
+  std::vector<std::string> ids;
   std::vector<double> all_latencies;
-  for (const auto& own : latencies) all_latencies.insert(all_latencies.end(), own.begin(), own.end());
+  double submit_s = SubmitMany(options, server, &ids, &all_latencies);
+  memory.emplace_back("after submitting " + std::to_string(options.queue_jobs) + " jobs", server.Memory());
 
   // Near the back of the queue: its position is worked out on every request.
   int back = std::max(0, options.queue_jobs - 10);
@@ -518,6 +559,136 @@ void MeasureQueue(const BenchOptions& options) {
   if (options.keep) std::printf("  data kept in %s\n", server.dir().c_str());
 }
 
+// ---- the HTTP front: old and new server in the same run ------------------------
+
+// `count` connections that each sent `request`, held open until destroyed.
+class HeldConnections {
+ public:
+  HeldConnections(int port, int count, const std::string& request) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < count; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) Fail("socket: out of descriptors after " + std::to_string(i));
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+          ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+        ::close(fd);
+        continue;
+      }
+      ::fcntl(fd, F_SETFL, O_NONBLOCK);
+      fds_.push_back(fd);
+      heads_.emplace_back();
+    }
+  }
+  ~HeldConnections() {
+    for (int fd : fds_) ::close(fd);
+  }
+  // How many got the head of an answer within `wait`.
+  int WaitAnswered(std::chrono::seconds wait) {
+    auto deadline = Clock::now() + wait;
+    int answered = 0;
+    std::vector<bool> done(fds_.size(), false);
+    while (Clock::now() < deadline && answered < static_cast<int>(fds_.size())) {
+      std::vector<pollfd> entries;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < fds_.size(); ++i) {
+        if (!done[i]) {
+          entries.push_back({fds_[i], POLLIN, 0});
+          which.push_back(i);
+        }
+      }
+      if (::poll(entries.data(), entries.size(), 200) <= 0) continue;
+      for (size_t k = 0; k < entries.size(); ++k) {
+        if (!(entries[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        size_t i = which[k];
+        char buffer[4096];
+        ssize_t n = ::recv(fds_[i], buffer, sizeof buffer, 0);
+        if (n > 0) heads_[i].append(buffer, static_cast<size_t>(n));
+        if (n <= 0 || heads_[i].find("\r\n\r\n") != std::string::npos) {
+          done[i] = true;
+          if (n > 0) ++answered;
+        }
+      }
+    }
+    return answered;
+  }
+  size_t size() const { return fds_.size(); }
+
+ private:
+  std::vector<int> fds_;
+  std::vector<std::string> heads_;
+};
+
+bool HasNewFront(const std::string& binary) {
+  FILE* pipe = ::popen((binary + " serve --help 2>&1").c_str(), "r");
+  if (!pipe) return false;
+  std::string text;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, n);
+  ::pclose(pipe);
+  return text.find("--max-connections-per-client") != std::string::npos;
+}
+
+void MeasureFront(const BenchOptions& options, const std::string& binary, const std::string& label) {
+  std::vector<std::string> extra;
+  if (HasNewFront(binary)) {  // the caps, raised for a bench whose clients are all on 127.0.0.1
+    int cap = options.front_clients * 3 + 100;
+    extra = {"--max-connections", std::to_string(cap), "--max-connections-per-client", std::to_string(cap),
+             "--max-event-subscribers", std::to_string(cap)};
+  }
+  ServerUnderTest server(options, "front-" + label, "sleep 3600", binary, extra);
+  std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  auto client = server.Client();
+  Submit(*client);
+  std::string second = Submit(*client);
+  std::vector<std::pair<std::string, WrkResult>> rows;
+  std::vector<int> connection_counts = {64, options.front_clients};
+  for (int connections : connection_counts) {
+    rows.emplace_back(label + " status, 2 jobs, c" + std::to_string(connections),
+                      RunWrk(options, base + "/status/" + second, connections, true));
+  }
+  std::vector<std::string> ids;
+  std::vector<double> latencies;
+  double submit_s = SubmitMany(options, server, &ids, &latencies);
+  std::string back = ids[std::max(0, options.queue_jobs - 10)];
+  for (int connections : connection_counts) {
+    rows.emplace_back(label + " status, " + std::to_string(options.queue_jobs + 2) + " jobs, c" +
+                          std::to_string(connections),
+                      RunWrk(options, base + "/status/" + back, connections, true));
+  }
+  MemorySample before = server.Memory();
+  int idle_answered = 0;
+  MemorySample idle;
+  {
+    HeldConnections keep_alive(server.port(), options.front_clients, "GET /health HTTP/1.1\r\nHost: bench\r\n\r\n");
+    idle_answered = keep_alive.WaitAnswered(std::chrono::seconds(10));
+    idle = server.Memory();
+  }
+  int subscribed = 0;
+  MemorySample streaming;
+  {
+    HeldConnections events(server.port(), options.front_clients, "GET /events HTTP/1.1\r\nHost: bench\r\n\r\n");
+    subscribed = events.WaitAnswered(std::chrono::seconds(10));
+    streaming = server.Memory();
+    rows.emplace_back(label + " health, " + std::to_string(subscribed) + " SSE open, c64",
+                      RunWrk(options, base + "/health", 64, true));
+  }
+  PrintWrkTable(options, rows,
+                "HTTP front (" + label + ": " + binary + ") — wrk -t" + std::to_string(options.wrk_threads) + " -d" +
+                    std::to_string(options.wrk_seconds) + "s --timeout 5s --latency; " + std::to_string(options.queue_jobs) +
+                    " jobs submitted in " + std::to_string(submit_s) + " s");
+  std::printf("  %-52s %10s %10s\n", "server memory", "VmRSS MiB", "VmHWM MiB");
+  PrintMemory("before the held connections", before);
+  PrintMemory((std::to_string(options.front_clients) + " idle keep-alive (" + std::to_string(idle_answered) +
+               " answered)").c_str(),
+              idle);
+  PrintMemory((std::to_string(options.front_clients) + " GET /events (" + std::to_string(subscribed) + " streaming)")
+                  .c_str(),
+              streaming);
+}
+
 BenchOptions ParseOptions(int argc, char** argv) {
   BenchOptions options;
   for (int i = 1; i < argc; ++i) {
@@ -538,6 +709,9 @@ BenchOptions ParseOptions(int argc, char** argv) {
     else if (flag == "--wrk-threads") options.wrk_threads = number();
     else if (flag == "--wrk-connections") options.wrk_connections = number();
     else if (flag == "--wrk-seconds") options.wrk_seconds = number();
+    else if (flag == "--old-binary") options.old_binary = value();
+    else if (flag == "--only") options.only = value();
+    else if (flag == "--front-clients") options.front_clients = number();
     else if (flag == "--keep") options.keep = true;
     else Fail("unknown flag " + flag + " (see the comment at the top of bench/server_bench.cpp)");
   }
@@ -548,15 +722,25 @@ BenchOptions ParseOptions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  rlimit files{};  // thousands of client sockets, plus wrk's
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   try {
     BenchOptions options = ParseOptions(argc, argv);
     if (std::system("command -v wrk >/dev/null 2>&1") != 0) Fail("wrk is not installed (scripts/setup installs it)");
     std::printf("server_bench: %s, %u CPUs seen, client and server on the same machine\n", options.binary.c_str(),
                 std::thread::hardware_concurrency());
     std::fflush(stdout);
-    MeasureSubmitToStart(options);
+    if (options.only.empty() || options.only == "front") {
+      MeasureFront(options, options.binary, "new");
+      if (!options.old_binary.empty()) MeasureFront(options, options.old_binary, "old");
+      std::fflush(stdout);
+    }
+    if (options.only.empty() || options.only == "start") MeasureSubmitToStart(options);
     std::fflush(stdout);
-    MeasureQueue(options);
+    if (options.only.empty() || options.only == "queue") MeasureQueue(options);
     return 0;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "server_bench: %s\n", error.what());

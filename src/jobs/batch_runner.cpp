@@ -114,7 +114,7 @@ Result<int64_t> BatchRunner::RetryFailed(const std::string& batch_id) {
     if (ImageMayRetry(row, batch->max_retries)) failed.push_back(row);
   }
   if (failed.empty()) {
-    return InvalidError("batch " + batch_id + " has no failed image with a retry left (at most " +
+    return LimitError("batch " + batch_id + " has no failed image with a retry left (at most " +
                         std::to_string(batch->max_retries) + " retries per image)");
   }
   auto jobs = RetryRows(*batch, failed);

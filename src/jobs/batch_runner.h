@@ -65,7 +65,7 @@ class BatchRunner {
   // places the jobs. Nothing is written when it fails.
   Result<store::Batch> Create(const NewBatch& batch);
   // Retries now every failed image that has a retry left; returns how many.
-  // kInvalid when none can be retried.
+  // kLimit when none can be retried (no failed image, or none with a retry left).
   Result<int64_t> RetryFailed(const std::string& batch_id);
   // Scheduler listener: a batch job changed.
   void OnJobChanged(const JobView& view);

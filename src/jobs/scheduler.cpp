@@ -88,17 +88,25 @@ size_t Scheduler::LeastBacklogLaneLocked() const {
 }
 
 void Scheduler::PlaceLocked(const Job& job, size_t lane_index) {
-  Lane& lane = *lanes_[lane_index];
-  // Keep each lane in submission order even when submits race: insert by seq.
-  auto position = lane.queue.end();
-  while (position != lane.queue.begin()) {
-    auto before = std::prev(position);
-    auto found = placed_.find(*before);
-    if (found == placed_.end() || found->second.seq < job.seq) break;
-    position = before;
-  }
-  lane.queue.insert(position, job.id);
-  placed_[job.id] = Placement{lane_index, job.seq, job.kind, job.batch_id};
+  // Each lane stays in submission order even when submits race: ordered by seq.
+  EnqueueLocked(lane_index, job.id, QueueOrder{0, job.seq}, job.kind, job.batch_id, job.seq);
+}
+
+void Scheduler::EnqueueLocked(size_t index, const std::string& id, QueueOrder order, JobKind kind,
+                              const std::string& batch_id, int64_t seq) {
+  Lane& lane = *lanes_[index];
+  lane.queue.emplace(order, id);
+  lane.queued_kinds[kind].insert(order);
+  placed_[id] = Placement{index, order, seq, kind, batch_id};
+}
+
+void Scheduler::DequeueLocked(const std::string& id) {
+  auto found = placed_.find(id);
+  if (found == placed_.end()) return;
+  Lane& lane = *lanes_[found->second.lane];
+  lane.queue.erase(found->second.order);
+  lane.queued_kinds[found->second.kind].erase(found->second.order);
+  placed_.erase(found);
 }
 
 Status Scheduler::Start() {
@@ -225,12 +233,12 @@ Scheduler::JobSnapshot Scheduler::SnapshotLocked(const Job& job) const {
     const Lane& lane = *lanes_[found->second.lane];
     if (!lane.running_id.empty()) {
       auto r = running_.find(lane.running_id);
-      snapshot.ahead.push_back(r != running_.end() ? r->second.kind : job.kind);
+      snapshot.ahead[r != running_.end() ? r->second.kind : job.kind] += 1;
     }
-    for (const std::string& other : lane.queue) {
-      if (other == job.id) break;
-      auto p = placed_.find(other);
-      snapshot.ahead.push_back(p != placed_.end() ? p->second.kind : job.kind);
+    for (const auto& [kind, orders] : lane.queued_kinds) {
+      if (int64_t before = static_cast<int64_t>(orders.order_of_key(found->second.order)); before > 0) {
+        snapshot.ahead[kind] += before;
+      }
     }
   }
   return snapshot;
@@ -249,7 +257,7 @@ JobView Scheduler::Estimate(const Job& job, const JobSnapshot& snapshot) {
   JobView view;
   view.job = job;
   if (store::IsFinished(job.status)) return view;
-  const std::vector<JobKind>& ahead = snapshot.ahead;
+  const std::map<JobKind, int64_t>& ahead = snapshot.ahead;
   const std::optional<RunningInfo>& running = snapshot.running;
   bool placed = snapshot.placed;
 
@@ -272,12 +280,16 @@ JobView Scheduler::Estimate(const Job& job, const JobSnapshot& snapshot) {
     return view;
   }
   if (placed) {
-    view.queue_position = static_cast<int64_t>(ahead.size()) + 1;
+    int64_t jobs_ahead = 0;
+    for (const auto& [kind, count] : ahead) jobs_ahead += count;
+    view.queue_position = jobs_ahead + 1;
     // Seed 001 tier C: avg x (jobs_ahead + 1) x 1.05. Jobs ahead of another kind
     // count at their own kind's average (the same formula when all are alike).
     std::optional<Seconds> own = AverageDuration(job.lane, job.kind);
     Seconds sum = own.value_or(DefaultDuration(job.kind));
-    for (JobKind kind : ahead) sum += AverageDuration(job.lane, kind).value_or(DefaultDuration(kind));
+    for (const auto& [kind, count] : ahead) {
+      sum += AverageDuration(job.lane, kind).value_or(DefaultDuration(kind)) * static_cast<double>(count);
+    }
     view.eta_seconds = (sum * kEtaSafetyFactor).count();
     view.eta_source = EtaTierName(own ? EtaTier::kMovingAverage : EtaTier::kDefault);
   }
@@ -311,10 +323,11 @@ void Scheduler::ForgetAverage(const std::string& lane, JobKind kind) {
   averages_.erase({lane, kind});
 }
 
-std::deque<std::string>::iterator Scheduler::FirstRunnableLocked(std::deque<std::string>& queue) {
+std::map<Scheduler::QueueOrder, std::string>::iterator Scheduler::FirstRunnableLocked(
+    std::map<QueueOrder, std::string>& queue) {
   if (options_.batch_parallel_limit <= 0) return queue.begin();
   for (auto it = queue.begin(); it != queue.end(); ++it) {
-    const std::string& batch = placed_[*it].batch_id;
+    const std::string& batch = placed_[it->second].batch_id;
     if (batch.empty()) return it;
     auto running = batch_running_.find(batch);
     if (running == batch_running_.end() || running->second < options_.batch_parallel_limit) return it;
@@ -328,27 +341,24 @@ std::string Scheduler::TakeNextJob(size_t index) {
   if (own == lane.queue.end()) {
     // Idle with nothing of its own: take the oldest job waiting behind a busy lane.
     std::optional<size_t> donor;
-    std::deque<std::string>::iterator donor_it;
+    std::string donor_id;
     int64_t oldest = 0;
     for (size_t i = 0; i < lanes_.size(); ++i) {
       if (i == index || lanes_[i]->running_id.empty()) continue;
       auto it = FirstRunnableLocked(lanes_[i]->queue);
       if (it == lanes_[i]->queue.end()) continue;
-      int64_t seq = placed_[*it].seq;
+      int64_t seq = placed_[it->second].seq;
       if (!donor || seq < oldest) {
         donor = i;
-        donor_it = it;
+        donor_id = it->second;
         oldest = seq;
       }
     }
     if (!donor) return "";
-    std::string id = *donor_it;
-    lanes_[*donor]->queue.erase(donor_it);
-    MarkTakenLocked(id);
-    return id;
+    MarkTakenLocked(donor_id);
+    return donor_id;
   }
-  std::string id = *own;
-  lane.queue.erase(own);
+  std::string id = own->second;
   MarkTakenLocked(id);
   return id;
 }
@@ -361,10 +371,10 @@ void Scheduler::MarkTakenLocked(const std::string& id) {
     running_[id] = RunningInfo{JobKind::kGenerate, "", NowMs(), std::nullopt};
     return;
   }
-  const std::string& batch = placement->second.batch_id;
+  std::string batch = placement->second.batch_id;
   if (!batch.empty()) batch_running_[batch] += 1;
   running_[id] = RunningInfo{placement->second.kind, batch, NowMs(), std::nullopt};
-  placed_.erase(placement);
+  DequeueLocked(id);
 }
 
 void Scheduler::RunLane(size_t index) {
@@ -541,8 +551,8 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
     std::lock_guard lock(mutex_);
     lane.busy_seconds += ran_seconds;
     if (requeue_front && !stopping_) {
-      lane.queue.push_front(job.id);
-      placed_[job.id] = Placement{index, job.seq, job.kind, job.batch_id};
+      int64_t head = lane.queue.empty() ? 0 : std::min<int64_t>(0, lane.queue.begin()->first.first);
+      EnqueueLocked(index, job.id, QueueOrder{head - 1, job.seq}, job.kind, job.batch_id, job.seq);
     }
   }
   if (next == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
@@ -575,9 +585,7 @@ void Scheduler::Notify(const Job& job) {
 Result<Job> Scheduler::Cancel(const std::string& id, const std::string& reason) {
   std::unique_lock lock(mutex_);
   if (auto found = placed_.find(id); found != placed_.end()) {
-    Lane& lane = *lanes_[found->second.lane];
-    lane.queue.erase(std::remove(lane.queue.begin(), lane.queue.end(), id), lane.queue.end());
-    placed_.erase(found);
+    DequeueLocked(id);
     lock.unlock();
     auto job = store_.Get(id);
     if (!job.ok()) return job.status();
@@ -619,10 +627,7 @@ Result<std::vector<Job>> Scheduler::CancelMany(const std::vector<std::string>& i
         running.push_back(id);  // running, or unknown here: Cancel sorts those out one by one
       }
     }
-    for (auto& lane : lanes_) {
-      std::erase_if(lane->queue, [&](const std::string& id) { return queued.count(id) > 0; });
-    }
-    for (const std::string& id : queued) placed_.erase(id);
+    for (const std::string& id : queued) DequeueLocked(id);
   }
   std::vector<Job> result;
   if (!queued.empty()) {

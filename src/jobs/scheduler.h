@@ -18,6 +18,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <ext/pb_ds/assoc_container.hpp>
+#include <ext/pb_ds/tree_policy.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -113,9 +115,18 @@ class Scheduler {
   size_t lane_count() const { return lanes_.size(); }
 
  private:
+  // A queued job's place in its lane: (priority, seq). Jobs placed from the store
+  // have priority 0, in submission (seq) order; a job put back at the head after
+  // its worker failed gets a priority below every other.
+  using QueueOrder = std::pair<int64_t, int64_t>;
+  // Orders with rank queries (order_of_key) in O(log n): the queue position and
+  // the ETA's "jobs ahead" of a queued job without walking the queue.
+  using OrderIndex = __gnu_pbds::tree<QueueOrder, __gnu_pbds::null_type, std::less<QueueOrder>,
+                                      __gnu_pbds::rb_tree_tag, __gnu_pbds::tree_order_statistics_node_update>;
   struct Lane {
     LaneSpec spec;
-    std::deque<std::string> queue;  // job ids, FIFO
+    std::map<QueueOrder, std::string> queue;          // job ids, FIFO by order
+    std::map<store::JobKind, OrderIndex> queued_kinds;  // the same jobs' orders, by kind
     std::string running_id;
     std::shared_ptr<CancelSignal> running_cancel;
     std::map<store::JobKind, std::unique_ptr<JobExecutor>> executors;
@@ -129,7 +140,12 @@ class Scheduler {
   std::string TakeNextJob(size_t index);
   void MarkTakenLocked(const std::string& id);
   // The first job of `queue` whose batch is under its running limit.
-  std::deque<std::string>::iterator FirstRunnableLocked(std::deque<std::string>& queue);
+  std::map<QueueOrder, std::string>::iterator FirstRunnableLocked(std::map<QueueOrder, std::string>& queue);
+  // Adds a job to lane `index` at `order` / removes a placed job from its lane
+  // (and from placed_). Both O(log n).
+  void EnqueueLocked(size_t index, const std::string& id, QueueOrder order, store::JobKind kind,
+                     const std::string& batch_id, int64_t seq);
+  void DequeueLocked(const std::string& id);
   void RunOne(size_t index, const std::string& id);
   void Notify(const store::Job& job);
   std::optional<Seconds> AverageDuration(const std::string& lane, store::JobKind kind);
@@ -147,6 +163,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Lane>> lanes_;
   struct Placement {
     size_t lane = 0;
+    QueueOrder order;
     int64_t seq = 0;
     store::JobKind kind = store::JobKind::kGenerate;
     std::string batch_id;
@@ -163,7 +180,7 @@ class Scheduler {
   struct JobSnapshot {
     std::optional<RunningInfo> running;
     bool placed = false;
-    std::vector<store::JobKind> ahead;  // kinds of the jobs before it on its lane
+    std::map<store::JobKind, int64_t> ahead;  // jobs before it on its lane (running one included), by kind
   };
   JobSnapshot SnapshotLocked(const store::Job& job) const;
   JobView Estimate(const store::Job& job, const JobSnapshot& snapshot);

@@ -2,62 +2,90 @@
 
 namespace tessera::server {
 
-std::optional<std::string> EventHub::Subscription::Next(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  ready_.wait_for(lock, timeout, [this] { return closed_ || !events_.empty(); });
-  if (events_.empty()) return std::nullopt;
-  std::string event = std::move(events_.front());
-  events_.pop_front();
-  return event;
+std::vector<HubEvent> EventSubscriber::TakeAll(bool* overflowed) {
+  std::lock_guard lock(mutex_);
+  std::vector<HubEvent> taken(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  events_.clear();
+  *overflowed = overflowed_;
+  return taken;
 }
 
-uint64_t EventHub::Subscription::dropped() {
-  std::lock_guard lock(mutex_);
-  return dropped_;
-}
-
-std::shared_ptr<EventHub::Subscription> EventHub::Subscribe() {
-  auto subscription = std::make_shared<Subscription>();
-  std::lock_guard lock(mutex_);
-  if (closed_) {
-    subscription->closed_ = true;
-  } else {
-    subscribers_.insert(subscription);
+void EventSubscriber::SetWake(std::function<void()> wake) {
+  bool pending;
+  {
+    std::lock_guard lock(mutex_);
+    wake_ = std::move(wake);
+    pending = !events_.empty() || closed_ || overflowed_;
   }
-  return subscription;
+  if (pending && wake_) wake_();
 }
 
-void EventHub::Unsubscribe(const std::shared_ptr<Subscription>& subscription) {
+bool EventSubscriber::closed() {
   std::lock_guard lock(mutex_);
-  subscribers_.erase(subscription);
+  return closed_;
 }
 
-void EventHub::Publish(const std::string& event) {
-  std::lock_guard lock(mutex_);
-  for (const auto& subscriber : subscribers_) {
-    {
-      std::lock_guard inner(subscriber->mutex_);
-      if (subscriber->events_.size() >= max_queued_) {
-        subscriber->events_.pop_front();
-        subscriber->dropped_ += 1;
-      }
-      subscriber->events_.push_back(event);
+void EventSubscriber::Push(const HubEvent& event) {
+  if (!job_filter_.empty() && event.job_id != job_filter_) return;
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_ || overflowed_) return;
+    if (events_.size() >= max_queued_) {
+      overflowed_ = true;
+    } else {
+      events_.push_back(event);
     }
-    subscriber->ready_.notify_one();
+    wake = wake_;
   }
+  if (wake) wake();
+}
+
+void EventSubscriber::Close() {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    wake = wake_;
+  }
+  if (wake) wake();
+}
+
+std::shared_ptr<EventSubscriber> EventHub::Subscribe(const std::string& job_filter,
+                                                     std::optional<uint64_t> last_event_id) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || subscribers_.size() >= max_subscribers_) return nullptr;
+  auto* subscriber = new EventSubscriber(job_filter, max_queued_);
+  if (last_event_id) {
+    for (const HubEvent& event : recent_) {
+      if (event.id > *last_event_id) subscriber->Push(event);
+    }
+  }
+  subscribers_.insert(subscriber);
+  return std::shared_ptr<EventSubscriber>(subscriber, [this](EventSubscriber* gone) {
+    Unsubscribe(gone);
+    delete gone;
+  });
+}
+
+void EventHub::Unsubscribe(EventSubscriber* subscriber) {
+  std::lock_guard lock(mutex_);
+  subscribers_.erase(subscriber);
+}
+
+uint64_t EventHub::Publish(const std::string& job_id, bool final, std::string data) {
+  std::lock_guard lock(mutex_);
+  HubEvent event{next_id_++, job_id, final, std::make_shared<const std::string>(std::move(data))};
+  recent_.push_back(event);
+  if (recent_.size() > replay_) recent_.pop_front();
+  for (EventSubscriber* subscriber : subscribers_) subscriber->Push(event);
+  return event.id;
 }
 
 void EventHub::Close() {
   std::lock_guard lock(mutex_);
   closed_ = true;
-  for (const auto& subscriber : subscribers_) {
-    {
-      std::lock_guard inner(subscriber->mutex_);
-      subscriber->closed_ = true;
-    }
-    subscriber->ready_.notify_all();
-  }
-  subscribers_.clear();
+  for (EventSubscriber* subscriber : subscribers_) subscriber->Close();
 }
 
 size_t EventHub::subscriber_count() {

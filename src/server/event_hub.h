@@ -1,53 +1,92 @@
 // Fan-out of job events to server-sent-event clients (GET /events).
 //
-// Each subscriber has a bounded queue: a client that does not read loses its
-// oldest events (and is told so by a "dropped" count) rather than holding memory
-// or slowing the lanes that publish.
+// No thread waits here: Publish appends an event to each subscriber's queue and
+// calls the subscriber's wake function, which the HTTP server points at the
+// client's connection on its event loop. Each queue is bounded: a subscriber
+// whose client reads too slowly to keep up overflows, and the server then drops
+// that client with a final event instead of holding memory or slowing others.
+//
+// Every event has an id (1, 2, 3...); the last `replay` events are kept so a
+// client that reconnects with Last-Event-ID gets what it missed, when still kept.
+//
+// Thread-safe.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace tessera::server {
 
+struct HubEvent {
+  uint64_t id = 0;
+  std::string job_id;
+  bool final = false;  // the job finished
+  std::shared_ptr<const std::string> data;
+};
+
+class EventSubscriber {
+ public:
+  EventSubscriber(std::string job_filter, size_t max_queued) : job_filter_(std::move(job_filter)), max_queued_(max_queued) {}
+
+  // The events queued since the last call, in order. `overflowed` turns true once
+  // more than max_queued waited at once; nothing is queued after that.
+  std::vector<HubEvent> TakeAll(bool* overflowed);
+  // Called after each event queued (and on Close), from the publishing thread;
+  // must be quick. Called at once when events are already waiting or the
+  // subscriber is closed.
+  void SetWake(std::function<void()> wake);
+  bool closed();
+  // "" or the only job this subscriber follows.
+  const std::string& job_filter() const { return job_filter_; }
+
+ private:
+  friend class EventHub;
+  void Push(const HubEvent& event);
+  void Close();
+
+  const std::string job_filter_;
+  const size_t max_queued_;
+  std::mutex mutex_;
+  std::deque<HubEvent> events_;
+  bool overflowed_ = false;
+  bool closed_ = false;
+  std::function<void()> wake_;
+};
+
 class EventHub {
  public:
-  class Subscription {
-   public:
-    // The next event, or nullopt after `timeout` (or once the hub closed).
-    std::optional<std::string> Next(std::chrono::milliseconds timeout);
-    uint64_t dropped();
-
-   private:
-    friend class EventHub;
-    std::mutex mutex_;
-    std::condition_variable ready_;
-    std::deque<std::string> events_;
-    uint64_t dropped_ = 0;
-    bool closed_ = false;
-  };
-
-  explicit EventHub(size_t max_queued_per_subscriber = 256) : max_queued_(max_queued_per_subscriber) {}
+  explicit EventHub(size_t max_subscribers = 4096, size_t max_queued_per_subscriber = 256, size_t replay = 1024)
+      : max_subscribers_(max_subscribers), max_queued_(max_queued_per_subscriber), replay_(replay) {}
   ~EventHub() { Close(); }
 
-  std::shared_ptr<Subscription> Subscribe();
-  void Unsubscribe(const std::shared_ptr<Subscription>& subscription);
-  void Publish(const std::string& event);
+  // A new subscriber (following only `job_filter` when not empty), or nullptr
+  // when max_subscribers are connected already (or the hub closed). With
+  // `last_event_id`, the kept events after it are queued first. Dropping the
+  // last copy of the pointer unsubscribes. The hub must outlive its subscribers.
+  std::shared_ptr<EventSubscriber> Subscribe(const std::string& job_filter, std::optional<uint64_t> last_event_id);
+  // Returns the event's id.
+  uint64_t Publish(const std::string& job_id, bool final, std::string data);
   // Wakes every subscriber for good (server stop).
   void Close();
   size_t subscriber_count();
 
  private:
-  size_t max_queued_;
+  const size_t max_subscribers_;
+  const size_t max_queued_;
+  const size_t replay_;
   std::mutex mutex_;
-  std::set<std::shared_ptr<Subscription>> subscribers_;
+  void Unsubscribe(EventSubscriber* subscriber);
+
+  std::set<EventSubscriber*> subscribers_;
+  std::deque<HubEvent> recent_;
+  uint64_t next_id_ = 1;
   bool closed_ = false;
 };
 

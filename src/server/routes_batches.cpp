@@ -16,6 +16,7 @@
 
 #include "jobs/batch_state.h"
 #include "jobs/job_state.h"
+#include "server/multipart_parser.h"
 #include "server/server_state.h"
 #include "util/failpoint.h"
 #include "util/fd_io.h"
@@ -64,7 +65,7 @@ class UploadSink {
   UploadSink(std::string originals_dir) : originals_dir_(std::move(originals_dir)) {}
   ~UploadSink() { CloseFile(); }
 
-  bool BeginPart(const httplib::MultipartFormData& header) {
+  bool BeginPart(const MultipartPart& header) {
     CloseFile();
     if (!error_.empty()) return false;
     field_.clear();
@@ -141,72 +142,106 @@ class UploadSink {
   std::string error_;
 };
 
-void BatchUpload(JobServer::State& state, const httplib::Request& request, httplib::Response& response,
-                 const httplib::ContentReader& content_reader) {
-  std::string game_id = request.matches[1];
-  if (!IsSafeId(game_id)) return ReplyError(response, 400, "game_id may use letters, digits, '_' and '-' (64 at most)");
-  if (!request.is_multipart_form_data()) {
-    return ReplyError(response, 400, "send the images as multipart/form-data file fields");
+// The marker of a batch folder whose upload has not committed yet; start-up
+// clean-up removes folders that still have this node's marker.
+std::string IncompleteMarker(const std::string& node_id) { return ".incomplete-" + node_id; }
+
+// Receives a batch upload: each image part streams to its original's file; the
+// batch is created in one transaction once all arrived. Until then the folder
+// carries an incomplete marker; a refused or interrupted upload is removed whole.
+class BatchUpload : public BodyConsumer {
+ public:
+  BatchUpload(JobServer::State& state, std::string game_id, std::string batch_id, std::string dir,
+              const std::string& boundary)
+      : state_(state),
+        game_id_(std::move(game_id)),
+        batch_id_(std::move(batch_id)),
+        dir_(std::move(dir)),
+        sink_(dir_ + "/originals"),
+        parser_(boundary, MultipartCallbacks{[this](const MultipartPart& part) { return Check(sink_.BeginPart(part)); },
+                                             [this](const char* data, size_t size) { return Check(sink_.Data(data, size)); },
+                                             nullptr}) {}
+  ~BatchUpload() override {
+    if (committed_) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
+
+  Status Consume(const char* data, size_t size) override { return parser_.Feed(data, size); }
+  void Finish(const HttpRequest& request, HttpResponse& response) override;
+
+ private:
+  Status Check(bool ok) {
+    if (ok) return Status::Ok();
+    LogWarn("batch_upload_refused").Field("game_id", game_id_).Field("error", sink_.error());
+    return IoError(sink_.error() + "; the whole upload was refused, nothing was created");
+  }
+
+  JobServer::State& state_;
+  std::string game_id_, batch_id_, dir_;
+  UploadSink sink_;
+  MultipartParser parser_;
+  bool committed_ = false;
+};
+
+void BatchUpload::Finish(const HttpRequest& request, HttpResponse& response) {
+  if (Status ended = parser_.Finish(); !ended.ok()) return ReplyStatus(response, ended);
+  if (Status stored = Check(sink_.Finish()); !stored.ok()) return ReplyStatus(response, stored);
+  if (sink_.images().empty()) {
+    return ReplyError(response, 400, "no images: send them as multipart file fields (any field name)");
+  }
+  auto choice = ResolveUpscaleChoice(state_, sink_.Field("model"), sink_.Field("scale"), sink_.Field("format"));
+  if (!choice.ok()) return ReplyStatus(response, choice.status());
+  std::string webhook = sink_.Field("webhook");
+  if (!webhook.empty() && webhook.rfind("http://", 0) != 0 && webhook.rfind("https://", 0) != 0) {
+    return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
+  }
+  jobs::NewBatch batch;
+  batch.batch_id = batch_id_;
+  batch.game_id = game_id_;
+  batch.params_json = choice->params_json;
+  batch.results_dir = dir_ + "/results";
+  batch.webhook_url = webhook;
+  batch.client = request.remote_addr;
+  batch.images = std::move(sink_.images());
+  for (auto& image : batch.images) image.result_name += choice->extension;
+  auto created = state_.batches->Create(batch);
+  if (!created.ok()) {
+    return ReplyError(response, 500, "creating the batch failed, nothing was created: " + created.status().message());
+  }
+  committed_ = true;
+  ::unlink((dir_ + "/" + IncompleteMarker(state_.config.node_id)).c_str());
+  LogInfo("batch_uploaded").Field("batch_id", batch_id_).Field("game_id", game_id_).Field("images", batch.images.size())
+      .Field("bytes", sink_.bytes()).Field("client", request.remote_addr);
+  response.SetHeader("Location", "/images/batches/" + batch_id_ + "/status");
+  ReplyJson(response, 202,
+            json{{"batch_id", batch_id_},
+                 {"game_id", game_id_},
+                 {"total_images", created->total_images},
+                 {"status", "PENDING"},
+                 {"status_url", "/images/batches/" + batch_id_ + "/status"},
+                 {"images_url", "/images/batches/" + batch_id_ + "/images"}}
+                .dump());
+}
+
+Result<std::unique_ptr<BodyConsumer>> StartBatchUpload(JobServer::State& state, const HttpRequest& head) {
+  const std::string& game_id = head.captures[0];
+  if (!IsSafeId(game_id)) return InvalidError("game_id may use letters, digits, '_' and '-' (64 at most)");
+  auto boundary = MultipartBoundary(head.Header("Content-Type"));
+  if (!boundary) return InvalidError("send the images as multipart/form-data file fields");
   std::string batch_id = NewUuidV4();
   std::string dir = BatchDir(state, game_id, batch_id);
   std::error_code error;
   std::filesystem::create_directories(dir + "/originals", error);
   if (!error) std::filesystem::create_directories(dir + "/results", error);
-  if (error) return ReplyError(response, 500, "cannot create " + dir + ": " + error.message());
-  auto discard = [&] {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  };
-
-  UploadSink sink(dir + "/originals");
-  content_reader([&](const httplib::MultipartFormData& header) { return sink.BeginPart(header); },
-                 [&](const char* data, size_t size) { return sink.Data(data, size); });
-  if (!sink.Finish() || !sink.error().empty()) {
-    discard();
-    LogWarn("batch_upload_refused").Field("game_id", game_id).Field("error", sink.error());
-    return ReplyError(response, 500, sink.error().empty() ? "the upload was interrupted; nothing was created"
-                                                          : sink.error() + "; the whole upload was refused, nothing was created");
+  if (error) return IoError("cannot create " + dir + ": " + error.message());
+  int marker = ::open((dir + "/" + IncompleteMarker(state.config.node_id)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (marker < 0) {
+    std::filesystem::remove_all(dir, error);
+    return IoError("cannot mark " + dir + " as being uploaded: " + std::strerror(errno));
   }
-  if (sink.images().empty()) {
-    discard();
-    return ReplyError(response, 400, "no images: send them as multipart file fields (any field name)");
-  }
-  auto choice = ResolveUpscaleChoice(state, sink.Field("model"), sink.Field("scale"), sink.Field("format"));
-  if (!choice.ok()) {
-    discard();
-    return ReplyError(response, choice.status().code() == StatusCode::kInvalid ? 400 : 503, choice.status().message());
-  }
-  std::string webhook = sink.Field("webhook");
-  if (!webhook.empty() && webhook.rfind("http://", 0) != 0 && webhook.rfind("https://", 0) != 0) {
-    discard();
-    return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
-  }
-  jobs::NewBatch batch;
-  batch.batch_id = batch_id;
-  batch.game_id = game_id;
-  batch.params_json = choice->params_json;
-  batch.results_dir = dir + "/results";
-  batch.webhook_url = webhook;
-  batch.client = request.remote_addr;
-  batch.images = std::move(sink.images());
-  for (auto& image : batch.images) image.result_name += choice->extension;
-  auto created = state.batches->Create(batch);
-  if (!created.ok()) {
-    discard();
-    return ReplyError(response, 500, "creating the batch failed, nothing was created: " + created.status().message());
-  }
-  LogInfo("batch_uploaded").Field("batch_id", batch_id).Field("game_id", game_id).Field("images", batch.images.size())
-      .Field("bytes", sink.bytes()).Field("client", request.remote_addr);
-  response.set_header("Location", "/images/batches/" + batch_id + "/status");
-  ReplyJson(response, 202,
-            json{{"batch_id", batch_id},
-                 {"game_id", game_id},
-                 {"total_images", created->total_images},
-                 {"status", "PENDING"},
-                 {"status_url", "/images/batches/" + batch_id + "/status"},
-                 {"images_url", "/images/batches/" + batch_id + "/images"}}
-                .dump());
+  ::close(marker);
+  return std::unique_ptr<BodyConsumer>(new BatchUpload(state, game_id, batch_id, dir, *boundary));
 }
 
 struct LoadedBatch {
@@ -214,7 +249,7 @@ struct LoadedBatch {
   std::vector<store::BatchImageRow> rows;
 };
 
-bool LoadBatch(JobServer::State& state, const std::string& id, httplib::Response& response, LoadedBatch* out) {
+bool LoadBatch(JobServer::State& state, const std::string& id, HttpResponse& response, LoadedBatch* out) {
   auto batch = state.batch_store->GetBatch(id);
   if (!batch.ok()) {
     ReplyError(response, batch.status().code() == StatusCode::kNotFound ? 404 : 500,
@@ -223,7 +258,7 @@ bool LoadBatch(JobServer::State& state, const std::string& id, httplib::Response
   }
   auto rows = state.batch_store->ListBatchImages(id);
   if (!rows.ok()) {
-    ReplyError(response, 500, rows.status().message());
+    ReplyStatus(response, rows.status());
     return false;
   }
   out->batch = *batch;
@@ -256,15 +291,15 @@ std::string BatchStatusJson(const store::Batch& batch, const std::vector<store::
 
 namespace {
 
-void BatchStatus(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+void BatchStatus(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   LoadedBatch loaded;
-  if (!LoadBatch(state, request.matches[1], response, &loaded)) return;
+  if (!LoadBatch(state, request.captures[0], response, &loaded)) return;
   ReplyJson(response, 200, BatchStatusJson(loaded.batch, loaded.rows));
 }
 
-void BatchImages(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+void BatchImages(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   LoadedBatch loaded;
-  if (!LoadBatch(state, request.matches[1], response, &loaded)) return;
+  if (!LoadBatch(state, request.captures[0], response, &loaded)) return;
   json images = json::array();
   for (const auto& row : loaded.rows) {
     jobs::ImageStatus status = jobs::ImageStatusOf(row);
@@ -285,30 +320,25 @@ void BatchImages(JobServer::State& state, const httplib::Request& request, httpl
   ReplyJson(response, 200, json{{"batch_id", loaded.batch.id}, {"images", images}}.dump());
 }
 
-void ImageResult(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
+void ImageResult(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   LoadedBatch loaded;
-  if (!LoadBatch(state, request.matches[1], response, &loaded)) return;
-  std::string image_id = request.matches[2];
+  if (!LoadBatch(state, request.captures[0], response, &loaded)) return;
+  std::string image_id = request.captures[1];
   for (const auto& row : loaded.rows) {
     if (row.image.id != image_id) continue;
     if (jobs::ImageStatusOf(row) != jobs::ImageStatus::kCompleted || !IsSafeFileName(row.result_filename)) {
       return ReplyError(response, 404, "image " + image_id + " has no result (yet)");
     }
-    std::string path = BatchDir(state, loaded.batch.game_id, loaded.batch.id) + "/results/" + row.result_filename;
-    return ServeFileAt(path, row.result_filename, request, response);
+    return ServeFileAt(BatchDir(state, loaded.batch.game_id, loaded.batch.id) + "/results", row.result_filename,
+                       request, response);
   }
   ReplyError(response, 404, "no image " + image_id + " in batch " + loaded.batch.id);
 }
 
-void RetryBatch(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  std::string id = request.matches[1];
+void RetryBatch(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  std::string id = request.captures[0];
   auto retried = state.batches->RetryFailed(id);
-  if (!retried.ok()) {
-    int code = retried.status().code() == StatusCode::kNotFound ? 404
-               : retried.status().code() == StatusCode::kInvalid ? 409
-                                                                 : 500;
-    return ReplyError(response, code, retried.status().message());
-  }
+  if (!retried.ok()) return ReplyStatus(response, retried.status());
   LoadedBatch loaded;
   if (!LoadBatch(state, id, response, &loaded)) return;
   json answer = json::parse(BatchStatusJson(loaded.batch, loaded.rows));
@@ -319,18 +349,18 @@ void RetryBatch(JobServer::State& state, const httplib::Request& request, httpli
 }  // namespace
 
 void RegisterBatchRoutes(JobServer::State& state) {
-  state.http.Post(R"(/images/games/([^/]+)/batch-upload)",
-                  [&state](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& reader) {
-                    BatchUpload(state, q, r, reader);
-                  });
-  state.http.Get(R"(/images/batches/([^/]+)/status)",
-                 [&state](const httplib::Request& q, httplib::Response& r) { BatchStatus(state, q, r); });
-  state.http.Get(R"(/images/batches/([^/]+)/images)",
-                 [&state](const httplib::Request& q, httplib::Response& r) { BatchImages(state, q, r); });
-  state.http.Get(R"(/images/batches/([^/]+)/images/([^/]+)/result)",
-                 [&state](const httplib::Request& q, httplib::Response& r) { ImageResult(state, q, r); });
-  state.http.Post(R"(/images/batches/([^/]+)/retry)",
-                  [&state](const httplib::Request& q, httplib::Response& r) { RetryBatch(state, q, r); });
+  state.router.AddStreamed(
+      "POST", "/images/games/{}/batch-upload",
+      [&state](const HttpRequest& head) { return StartBatchUpload(state, head); },
+      static_cast<uint64_t>(state.config.max_upload_mb * 1024 * 1024));
+  state.router.Add("GET", "/images/batches/{}/status",
+                   [&state](const HttpRequest& q, HttpResponse& r) { BatchStatus(state, q, r); });
+  state.router.Add("GET", "/images/batches/{}/images",
+                   [&state](const HttpRequest& q, HttpResponse& r) { BatchImages(state, q, r); });
+  state.router.Add("GET", "/images/batches/{}/images/{}/result",
+                   [&state](const HttpRequest& q, HttpResponse& r) { ImageResult(state, q, r); });
+  state.router.Add("POST", "/images/batches/{}/retry",
+                   [&state](const HttpRequest& q, HttpResponse& r) { RetryBatch(state, q, r); });
 }
 
 }  // namespace tessera::server

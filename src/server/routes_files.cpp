@@ -10,6 +10,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "server/byte_ranges.h"
+#include "server/query_params.h"
 #include "server/server_state.h"
 #include "util/log.h"
 
@@ -39,66 +41,97 @@ std::string ContentTypeFor(const std::string& name) {
   return "application/octet-stream";
 }
 
-void ServeFile(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  std::string name = request.matches[1];
+void ServeFile(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  std::string name = request.captures[0];
   if (!IsSafeFileName(name)) return ReplyError(response, 400, "invalid file name");
-  ServeFileAt(state.config.ResultsDir() + "/" + name, name, request, response);
+  ServeFileAt(state.config.ResultsDir(), name, request, response);
+}
+
+std::string ETagOf(const struct stat& info) {
+  char etag[80];
+  std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(info.st_size),
+                static_cast<unsigned long long>(info.st_mtim.tv_sec * 1000000000ll + info.st_mtim.tv_nsec));
+  return etag;
+}
+
+// The parts of a 206: one range as is, several as multipart/byteranges.
+void AnswerRanges(const std::vector<ByteRange>& ranges, uint64_t size, const std::string& content_type,
+                  FileBody& body, HttpResponse& response) {
+  response.status = 206;
+  std::string total = "/" + std::to_string(size);
+  auto content_range = [&](const ByteRange& r) {
+    return "bytes " + std::to_string(r.first) + "-" + std::to_string(r.first + r.length - 1) + total;
+  };
+  if (ranges.size() == 1) {
+    response.SetHeader("Content-Range", content_range(ranges[0]));
+    response.content_type = content_type;
+    body.segments.push_back({true, "", ranges[0].first, ranges[0].length});
+    return;
+  }
+  const std::string boundary = "tessera-byteranges-7d1f0c";
+  response.content_type = "multipart/byteranges; boundary=" + boundary;
+  for (const ByteRange& r : ranges) {
+    body.segments.push_back({false, "\r\n--" + boundary + "\r\nContent-Type: " + content_type +
+                                        "\r\nContent-Range: " + content_range(r) + "\r\n\r\n", 0, 0});
+    body.segments.push_back({true, "", r.first, r.length});
+  }
+  body.segments.push_back({false, "\r\n--" + boundary + "--\r\n", 0, 0});
 }
 
 }  // namespace
 
-void ServeFileAt(const std::string& path, const std::string& name, const httplib::Request& request,
-                 httplib::Response& response) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+void ServeFileAt(const std::string& dir, const std::string& name, const HttpRequest& request,
+                 HttpResponse& response) {
+  // Opened under the folder's descriptor with O_NOFOLLOW: a symlink placed in
+  // the folder is refused (ELOOP), never followed out of it.
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return ReplyError(response, 404, "no file " + name);
+  int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  ::close(dir_fd);
   if (fd < 0) return ReplyError(response, 404, "no file " + name);
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return ReplyError(response, 404, "no file " + name);
-  }
-  char etag[80];
-  std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(info.st_size),
-                static_cast<unsigned long long>(info.st_mtim.tv_sec * 1000000000ll + info.st_mtim.tv_nsec));
-  std::string last_modified = HttpDate(info.st_mtim.tv_sec);
-  response.set_header("ETag", etag);
-  response.set_header("Last-Modified", last_modified);
-  response.set_header("Cache-Control", "public, max-age=3600");
-  response.set_header("Accept-Ranges", "bytes");
-  std::string if_none_match = request.get_header_value("If-None-Match");
-  bool not_modified = !if_none_match.empty() ? (if_none_match == etag || if_none_match == "*")
-                                             : request.get_header_value("If-Modified-Since") == last_modified;
-  if (not_modified) {
-    ::close(fd);
-    response.status = 304;
-    return;
-  }
-  // httplib 0.11 trusts a Range's first byte; one at or past the end must get
-  // 416, not a 206 with a wrapped-around length.
-  std::string range = request.get_header_value("Range");
-  if (range.rfind("bytes=", 0) == 0 && range.size() > 6 && range[6] != '-') {
-    unsigned long long first = std::strtoull(range.c_str() + 6, nullptr, 10);
-    if (first >= static_cast<unsigned long long>(info.st_size)) {
-      ::close(fd);
-      response.set_header("Content-Range", "bytes */" + std::to_string(info.st_size));
-      return ReplyError(response, 416, "the range starts at or past the end of the file (" +
-                                           std::to_string(info.st_size) + " bytes)");
-    }
-  }
-  // The file is read as the client takes it (httplib answers Range requests
-  // from the provider); the descriptor is shared by the provider and closed with it.
   auto file = std::shared_ptr<int>(new int(fd), [](int* p) {
     ::close(*p);
     delete p;
   });
-  response.set_content_provider(
-      static_cast<size_t>(info.st_size), ContentTypeFor(name),
-      [file](size_t offset, size_t length, httplib::DataSink& sink) {
-        char buffer[64 * 1024];
-        size_t wanted = std::min(length, sizeof buffer);
-        ssize_t n = ::pread(*file, buffer, wanted, static_cast<off_t>(offset));
-        if (n <= 0) return false;
-        return sink.write(buffer, static_cast<size_t>(n));
-      });
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) return ReplyError(response, 404, "no file " + name);
+  uint64_t size = static_cast<uint64_t>(info.st_size);
+  std::string etag = ETagOf(info);
+  std::string last_modified = HttpDate(info.st_mtim.tv_sec);
+  response.SetHeader("ETag", etag);
+  response.SetHeader("Last-Modified", last_modified);
+  response.SetHeader("Cache-Control", "public, max-age=3600");
+  response.SetHeader("Accept-Ranges", "bytes");
+  std::string if_none_match = request.Header("If-None-Match");
+  bool not_modified = !if_none_match.empty() ? (if_none_match == etag || if_none_match == "*")
+                                             : request.Header("If-Modified-Since") == last_modified;
+  if (not_modified) {
+    response.status = 304;
+    return;
+  }
+  std::string content_type = ContentTypeFor(name);
+  RangeRequest ranges = ParseRangeHeader(request.Header("Range"), size);
+  // If-Range with another validator: the file changed, send it whole.
+  if (std::string if_range = request.Header("If-Range"); !if_range.empty() && if_range != etag) {
+    ranges.outcome = RangeOutcome::kWholeFile;
+  }
+  if (ranges.outcome == RangeOutcome::kUnsatisfiable || ranges.outcome == RangeOutcome::kTooManyRanges) {
+    response.SetHeader("Content-Range", "bytes */" + std::to_string(size));
+    return ReplyError(response, 416,
+                      ranges.outcome == RangeOutcome::kTooManyRanges
+                          ? "more than " + std::to_string(kMaxRanges) + " ranges in one request"
+                          : "no range overlaps the file (" + std::to_string(size) + " bytes)");
+  }
+  FileBody body;
+  body.fd = file;
+  if (ranges.outcome == RangeOutcome::kSatisfiable) {
+    AnswerRanges(ranges.ranges, size, content_type, body, response);
+  } else {
+    response.status = 200;
+    response.content_type = content_type;
+    if (size > 0) body.segments.push_back({true, "", 0, size});
+  }
+  response.file = std::move(body);
 }
 
 namespace {
@@ -109,27 +142,68 @@ struct ResultFile {
   int64_t modified_s = 0;
 };
 
-std::vector<ResultFile> ListResultFiles(const std::string& dir) {
-  std::vector<ResultFile> files;
+// Newest first, then by name: the order of GET /videos and of its cursor.
+bool ListedBefore(const ResultFile& a, const ResultFile& b) {
+  return a.modified_s != b.modified_s ? a.modified_s > b.modified_s : a.name < b.name;
+}
+
+// The result files in listing order after `after` (none: from the start), at
+// most `limit` of them. Memory holds `limit` entries whatever the folder's
+// size; symlinks and hidden work files are skipped.
+std::vector<ResultFile> ListResultFiles(const std::string& dir, const std::optional<ResultFile>& after, size_t limit) {
+  std::vector<ResultFile> kept;  // a heap: the last in listing order on top
   DIR* handle = ::opendir(dir.c_str());
-  if (handle == nullptr) return files;
+  if (handle == nullptr) return kept;
+  int dir_fd = ::dirfd(handle);
   while (dirent* entry = ::readdir(handle)) {
     std::string name = entry->d_name;
     if (!IsSafeFileName(name)) continue;  // hidden work files (.partial, temp files) stay hidden
     struct stat info {};
-    if (::stat((dir + "/" + name).c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
-    files.push_back({name, static_cast<int64_t>(info.st_size), static_cast<int64_t>(info.st_mtim.tv_sec)});
+    if (::fstatat(dir_fd, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(info.st_mode)) continue;
+    ResultFile file{name, static_cast<int64_t>(info.st_size), static_cast<int64_t>(info.st_mtim.tv_sec)};
+    if (after && !ListedBefore(*after, file)) continue;
+    if (kept.size() == limit) {
+      if (!ListedBefore(file, kept.front())) continue;
+      std::pop_heap(kept.begin(), kept.end(), ListedBefore);
+      kept.back() = std::move(file);
+    } else {
+      kept.push_back(std::move(file));
+    }
+    std::push_heap(kept.begin(), kept.end(), ListedBefore);
   }
   ::closedir(handle);
-  std::sort(files.begin(), files.end(), [](const ResultFile& a, const ResultFile& b) {
-    return a.modified_s != b.modified_s ? a.modified_s > b.modified_s : a.name < b.name;
-  });
-  return files;
+  std::sort_heap(kept.begin(), kept.end(), ListedBefore);
+  return kept;
 }
 
-void ListVideos(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+std::string CursorOf(const ResultFile& file) { return std::to_string(file.modified_s) + ":" + file.name; }
+
+Result<std::optional<ResultFile>> ParseCursor(const HttpRequest& request) {
+  if (!request.HasParam("cursor")) return std::optional<ResultFile>();
+  std::string cursor = request.Param("cursor");
+  size_t colon = cursor.find(':');
+  ResultFile after;
+  char* end = nullptr;
+  if (colon != std::string::npos) after.modified_s = std::strtoll(cursor.c_str(), &end, 10);
+  if (colon == std::string::npos || end != cursor.c_str() + colon || !IsSafeFileName(cursor.substr(colon + 1))) {
+    return InvalidError("query parameter cursor must be a next_cursor from an earlier answer");
+  }
+  after.name = cursor.substr(colon + 1);
+  return std::optional<ResultFile>(after);
+}
+
+// GET /videos[?limit=N&cursor=C]: a page of result files, newest first, and the
+// cursor of the next page (null on the last).
+void ListVideos(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  auto limit = IntegerParam(request, "limit", 100, 1, 1000);
+  if (!limit.ok()) return ReplyStatus(response, limit.status());
+  auto after = ParseCursor(request);
+  if (!after.ok()) return ReplyStatus(response, after.status());
+  std::vector<ResultFile> files = ListResultFiles(state.config.ResultsDir(), *after, static_cast<size_t>(*limit) + 1);
+  bool more = files.size() > static_cast<size_t>(*limit);
+  if (more) files.pop_back();
   json list = json::array();
-  for (const ResultFile& file : ListResultFiles(state.config.ResultsDir())) {
+  for (const ResultFile& file : files) {
     json entry = {{"filename", file.name},
                   {"size_bytes", file.size},
                   {"modified_at", HttpDate(file.modified_s)},
@@ -142,22 +216,31 @@ void ListVideos(JobServer::State& state, const httplib::Request&, httplib::Respo
     entry["job_id"] = owner.ok() && !owner->empty() ? json(owner->front().id) : json(nullptr);
     list.push_back(entry);
   }
-  ReplyJson(response, 200, json{{"videos", list}}.dump());
+  ReplyJson(response, 200,
+            json{{"videos", list}, {"next_cursor", more ? json(CursorOf(files.back())) : json(nullptr)}}.dump());
 }
 
 // DELETE /videos?filenames=a.mp4,b.mp4 | ids=... | all=true: deletes result files;
 // the jobs' rows stay (their file_url then leads to 404).
-void DeleteVideos(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  bool all = request.get_param_value("all") == "true";
-  std::string filenames = request.get_param_value("filenames");
-  std::string ids = request.get_param_value("ids");
+void DeleteVideos(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  auto all_param = BoolParam(request, "all", false);
+  if (!all_param.ok()) return ReplyStatus(response, all_param.status());
+  bool all = *all_param;
+  std::string filenames = request.Param("filenames");
+  std::string ids = request.Param("ids");
   int selectors = (all ? 1 : 0) + (filenames.empty() ? 0 : 1) + (ids.empty() ? 0 : 1);
   if (selectors == 0) return ReplyError(response, 400, "say which files: filenames=..., ids=... or all=true");
   if (selectors > 1) return ReplyError(response, 400, "use one of filenames, ids and all, not several");
   std::vector<std::string> names;
   json not_found = json::array();
   if (all) {
-    for (const ResultFile& file : ListResultFiles(state.config.ResultsDir())) names.push_back(file.name);
+    std::optional<ResultFile> after;
+    while (true) {  // page by page: memory stays bounded on a large folder
+      std::vector<ResultFile> page = ListResultFiles(state.config.ResultsDir(), after, 1000);
+      for (const ResultFile& file : page) names.push_back(file.name);
+      if (page.size() < 1000) break;
+      after = page.back();
+    }
   } else if (!filenames.empty()) {
     for (const std::string& name : SplitCsv(filenames)) {
       if (!IsSafeFileName(name)) return ReplyError(response, 400, "invalid file name " + name);
@@ -167,7 +250,7 @@ void DeleteVideos(JobServer::State& state, const httplib::Request& request, http
     store::JobFilter filter;
     filter.ids = SplitCsv(ids);
     auto jobs = state.store->List(filter);
-    if (!jobs.ok()) return ReplyError(response, 500, jobs.status().message());
+    if (!jobs.ok()) return ReplyStatus(response, jobs.status());
     std::set<std::string> found;
     for (const store::Job& job : *jobs) {
       found.insert(job.id);
@@ -192,9 +275,9 @@ void DeleteVideos(JobServer::State& state, const httplib::Request& request, http
 }  // namespace
 
 void RegisterFileRoutes(JobServer::State& state) {
-  state.http.Get(R"(/files/([^/]+))", [&state](const httplib::Request& q, httplib::Response& r) { ServeFile(state, q, r); });
-  state.http.Get("/videos", [&state](const httplib::Request& q, httplib::Response& r) { ListVideos(state, q, r); });
-  state.http.Delete("/videos", [&state](const httplib::Request& q, httplib::Response& r) { DeleteVideos(state, q, r); });
+  state.router.Add("GET", "/files/{}", [&state](const HttpRequest& q, HttpResponse& r) { ServeFile(state, q, r); });
+  state.router.Add("GET", "/videos", [&state](const HttpRequest& q, HttpResponse& r) { ListVideos(state, q, r); });
+  state.router.Add("DELETE", "/videos", [&state](const HttpRequest& q, HttpResponse& r) { DeleteVideos(state, q, r); });
 }
 
 }  // namespace tessera::server

@@ -20,12 +20,12 @@ bool IsWritableDir(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && ::access(path.c_str(), W_OK) == 0;
 }
 
-void Health(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+void Health(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
   double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
   ReplyJson(response, 200, json{{"status", "ok"}, {"uptime_seconds", static_cast<int64_t>(uptime)}}.dump());
 }
 
-void Ready(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+void Ready(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
   json checks = json::object();
   bool ready = true;
   auto check = [&](const std::string& name, bool ok, const std::string& detail) {
@@ -46,6 +46,14 @@ void Ready(JobServer::State& state, const httplib::Request&, httplib::Response& 
 // The last `event=model_cache` line an upscale worker wrote to its log (it logs
 // one after each request with --stats): the lane's model cache as of its last
 // request. The counters restart with the worker, as Prometheus counters may.
+// "cpu:0" -> "cpu-0", as the worker log files are named.
+std::string LaneFileName(std::string name) {
+  for (char& c : name) {
+    if (c == ':') c = '-';
+  }
+  return name;
+}
+
 std::map<std::string, std::string> LastModelCacheLine(const std::string& log_path) {
   std::map<std::string, std::string> fields;
   int fd = ::open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -73,7 +81,7 @@ std::map<std::string, std::string> LastModelCacheLine(const std::string& log_pat
   return fields;
 }
 
-void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response& response) {
+void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
   std::string out;
   auto counts = state.store->CountByStatus();
   if (counts.ok()) {
@@ -108,11 +116,7 @@ void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response
       {"load_failures", "counter"}, {"resident_mb", "gauge"}, {"entries", "gauge"}};
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> caches;
   for (const auto& lane : lanes) {
-    std::string name = lane.spec.name;
-    for (char& c : name) {
-      if (c == ':') c = '-';
-    }
-    auto fields = LastModelCacheLine(state.config.LogsDir() + "/worker-" + name + ".log");
+    auto fields = LastModelCacheLine(state.config.LogsDir() + "/worker-" + LaneFileName(lane.spec.name) + ".log");
     if (!fields.empty()) caches.emplace_back(lane.spec.name, std::move(fields));
   }
   for (const auto& [key, type] : cache_series) {
@@ -125,7 +129,10 @@ void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response
     }
   }
   out += "# HELP tessera_event_subscribers Clients following GET /events.\n# TYPE tessera_event_subscribers gauge\n";
-  out += "tessera_event_subscribers " + std::to_string(state.events.subscriber_count()) + "\n";
+  out += "tessera_event_subscribers " + std::to_string(state.events->subscriber_count()) + "\n";
+  out += "# HELP tessera_http_open_connections HTTP connections open now, all clients.\n"
+         "# TYPE tessera_http_open_connections gauge\n";
+  out += "tessera_http_open_connections " + std::to_string(state.http ? state.http->open_connections() : 0) + "\n";
   WebhookStats webhooks = state.webhooks->stats();
   out += "# HELP tessera_webhook_deliveries_total Webhook deliveries by outcome (failed: one per failed attempt).\n"
          "# TYPE tessera_webhook_deliveries_total counter\n";
@@ -134,75 +141,90 @@ void Metrics(JobServer::State& state, const httplib::Request&, httplib::Response
   out += "tessera_webhook_deliveries_total{outcome=\"abandoned\"} " + std::to_string(webhooks.abandoned) + "\n";
   out += state.metrics.Render();
   response.status = 200;
-  response.set_content(out, "text/plain; version=0.0.4");
+  response.content_type = "text/plain; version=0.0.4";
+  response.body = std::move(out);
 }
 
 bool IsFinalStatus(const std::string& status) {
   return status == "success" || status == "error" || status == "canceled";
 }
 
-// text/event-stream: one "event: job" per change, JSON data; a comment every
-// 15 s keeps proxies from closing an idle stream. ?job_id= follows one job: its
-// current state comes first (so a client never misses a change made before it
-// connected), and the stream ends once the job finished.
-void Events(JobServer::State& state, const httplib::Request& request, httplib::Response& response) {
-  std::string only = request.get_param_value("job_id");
-  auto subscription = state.events.Subscribe();
-  auto first = std::make_shared<std::string>();
+// text/event-stream: "id: N", "event: job" and the job's JSON on every change; a
+// comment every heartbeat (15 s) keeps proxies from closing an idle stream.
+// ?job_id= follows one job: its current state comes first (so a client never
+// misses a change made before it connected), and the stream ends once the job
+// finished. Last-Event-ID (header, or ?last_event_id=) replays the events after
+// it that the hub still keeps. The stream itself runs on the event loop
+// (event_stream_writer.cpp).
+void Events(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  std::string only = request.Param("job_id");
+  std::optional<uint64_t> last_event_id;
+  std::string resume = request.HasHeader("Last-Event-ID") ? request.Header("Last-Event-ID") : request.Param("last_event_id");
+  if (!resume.empty()) {
+    char* end = nullptr;
+    unsigned long long id = std::strtoull(resume.c_str(), &end, 10);
+    if (end != resume.c_str() + resume.size() || resume[0] == '-') {
+      return ReplyError(response, 400, "Last-Event-ID must be the id of an earlier event (a whole number)");
+    }
+    last_event_id = id;
+  }
+  std::string first;
+  bool finished = false;
   if (!only.empty()) {
     auto view = state.scheduler->Describe(only);
     if (!view.ok()) {
-      state.events.Unsubscribe(subscription);
-      return ReplyError(response, 404, "no job " + only);
+      if (view.status().code() == StatusCode::kNotFound) return ReplyError(response, 404, "no job " + only);
+      return ReplyStatus(response, view.status());
     }
-    *first = JobViewJson(state, *view);
+    first = JobViewJson(state, *view);
+    finished = IsFinalStatus(std::string(store::JobStatusName(view->job.status)));
+    first = "event: job\ndata: " + first + "\n\n";
   }
-  response.set_header("Cache-Control", "no-cache");
-  response.set_chunked_content_provider(
-      "text/event-stream",
-      [&state, subscription, only, first](size_t, httplib::DataSink& sink) {
-        if (!first->empty()) {
-          std::string frame = "event: job\ndata: " + *first + "\n\n";
-          json data = json::parse(*first, nullptr, false);
-          first->clear();
-          if (!sink.write(frame.data(), frame.size())) return false;
-          if (data.is_object() && IsFinalStatus(data.value("status", ""))) sink.done();
-          return true;
-        }
-        while (true) {
-          {
-            std::lock_guard lock(state.stop_mutex);
-            if (state.stopping) return false;
-          }
-          auto event = subscription->Next(std::chrono::seconds(15));
-          if (!event) {
-            if (!sink.is_writable()) return false;
-            std::string ping = ": keep-alive\n\n";
-            if (!sink.write(ping.data(), ping.size())) return false;
-            continue;
-          }
-          json data = json::parse(*event, nullptr, false);
-          if (!only.empty() && (!data.is_object() || data.value("id", "") != only)) continue;
-          std::string frame = "event: job\ndata: " + *event + "\n\n";
-          if (!sink.write(frame.data(), frame.size())) return false;
-          std::string status = data.is_object() ? data.value("status", "") : "";
-          if (!only.empty() && IsFinalStatus(status)) {
-            sink.done();
-            return true;
-          }
-          return true;
-        }
-      },
-      [&state, subscription](bool) { state.events.Unsubscribe(subscription); });
+  auto subscriber = state.events->Subscribe(only, last_event_id);
+  if (!subscriber) {
+    response.SetHeader("Retry-After", "5");
+    return ReplyError(response, 503, "too many event subscribers (max_event_subscribers); retry later");
+  }
+  response.status = 200;
+  response.events = std::move(subscriber);
+  response.body = std::move(first);
+  response.events_end_after_body = finished;
+}
+
+// GET /lanes: every lane with its device, state, current job, backlog and the
+// memory its upscale worker reported last (null before its first request).
+void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
+  json lanes = json::array();
+  for (const auto& lane : state.scheduler->Lanes()) {
+    auto cache = LastModelCacheLine(state.config.LogsDir() + "/worker-" + LaneFileName(lane.spec.name) + ".log");
+    auto resident = cache.find("resident_mb");
+    lanes.push_back(json{
+        {"name", lane.spec.name},
+        {"device", lane.spec.gpu_id >= 0 ? "cuda:" + std::to_string(lane.spec.gpu_id) : lane.spec.name},
+        {"gpu_id", lane.spec.gpu_id >= 0 ? json(lane.spec.gpu_id) : json(nullptr)},
+        {"state", lane.running_id.empty() ? "idle" : "busy"},
+        {"running_job", lane.running_id.empty() ? json(nullptr) : json(lane.running_id)},
+        {"queued", lane.queued},
+        {"busy_seconds", lane.busy_seconds},
+        {"model_memory_mb", resident == cache.end() ? json(nullptr) : json(std::atof(resident->second.c_str()))},
+    });
+  }
+  ReplyJson(response, 200, json{{"lanes", lanes}}.dump());
 }
 
 }  // namespace
 
 void RegisterOpsRoutes(JobServer::State& state) {
-  state.http.Get("/health", [&state](const httplib::Request& q, httplib::Response& r) { Health(state, q, r); });
-  state.http.Get("/ready", [&state](const httplib::Request& q, httplib::Response& r) { Ready(state, q, r); });
-  state.http.Get("/metrics", [&state](const httplib::Request& q, httplib::Response& r) { Metrics(state, q, r); });
-  state.http.Get("/events", [&state](const httplib::Request& q, httplib::Response& r) { Events(state, q, r); });
+  Route& health = state.router.Add("GET", "/health", [&state](const HttpRequest& q, HttpResponse& r) { Health(state, q, r); });
+  health.needs_no_token = true;
+  health.not_rate_limited = true;
+  health.runs_on_event_loop = true;
+  state.router.Add("GET", "/ready", [&state](const HttpRequest& q, HttpResponse& r) { Ready(state, q, r); })
+      .not_rate_limited = true;
+  state.router.Add("GET", "/metrics", [&state](const HttpRequest& q, HttpResponse& r) { Metrics(state, q, r); })
+      .not_rate_limited = true;
+  state.router.Add("GET", "/events", [&state](const HttpRequest& q, HttpResponse& r) { Events(state, q, r); });
+  state.router.Add("GET", "/lanes", [&state](const HttpRequest& q, HttpResponse& r) { Lanes(state, q, r); });
 }
 
 }  // namespace tessera::server

@@ -4,20 +4,12 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "jobs/job_submission.h"
 #include "server/server_state.h"
 
 namespace tessera::server {
 
 using nlohmann::json;
-
-void ReplyJson(httplib::Response& response, int status, const std::string& body) {
-  response.status = status;
-  response.set_content(body, "application/json");
-}
-
-void ReplyError(httplib::Response& response, int status, const std::string& message) {
-  ReplyJson(response, status, json{{"error", message}}.dump());
-}
 
 namespace {
 
@@ -61,15 +53,7 @@ std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view
   return out.dump();
 }
 
-bool IsSafeFileName(const std::string& name) {
-  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool IsSafeFileName(const std::string& name) { return jobs::IsSafeResultName(name); }
 
 std::vector<std::string> SplitCsv(const std::string& text) {
   std::vector<std::string> parts;
@@ -89,31 +73,6 @@ std::vector<std::string> SplitCsv(const std::string& text) {
 bool RemoveResultFile(const JobServer::State& state, const std::string& filename) {
   if (!IsSafeFileName(filename)) return false;
   return ::unlink((state.config.ResultsDir() + "/" + filename).c_str()) == 0;
-}
-
-void JobWaiters::Watch(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  watched_.insert(id);
-}
-
-void JobWaiters::Unwatch(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  watched_.erase(id);
-  finished_.erase(id);
-}
-
-void JobWaiters::Finished(const std::string& id) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!watched_.count(id)) return;
-    finished_.insert(id);
-  }
-  changed_.notify_all();
-}
-
-bool JobWaiters::WaitFinished(const std::string& id, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] { return finished_.count(id) > 0; });
 }
 
 }  // namespace tessera::server

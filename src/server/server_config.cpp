@@ -128,7 +128,8 @@ const std::vector<SettingSpec>& ServerSettings() {
       {"rate_limit_per_minute", "TESSERA_RATE_LIMIT", "Requests per minute per client (0: no limit)",
        Number(&C::rate_limit_per_minute, 0)},
       {"rate_limit_burst", "TESSERA_RATE_BURST", "Requests a client may send at once", Number(&C::rate_limit_burst, 1)},
-      {"max_body_mb", "TESSERA_MAX_BODY_MB", "Largest request body, MiB", Number(&C::max_body_mb, 0.001)},
+      {"max_body_mb", "TESSERA_MAX_BODY_MB", "Largest POST /upscale body, MiB (counted as received, chunked too; streamed to disk)",
+       Number(&C::max_body_mb, 0.001)},
       {"restart_policy", "TESSERA_RESTART_POLICY", "Jobs found running at start: requeue or fail",
        OneOf(&C::restart_policy, {"requeue", "fail"})},
       {"max_attempts", "TESSERA_MAX_ATTEMPTS", "Starts of a job before its worker's failures fail it",
@@ -143,14 +144,47 @@ const std::vector<SettingSpec>& ServerSettings() {
        "ETA of a generate job before a lane has history", Number(&C::default_generate_seconds, 0)},
       {"default_upscale_seconds", "TESSERA_DEFAULT_UPSCALE_SECONDS", "ETA of an upscale job before a lane has history",
        Number(&C::default_upscale_seconds, 0)},
-      {"http_threads", "TESSERA_HTTP_THREADS", "Threads answering HTTP requests", Integer(&C::http_threads, 1, 1024)},
+      {"http_threads", "TESSERA_HTTP_THREADS", "Threads running route handlers (connections wait on the event loop)",
+       Integer(&C::http_threads, 1, 1024)},
+      {"http_io_threads", "TESSERA_HTTP_IO_THREADS", "Event-loop threads carrying every HTTP connection",
+       Integer(&C::http_io_threads, 1, 64)},
+      {"header_timeout_s", "TESSERA_HEADER_TIMEOUT", "Seconds a client has to send a whole request head",
+       Number(&C::header_timeout_s, 0.1)},
+      {"body_timeout_s", "TESSERA_BODY_TIMEOUT", "Seconds a client has to send each 64 KiB of a body (or its end)",
+       Number(&C::body_timeout_s, 0.1)},
+      {"idle_timeout_s", "TESSERA_IDLE_TIMEOUT", "Seconds an idle keep-alive connection stays open",
+       Number(&C::idle_timeout_s, 0.1)},
+      {"write_timeout_s", "TESSERA_WRITE_TIMEOUT", "Seconds each write of an answer may take before the client is dropped",
+       Number(&C::write_timeout_s, 0.1)},
+      {"max_connections", "TESSERA_MAX_CONNECTIONS", "Open connections at once, all clients (beyond: 503)",
+       Integer(&C::max_connections, 1, 1000000)},
+      {"max_connections_per_client", "TESSERA_MAX_CONNECTIONS_PER_CLIENT",
+       "Open connections at once from one client address (beyond: 503)",
+       Integer(&C::max_connections_per_client, 1, 1000000)},
+      {"max_event_subscribers", "TESSERA_MAX_EVENT_SUBSCRIBERS", "GET /events streams at once (beyond: 503)",
+       Integer(&C::max_event_subscribers, 1, 1000000)},
+      {"event_queue_per_client", "TESSERA_EVENT_QUEUE", "Events waiting for one /events client before it is dropped as too slow",
+       Integer(&C::event_queue_per_client, 1, 1000000)},
+      {"max_json_body_kb", "TESSERA_MAX_JSON_BODY_KB", "Largest body of the JSON routes (read in memory), KiB",
+       Number(&C::max_json_body_kb, 1)},
+      {"node_id", "TESSERA_NODE_ID",
+       "This server's name in its temporary files, so start-up clean-up removes only its own (default: the host name)",
+       [](C& c, const std::string& v) {
+         for (char ch : v) {
+           bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                     ch == '-' || ch == '.';
+           if (!ok) return InvalidError("\"" + v + "\" may use letters, digits, '.', '_' and '-' only");
+         }
+         c.node_id = v;
+         return Status::Ok();
+       }},
       {"batch_max_retries", "BATCH_MAX_RETRIES", "Retries of a failed batch image, automatic or on request",
        Integer(&C::batch_max_retries, 0, 100)},
       {"batch_parallel_workers", "BATCH_PARALLEL_WORKERS", "Images of one batch in flight at once (0: as many as lanes)",
        Integer(&C::batch_parallel_workers, 0, 10000)},
       {"batch_retry_delay_s", "BATCH_RETRY_DELAY", "Seconds before a failed batch image is retried automatically",
        Number(&C::batch_retry_delay_s, 0)},
-      {"max_upload_mb", "TESSERA_MAX_UPLOAD_MB", "Largest batch upload, MiB (streamed to disk)",
+      {"max_upload_mb", "TESSERA_MAX_UPLOAD_MB", "Largest batch upload, MiB (counted as received; streamed to disk)",
        Number(&C::max_upload_mb, 0.001)},
   };
   return settings;

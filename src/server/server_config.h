@@ -56,7 +56,19 @@ struct ServerConfig {
   double webhook_backoff_s = 1.0;
   double default_generate_seconds = 600;
   double default_upscale_seconds = 10;
-  int http_threads = 8;
+  int http_threads = 8;  // route handlers
+  // The HTTP front (docs/server.md, "Connections and limits").
+  int http_io_threads = 2;                   // event-loop threads carrying every connection
+  double header_timeout_s = 10;              // the whole request head
+  double body_timeout_s = 30;                // each 64 KiB of body
+  double idle_timeout_s = 60;                // a keep-alive connection between requests
+  double write_timeout_s = 30;               // each write of an answer
+  int max_connections = 4096;                // open at once, all clients
+  int max_connections_per_client = 128;      // open at once from one address
+  int max_event_subscribers = 4096;          // GET /events streams at once
+  int event_queue_per_client = 256;          // events waiting for one slow /events client
+  double max_json_body_kb = 1024;            // bodies read in memory (JSON routes)
+  std::string node_id;                       // names this server's temporary files; empty: the host name
   // Image batches (seed 004).
   int batch_max_retries = 3;
   int batch_parallel_workers = 5;

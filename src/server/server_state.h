@@ -2,8 +2,6 @@
 // services. Internal to src/server.
 #pragma once
 
-#include <httplib.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -17,7 +15,11 @@
 #include "jobs/batch_runner.h"
 #include "jobs/scheduler.h"
 #include "server/event_hub.h"
+#include "server/http_router.h"
+#include "server/http_server.h"
+#include "server/http_status_map.h"
 #include "server/job_server.h"
+#include "server/job_waiters.h"
 #include "server/metrics.h"
 #include "server/rate_limiter.h"
 #include "server/server_config.h"
@@ -25,22 +27,6 @@
 #include "store/job_store.h"
 
 namespace tessera::server {
-
-// Lets a request wait for a job to finish (POST /upscale?wait=true).
-class JobWaiters {
- public:
-  void Finished(const std::string& id);
-  // True once `id` finished (as seen by Finished), false after `timeout`.
-  bool WaitFinished(const std::string& id, std::chrono::milliseconds timeout);
-  void Watch(const std::string& id);
-  void Unwatch(const std::string& id);
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::set<std::string> watched_;
-  std::set<std::string> finished_;
-};
 
 struct JobServer::State {
   ServerConfig config;
@@ -52,11 +38,12 @@ struct JobServer::State {
   std::unique_ptr<jobs::BatchRunner> batches;
   std::unique_ptr<WebhookSender> webhooks;
   ServerMetrics metrics;
-  EventHub events;
+  std::unique_ptr<EventHub> events;
   std::unique_ptr<RateLimiter> limiter;
   JobWaiters waiters;
   std::vector<std::string> generate_argv;
-  httplib::Server http;
+  HttpRouter router;
+  std::unique_ptr<HttpServer> http;  // after everything its handlers use: destroyed first
   int port = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -66,6 +53,10 @@ struct JobServer::State {
   std::thread retention_thread;
 };
 
+// Token and rate limit before every route; metrics and a log line after.
+RequestGuard MakeRequestGuard(JobServer::State& state);
+RequestObserver MakeRequestObserver(JobServer::State& state);
+
 // Route groups, each in its own file.
 void RegisterJobRoutes(JobServer::State& state);      // generate, status, delete jobs, lookup, webhook
 void RegisterFileRoutes(JobServer::State& state);     // files, videos
@@ -73,9 +64,6 @@ void RegisterUpscaleRoutes(JobServer::State& state);  // upscale
 void RegisterOpsRoutes(JobServer::State& state);      // health, ready, metrics, events
 void RegisterBatchRoutes(JobServer::State& state);    // image batches (seed 004)
 
-// Shared answers.
-void ReplyJson(httplib::Response& response, int status, const std::string& body);
-void ReplyError(httplib::Response& response, int status, const std::string& message);
 // The JSON of a job for the API (GET /status/{id} and friends).
 std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view);
 // A safe result file name: no path parts, no leading dot, [A-Za-z0-9._-] only.
@@ -94,8 +82,8 @@ struct UpscaleChoice {
 Result<UpscaleChoice> ResolveUpscaleChoice(const JobServer::State& state, const std::string& model,
                                            const std::string& scale, const std::string& format);
 // Answers a file (Range, ETag, Last-Modified, cache headers); 404 when absent.
-void ServeFileAt(const std::string& path, const std::string& name, const httplib::Request& request,
-                 httplib::Response& response);
+void ServeFileAt(const std::string& path, const std::string& name, const HttpRequest& request,
+                 HttpResponse& response);
 // GET /images/batches/{id}/status's answer (also the batch webhook's body).
 std::string BatchStatusJson(const store::Batch& batch, const std::vector<store::BatchImageRow>& rows);
 // Deletes a result file; false when it did not exist.

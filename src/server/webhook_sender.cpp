@@ -1,10 +1,9 @@
 #include "server/webhook_sender.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <cmath>
 
+#include "server/http_client.h"
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/uuid.h"
@@ -48,13 +47,7 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
 
 }  // namespace
 
-bool WebhookSender::SupportsHttps() {
-#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-  return true;
-#else
-  return false;
-#endif
-}
+bool WebhookSender::SupportsHttps() { return false; }  // no TLS in this build (http_client.h)
 
 WebhookSender::WebhookSender(WebhookOptions options) : options_(std::move(options)) {
   thread_ = std::thread([this] { Run(); });
@@ -182,30 +175,33 @@ void WebhookSender::Run() {
 }
 
 bool WebhookSender::Attempt(const Delivery& delivery, std::string* failure) {
-  httplib::Client client(delivery.origin);
-  if (!client.is_valid()) {
-    *failure = "cannot make a client for " + delivery.origin;
-    return false;
+  // origin: "http://host[:port]" (ParseUrl checked it); "[v6]:port" too.
+  std::string authority = delivery.origin.substr(delivery.origin.find("://") + 3);
+  HttpPostRequest request;
+  size_t colon = authority.rfind(':');
+  bool has_port = colon != std::string::npos && authority.find(']', colon) == std::string::npos;
+  request.host = has_port ? authority.substr(0, colon) : authority;
+  if (has_port) request.port = authority.substr(colon + 1);
+  if (request.host.size() > 2 && request.host.front() == '[' && request.host.back() == ']') {
+    request.host = request.host.substr(1, request.host.size() - 2);
   }
-  client.set_connection_timeout(options_.connect_timeout);
-  client.set_read_timeout(options_.read_timeout);
-  client.set_write_timeout(options_.read_timeout);
-  client.set_keep_alive(false);
-  httplib::Headers headers = {
-      {"X-Tessera-Event", delivery.event},
-      {"X-Tessera-Delivery", delivery.id},
-      {"User-Agent", "tessera-webhook"},
-  };
+  request.target = delivery.path;
+  request.body = delivery.body;
+  request.connect_timeout = options_.connect_timeout;
+  request.io_timeout = options_.read_timeout;
+  request.headers = {{"X-Tessera-Event", delivery.event},
+                     {"X-Tessera-Delivery", delivery.id},
+                     {"User-Agent", "tessera-webhook"}};
   if (!options_.secret.empty()) {
-    headers.emplace("X-Tessera-Signature", "sha256=" + HmacSha256Hex(options_.secret, delivery.body));
+    request.headers["X-Tessera-Signature"] = "sha256=" + HmacSha256Hex(options_.secret, delivery.body);
   }
-  auto result = client.Post(delivery.path, headers, delivery.body, "application/json");
-  if (!result) {
-    *failure = "request failed: " + httplib::to_string(result.error());
+  Result<int> status = HttpPost(request);
+  if (!status.ok()) {
+    *failure = "request failed: " + status.status().message();
     return false;
   }
-  if (result->status < 200 || result->status >= 300) {
-    *failure = "http status " + std::to_string(result->status);
+  if (*status < 200 || *status >= 300) {
+    *failure = "http status " + std::to_string(*status);
     return false;
   }
   return true;

@@ -54,7 +54,7 @@ class WebhookSender {
   WebhookSender& operator=(const WebhookSender&) = delete;
 
   // Queues one delivery of `json_body` to `url` (http://host[:port][/path], or
-  // https:// when this build of httplib has TLS). Errors: kInvalid (malformed URL
+  // https:// when this build has TLS, which it has not). Errors: kInvalid (malformed URL
   // or scheme), kUnsupported (https without TLS support), kLimit (queue full).
   Status Enqueue(std::string url, std::string json_body, std::string event = "job.finished");
 

@@ -29,6 +29,9 @@ struct JobFilter {
   std::optional<std::string> prompt;    // exact match
   std::optional<std::string> filename;  // exact match
   std::optional<int64_t> finished_before_ms;  // finished jobs with finished_ms < this
+  // Paging by submission order: only jobs with seq beyond this one (below it when
+  // newest_first, above it otherwise): the cursor of list routes.
+  std::optional<int64_t> after_seq;
   bool newest_first = false;
   int64_t limit = 0;  // 0: no limit
 };

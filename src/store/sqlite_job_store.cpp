@@ -415,6 +415,10 @@ Result<std::vector<Job>> SqliteJobStore::List(const JobFilter& filter) {
     add_condition("finished_ms < ?");
     values.emplace_back(*filter.finished_before_ms);
   }
+  if (filter.after_seq) {
+    add_condition(filter.newest_first ? "seq < ?" : "seq > ?");
+    values.emplace_back(*filter.after_seq);
+  }
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs" + where + " ORDER BY seq" +
                     (filter.newest_first ? " DESC" : " ASC") + " LIMIT ?";
   // A negative LIMIT is SQLite's "no limit".

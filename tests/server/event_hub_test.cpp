@@ -2,129 +2,112 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <future>
+#include <atomic>
 #include <string>
 #include <vector>
 
 namespace tessera::server {
 namespace {
 
-using std::chrono::milliseconds;
-
-// Long enough never to expire in a passing test: a Next that returns before it
-// did so because something woke it.
-constexpr milliseconds kForever{std::chrono::hours(1)};
-
-// Everything queued for `subscription` right now, in order.
-std::vector<std::string> Drain(EventHub::Subscription& subscription) {
-  std::vector<std::string> events;
-  while (auto event = subscription.Next(milliseconds(0))) events.push_back(*event);
-  return events;
+std::vector<std::string> Data(EventSubscriber& subscriber, bool* overflowed = nullptr) {
+  bool ignored = false;
+  std::vector<std::string> out;
+  for (const HubEvent& event : subscriber.TakeAll(overflowed ? overflowed : &ignored)) out.push_back(*event.data);
+  return out;
 }
 
-TEST(EventHubTest, EverySubscriberGetsEveryEventInOrder) {
+TEST(EventHubTest, EverySubscriberGetsEveryEventInOrderWithIncreasingIds) {
   EventHub hub;
-  auto a = hub.Subscribe();
-  auto b = hub.Subscribe();
-  auto c = hub.Subscribe();
-  EXPECT_EQ(hub.subscriber_count(), 3u);
-  hub.Publish("one");
-  hub.Publish("two");
-  hub.Publish("three");
-  const std::vector<std::string> expected = {"one", "two", "three"};
-  EXPECT_EQ(Drain(*a), expected);
-  EXPECT_EQ(Drain(*b), expected);
-  EXPECT_EQ(Drain(*c), expected);
-  EXPECT_EQ(a->dropped(), 0u);
+  auto a = hub.Subscribe("", std::nullopt);
+  auto b = hub.Subscribe("", std::nullopt);
+  EXPECT_EQ(hub.subscriber_count(), 2u);
+  uint64_t first = hub.Publish("j1", false, "one");
+  uint64_t second = hub.Publish("j2", false, "two");
+  EXPECT_EQ(second, first + 1);
+  const std::vector<std::string> expected = {"one", "two"};
+  EXPECT_EQ(Data(*a), expected);
+  EXPECT_EQ(Data(*b), expected);
+  EXPECT_TRUE(Data(*a).empty());  // taken once
 }
 
-TEST(EventHubTest, ASubscriberOnlySeesEventsPublishedAfterItSubscribed) {
+TEST(EventHubTest, AJobFilterKeepsOnlyThatJob) {
   EventHub hub;
-  hub.Publish("before");
-  auto late = hub.Subscribe();
-  hub.Publish("after");
-  EXPECT_EQ(Drain(*late), std::vector<std::string>{"after"});
+  auto one = hub.Subscribe("j1", std::nullopt);
+  hub.Publish("j2", false, "other");
+  hub.Publish("j1", true, "mine");
+  bool overflowed = false;
+  auto events = one->TakeAll(&overflowed);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(*events[0].data, "mine");
+  EXPECT_TRUE(events[0].final);
 }
 
-TEST(EventHubTest, AFullQueueDropsTheOldestAndCountsThem) {
+TEST(EventHubTest, LastEventIdReplaysWhatFollowsIt) {
+  EventHub hub(10, 10, 3);
+  hub.Publish("j", false, "e1");
+  uint64_t seen = hub.Publish("j", false, "e2");
+  hub.Publish("j", false, "e3");
+  hub.Publish("j", false, "e4");
+  auto resumed = hub.Subscribe("", seen);
+  EXPECT_EQ(Data(*resumed), (std::vector<std::string>{"e3", "e4"}));
+  // Only the last `replay` events are kept: from before them, what is kept.
+  auto late = hub.Subscribe("", 0);
+  EXPECT_EQ(Data(*late), (std::vector<std::string>{"e2", "e3", "e4"}));
+  auto fresh = hub.Subscribe("", std::nullopt);
+  EXPECT_TRUE(Data(*fresh).empty());
+}
+
+TEST(EventHubTest, ASlowSubscriberOverflowsAloneAndGetsNothingMore) {
+  EventHub hub(10, 2);
+  auto slow = hub.Subscribe("", std::nullopt);
+  auto fast = hub.Subscribe("", std::nullopt);
+  hub.Publish("j", false, "e1");
+  EXPECT_EQ(Data(*fast), std::vector<std::string>{"e1"});
+  hub.Publish("j", false, "e2");
+  hub.Publish("j", false, "e3");
+  EXPECT_EQ(Data(*fast), (std::vector<std::string>{"e2", "e3"}));
+  bool overflowed = false;
+  EXPECT_EQ(Data(*slow, &overflowed), (std::vector<std::string>{"e1", "e2"}));
+  EXPECT_TRUE(overflowed);
+  hub.Publish("j", false, "e4");
+  EXPECT_TRUE(Data(*slow, &overflowed).empty());
+  EXPECT_TRUE(overflowed);
+  EXPECT_EQ(Data(*fast), std::vector<std::string>{"e4"});
+}
+
+TEST(EventHubTest, WakeIsCalledPerEventAndAtOnceWhenEventsWait) {
+  EventHub hub;
+  auto subscriber = hub.Subscribe("", std::nullopt);
+  hub.Publish("j", false, "before");
+  std::atomic<int> wakes{0};
+  subscriber->SetWake([&] { wakes += 1; });
+  EXPECT_EQ(wakes, 1);  // "before" was waiting
+  hub.Publish("j", false, "after");
+  EXPECT_EQ(wakes, 2);
+  subscriber->SetWake(nullptr);
+  hub.Publish("j", false, "unwatched");
+  EXPECT_EQ(wakes, 2);
+}
+
+TEST(EventHubTest, CapOnSubscribersAndDroppingThePointerUnsubscribes) {
   EventHub hub(2);
-  auto slow = hub.Subscribe();
-  auto fast = hub.Subscribe();
-  hub.Publish("e1");
-  EXPECT_EQ(fast->Next(milliseconds(0)), "e1");
-  hub.Publish("e2");
-  hub.Publish("e3");
-  hub.Publish("e4");
-  EXPECT_EQ(Drain(*slow), (std::vector<std::string>{"e3", "e4"}));
-  EXPECT_EQ(slow->dropped(), 2u);
-  // The reader that kept up lost nothing beyond its own bound.
-  EXPECT_EQ(Drain(*fast), (std::vector<std::string>{"e3", "e4"}));
-  EXPECT_EQ(fast->dropped(), 1u);
-}
-
-TEST(EventHubTest, DroppedKeepsCountingAcrossReads) {
-  EventHub hub(1);
-  auto subscription = hub.Subscribe();
-  hub.Publish("a");
-  hub.Publish("b");  // drops a
-  EXPECT_EQ(subscription->Next(milliseconds(0)), "b");
-  hub.Publish("c");
-  hub.Publish("d");  // drops c
-  EXPECT_EQ(subscription->Next(milliseconds(0)), "d");
-  EXPECT_EQ(subscription->dropped(), 2u);
-}
-
-TEST(EventHubTest, NextTimesOutWithNothing) {
-  EventHub hub;
-  auto subscription = hub.Subscribe();
-  auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(subscription->Next(milliseconds(20)), std::nullopt);
-  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(20));  // it did wait
-}
-
-TEST(EventHubTest, APublishWakesAWaitingNext) {
-  EventHub hub;
-  auto subscription = hub.Subscribe();
-  auto next = std::async(std::launch::async, [&] { return subscription->Next(kForever); });
-  hub.Publish("wake");
-  ASSERT_EQ(next.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  EXPECT_EQ(next.get(), "wake");
-}
-
-TEST(EventHubTest, CloseWakesAWaitingNextWithNothing) {
-  EventHub hub;
-  auto subscription = hub.Subscribe();
-  auto next = std::async(std::launch::async, [&] { return subscription->Next(kForever); });
-  hub.Close();
-  // Without the wake-up this Next would wait an hour.
-  ASSERT_EQ(next.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  EXPECT_EQ(next.get(), std::nullopt);
-  EXPECT_EQ(hub.subscriber_count(), 0u);
-}
-
-TEST(EventHubTest, AfterCloseNothingIsDeliveredAndNextReturnsAtOnce) {
-  EventHub hub;
-  auto before = hub.Subscribe();
-  hub.Close();
-  hub.Publish("late");
-  auto after = hub.Subscribe();
-  EXPECT_EQ(before->Next(kForever), std::nullopt);
-  EXPECT_EQ(after->Next(kForever), std::nullopt);
-  EXPECT_EQ(hub.subscriber_count(), 0u);
-}
-
-TEST(EventHubTest, UnsubscribeStopsDeliveryToThatSubscriberOnly) {
-  EventHub hub;
-  auto leaving = hub.Subscribe();
-  auto staying = hub.Subscribe();
-  hub.Unsubscribe(leaving);
+  auto a = hub.Subscribe("", std::nullopt);
+  auto b = hub.Subscribe("", std::nullopt);
+  EXPECT_EQ(hub.Subscribe("", std::nullopt), nullptr);
+  a.reset();
   EXPECT_EQ(hub.subscriber_count(), 1u);
-  hub.Publish("after");
-  EXPECT_EQ(leaving->Next(milliseconds(0)), std::nullopt);
-  EXPECT_EQ(staying->Next(milliseconds(0)), "after");
-  hub.Unsubscribe(leaving);  // twice: harmless
-  EXPECT_EQ(hub.subscriber_count(), 1u);
+  EXPECT_NE(hub.Subscribe("", std::nullopt), nullptr);
+}
+
+TEST(EventHubTest, CloseClosesAndWakesEverySubscriberAndRefusesNewOnes) {
+  EventHub hub;
+  auto subscriber = hub.Subscribe("", std::nullopt);
+  int wakes = 0;
+  subscriber->SetWake([&] { wakes += 1; });
+  hub.Close();
+  EXPECT_TRUE(subscriber->closed());
+  EXPECT_EQ(wakes, 1);
+  EXPECT_EQ(hub.Subscribe("", std::nullopt), nullptr);
 }
 
 }  // namespace

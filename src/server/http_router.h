@@ -1,0 +1,62 @@
+// Routes by method and path pattern ("/status/{}": one captured segment per {}),
+// with what each route does with its body.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/http_message.h"
+#include "util/status.h"
+
+namespace tessera::server {
+
+// A body read as it arrives (uploads), never held whole. Made once the head is
+// read; Consume sees the decoded body bytes (chunked or not) in order; Finish
+// answers once all arrived. A Consume error stops the read at once and is the
+// answer (HttpStatusFor). Destroying a consumer that did not finish must undo
+// what it wrote.
+class BodyConsumer {
+ public:
+  virtual ~BodyConsumer() = default;
+  virtual Status Consume(const char* data, size_t size) = 0;
+  virtual void Finish(const HttpRequest& request, HttpResponse& response) = 0;
+};
+
+using RouteHandler = std::function<void(const HttpRequest& request, HttpResponse& response)>;
+using ConsumerFactory = std::function<Result<std::unique_ptr<BodyConsumer>>(const HttpRequest& head)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  std::vector<std::string> segments;  // the pattern split at '/'
+  RouteHandler handler;               // body in memory (at most the server's small-body limit)
+  ConsumerFactory consumer;           // or a streamed body
+  uint64_t body_limit = 0;            // streamed routes: most body bytes accepted
+  bool needs_no_token = false;        // GET /health
+  bool not_rate_limited = false;      // probes and metrics
+  // The handler is quick and never waits on a lock held for long (a probe, one
+  // indexed read): it runs on the event loop, saving two thread switches.
+  bool runs_on_event_loop = false;
+};
+
+class HttpRouter {
+ public:
+  Route& Add(std::string method, std::string pattern, RouteHandler handler);
+  Route& AddStreamed(std::string method, std::string pattern, ConsumerFactory consumer, uint64_t body_limit);
+
+  // The route for `method` and `path`, with its {} segments percent-decoded into
+  // `captures`; nullptr when none.
+  const Route* Find(const std::string& method, const std::string& path, std::vector<std::string>* captures) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+// "%2e%2E" -> "..": percent-decoding; '+' stays '+' in paths. Empty on a bad escape.
+std::optional<std::string> PercentDecode(const std::string& text, bool plus_is_space);
+
+}  // namespace tessera::server
