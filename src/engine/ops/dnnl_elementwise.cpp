@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::ops {
@@ -129,8 +130,9 @@ struct DnnlEltwise::Compiled {
 Result<Tensor> DnnlEltwise::Run(const OpInputs& run) const {
   const std::vector<const Tensor*>& inputs = run.tensors;
   Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-  const int op = layer_.params.GetInt(0, 1);
-  const std::vector<float> coeffs = layer_.params.GetFloats(1);
+  const ncnn::EltwiseParams params = ncnn::EltwiseParams::Read(layer_.params);
+  const int op = params.op;
+  const std::vector<float>& coeffs = params.coeffs;
   for (const Tensor* t : inputs) {
     if (!SameDims(*t, *inputs[0])) return InvalidError("Eltwise inputs differ in shape");
   }
@@ -187,9 +189,10 @@ struct DnnlBinaryOp::Compiled {
 Result<Tensor> DnnlBinaryOp::Run(const OpInputs& run) const {
   const std::vector<const Tensor*>& inputs = run.tensors;
   Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-  const int op = layer_.params.GetInt(0, 0);
-  const bool scalar = layer_.params.GetInt(1, 0) != 0 || inputs.size() == 1;
-  const float scalar_value = layer_.params.GetFloat(2, 0.f);
+  const ncnn::BinaryOpParams params = ncnn::BinaryOpParams::Read(layer_.params);
+  const int op = params.op;
+  const bool scalar = params.with_scalar || inputs.size() == 1;
+  const float scalar_value = params.scalar;
   const Tensor& a = *inputs[0];
   const Tensor* b = scalar ? nullptr : inputs[1];
   // The reference kernel's rules: same shape, or a 3-D map and a 1-D vector
