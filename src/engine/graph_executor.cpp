@@ -266,7 +266,8 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
       if (step.kernel_area != 0) {
         const Tensor& in = *run.tensors[0];
         const uint64_t positions = step.flops_per_output ? output->plane() : in.plane();
-        stats->conv_flops += 2 * step.kernel_area * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(output->c) * positions;
+        stats->conv_flops +=
+            2 * step.kernel_area * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(output->c) * positions;
       }
     }
     for (int b : step.bottoms) {

@@ -13,11 +13,11 @@ namespace tessera::engine::ncnn {
 // Convolution and Deconvolution.
 struct ConvParams {
   int num_output = 0;
-  int kw = 0, kh = 0;  // kernel
-  int dw = 1, dh = 1;  // dilation
-  int sw = 1, sh = 1;  // stride
+  int kw = 0, kh = 0;                                            // kernel
+  int dw = 1, dh = 1;                                            // dilation
+  int sw = 1, sh = 1;                                            // stride
   int pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;  // negative: ncnn's 'same' modes
-  int out_pad_right = 0, out_pad_bottom = 0;  // Deconvolution only: extra output on the far side
+  int out_pad_right = 0, out_pad_bottom = 0;                     // Deconvolution only: extra output on the far side
   bool bias = false;
   int weight_data_size = 0;
   int activation_type = 0;  // 0 none, 1 ReLU, 2 leaky ReLU, 3 clip, 4 sigmoid
@@ -86,7 +86,8 @@ struct InterpParams {
   bool align_corner = false;
 
   static InterpParams Read(const ParamDict& p) {
-    return {p.GetInt(0, 0), p.GetFloat(1, 1.f), p.GetFloat(2, 1.f), p.GetInt(3, 0), p.GetInt(4, 0), p.GetInt(6, 0) != 0};
+    return {p.GetInt(0, 0), p.GetFloat(1, 1.f), p.GetFloat(2, 1.f),
+            p.GetInt(3, 0), p.GetInt(4, 0),     p.GetInt(6, 0) != 0};
   }
 };
 

@@ -16,7 +16,9 @@ constexpr uint32_t Ids(std::initializer_list<int> ids) {
   return mask;
 }
 
-bool OneOf(int v, std::initializer_list<int> allowed) { return std::find(allowed.begin(), allowed.end(), v) != allowed.end(); }
+bool OneOf(int v, std::initializer_list<int> allowed) {
+  return std::find(allowed.begin(), allowed.end(), v) != allowed.end();
+}
 
 size_t Count(int n) { return static_cast<size_t>(std::max(0, n)); }
 

@@ -26,7 +26,9 @@ Status CheckLayerSupported(const LayerSpec& layer, const std::string& file) {
   for (const auto& [id, value] : layer.params.all()) {
     if (!info->Honours(id)) return Unsupported(layer, file, "parameter " + std::to_string(id) + " is not supported");
   }
-  const auto within = [](size_t n, Arity a) { return n >= static_cast<size_t>(a.min) && n <= static_cast<size_t>(a.max); };
+  const auto within = [](size_t n, Arity a) {
+    return n >= static_cast<size_t>(a.min) && n <= static_cast<size_t>(a.max);
+  };
   if (!within(layer.bottoms.size(), info->inputs) || !within(layer.tops.size(), info->outputs)) {
     return Unsupported(layer, file, "unexpected number of inputs or outputs");
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::ops {
@@ -130,9 +129,8 @@ struct DnnlEltwise::Compiled {
 Result<Tensor> DnnlEltwise::Run(const OpInputs& run) const {
   const std::vector<const Tensor*>& inputs = run.tensors;
   Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-  const ncnn::EltwiseParams params = ncnn::EltwiseParams::Read(layer_.params);
-  const int op = params.op;
-  const std::vector<float>& coeffs = params.coeffs;
+  const int op = params_.op;
+  const std::vector<float>& coeffs = params_.coeffs;
   for (const Tensor* t : inputs) {
     if (!SameDims(*t, *inputs[0])) return InvalidError("Eltwise inputs differ in shape");
   }
@@ -189,10 +187,9 @@ struct DnnlBinaryOp::Compiled {
 Result<Tensor> DnnlBinaryOp::Run(const OpInputs& run) const {
   const std::vector<const Tensor*>& inputs = run.tensors;
   Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-  const ncnn::BinaryOpParams params = ncnn::BinaryOpParams::Read(layer_.params);
-  const int op = params.op;
-  const bool scalar = params.with_scalar || inputs.size() == 1;
-  const float scalar_value = params.scalar;
+  const int op = params_.op;
+  const bool scalar = params_.with_scalar || inputs.size() == 1;
+  const float scalar_value = params_.scalar;
   const Tensor& a = *inputs[0];
   const Tensor* b = scalar ? nullptr : inputs[1];
   // The reference kernel's rules: same shape, or a 3-D map and a 1-D vector

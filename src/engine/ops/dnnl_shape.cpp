@@ -2,7 +2,6 @@
 
 #include <unordered_map>
 
-#include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::ops {
@@ -155,7 +154,7 @@ Result<Tensor> DnnlInterp::Run(const OpInputs& run) const {
   Result<InterpSize> size = InterpOutputSize(x, layer_.params);
   if (!size.ok()) return size.status();
   if (size->h == x.h && size->w == x.w) return writable != nullptr ? std::move(*writable) : x;
-  const bool nearest = ncnn::InterpParams::Read(layer_.params).resize_type == ncnn::InterpParams::kNearest;
+  const bool nearest = params_.resize_type == ncnn::InterpParams::kNearest;
   try {
     auto compiled = cache_.Get(ShapeKey({&x}), [&]() -> Result<std::shared_ptr<Compiled>> {
       auto c = std::make_shared<Compiled>();
