@@ -6,7 +6,19 @@
 #include <functional>
 #include <memory>
 
+#include "engine/ncnn/layer_params.h"
+#include "engine/ncnn/layer_table.h"
+
 namespace tessera::engine {
+namespace {
+
+// Input and Split: blobs the executor places or shares itself, no op.
+bool GraphOnly(const ncnn::LayerSpec& layer) {
+  const ncnn::LayerInfo* info = ncnn::InfoOf(layer.kind);
+  return info != nullptr && info->graph_only;
+}
+
+}  // namespace
 
 struct GraphExecutor::Step {
   enum class Kind { kInput, kSplit, kOp } kind = Kind::kOp;
@@ -17,6 +29,10 @@ struct GraphExecutor::Step {
   std::vector<int> tops;
   LayoutSet output_readers = LayoutSet::PlainOnly();
   std::string name;  // layer types, '+'-joined when fused
+  // Convolution and Deconvolution, for the FLOP count: kernel width x height,
+  // and whether the kernel visits each output (else each input) position.
+  uint64_t kernel_area = 0;
+  bool flops_per_output = true;
 };
 
 GraphExecutor::GraphExecutor(const ncnn::Model& model, Backend& backend, Backend* fallback) : model_(model) {
@@ -38,11 +54,11 @@ void GraphExecutor::Plan() {
     const ncnn::LayerSpec& layer = layers[i];
     for (int t : layer.tops) producer[t] = static_cast<int>(i);
     for (size_t k = 0; k < layer.bottoms.size(); ++k) layer_readers[layer.bottoms[k]].push_back({i, static_cast<int>(k)});
-    if (layer.type == "Input") {
+    if (layer.kind == ncnn::LayerKind::kInput) {
       if (input_blob_ < 0) input_blob_ = layer.tops[0];
       continue;
     }
-    if (layer.type == "Split") continue;
+    if (GraphOnly(layer)) continue;
     for (size_t b = 0; b < backends_.size() && ops_[i] == nullptr; ++b) {
       ops_[i] = backends_[b]->MakeOp(layer, model_.weights[i]);
       owner[i] = static_cast<int>(b);
@@ -69,18 +85,23 @@ void GraphExecutor::Plan() {
     step.bottoms = layer.bottoms;
     step.tops = layer.tops;
     step.name = layer.type;
-    if (layer.type == "Input") {
+    if (layer.kind == ncnn::LayerKind::kInput) {
       step.kind = Step::Kind::kInput;
-    } else if (layer.type == "Split") {
+    } else if (layer.kind == ncnn::LayerKind::kSplit) {
       step.kind = Step::Kind::kSplit;
     } else {
       step.op = ops_[i].get();
       step.backend = owner[i];
+      if (layer.kind == ncnn::LayerKind::kConvolution || layer.kind == ncnn::LayerKind::kDeconvolution) {
+        const ncnn::ConvParams k = ncnn::ConvParams::Read(layer.params);
+        step.kernel_area = static_cast<uint64_t>(k.kw) * static_cast<uint64_t>(k.kh);
+        step.flops_per_output = layer.kind == ncnn::LayerKind::kConvolution;
+      }
       while (step.tops.size() == 1 && step.tops[0] != output_blob_ && layer_readers[step.tops[0]].size() == 1) {
         const int blob = step.tops[0];
         const auto [next, slot] = layer_readers[blob][0];
         const ncnn::LayerSpec& reader = layers[next];
-        if (reader.type == "Split" || reader.type == "Input" || absorbed[next] || reader.tops.size() != 1) break;
+        if (GraphOnly(reader) || absorbed[next] || reader.tops.size() != 1) break;
         if (std::count(reader.bottoms.begin(), reader.bottoms.end(), blob) != 1) break;
         const bool others_ready = std::all_of(reader.bottoms.begin(), reader.bottoms.end(), [&](int b) {
           return b == blob || producer[b] < static_cast<int>(i);
@@ -242,12 +263,11 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
     if (stats != nullptr) {
       stats->ms_by_layer_type[step.name] += MillisSince(layer_start);
       stats->peak_live_bytes = std::max(stats->peak_live_bytes, LiveBytes(blobs, *output));
-      if (layer.type == "Convolution" || layer.type == "Deconvolution") {
+      if (step.kernel_area != 0) {
         const Tensor& in = *run.tensors[0];
-        const uint64_t kw = static_cast<uint64_t>(layer.params.GetInt(1, 0));
-        const uint64_t kh = static_cast<uint64_t>(layer.params.GetInt(11, static_cast<int>(kw)));
-        const uint64_t positions = layer.type == "Convolution" ? output->plane() : in.plane();
-        stats->conv_flops += 2 * kw * kh * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(output->c) * positions;
+        const uint64_t positions = step.flops_per_output ? output->plane() : in.plane();
+        stats->conv_flops +=
+            2 * step.kernel_area * static_cast<uint64_t>(in.c) * static_cast<uint64_t>(output->c) * positions;
       }
     }
     for (int b : step.bottoms) {

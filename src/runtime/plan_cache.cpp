@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "engine/backend_registry.h"
+#include "engine/ncnn/layer_table.h"
 #include "engine/ncnn/param_parser.h"
 #include "util/byte_order.h"
 #include "util/deadline.h"
@@ -103,25 +104,6 @@ class PayloadReader {
   ByteCursor cursor_;
 };
 
-// The weight arrays BuildModel reads for a layer, by its parameters: the sizes a
-// decoded model must have for the executor to index it safely.
-void ExpectedWeightSizes(const LayerSpec& layer, size_t* weight, size_t* bias) {
-  const auto& p = layer.params;
-  const std::string& t = layer.type;
-  *weight = 0;
-  *bias = 0;
-  if (t == "Convolution" || t == "Deconvolution" || t == "InnerProduct") {
-    const bool ip = t == "InnerProduct";
-    *weight = static_cast<size_t>(std::max(0, p.GetInt(ip ? 2 : 6, 0)));
-    if (p.GetInt(ip ? 1 : 5, 0) != 0) *bias = static_cast<size_t>(std::max(0, p.GetInt(0, 0)));
-  } else if (t == "PReLU") {
-    *weight = static_cast<size_t>(std::max(1, p.GetInt(0, 0)));
-  } else if (t == "Scale" && p.GetInt(0, 0) != -233) {
-    *weight = static_cast<size_t>(std::max(0, p.GetInt(0, 0)));
-    if (p.GetInt(1, 0) != 0) *bias = *weight;
-  }
-}
-
 // A parameter value the accessors can read without undefined behaviour: scalars
 // hold one number, arrays at most kMaxArrayLength; numbers are finite and fit an int.
 bool ValidParamValue(const ParamValue& v) {
@@ -150,6 +132,7 @@ Result<LayerSpec> ReadLayer(PayloadReader* r, size_t layer_index) {
   LayerSpec layer;
   const std::string at = "layer " + std::to_string(layer_index) + ": ";
   if (!r->String(&layer.type) || !r->String(&layer.name)) return Corrupt(at + "truncated name");
+  layer.kind = engine::ncnn::KindOf(layer.type);
   for (std::vector<int>* io : {&layer.bottoms, &layer.tops}) {
     uint32_t n = 0;
     if (!r->Count(&n, engine::ncnn::kMaxLayerIo, 4)) return Corrupt(at + "bad blob count");
@@ -476,9 +459,9 @@ Result<Model> DeserializeModel(std::span<const uint8_t> payload) {
   for (uint32_t i = 0; i < layers; ++i) {
     LayerWeights& lw = model.weights[i];
     if (!r.Floats(&lw.weight) || !r.Floats(&lw.bias)) return Corrupt("truncated weights");
-    size_t weight = 0, bias = 0;
-    ExpectedWeightSizes(model.graph.layers[i], &weight, &bias);
-    if (lw.weight.size() != weight || lw.bias.size() != bias) {
+    // What BuildModel read, by the same rule: the sizes the executor indexes safely.
+    const engine::ncnn::WeightArrays expected = engine::ncnn::WeightArraysOf(model.graph.layers[i]);
+    if (lw.weight.size() != expected.weight || lw.bias.size() != expected.bias) {
       return Corrupt("layer " + std::to_string(i) + " weights do not match its parameters");
     }
   }

@@ -83,6 +83,7 @@ void ExpectSameModel(const Model& a, const Model& b) {
     const auto& x = a.graph.layers[i];
     const auto& y = b.graph.layers[i];
     EXPECT_EQ(x.type, y.type);
+    EXPECT_EQ(x.kind, y.kind) << x.name;  // the decoder sets it as the parser does
     EXPECT_EQ(x.name, y.name);
     EXPECT_EQ(x.bottoms, y.bottoms);
     EXPECT_EQ(x.tops, y.tops);
@@ -132,6 +133,27 @@ Model TinyModel() {
 }
 
 Sha256Digest TinyKey() { return Sha256Of(std::string_view("tiny")); }
+
+// The decoder checks each layer's weight arrays against the sizes its parameters
+// give, by the rule the .bin reader follows (ncnn::WeightArraysOf): a plan whose
+// arrays do not fit is refused, never indexed out of bounds.
+TEST_F(PlanCacheTest, WeightArraysThatDoNotFitTheirLayerAreRefused) {
+  const Model tiny = TinyModel();
+  ASSERT_TRUE(DeserializeModel(SerializeModel(tiny)).ok());
+  for (auto damage : std::vector<std::function<void(Model*)>>{
+           [](Model* m) { m->weights[1].weight.pop_back(); },       // convolution weight
+           [](Model* m) { m->weights[1].bias.push_back(0.f); },     // convolution bias
+           [](Model* m) { m->weights[2].weight.push_back(0.1f); },  // PReLU slopes
+           [](Model* m) { m->weights[3].weight.push_back(1.f); },   // Interp reads none
+       }) {
+    Model damaged = tiny;
+    damage(&damaged);
+    auto decoded = DeserializeModel(SerializeModel(damaged));
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_NE(decoded.status().message().find("weights do not match its parameters"), std::string::npos)
+        << decoded.status().message();
+  }
+}
 
 TEST_F(PlanCacheTest, RealModelRoundTripsBitExact) {
   REQUIRE_MODELS(models);

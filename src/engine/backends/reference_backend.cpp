@@ -1,6 +1,7 @@
 #include "engine/backends/reference_backend.h"
 
 #include "engine/backends/host_memory.h"
+#include "engine/ncnn/layer_table.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine {
@@ -12,7 +13,7 @@ class ReferenceOp : public Op {
 
   Result<Tensor> Run(const OpInputs& run) const override {
     // PReLU in place when the caller gave its input up: no copy of a large map.
-    if (layer_.type == "PReLU" && !run.writable.empty() && run.writable[0] != nullptr) {
+    if (layer_.kind == ncnn::LayerKind::kPRelu && !run.writable.empty() && run.writable[0] != nullptr) {
       Status applied = ops::PReluInPlace(run.writable[0], weights_);
       if (!applied.ok()) return applied;
       return std::move(*run.writable[0]);
@@ -31,7 +32,8 @@ class ReferenceOp : public Op {
 }  // namespace
 
 std::unique_ptr<Op> ReferenceBackend::MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) {
-  if (layer.type == "Input" || layer.type == "Split") return nullptr;
+  const ncnn::LayerInfo* info = ncnn::InfoOf(layer.kind);
+  if (info == nullptr || info->graph_only) return nullptr;
   return std::make_unique<ReferenceOp>(layer, weights);
 }
 

@@ -14,7 +14,8 @@
 
 namespace tessera::engine::ncnn {
 
-// The arrays a layer reads from the .bin, in fp32. Which layers have which:
+// The arrays a layer reads from the .bin, in fp32; their sizes follow from the
+// layer's parameters by one rule (WeightArraysOf in layer_table.h).
 // Convolution, Deconvolution, InnerProduct: weight (+ bias when bias_term);
 // PReLU: weight holds the slopes; Scale: weight holds the scales unless they come
 // from a second input blob, bias when bias_term. Other layers have none.

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/ncnn/layer_kind.h"
+
 namespace tessera::engine::ncnn {
 
 // One parameter value. ncnn writes integers and floats as text and tells them
@@ -35,7 +37,8 @@ class ParamDict {
 };
 
 struct LayerSpec {
-  std::string type;  // "Convolution", ...
+  std::string type;  // "Convolution", ... as the file spells it
+  LayerKind kind = LayerKind::kUnknown;  // set from `type` by whoever builds the spec (ncnn::KindOf)
   std::string name;
   std::vector<int> bottoms;  // blob indices consumed
   std::vector<int> tops;     // blob indices produced

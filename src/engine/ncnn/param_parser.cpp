@@ -4,6 +4,8 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "engine/ncnn/layer_table.h"
+
 namespace tessera::engine::ncnn {
 namespace {
 
@@ -133,6 +135,7 @@ Result<ModelGraph> ParseParam(std::string_view text, std::string_view file_name)
     if (tokens.size() < 4) return error("a layer line needs '<type> <name> <bottom_count> <top_count>'");
     LayerSpec layer;
     layer.type = std::string(tokens[0]);
+    layer.kind = KindOf(layer.type);
     layer.name = std::string(tokens[1]);
     layer.line = reader.line_number();
     int bottom_count = 0;

@@ -18,7 +18,7 @@ using dt = memory::data_type;
 // input at `slot` (the convolution's) and of the other one.
 bool ResidualSum(const ncnn::LayerSpec& next, int slot, float* own_scale, float* other_scale) {
   if (next.bottoms.size() != 2 || slot < 0 || slot > 1) return false;
-  if (next.type == "Eltwise") {
+  if (next.kind == ncnn::LayerKind::kEltwise) {
     if (next.params.GetInt(0, 1) != 1) return false;
     const std::vector<float> coeffs = next.params.GetFloats(1);
     if (!coeffs.empty() && coeffs.size() != 2) return false;
@@ -26,7 +26,7 @@ bool ResidualSum(const ncnn::LayerSpec& next, int slot, float* own_scale, float*
     *other_scale = coeffs.empty() ? 1.f : coeffs[1 - slot];
     return true;
   }
-  if (next.type == "BinaryOp") {
+  if (next.kind == ncnn::LayerKind::kBinaryOp) {
     if (next.params.GetInt(0, 0) != 0 || next.params.GetInt(1, 0) != 0) return false;  // add of two blobs
     *own_scale = 1.f;
     *other_scale = 1.f;
@@ -53,7 +53,7 @@ struct DnnlConvolution::Compiled {
 
 DnnlConvolution::DnnlConvolution(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
                                  DnnlConvOptions options)
-    : layer_(layer), weights_(weights), options_(options), transposed_(layer.type == "Deconvolution") {}
+    : layer_(layer), weights_(weights), options_(options), transposed_(layer.kind == ncnn::LayerKind::kDeconvolution) {}
 
 DnnlConvolution::~DnnlConvolution() = default;
 
@@ -62,7 +62,7 @@ bool DnnlConvolution::Fuse(const ncnn::LayerSpec& next, const ncnn::LayerWeights
   if (!options_.fuse || transposed_) return false;
   const ConvWindow k = ConvWindow::Read(layer_.params);
   FusedLayer fused;
-  if (next.type == "PReLU") {
+  if (next.kind == ncnn::LayerKind::kPRelu) {
     const size_t slopes = next_weights.weight.size();
     if (slopes != 1 && slopes != static_cast<size_t>(k.num_output)) return false;
     fused.kind = FusedLayer::Kind::kPRelu;

@@ -129,8 +129,8 @@ struct DnnlEltwise::Compiled {
 Result<Tensor> DnnlEltwise::Run(const OpInputs& run) const {
   const std::vector<const Tensor*>& inputs = run.tensors;
   Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-  const int op = layer_.params.GetInt(0, 1);
-  const std::vector<float> coeffs = layer_.params.GetFloats(1);
+  const int op = params_.op;
+  const std::vector<float>& coeffs = params_.coeffs;
   for (const Tensor* t : inputs) {
     if (!SameDims(*t, *inputs[0])) return InvalidError("Eltwise inputs differ in shape");
   }
@@ -187,9 +187,9 @@ struct DnnlBinaryOp::Compiled {
 Result<Tensor> DnnlBinaryOp::Run(const OpInputs& run) const {
   const std::vector<const Tensor*>& inputs = run.tensors;
   Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-  const int op = layer_.params.GetInt(0, 0);
-  const bool scalar = layer_.params.GetInt(1, 0) != 0 || inputs.size() == 1;
-  const float scalar_value = layer_.params.GetFloat(2, 0.f);
+  const int op = params_.op;
+  const bool scalar = params_.with_scalar || inputs.size() == 1;
+  const float scalar_value = params_.scalar;
   const Tensor& a = *inputs[0];
   const Tensor* b = scalar ? nullptr : inputs[1];
   // The reference kernel's rules: same shape, or a 3-D map and a 1-D vector

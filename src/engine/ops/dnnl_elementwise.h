@@ -9,6 +9,7 @@
 // reference kernels check them, with the same messages (kInvalid).
 #pragma once
 
+#include "engine/ncnn/layer_params.h"
 #include "engine/ops/dnnl_op.h"
 #include "engine/ops/dnnl_support.h"
 
@@ -31,12 +32,14 @@ class DnnlPRelu : public DnnlOp {
 // after the other for more than two inputs). All inputs of one shape.
 class DnnlEltwise : public DnnlOp {
  public:
-  explicit DnnlEltwise(const ncnn::LayerSpec& layer) : layer_(layer) {}
+  explicit DnnlEltwise(const ncnn::LayerSpec& layer)
+      : layer_(layer), params_(ncnn::EltwiseParams::Read(layer.params)) {}
   Result<Tensor> Run(const OpInputs& in) const override;
 
  private:
   struct Compiled;
   const ncnn::LayerSpec& layer_;
+  const ncnn::EltwiseParams params_;
   CompiledCache<Compiled> cache_;
 };
 
@@ -44,12 +47,14 @@ class DnnlEltwise : public DnnlOp {
 // its channel count (either order), or one tensor and the layer's scalar.
 class DnnlBinaryOp : public DnnlOp {
  public:
-  explicit DnnlBinaryOp(const ncnn::LayerSpec& layer) : layer_(layer) {}
+  explicit DnnlBinaryOp(const ncnn::LayerSpec& layer)
+      : layer_(layer), params_(ncnn::BinaryOpParams::Read(layer.params)) {}
   Result<Tensor> Run(const OpInputs& in) const override;
 
  private:
   struct Compiled;
   const ncnn::LayerSpec& layer_;
+  const ncnn::BinaryOpParams params_;
   CompiledCache<Compiled> cache_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include "engine/ncnn/layer_params.h"
 #include "engine/ops/dnnl_convolution.h"
 #include "engine/ops/dnnl_dense.h"
 #include "engine/ops/dnnl_elementwise.h"
@@ -12,22 +13,31 @@ namespace tessera::engine::ops {
 
 std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
                                    const DnnlConvOptions& conv_options) {
-  const std::string& t = layer.type;
+  using ncnn::LayerKind;
   const ncnn::ParamDict& p = layer.params;
-  if (t == "Convolution" || t == "Deconvolution") return std::make_unique<DnnlConvolution>(layer, weights, conv_options);
-  if (t == "PReLU") return std::make_unique<DnnlPRelu>(layer, weights);
-  if (t == "Eltwise") return std::make_unique<DnnlEltwise>(layer);
-  if (t == "BinaryOp") return std::make_unique<DnnlBinaryOp>(layer);
-  if (t == "Scale") return std::make_unique<DnnlScale>(layer, weights);
-  if (t == "Concat" && p.GetInt(0, 0) == 0) return std::make_unique<DnnlConcat>(layer);
-  if (t == "Crop") return std::make_unique<DnnlCrop>(layer);
-  // Bicubic has no oneDNN primitive; align_corners = 1 is not oneDNN's convention.
-  if (t == "Interp" && (p.GetInt(0, 0) == 1 || p.GetInt(0, 0) == 2) && p.GetInt(6, 0) == 0) {
-    return std::make_unique<DnnlInterp>(layer);
+  switch (layer.kind) {
+    case LayerKind::kConvolution:
+    case LayerKind::kDeconvolution: return std::make_unique<DnnlConvolution>(layer, weights, conv_options);
+    case LayerKind::kPRelu: return std::make_unique<DnnlPRelu>(layer, weights);
+    case LayerKind::kEltwise: return std::make_unique<DnnlEltwise>(layer);
+    case LayerKind::kBinaryOp: return std::make_unique<DnnlBinaryOp>(layer);
+    case LayerKind::kScale: return std::make_unique<DnnlScale>(layer, weights);
+    case LayerKind::kConcat: return p.GetInt(0, 0) == 0 ? std::make_unique<DnnlConcat>(layer) : nullptr;
+    case LayerKind::kCrop: return std::make_unique<DnnlCrop>(layer);
+    case LayerKind::kInterp: {
+      // Bicubic has no oneDNN primitive; align_corners = 1 is not oneDNN's convention.
+      const ncnn::InterpParams interp = ncnn::InterpParams::Read(p);
+      const bool runs = (interp.resize_type == ncnn::InterpParams::kNearest ||
+                         interp.resize_type == ncnn::InterpParams::kBilinear) && !interp.align_corner;
+      return runs ? std::make_unique<DnnlInterp>(layer) : nullptr;
+    }
+    case LayerKind::kPixelShuffle: return std::make_unique<DnnlPixelShuffle>(layer);
+    case LayerKind::kPooling: return std::make_unique<DnnlGlobalAveragePool>(layer);
+    case LayerKind::kInnerProduct: return std::make_unique<DnnlInnerProduct>(layer, weights);
+    case LayerKind::kInput:
+    case LayerKind::kSplit:
+    case LayerKind::kUnknown: return nullptr;
   }
-  if (t == "PixelShuffle") return std::make_unique<DnnlPixelShuffle>(layer);
-  if (t == "Pooling") return std::make_unique<DnnlGlobalAveragePool>(layer);
-  if (t == "InnerProduct") return std::make_unique<DnnlInnerProduct>(layer, weights);
   return nullptr;
 }
 

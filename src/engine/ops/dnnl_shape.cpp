@@ -154,7 +154,7 @@ Result<Tensor> DnnlInterp::Run(const OpInputs& run) const {
   Result<InterpSize> size = InterpOutputSize(x, layer_.params);
   if (!size.ok()) return size.status();
   if (size->h == x.h && size->w == x.w) return writable != nullptr ? std::move(*writable) : x;
-  const bool nearest = layer_.params.GetInt(0, 0) == 1;
+  const bool nearest = params_.resize_type == ncnn::InterpParams::kNearest;
   try {
     auto compiled = cache_.Get(ShapeKey({&x}), [&]() -> Result<std::shared_ptr<Compiled>> {
       auto c = std::make_shared<Compiled>();

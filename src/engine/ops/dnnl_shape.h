@@ -18,6 +18,7 @@
 //   plain out (a blocked input is converted first).
 #pragma once
 
+#include "engine/ncnn/layer_params.h"
 #include "engine/ops/dnnl_op.h"
 #include "engine/ops/dnnl_support.h"
 
@@ -48,12 +49,13 @@ class DnnlCrop : public DnnlOp {
 class DnnlInterp : public DnnlOp {
  public:
   // `layer` must be nearest (type 1) or bilinear (type 2).
-  explicit DnnlInterp(const ncnn::LayerSpec& layer) : layer_(layer) {}
+  explicit DnnlInterp(const ncnn::LayerSpec& layer) : layer_(layer), params_(ncnn::InterpParams::Read(layer.params)) {}
   Result<Tensor> Run(const OpInputs& run) const override;
 
  private:
   struct Compiled;
   const ncnn::LayerSpec& layer_;
+  const ncnn::InterpParams params_;
   CompiledCache<Compiled> cache_;
 };
 

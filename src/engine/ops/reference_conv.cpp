@@ -69,7 +69,7 @@ Result<Tensor> Convolution(const Tensor& in, const ncnn::ParamDict& p, const ncn
     float* dst = out.channel(oc);
     for (size_t i = 0; i < acc.size(); ++i) dst[i] = static_cast<float>(acc[i]);
   }
-  ApplyActivation(p.GetInt(9, 0), p.GetFloats(10), out.data.data(), out.size());
+  ApplyActivation(k.activation_type, k.activation_params, out.data.data(), out.size());
   return out;
 }
 
@@ -112,23 +112,24 @@ Result<Tensor> Deconvolution(const Tensor& in, const ncnn::ParamDict& p, const n
       }
     }
   }
-  ApplyActivation(p.GetInt(9, 0), p.GetFloats(10), out.data.data(), out.size());
+  ApplyActivation(k.activation_type, k.activation_params, out.data.data(), out.size());
   return out;
 }
 
 Result<Tensor> InnerProduct(const Tensor& in, const ncnn::ParamDict& p, const ncnn::LayerWeights& w) {
-  const int num_output = p.GetInt(0, 0);
+  const ncnn::InnerProductParams ip = ncnn::InnerProductParams::Read(p);
+  const int num_output = ip.num_output;
   const size_t n = in.size();
   if (w.weight.size() != n * static_cast<size_t>(num_output)) {
     return InvalidError("InnerProduct weights do not match an input of " + std::to_string(n));
   }
   Tensor out = Tensor::Vector(num_output);
   for (int i = 0; i < num_output; ++i) {
-    double sum = p.GetInt(1, 0) != 0 ? double(w.bias[i]) : 0.0;
+    double sum = ip.bias ? double(w.bias[i]) : 0.0;
     for (size_t j = 0; j < n; ++j) sum += double(w.weight[i * n + j]) * in.data[j];
     out.data[i] = static_cast<float>(sum);
   }
-  ApplyActivation(p.GetInt(9, 0), p.GetFloats(10), out.data.data(), out.size());
+  ApplyActivation(ip.activation_type, ip.activation_params, out.data.data(), out.size());
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Reference PReLU, Eltwise, BinaryOp and Scale.
 #include <algorithm>
 
+#include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::ops {
@@ -52,8 +53,9 @@ Result<Tensor> PRelu(const Tensor& in, const ncnn::LayerWeights& w) {
 }
 
 Result<Tensor> Eltwise(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
-  const int op = p.GetInt(0, 1);
-  const std::vector<float> coeffs = p.GetFloats(1);
+  const ncnn::EltwiseParams params = ncnn::EltwiseParams::Read(p);
+  const int op = params.op;
+  const std::vector<float>& coeffs = params.coeffs;
   for (const Tensor* t : in) {
     if (!SameShape(*t, *in[0])) return InvalidError("Eltwise inputs differ in shape");
   }
@@ -78,10 +80,11 @@ Result<Tensor> Eltwise(const std::vector<const Tensor*>& in, const ncnn::ParamDi
 }
 
 Result<Tensor> BinaryOp(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
-  const int op = p.GetInt(0, 0);
-  if (p.GetInt(1, 0) != 0 || in.size() == 1) {
+  const ncnn::BinaryOpParams params = ncnn::BinaryOpParams::Read(p);
+  const int op = params.op;
+  if (params.with_scalar || in.size() == 1) {
     Tensor out = *in[0];
-    const float b = p.GetFloat(2, 0.f);
+    const float b = params.scalar;
     for (float& v : out.data) v = Apply(op, v, b);
     return out;
   }

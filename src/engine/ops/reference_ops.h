@@ -1,5 +1,6 @@
 // Plain reference kernels for every layer the supported models use, following
-// ncnn's definitions (parameter ids and defaults in src/engine/ncnn/model.cpp).
+// ncnn's definitions (parameter ids and defaults in src/engine/ncnn/layer_params.h
+// and layer_table.cpp).
 // Written to be obviously correct, not fast: they are the baseline the oneDNN
 // backend is tested against, and what runs when nothing faster is available.
 // Accumulation is in double so results sit close to the float64 oracle.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::ops {
@@ -74,11 +75,14 @@ Result<Tensor> Concat(const std::vector<const Tensor*>& in, const ncnn::ParamDic
 Result<CropBox> CropRegion(const std::vector<const Tensor*>& in, const ncnn::ParamDict& p) {
   const Tensor& x = *in[0];
   if (x.dims != 3) return InvalidError("Crop needs a 3-D input");
+  const ncnn::CropParams crop = ncnn::CropParams::Read(p);
   int c0 = 0, y0 = 0, x0 = 0, oc = x.c, oh = x.h, ow = x.w;
-  if (p.Has(9)) {
+  if (crop.by_axes) {
     // starts / ends / axes style; axes count from the outside (c=0, h=1, w=2),
     // negative ones from the end; negative ends from the end of the axis.
-    std::vector<int> starts = p.GetInts(9), ends = p.GetInts(10), axes = p.GetInts(11);
+    const std::vector<int>& starts = crop.starts;
+    const std::vector<int>& ends = crop.ends;
+    std::vector<int> axes = crop.axes;
     if (axes.empty()) {
       for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int>(i));
     }
@@ -94,18 +98,18 @@ Result<CropBox> CropRegion(const std::vector<const Tensor*>& in, const ncnn::Par
       (axis == 0 ? oc : axis == 1 ? oh : ow) = end - start;
     }
   } else {
-    x0 = p.GetInt(0, 0);
-    y0 = p.GetInt(1, 0);
-    c0 = p.GetInt(2, 0);
+    x0 = crop.woffset;
+    y0 = crop.hoffset;
+    c0 = crop.coffset;
     if (in.size() == 2) {
       const Tensor& ref = *in[1];
       ow = ref.w;
       oh = ref.h;
       oc = ref.dims == 3 ? ref.c : x.c;
     } else {
-      ow = p.GetInt(3, x.w - x0);
-      oh = p.GetInt(4, x.h - y0);
-      oc = p.GetInt(5, x.c - c0);
+      ow = crop.outw.value_or(x.w - x0);
+      oh = crop.outh.value_or(x.h - y0);
+      oc = crop.outc.value_or(x.c - c0);
     }
   }
   if (c0 < 0 || y0 < 0 || x0 < 0 || oc <= 0 || oh <= 0 || ow <= 0 || c0 + oc > x.c || y0 + oh > x.h ||
@@ -131,11 +135,12 @@ Result<Tensor> Crop(const std::vector<const Tensor*>& in, const ncnn::ParamDict&
 }
 
 Result<InterpSize> InterpOutputSize(const Tensor& in, const ncnn::ParamDict& p) {
-  int oh = p.GetInt(3, 0);
-  int ow = p.GetInt(4, 0);
+  const ncnn::InterpParams interp = ncnn::InterpParams::Read(p);
+  int oh = interp.output_height;
+  int ow = interp.output_width;
   if (oh == 0 || ow == 0) {
-    oh = static_cast<int>(in.h * p.GetFloat(1, 1.f));
-    ow = static_cast<int>(in.w * p.GetFloat(2, 1.f));
+    oh = static_cast<int>(in.h * interp.height_scale);
+    ow = static_cast<int>(in.w * interp.width_scale);
   }
   if (oh <= 0 || ow <= 0) return InvalidError("Interp output would be empty");
   return InterpSize{oh, ow};
@@ -144,8 +149,10 @@ Result<InterpSize> InterpOutputSize(const Tensor& in, const ncnn::ParamDict& p) 
 std::vector<int> NearestIndices(int in_size, int out_size, const ncnn::ParamDict& p, bool vertical) {
   // Source index = output index / scale, truncated, clamped; the scale from the
   // output size when the layer gives one, else from the scale parameter.
-  const float inverse = p.GetInt(vertical ? 3 : 4, 0) ? static_cast<float>(in_size) / out_size
-                                                      : 1.f / p.GetFloat(vertical ? 1 : 2, 1.f);
+  const ncnn::InterpParams interp = ncnn::InterpParams::Read(p);
+  const int output_size = vertical ? interp.output_height : interp.output_width;
+  const float inverse = output_size != 0 ? static_cast<float>(in_size) / out_size
+                                         : 1.f / (vertical ? interp.height_scale : interp.width_scale);
   std::vector<int> index(out_size);
   for (int d = 0; d < out_size; ++d) index[d] = std::min(static_cast<int>(d * inverse), in_size - 1);
   return index;
@@ -153,7 +160,7 @@ std::vector<int> NearestIndices(int in_size, int out_size, const ncnn::ParamDict
 
 Result<Tensor> Interp(const Tensor& in, const ncnn::ParamDict& p) {
   if (in.dims != 3) return InvalidError("Interp needs a 3-D input");
-  const int type = p.GetInt(0, 0);
+  const int type = ncnn::InterpParams::Read(p).resize_type;
   Result<InterpSize> size = InterpOutputSize(in, p);
   if (!size.ok()) return size.status();
   const int oh = size->h, ow = size->w;
@@ -247,7 +254,7 @@ Result<Tensor> GlobalAveragePool(const Tensor& in) {
 
 Result<std::vector<Tensor>> ForwardLayer(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
                                          const std::vector<const Tensor*>& inputs) {
-  const std::string& t = layer.type;
+  using ncnn::LayerKind;
   const ncnn::ParamDict& p = layer.params;
   auto one = [](Result<Tensor> r) -> Result<std::vector<Tensor>> {
     if (!r.ok()) return r.status();
@@ -255,20 +262,24 @@ Result<std::vector<Tensor>> ForwardLayer(const ncnn::LayerSpec& layer, const ncn
     v.push_back(std::move(r).value());
     return v;
   };
-  if (t == "Split") return std::vector<Tensor>(layer.tops.size(), *inputs[0]);
-  if (t == "Convolution") return one(Convolution(*inputs[0], p, weights));
-  if (t == "Deconvolution") return one(Deconvolution(*inputs[0], p, weights));
-  if (t == "InnerProduct") return one(InnerProduct(*inputs[0], p, weights));
-  if (t == "PReLU") return one(PRelu(*inputs[0], weights));
-  if (t == "Eltwise") return one(Eltwise(inputs, p));
-  if (t == "BinaryOp") return one(BinaryOp(inputs, p));
-  if (t == "Scale") return one(Scale(inputs, p, weights));
-  if (t == "Concat") return one(Concat(inputs, p));
-  if (t == "Crop") return one(Crop(inputs, p));
-  if (t == "Interp") return one(Interp(*inputs[0], p));
-  if (t == "PixelShuffle") return one(PixelShuffle(*inputs[0], p));
-  if (t == "Pooling") return one(GlobalAveragePool(*inputs[0]));
-  return Status(StatusCode::kUnsupported, "layer type " + t + " has no kernel");
+  switch (layer.kind) {
+    case LayerKind::kSplit: return std::vector<Tensor>(layer.tops.size(), *inputs[0]);
+    case LayerKind::kConvolution: return one(Convolution(*inputs[0], p, weights));
+    case LayerKind::kDeconvolution: return one(Deconvolution(*inputs[0], p, weights));
+    case LayerKind::kInnerProduct: return one(InnerProduct(*inputs[0], p, weights));
+    case LayerKind::kPRelu: return one(PRelu(*inputs[0], weights));
+    case LayerKind::kEltwise: return one(Eltwise(inputs, p));
+    case LayerKind::kBinaryOp: return one(BinaryOp(inputs, p));
+    case LayerKind::kScale: return one(Scale(inputs, p, weights));
+    case LayerKind::kConcat: return one(Concat(inputs, p));
+    case LayerKind::kCrop: return one(Crop(inputs, p));
+    case LayerKind::kInterp: return one(Interp(*inputs[0], p));
+    case LayerKind::kPixelShuffle: return one(PixelShuffle(*inputs[0], p));
+    case LayerKind::kPooling: return one(GlobalAveragePool(*inputs[0]));
+    case LayerKind::kInput:
+    case LayerKind::kUnknown: break;
+  }
+  return Status(StatusCode::kUnsupported, "layer type " + layer.type + " has no kernel");
 }
 
 }  // namespace tessera::engine::ops
