@@ -33,18 +33,21 @@ CASES=("realesr-animevideov3-x4 276 276 3 3 2" "realesrgan-x4plus 220 44 2 1 1")
 cmake --build "$BUILD" --target forward_bench -j2 >/dev/null
 mkdir -p "$OUT"
 # Both sides use 2 threads; anything else running on the machine slows them, and unevenly.
+# The 1-minute load average counts the bench's own threads once it has run: above 0.5
+# before anything ran, or above THREADS + 0.5 afterwards, something else was running.
 LOADED=()
-note_load() {
+note_load() {  # label, load the bench itself accounts for
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
   echo "load average $1: $load" >&2
-  if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then LOADED+=("$1: $load"); fi
+  if awk -v l="$load" -v own="$2" 'BEGIN { exit !(l > own + 0.5) }'; then LOADED+=("$1: $load"); fi
 }
 RESULTS=$OUT/results.jsonl
 CHECKS=$OUT/checks.jsonl
 : >"$RESULTS"
 : >"$CHECKS"
 
+own_load=0
 for c in "${CASES[@]}"; do
   read -r name size check rounds runs warmup <<<"$c"
   rounds=${ROUNDS:-$rounds}
@@ -61,7 +64,8 @@ for c in "${CASES[@]}"; do
     OMP_NUM_THREADS=$THREADS TESSERA_MODEL_DIR=$MODEL_DIR "$BUILD/bench/forward_bench" "$OUT/$name-$check.json" \
       --runs 1 --warmup 1 >>"$CHECKS"
   fi
-  note_load "before $name"
+  note_load "before $name" "$own_load"
+  own_load=$THREADS
   for ((r = 1; r <= rounds; ++r)); do
     node "$ROOT/bench/onnx/ort_forward.mjs" "$meta" --runs "$runs" --warmup "$warmup" --threads "$THREADS" |
       tee -a "$RESULTS"
@@ -69,7 +73,7 @@ for c in "${CASES[@]}"; do
       env OMP_NUM_THREADS=$THREADS TESSERA_MODEL_DIR="$MODEL_DIR" ${isa_limit:+ONEDNN_MAX_CPU_ISA=$isa_limit} \
         "$BUILD/bench/forward_bench" "$meta" --runs "$runs" --warmup "$warmup" | tee -a "$RESULTS"
     done
-    note_load "$name round $r"
+    note_load "$name round $r" "$THREADS"
   done
 done
 
