@@ -265,6 +265,7 @@ net::awaitable<void> OnHandlerThread(HttpServer::Impl& server, const std::functi
 net::awaitable<void> ServeConnection(HttpServer::Impl& server, beast::tcp_stream stream, std::string remote,
                                      ConnectionLimits::Slot slot) {
   (void)slot;  // held for the connection's life
+  ConnectionRegistration registration(server, stream);
   beast::flat_buffer buffer(server.options.max_header_bytes + kBodyChunk);
   while (!server.stopping) {
     if (!co_await AwaitNextRequest(server, stream, buffer)) break;

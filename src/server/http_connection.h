@@ -4,6 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -32,7 +35,9 @@ struct HttpServer::Impl {
         limits(options.max_connections, options.max_connections_per_client),
         io(options.io_threads),
         handlers(static_cast<size_t>(options.handler_threads)),
-        acceptor(io) {}
+        accept_strand(net::make_strand(io)),
+        acceptor(io),
+        work(net::make_work_guard(io)) {}
 
   const HttpServerOptions options;
   const HttpRouter& router;
@@ -43,10 +48,40 @@ struct HttpServer::Impl {
   ConnectionLimits limits;
   net::io_context io;
   net::thread_pool handlers;  // joined before `io` goes
+  net::strand<net::io_context::executor_type> accept_strand;  // the acceptor's, so Stop can close it
   Tcp::acceptor acceptor;
+  // Keeps the loop running while idle; Stop lets it go, so the loop ends once
+  // every connection has.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   int port = 0;
   std::atomic<bool> stopping{false};
   std::vector<std::thread> io_threads;
+
+  // Every open connection, so Stop can close them all and let the loop drain
+  // (an io_context destroyed with coroutines still pending is not safe).
+  struct Connection {
+    beast::tcp_stream* stream = nullptr;  // null once the connection ended; read on `executor` only
+    net::any_io_executor executor;
+  };
+  std::mutex connections_mutex;
+  std::set<std::shared_ptr<Connection>> connections;
+  // Loop threads still running (Run's own included).
+  std::mutex loop_mutex;
+  std::condition_variable loop_ended;
+  int loops_running = 0;
+};
+
+// Registers a connection for its life (a member of its coroutine's frame).
+class ConnectionRegistration {
+ public:
+  ConnectionRegistration(HttpServer::Impl& server, beast::tcp_stream& stream);
+  ~ConnectionRegistration();
+  ConnectionRegistration(const ConnectionRegistration&) = delete;
+  ConnectionRegistration& operator=(const ConnectionRegistration&) = delete;
+
+ private:
+  HttpServer::Impl& server_;
+  std::shared_ptr<HttpServer::Impl::Connection> connection_;
 };
 
 // Serves requests on one connection until it closes, fails a deadline or the

@@ -67,6 +67,20 @@ void RaiseDescriptorLimit() {
 
 }  // namespace
 
+ConnectionRegistration::ConnectionRegistration(HttpServer::Impl& server, beast::tcp_stream& stream)
+    : server_(server),
+      connection_(std::make_shared<HttpServer::Impl::Connection>(
+          HttpServer::Impl::Connection{&stream, stream.get_executor()})) {
+  std::lock_guard lock(server_.connections_mutex);
+  server_.connections.insert(connection_);
+}
+
+ConnectionRegistration::~ConnectionRegistration() {
+  connection_->stream = nullptr;  // on the connection's executor, like every read of it
+  std::lock_guard lock(server_.connections_mutex);
+  server_.connections.erase(connection_);
+}
+
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(); }
@@ -96,22 +110,63 @@ int HttpServer::port() const { return impl_->port; }
 
 size_t HttpServer::open_connections() const { return impl_->limits.open(); }
 
+namespace {
+
+void RunLoop(HttpServer::Impl& server) {
+  server.io.run();
+  std::lock_guard lock(server.loop_mutex);
+  server.loops_running -= 1;
+  server.loop_ended.notify_all();
+}
+
+}  // namespace
+
 void HttpServer::Run() {
   Impl& server = *impl_;
-  if (server.stopping) return;
-  net::co_spawn(server.io, AcceptLoop(server), net::detached);
-  auto guard = net::make_work_guard(server.io);
-  for (int i = 1; i < server.options.io_threads; ++i) server.io_threads.emplace_back([&server] { server.io.run(); });
-  server.io.run();
+  {
+    std::lock_guard lock(server.loop_mutex);
+    if (server.stopping) return;
+    server.loops_running = server.options.io_threads;
+  }
+  net::co_spawn(server.accept_strand, AcceptLoop(server), net::detached);
+  for (int i = 1; i < server.options.io_threads; ++i) server.io_threads.emplace_back([&server] { RunLoop(server); });
+  RunLoop(server);
 }
 
 void HttpServer::Stop() {
   Impl& server = *impl_;
-  if (server.stopping.exchange(true)) return;
-  // The loop stops first, so no new work reaches the handler threads; handlers
-  // in flight finish (their answers are not sent). The connections' coroutines
-  // are destroyed with the io_context, closing their sockets.
-  server.io.stop();
+  {
+    std::lock_guard lock(server.loop_mutex);
+    if (server.stopping.exchange(true)) return;
+  }
+  // No new connections; every open one closed on its own executor, so each
+  // coroutine ends (a handler in flight finishes first); then the loop, out of
+  // work, returns. Only if that takes too long is it stopped with work pending.
+  net::post(server.accept_strand, [&server] {
+    beast::error_code ignored;
+    server.acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Impl::Connection>> open;
+  {
+    std::lock_guard lock(server.connections_mutex);
+    open.assign(server.connections.begin(), server.connections.end());
+  }
+  for (const auto& connection : open) {
+    net::dispatch(connection->executor, [connection] {
+      if (connection->stream == nullptr) return;
+      beast::error_code ignored;
+      connection->stream->socket().shutdown(Tcp::socket::shutdown_both, ignored);
+      connection->stream->socket().close(ignored);
+    });
+  }
+  server.work.reset();
+  {
+    std::unique_lock lock(server.loop_mutex);
+    if (!server.loop_ended.wait_for(lock, std::chrono::seconds(10), [&] { return server.loops_running <= 0; })) {
+      LogWarn("http_stop_forced").Field("open_connections", server.limits.open());
+      server.io.stop();
+    }
+  }
   for (std::thread& thread : server.io_threads) {
     if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
   }

@@ -168,6 +168,13 @@ void Events(JobServer::State& state, const HttpRequest& request, HttpResponse& r
     }
     last_event_id = id;
   }
+  // Subscribed before the job is read: a change made in between is then queued,
+  // never lost between the two.
+  auto subscriber = state.events->Subscribe(only, last_event_id);
+  if (!subscriber) {
+    response.SetHeader("Retry-After", "5");
+    return ReplyError(response, 503, "too many event subscribers (max_event_subscribers); retry later");
+  }
   std::string first;
   bool finished = false;
   if (!only.empty()) {
@@ -176,14 +183,8 @@ void Events(JobServer::State& state, const HttpRequest& request, HttpResponse& r
       if (view.status().code() == StatusCode::kNotFound) return ReplyError(response, 404, "no job " + only);
       return ReplyStatus(response, view.status());
     }
-    first = JobViewJson(state, *view);
     finished = IsFinalStatus(std::string(store::JobStatusName(view->job.status)));
-    first = "event: job\ndata: " + first + "\n\n";
-  }
-  auto subscriber = state.events->Subscribe(only, last_event_id);
-  if (!subscriber) {
-    response.SetHeader("Retry-After", "5");
-    return ReplyError(response, 503, "too many event subscribers (max_event_subscribers); retry later");
+    first = "event: job\ndata: " + JobViewJson(state, *view) + "\n\n";
   }
   response.status = 200;
   response.events = std::move(subscriber);
