@@ -67,13 +67,6 @@ class Op {
     (void)next, (void)next_weights, (void)slot, (void)fusion;
     return false;
   }
-
-  // (optional) Prepares what a run on inputs of these shapes needs (compiled
-  // primitives, packed weights) ahead of the first request: warm-up.
-  virtual Status Prepare(const std::vector<const Tensor*>& inputs) const {
-    (void)inputs;
-    return Status::Ok();
-  }
 };
 
 struct BackendMemory {

@@ -46,8 +46,7 @@ struct DnnlConvolution::Compiled {
   std::string impl;       // oneDNN's implementation name, e.g. "brgconv:avx512_core"
   memory::desc src_desc;  // what the primitive reads and writes
   memory::desc dst_desc;
-  std::optional<Layout> src_layout;  // those as our layouts, when they are one of ours
-  std::optional<Layout> dst_layout;
+  std::optional<Layout> dst_layout;  // the output's as one of our layouts, when it is one
   int out_c = 0, out_h = 0, out_w = 0;
 };
 
@@ -182,7 +181,6 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::Compile(cons
       }
       if (!made) create(dnnl::convolution_forward(), dnnl::algorithm::convolution_direct);
     }
-    compiled->src_layout = LayoutOfDesc(compiled->src_desc);
     compiled->dst_layout = LayoutOfDesc(compiled->dst_desc);
     if (probe_only) return compiled;
     // ncnn keeps both kinds of weights as [out][in][kh][kw]: oneDNN's oihw.
@@ -210,18 +208,6 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::Compile(cons
 Result<std::shared_ptr<const DnnlConvolution::Compiled>> DnnlConvolution::CompiledFor(const Tensor& input) const {
   if (input.dims != 3) return InvalidError(layer_.type + " needs a 3-D input");
   return cache_.Get({input.c, input.h, input.w, static_cast<int>(input.layout)}, [&] { return Compile(input); });
-}
-
-Status DnnlConvolution::Prepare(const std::vector<const Tensor*>& inputs) const {
-  if (inputs.empty()) return InvalidError(layer_.type + " without an input");
-  return CompiledFor(*inputs[0]).status();
-}
-
-Result<std::pair<Layout, std::optional<Layout>>> DnnlConvolution::ChosenLayouts(const Tensor& input) const {
-  auto compiled = CompiledFor(input);
-  if (!compiled.ok()) return compiled.status();
-  if (!(*compiled)->src_layout) return InternalError("oneDNN chose a source layout tessera does not name");
-  return std::make_pair(*(*compiled)->src_layout, (*compiled)->dst_layout);
 }
 
 Result<Tensor> DnnlConvolution::Run(const OpInputs& run) const {

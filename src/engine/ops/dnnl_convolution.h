@@ -33,10 +33,6 @@ class DnnlConvolution : public DnnlOp {
   // Op: inputs[0] is the map; a fused residual sum adds the extra input.
   Result<Tensor> Run(const OpInputs& run) const override;
   bool Fuse(const ncnn::LayerSpec& next, const ncnn::LayerWeights& next_weights, int slot, Fusion* fusion) override;
-  Status Prepare(const std::vector<const Tensor*>& inputs) const override;
-
-  // The layout the primitive for this input reads and writes (for tests).
-  Result<std::pair<Layout, std::optional<Layout>>> ChosenLayouts(const Tensor& input) const;
 
  private:
   struct Compiled;  // the primitive and packed weights for one input shape and layout
