@@ -20,6 +20,9 @@ void AddDevicesCommand(CLI::App& app, CommandRunner* runner) {
         std::printf("%-10s %-10s %12s %12s  %s\n", d.device.Name().c_str(), d.backend.c_str(),
                     mib(d.memory.free_bytes).c_str(), mib(d.memory.total_bytes).c_str(), d.detail.c_str());
       }
+      if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
+        std::printf("(no cuda devices: %s)\n", engine::DeviceUnavailableReason(engine::Device::Kind::kCuda).c_str());
+      }
       return 0;
     };
   });

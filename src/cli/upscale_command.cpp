@@ -25,6 +25,7 @@ struct UpscaleFlags {
   int gpu = -1;
   std::string device;
   std::string precision;
+  std::string vram_budget;
   std::string format;
   int threads = 0;
   std::string model_dir;
@@ -83,7 +84,7 @@ int RunUpscale(const UpscaleFlags& f) {
     if (f.gpu != -1 && f.gpu != gpu_id) return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
     spec.gpu_id = gpu_id;
   }
-  Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, "");
+  Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, f.vram_budget);
   if (!backend.ok()) return fail(backend.status().message());
   o.backend = *backend;
   if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
@@ -120,13 +121,15 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-t,--tile-size", flags->tile, "Tile edge in pixels; 0 = automatic (200)")->capture_default_str();
   cmd->add_option("-g,--gpu-id", flags->gpu,
-                  "GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line (this build has no "
-                  "GPU backend)")
+                  "GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line saying why "
+                  "(`tessera devices` lists the usable ones)")
       ->capture_default_str();
   cmd->add_option("--device", flags->device, "cpu or cuda:N (the same as -g N); see `tessera devices`");
   cmd->add_option("--precision", flags->precision,
                   "auto, fp32 or fp16: storage precision on GPUs; the CPU computes in fp32")
       ->default_str("auto");
+  cmd->add_option("--vram-budget", flags->vram_budget,
+                  "Most GPU memory to use, e.g. 4GiB or 64MiB (default: what the device has free)");
   cmd->add_option("-f,--format", flags->format, "png, jpg or webp; default: from the output's extension, else png");
   cmd->add_option("-j,--threads", flags->threads, "Threads for image work; 0 = one per core")->capture_default_str();
   cmd->add_option("--model-dir", flags->model_dir, "Model directory (default: $TESSERA_MODEL_DIR or "

@@ -80,6 +80,7 @@ int Finish(WorkerFlags& f) {
   Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, f.vram_budget);
   if (!backend.ok()) return fail(backend.status().message());
   o.backend = *backend;
+  o.backend.pool_idle_release = o.pool_idle_release;  // the GPU's cached blocks too
   if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
     // Only the CPU can run here: refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {

@@ -4,6 +4,10 @@
 #include "engine/backends/reference_backend.h"
 #include "util/byte_size.h"
 
+#ifdef TESSERA_HAVE_CUDA
+#include "engine/backends/cuda/cuda_backend.h"
+#endif
+
 namespace tessera::engine {
 
 Result<Precision> ParsePrecision(std::string_view text) {
@@ -44,16 +48,38 @@ Status CheckBackendOptions(const Device& device, const BackendOptions& options) 
   return Status::Ok();
 }
 
-int UsableDeviceCount(Device::Kind kind) { return kind == Device::Kind::kCpu ? 1 : 0; }
+bool BuiltWithCuda() {
+#ifdef TESSERA_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
 
-Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& options) {
-  Status checked = CheckBackendOptions(device, options);
-  if (!checked.ok()) return checked;
-  if (!device.is_cpu()) {
-    return Status(StatusCode::kDeviceUnavailable,
-                  device.Name() + " is not available: this build has no " +
-                      (device.kind == Device::Kind::kCuda ? "CUDA" : "Vulkan") + " backend");
+int UsableDeviceCount(Device::Kind kind) {
+  switch (kind) {
+    case Device::Kind::kCpu: return 1;
+#ifdef TESSERA_HAVE_CUDA
+    case Device::Kind::kCuda: return cuda::Availability().device_count;
+#endif
+    default: return 0;
   }
+}
+
+std::string DeviceUnavailableReason(Device::Kind kind) {
+  if (UsableDeviceCount(kind) > 0) return "";
+  if (kind == Device::Kind::kVulkan) return "this build has no Vulkan backend";
+#ifdef TESSERA_HAVE_CUDA
+  return cuda::Availability().reason;
+#else
+  return "this build has no CUDA backend (configured with -DTESSERA_CUDA=OFF, or nvcc / cuDNN headers missing)";
+#endif
+}
+
+namespace {
+
+// The CPU's backends: oneDNN where it starts, the reference kernels for what it declines.
+BackendSet CpuBackends(const BackendOptions& options) {
   BackendSet set;
   if (OneDnnBackend::Available()) {
     set.backend = std::make_shared<OneDnnBackend>(options.onednn);
@@ -62,6 +88,35 @@ Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& optio
     set.backend = std::make_shared<ReferenceBackend>();
   }
   return set;
+}
+
+}  // namespace
+
+Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& options) {
+  Status checked = CheckBackendOptions(device, options);
+  if (!checked.ok()) return checked;
+  if (device.is_cpu()) return CpuBackends(options);
+  const int usable = UsableDeviceCount(device.kind);
+  if (device.index >= usable) {
+    const std::string why = usable == 0 ? DeviceUnavailableReason(device.kind)
+                                        : "this machine has " + std::to_string(usable) + " such devices";
+    return Status(StatusCode::kDeviceUnavailable, device.Name() + " is not available: " + why);
+  }
+#ifdef TESSERA_HAVE_CUDA
+  if (device.kind == Device::Kind::kCuda) {
+    cuda::CudaBackendOptions cuda_options;
+    cuda_options.dtype = options.precision == Precision::kFp32 ? DataType::kF32 : DataType::kF16;
+    cuda_options.vram_budget_bytes = options.vram_budget_bytes;
+    cuda_options.pool_idle_release = options.pool_idle_release;
+    Result<std::shared_ptr<cuda::CudaBackend>> backend = cuda::CudaBackend::Create(device.index, cuda_options);
+    if (!backend.ok()) return backend.status();
+    BackendSet set;
+    set.backend = std::move(backend).value();
+    set.fallback = CpuBackends(options).backend;  // the layers the GPU declines (bicubic Interp)
+    return set;
+  }
+#endif
+  return Status(StatusCode::kDeviceUnavailable, device.Name() + " is not available: " + DeviceUnavailableReason(device.kind));
 }
 
 std::vector<DeviceInfo> ListDevices() {
@@ -75,6 +130,19 @@ std::vector<DeviceInfo> ListDevices() {
     cpu.detail = set->backend->Fingerprint();
   }
   devices.push_back(cpu);
+  for (int i = 0; i < UsableDeviceCount(Device::Kind::kCuda); ++i) {
+    DeviceInfo gpu;
+    gpu.device = Device::Cuda(i);
+    Result<BackendSet> gpu_set = BackendsFor(gpu.device);
+    if (!gpu_set.ok()) {
+      gpu.detail = gpu_set.status().message();
+    } else {
+      gpu.backend = gpu_set->backend->name();
+      gpu.memory = gpu_set->backend->ProbeMemory();
+      gpu.detail = gpu_set->backend->Fingerprint();
+    }
+    devices.push_back(gpu);
+  }
   return devices;
 }
 

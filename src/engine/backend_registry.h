@@ -1,12 +1,15 @@
 // Which backend runs on which device, and the choices every backend shares
 // (--precision, --vram-budget), parsed and checked in one place.
 //
-// Today: "cpu" is oneDNN where it starts (else the reference kernels), with the
-// reference kernels as the fallback for the layers oneDNN declines. GPU devices
-// ("cuda:N", "vulkan:N") are kDeviceUnavailable until their backends are built
-// in; they register here and change nothing else.
+// "cpu" is oneDNN where it starts (else the reference kernels), with the
+// reference kernels as the fallback for the layers oneDNN declines. "cuda:N" is
+// the CUDA backend in builds with TESSERA_CUDA (docs/gpu.md), with the CPU's
+// backend as the fallback for the layers it declines; kDeviceUnavailable with
+// the reason where this machine has no usable NVIDIA GPU. "vulkan:N" is
+// kDeviceUnavailable until its backend is built in.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +34,8 @@ struct BackendOptions {
   // Device memory this process may use on a GPU (0: no limit beyond the free
   // memory the device reports). Ignored on the CPU, whose budget is --ram-budget.
   uint64_t vram_budget_bytes = 0;
+  // A GPU's cached device blocks idle this long go back to the device (--pool-idle-release).
+  std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
   OneDnnBackendOptions onednn;  // CPU tuning (tests force layouts through it)
 };
 
@@ -64,7 +69,15 @@ struct DeviceInfo {
 // Every device this build and machine can run on (the CPU always).
 std::vector<DeviceInfo> ListDevices();
 
-// GPUs of a kind usable here (0 until a GPU backend is built in).
+// GPUs of a kind usable here (0 without a GPU backend built in, or without a
+// driver and device).
 int UsableDeviceCount(Device::Kind kind);
+
+// Why no GPU of `kind` is usable here (empty when one is): the build has no
+// such backend, no driver, no device.
+std::string DeviceUnavailableReason(Device::Kind kind);
+
+// Whether this build has the CUDA backend compiled in.
+bool BuiltWithCuda();
 
 }  // namespace tessera::engine

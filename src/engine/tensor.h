@@ -9,6 +9,7 @@
 #include <new>
 #include <vector>
 
+#include "engine/data_type.h"
 #include "engine/layout.h"
 
 namespace tessera::engine {
@@ -43,10 +44,6 @@ using TensorStorage = std::vector<float, AlignedAllocator<float>>;
 inline bool operator==(const TensorStorage& a, const std::vector<float>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
-
-// Element types. Host tensors are fp32; a device backend may store fp16
-// (accumulating in fp32) where the user's --precision allows it.
-enum class DataType : uint8_t { kF32, kF16 };
 
 // Memory a device backend owns (GPU memory); the backend that made it is the
 // only one that reads it. Host tensors have none and keep their values in

@@ -1,0 +1,263 @@
+#include "engine/backends/cuda/cuda_backend.h"
+
+#include <cuda_fp16.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "engine/ncnn/layer_table.h"
+#include "util/log.h"
+
+namespace tessera::engine::cuda {
+namespace {
+
+size_t ElementBytes(DataType dtype) { return dtype == DataType::kF16 ? 2 : 4; }
+
+// Streams, handles and staging per thread and device; freed when the thread ends.
+std::map<int, std::unique_ptr<CudaThreadContext>>& ThreadContexts() {
+  thread_local std::map<int, std::unique_ptr<CudaThreadContext>> contexts;
+  return contexts;
+}
+
+// Grows the thread's pinned staging buffer to `bytes`, after the transfer that
+// last used it.
+Status EnsurePinned(CudaThreadContext* context, size_t bytes) {
+  Status s = CudaStatus(cudaEventSynchronize(context->staging_free), "waiting for a transfer");
+  if (!s.ok() || context->pinned_bytes >= bytes) return s;
+  if (context->pinned != nullptr) cudaFreeHost(context->pinned);
+  context->pinned = nullptr;
+  context->pinned_bytes = 0;
+  s = CudaStatus(cudaHostAlloc(&context->pinned, bytes, cudaHostAllocDefault), "pinned staging buffer");
+  if (!s.ok()) return s;
+  context->pinned_bytes = bytes;
+  return Status::Ok();
+}
+
+}  // namespace
+
+CudaThreadContext::~CudaThreadContext() {
+  // At process exit the runtime may already be gone; its calls then fail harmlessly.
+  if (cudnn != nullptr) {
+    if (const CudnnLibrary* lib = LoadCudnn()) lib->cudnnDestroy(cudnn);
+  }
+  if (pinned != nullptr) cudaFreeHost(pinned);
+  if (staging_free != nullptr) cudaEventDestroy(staging_free);
+  if (stream != nullptr) cudaStreamDestroy(stream);
+}
+
+void* DevicePointer(const Tensor& t) {
+  const auto* buffer = static_cast<const CudaBuffer*>(t.device.get());
+  return buffer != nullptr ? buffer->data() : nullptr;
+}
+
+kernels::Shape4 ShapeOf(const Tensor& t) {
+  if (t.dims == 1) return {t.n, 1, 1, t.w};
+  return {t.n, t.h, t.w, t.c};
+}
+
+Result<std::shared_ptr<CudaBackend>> CudaBackend::Create(int device_index, CudaBackendOptions options) {
+  Result<CudaDeviceProperties> properties = DeviceProperties(device_index);
+  if (!properties.ok()) return properties.status();
+  std::shared_ptr<CudaBackend> backend(new CudaBackend(device_index, options, std::move(properties).value()));
+  return backend;
+}
+
+CudaBackend::CudaBackend(int device_index, CudaBackendOptions options, CudaDeviceProperties properties)
+    : device_index_(device_index), options_(options), properties_(std::move(properties)) {
+  std::string why;
+  cudnn_ = LoadCudnn(&why);
+  if (cudnn_ == nullptr) {
+    LogWarn("cuda_without_cudnn").Field("device", device().Name()).Field("reason", why).Field(
+        "effect", "convolutions run on the backend's direct kernels (slow)");
+  }
+  gpu::CachingAllocatorOptions allocator_options;
+  allocator_options.budget_bytes = options.vram_budget_bytes;
+  allocator_options.idle_release = options.pool_idle_release;
+  allocator_ = gpu::CachingAllocator::Create(std::make_shared<CudaDeviceMemory>(device_index), allocator_options);
+}
+
+std::string CudaBackend::Fingerprint() const {
+  return "device=" + properties_.name + " cc=" + std::to_string(properties_.major) + "." +
+         std::to_string(properties_.minor) + " driver=" + std::to_string(properties_.driver_version) +
+         " runtime=" + std::to_string(properties_.runtime_version) +
+         " cudnn=" + (cudnn_ != nullptr ? CudnnVersionText(cudnn_->version) : std::string("none")) +
+         " precision=" + (options_.dtype == DataType::kF16 ? "fp16" : "fp32");
+}
+
+std::unique_ptr<Op> CudaBackend::MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) {
+  const ncnn::LayerInfo* info = ncnn::InfoOf(layer.kind);
+  if (info == nullptr || info->graph_only) return nullptr;
+  if (layer.kind == ncnn::LayerKind::kConvolution || layer.kind == ncnn::LayerKind::kDeconvolution) {
+    return MakeConvolutionOp(*this, layer, weights);
+  }
+  return MakeLayerOp(*this, layer, weights);
+}
+
+Result<CudaThreadContext*> CudaBackend::Context() const {
+  auto& contexts = ThreadContexts();
+  auto it = contexts.find(device_index_);
+  if (it != contexts.end()) {
+    Status s = CudaStatus(cudaSetDevice(device_index_), "cudaSetDevice");
+    if (!s.ok()) return s;
+    return it->second.get();
+  }
+  auto context = std::make_unique<CudaThreadContext>();
+  context->device = device_index_;
+  Status s = CudaStatus(cudaSetDevice(device_index_), "cudaSetDevice");
+  if (s.ok()) s = CudaStatus(cudaStreamCreateWithFlags(&context->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  if (s.ok()) s = CudaStatus(cudaEventCreateWithFlags(&context->staging_free, cudaEventDisableTiming), "cudaEventCreate");
+  if (!s.ok()) return s;
+  if (cudnn_ != nullptr) {
+    cudnnStatus_t status = cudnn_->cudnnCreate(&context->cudnn);
+    if (status == CUDNN_STATUS_SUCCESS) status = cudnn_->cudnnSetStream(context->cudnn, context->stream);
+    if (status != CUDNN_STATUS_SUCCESS) {
+      return Status(status == CUDNN_STATUS_ALLOC_FAILED ? StatusCode::kOutOfMemory : StatusCode::kInternal,
+                    std::string("cudnnCreate: ") + cudnn_->cudnnGetErrorString(status));
+    }
+  }
+  CudaThreadContext* raw = context.get();
+  contexts.emplace(device_index_, std::move(context));
+  return raw;
+}
+
+Result<gpu::DeviceBlock> CudaBackend::Scratch(uint64_t bytes, const CudaThreadContext& context) const {
+  return allocator_->Allocate(bytes, context.tag());
+}
+
+Result<Tensor> CudaBackend::NewTensor(int dims, int n, int c, int h, int w) const {
+  if ((dims != 1 && dims != 3) || n <= 0 || c <= 0 || h <= 0 || w <= 0) {
+    return InvalidError("a tensor of " + std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" +
+                        std::to_string(w) + " cannot exist");
+  }
+  Result<CudaThreadContext*> context = Context();
+  if (!context.ok()) return context.status();
+  Tensor t;
+  t.dims = dims;
+  t.n = n;
+  t.c = dims == 3 ? c : 1;
+  t.h = dims == 3 ? h : 1;
+  t.w = w;
+  t.layout = Layout::kChannelsLast;
+  t.dtype = options_.dtype;
+  Result<gpu::DeviceBlock> block = Scratch(ShapeOf(t).count() * ElementBytes(t.dtype), **context);
+  if (!block.ok()) return block.status();
+  t.device = std::make_shared<CudaBuffer>(std::move(block).value());
+  return t;
+}
+
+Result<gpu::DeviceBlock> CudaBackend::Upload(const std::vector<float>& values, bool half,
+                                             const CudaThreadContext& context) const {
+  std::vector<uint16_t> halves;
+  const void* source = values.data();
+  size_t bytes = values.size() * sizeof(float);
+  if (half) {
+    halves.resize(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const __half h = __float2half_rn(values[i]);
+      std::memcpy(&halves[i], &h, sizeof(h));
+    }
+    source = halves.data();
+    bytes = halves.size() * sizeof(uint16_t);
+  }
+  Result<gpu::DeviceBlock> block = allocator_->Allocate(bytes, context.tag());
+  if (!block.ok()) return block.status();
+  Status s = CudaStatus(cudaMemcpyAsync(block->data(), source, bytes, cudaMemcpyHostToDevice, context.stream),
+                        "uploading weights");
+  if (s.ok()) s = CudaStatus(cudaStreamSynchronize(context.stream), "uploading weights");
+  if (!s.ok()) return s;
+  return block;
+}
+
+BackendMemory CudaBackend::ProbeMemory() const {
+  BackendMemory memory;
+  Result<gpu::DeviceMemoryInfo> info = allocator_->Probe();
+  if (!info.ok()) return memory;
+  memory.known = true;
+  memory.free_bytes = info->free_bytes;
+  memory.total_bytes = info->total_bytes;
+  return memory;
+}
+
+Result<Tensor> CudaBackend::Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const {
+  if (dims == 3 && layout != Layout::kChannelsLast) {
+    return Status(StatusCode::kUnsupported, "the CUDA backend keeps feature maps channels-last");
+  }
+  if (dtype != options_.dtype) return Status(StatusCode::kUnsupported, "the CUDA backend runs one precision per model");
+  return NewTensor(dims, 1, c, h, w);
+}
+
+void CudaBackend::ReleaseCachedMemory() const { allocator_->ReleaseCached(); }
+
+Result<Tensor> CudaBackend::FromHost(Tensor host) const {
+  if (host.on_device() || host.layout != Layout::kPlain || host.dtype != DataType::kF32) {
+    return InvalidError("FromHost takes a plain fp32 host tensor");
+  }
+  Result<Tensor> out = NewTensor(host.dims, host.n, host.c, host.h, host.w);
+  if (!out.ok()) return out.status();
+  CudaThreadContext* context = *Context();
+  const size_t bytes = host.data.size() * sizeof(float);
+  if (bytes != ShapeOf(*out).count() * sizeof(float)) return InvalidError("host tensor size does not match its shape");
+  Result<gpu::DeviceBlock> staging = Scratch(bytes, *context);
+  if (!staging.ok()) return staging.status();
+  Status s = EnsurePinned(context, bytes);
+  if (!s.ok()) return s;
+  std::memcpy(context->pinned, host.data.data(), bytes);
+  s = CudaStatus(cudaMemcpyAsync(staging->data(), context->pinned, bytes, cudaMemcpyHostToDevice, context->stream),
+                 "upload");
+  if (s.ok()) s = CudaStatus(cudaEventRecord(context->staging_free, context->stream), "upload");
+  if (!s.ok()) return s;
+  kernels::Shape4 shape = ShapeOf(*out);
+  kernels::PlanarToNhwc(static_cast<const float*>(staging->data()), DevicePointer(*out), out->dtype, shape,
+                        context->stream);
+  s = LastLaunchStatus("layout of an uploaded tensor");
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<Tensor> CudaBackend::ToHost(const Tensor& t) const {
+  if (!t.on_device()) return InvalidError("ToHost takes a tensor of the CUDA backend");
+  Result<CudaThreadContext*> context_or = Context();
+  if (!context_or.ok()) return context_or.status();
+  CudaThreadContext* context = *context_or;
+  const kernels::Shape4 shape = ShapeOf(t);
+  const size_t bytes = shape.count() * sizeof(float);
+  Result<gpu::DeviceBlock> staging = Scratch(bytes, *context);
+  if (!staging.ok()) return staging.status();
+  kernels::NhwcToPlanar(DevicePointer(t), t.dtype, static_cast<float*>(staging->data()), shape, context->stream);
+  Status s = LastLaunchStatus("layout of a downloaded tensor");
+  if (s.ok()) s = EnsurePinned(context, bytes);
+  if (s.ok()) {
+    s = CudaStatus(cudaMemcpyAsync(context->pinned, staging->data(), bytes, cudaMemcpyDeviceToHost, context->stream),
+                   "download");
+  }
+  if (s.ok()) s = CudaStatus(cudaEventRecord(context->staging_free, context->stream), "download");
+  // Every kernel of the run ends here: a fault in any of them surfaces now.
+  if (s.ok()) s = CudaStatus(cudaStreamSynchronize(context->stream), "running the model on " + device().Name());
+  if (!s.ok()) return s;
+  Tensor host;
+  host.dims = t.dims;
+  host.n = t.n;
+  host.c = t.c;
+  host.h = t.h;
+  host.w = t.w;
+  try {
+    host.data.resize(shape.count());
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "host memory exhausted");
+  }
+  std::memcpy(host.data.data(), context->pinned, bytes);
+  return host;
+}
+
+Result<Tensor> CudaBackend::Convert(const Tensor& t, Layout layout) const {
+  if (!t.on_device()) return InvalidError("Convert takes a tensor of the CUDA backend");
+  if (layout == Layout::kChannelsLast || t.dims == 1) {
+    Tensor same = t;  // the same memory: a vector reads the same in every layout
+    same.layout = layout;
+    return same;
+  }
+  return Status(StatusCode::kUnsupported, "the CUDA backend keeps feature maps channels-last");
+}
+
+}  // namespace tessera::engine::cuda
