@@ -7,6 +7,7 @@
 #include "imaging/image_codec.h"
 #include "runtime/pipeline.h"
 #include "util/byte_size.h"
+#include "worker/oom_fallback.h"
 
 namespace tessera::worker {
 namespace {
@@ -112,9 +113,13 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
   };
   std::function<Result<imaging::Image>(size_t, imaging::Image)> process =
       [&](size_t i, imaging::Image input) -> Result<imaging::Image> {
-    Result<imaging::Image> processed = (*upscaler)->Run(input, deadline, progress_);
-    if (!processed.ok()) return WithIndex(i, processed.status());
-    return processed;
+    OomFallbackRun run = RunWithOomFallback(
+        **upscaler, device->device, options_.gpu_fallback,
+        [&] { return engines_.Resolve(request.engine, request.quality, engine::Device::Cpu()); }, input, deadline,
+        progress_);
+    if (run.reran_on_cpu) out.device_fell_back = true;
+    if (!run.image.ok()) return WithIndex(i, run.image.status());
+    return std::move(run.image);
   };
   std::function<Status(size_t, imaging::Image)> encode = [&](size_t i, imaging::Image image) -> Status {
     Result<std::vector<uint8_t>> encoded = imaging::EncodeImage(image, options_.format, deadline);

@@ -146,8 +146,8 @@ TEST_P(DnnlConvolutionTest, MatchesTheReferenceKernel) {
         ASSERT_TRUE(laid_out.ok());
         auto got = conv.Run({{&*laid_out}, {nullptr}, readers});
         ASSERT_TRUE(got.ok()) << got.status().ToString();
-        if (readers == LayoutSet::PlainOnly()) EXPECT_EQ(got->layout, Layout::kPlain);
-        if (layout && readers == LayoutSet::All()) EXPECT_EQ(got->layout, *layout);
+        if (readers == LayoutSet::PlainOnly()) { EXPECT_EQ(got->layout, Layout::kPlain); }
+        if (layout && readers == LayoutSet::All()) { EXPECT_EQ(got->layout, *layout); }
         auto plain = ops::ToPlain(*got);
         ASSERT_TRUE(plain.ok());
         ASSERT_EQ(plain->c, expected->c);
@@ -274,8 +274,8 @@ TEST(FusionTest, ActivationsAndResidualSumsFuseIntoConvolutionsWithTheSameValues
     SCOPED_TRACE(name);
     OneDnnBackend onednn(options);
     GraphExecutor executor(model, onednn, &reference_backend);
-    if (!options.fuse) EXPECT_EQ(executor.fused_layers(), 0);
-    if (options.fuse_on_any_kernel) EXPECT_EQ(executor.fused_layers(), 3);
+    if (!options.fuse) { EXPECT_EQ(executor.fused_layers(), 0); }
+    if (options.fuse_on_any_kernel) { EXPECT_EQ(executor.fused_layers(), 3); }
     RunStats stats;
     auto got = executor.Run(input, Deadline(), &stats);
     ASSERT_TRUE(got.ok()) << got.status().ToString();

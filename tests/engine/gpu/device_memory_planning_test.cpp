@@ -1,0 +1,110 @@
+// Seed 002 on a device backend, without a GPU: the chunk planner sizes chunks
+// from the free memory the device reports, device out-of-memory shrinks and
+// retries, and the output never depends on either. The device is a fake
+// (fake_device_backend.h) over the real caching allocator.
+#include <gtest/gtest.h>
+
+#include "engine/model_upscaler.h"
+#include "fake_device_backend.h"
+#include "fake_device_memory.h"
+
+namespace tessera::engine::gpu {
+namespace {
+
+constexpr uint64_t kGiB = 1ull << 30;
+
+class DeviceMemoryPlanningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto manifest = ReadManifest(DefaultModelDir());
+    ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+    for (const auto& e : *manifest) {
+      if (e.name == "realesr-animevideov3-x2") entry_ = e;
+    }
+    ASSERT_FALSE(entry_.name.empty());
+    rgb_ = Tensor::Chw(3, 40, 66);  // 3 x 2 tiles of 32
+    for (size_t i = 0; i < rgb_.data.size(); ++i) rgb_.data[i] = static_cast<float>((i * 7919) % 256) / 255.f;
+    // What the same kernels give on the host, one tile at a time.
+    auto host = ModelUpscaler::Load(DefaultModelDir(), entry_, 32, BackendSet{std::make_shared<ReferenceBackend>(), nullptr});
+    ASSERT_TRUE(host.ok()) << host.status().ToString();
+    auto out = (*host)->RunPlanar(rgb_, Deadline());
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    reference_ = std::move(out).value();
+  }
+
+  // The model on a fake device of `capacity` bytes under a `budget` (0: none).
+  std::unique_ptr<ModelUpscaler> OnFakeDevice(uint64_t capacity, uint64_t budget, int retries = 3) {
+    device_ = std::make_shared<FakeDeviceMemory>(capacity);
+    CachingAllocatorOptions options;
+    options.budget_bytes = budget;
+    allocator_ = CachingAllocator::Create(device_, options);
+    auto backend = std::make_shared<FakeDeviceBackend>(allocator_);
+    auto up = ModelUpscaler::Load(DefaultModelDir(), entry_, 32, BackendSet{backend, nullptr});
+    EXPECT_TRUE(up.ok()) << up.status().ToString();
+    if (!up.ok()) return nullptr;
+    MemoryPlanOptions plan;
+    plan.oom_retries = retries;
+    plan.probe = [backend]() -> std::optional<uint64_t> {
+      const BackendMemory memory = backend->ProbeMemory();
+      return memory.known ? std::optional<uint64_t>(memory.free_bytes) : std::nullopt;
+    };
+    (*up)->SetMemoryPlan(plan, nullptr);
+    return std::move(up).value();
+  }
+
+  ModelEntry entry_;
+  Tensor rgb_;
+  Tensor reference_;
+  std::shared_ptr<FakeDeviceMemory> device_;
+  std::shared_ptr<CachingAllocator> allocator_;
+};
+
+TEST_F(DeviceMemoryPlanningTest, ChunksAreSizedFromTheFreeMemoryTheDeviceReports) {
+  // The cost of a tile on this device, measured by a first run with room to spare.
+  auto roomy = OnFakeDevice(8 * kGiB, 0);
+  ASSERT_NE(roomy, nullptr);
+  TilingReport report;
+  ASSERT_TRUE(roomy->RunPlanar(rgb_, Deadline(), nullptr, &report).ok());
+  const uint64_t cost = report.tile_cost_bytes;
+  ASSERT_GT(cost, 0u);
+  EXPECT_EQ(report.largest_chunk, 5u);  // after the measured first tile, the other 5 in one chunk
+
+  for (uint64_t tiles : {2, 4}) {
+    // Free memory x 0.45 holds `tiles` tiles; nothing else is on the device between chunks.
+    const uint64_t capacity = static_cast<uint64_t>(static_cast<double>(cost * tiles) / kNormalMemoryFraction) + 1;
+    auto up = OnFakeDevice(capacity, 0);
+    ASSERT_NE(up, nullptr);
+    auto out = up->RunPlanar(rgb_, Deadline(), nullptr, &report);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(report.largest_chunk, tiles) << "capacity for " << tiles << " tiles";
+    EXPECT_EQ(out->data, reference_.data) << tiles;
+  }
+}
+
+TEST_F(DeviceMemoryPlanningTest, DeviceOutOfMemoryIsRetriedAndTheOutputIsUnchanged) {
+  auto up = OnFakeDevice(8 * kGiB, 0);
+  ASSERT_NE(up, nullptr);
+  allocator_->ReleaseCached();
+  device_->FailNext(2);  // the first two device allocations fail, as a busy GPU's would
+  TilingReport report;
+  auto out = up->RunPlanar(rgb_, Deadline(), nullptr, &report);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(report.oom_retries, 2);
+  EXPECT_EQ(out->data, reference_.data);
+}
+
+TEST_F(DeviceMemoryPlanningTest, ABudgetSmallerThanOneTileIsOutOfMemoryAndLeaksNothing) {
+  auto up = OnFakeDevice(8 * kGiB, /*budget=*/256 << 10);
+  ASSERT_NE(up, nullptr);
+  auto out = up->RunPlanar(rgb_, Deadline());
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kOutOfMemory) << out.status().ToString();
+  EXPECT_NE(out.status().message().find("VRAM budget"), std::string::npos) << out.status().message();
+  allocator_->ReleaseCached();
+  EXPECT_EQ(allocator_->stats().in_use_bytes, 0u);
+  EXPECT_EQ(device_->used(), 0u);
+  EXPECT_EQ(device_->bad_frees(), 0);
+}
+
+}  // namespace
+}  // namespace tessera::engine::gpu
