@@ -26,7 +26,7 @@ int ReplicateIndex(int i, int n) { return std::min(std::max(i, 0), n - 1); }
 
 // Rounds a float output the way the reference programs do: v*255, +0.5, floor,
 // clamped to [0, 255] before the conversion to an integer.
-uint8_t ToByte(float v) {
+[[maybe_unused]] uint8_t ToByte(float v) {  // unused in the core-only build
   float x = std::floor(v * 255.f + 0.5f);
   x = std::min(std::max(x, 0.f), 255.f);
   return static_cast<uint8_t>(x);
@@ -62,8 +62,12 @@ namespace {
 // reference kernels at worst).
 BackendSet OrCpuBackends(BackendSet backends) {
   if (backends.backend) return backends;
+#ifdef TESSERA_ENGINE_CORE_ONLY
+  return BackendSet{std::make_shared<ReferenceBackend>(), nullptr};
+#else
   Result<BackendSet> cpu = BackendsFor(Device::Cpu());
   return cpu.ok() ? std::move(cpu).value() : BackendSet{std::make_shared<ReferenceBackend>(), nullptr};
+#endif
 }
 
 }  // namespace
@@ -300,6 +304,13 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
   return out;
 }
 
+// The core-only build (the GPU check program, docs/gpu.md) has no image
+// libraries: it runs RunPlanar on pixels it decoded beforehand.
+#ifdef TESSERA_ENGINE_CORE_ONLY
+Result<imaging::Image> ModelUpscaler::Run(const imaging::Image&, const Deadline&, const ProgressFn&) const {
+  return Status(StatusCode::kUnsupported, "this build of the engine has no image codecs; use RunPlanar");
+}
+#else
 Result<imaging::Image> ModelUpscaler::Run(const imaging::Image& input, const Deadline& deadline,
                                           const ProgressFn& progress) const {
   Result<imaging::PixelBuffer> pixels = imaging::ToPixels(input);
@@ -342,5 +353,6 @@ Result<imaging::Image> ModelUpscaler::Run(const imaging::Image& input, const Dea
   }
   return imaging::FromPixels(out);
 }
+#endif
 
 }  // namespace tessera::engine

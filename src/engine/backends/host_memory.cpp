@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include "engine/buffer_pool.h"
-#include "engine/ops/dnnl_support.h"
 #include "util/process_memory.h"
 
 namespace tessera::engine {
