@@ -66,6 +66,14 @@ int UsableDeviceCount(Device::Kind kind) {
   }
 }
 
+uint64_t DeviceBytesHeld(const Device& device) {
+#ifdef TESSERA_HAVE_CUDA
+  if (device.kind == Device::Kind::kCuda) return cuda::HeldDeviceBytes(device.index);
+#endif
+  (void)device;
+  return 0;
+}
+
 std::string DeviceUnavailableReason(Device::Kind kind) {
   if (UsableDeviceCount(kind) > 0) return "";
   if (kind == Device::Kind::kVulkan) return "this build has no Vulkan backend";

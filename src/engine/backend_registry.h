@@ -77,6 +77,10 @@ int UsableDeviceCount(Device::Kind kind);
 // such backend, no driver, no device.
 std::string DeviceUnavailableReason(Device::Kind kind);
 
+// Device memory the GPU backends of this process hold on `device` (in use and
+// cached); 0 for the CPU and in builds without a GPU backend.
+uint64_t DeviceBytesHeld(const Device& device);
+
 // Whether this build has the CUDA backend compiled in.
 bool BuiltWithCuda();
 

@@ -113,7 +113,7 @@ void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response
   }
   const std::pair<const char*, const char*> cache_series[] = {
       {"hits", "counter"}, {"misses", "counter"}, {"loads", "counter"}, {"evictions", "counter"},
-      {"load_failures", "counter"}, {"resident_mb", "gauge"}, {"entries", "gauge"}};
+      {"load_failures", "counter"}, {"resident_mb", "gauge"}, {"entries", "gauge"}, {"vram_mb", "gauge"}};
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> caches;
   for (const auto& lane : lanes) {
     auto fields = LastModelCacheLine(state.config.LogsDir() + "/worker-" + LaneFileName(lane.spec.name) + ".log");
@@ -193,12 +193,14 @@ void Events(JobServer::State& state, const HttpRequest& request, HttpResponse& r
 }
 
 // GET /lanes: every lane with its device, state, current job, backlog and the
-// memory its upscale worker reported last (null before its first request).
+// memory its upscale worker reported last (null before its first request; VRAM
+// only from a worker on a GPU).
 void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
   json lanes = json::array();
   for (const auto& lane : state.scheduler->Lanes()) {
     auto cache = LastModelCacheLine(state.config.LogsDir() + "/worker-" + LaneFileName(lane.spec.name) + ".log");
     auto resident = cache.find("resident_mb");
+    auto vram = cache.find("vram_mb");
     lanes.push_back(json{
         {"name", lane.spec.name},
         {"device", lane.spec.gpu_id >= 0 ? "cuda:" + std::to_string(lane.spec.gpu_id) : lane.spec.name},
@@ -208,6 +210,7 @@ void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) 
         {"queued", lane.queued},
         {"busy_seconds", lane.busy_seconds},
         {"model_memory_mb", resident == cache.end() ? json(nullptr) : json(std::atof(resident->second.c_str()))},
+        {"vram_mb", vram == cache.end() ? json(nullptr) : json(std::atof(vram->second.c_str()))},
     });
   }
   ReplyJson(response, 200, json{{"lanes", lanes}}.dump());

@@ -118,8 +118,8 @@ void EngineResolver::Warmup(std::stop_token stop) {
 
 void EngineResolver::LogCacheStats() const {
   runtime::ModelCacheStats s = cache_.Stats();
-  LogInfo("model_cache")
-      .Field("hits", s.hits)
+  LogLine cache_line = LogInfo("model_cache");
+  cache_line.Field("hits", s.hits)
       .Field("misses", s.misses)
       .Field("joined", s.joined)
       .Field("loads", s.loads)
@@ -127,6 +127,14 @@ void EngineResolver::LogCacheStats() const {
       .Field("evictions", s.evictions)
       .Field("resident_mb", ToMiB(s.resident_bytes))
       .Field("entries", static_cast<uint64_t>(s.entries));
+  // On a GPU machine: the device memory this worker's models and tiles hold
+  // (the server's /lanes and /metrics show it per lane).
+  const int gpus = engine::UsableDeviceCount(engine::Device::Kind::kCuda);
+  if (gpus > 0) {
+    uint64_t held = 0;
+    for (int i = 0; i < gpus; ++i) held += engine::DeviceBytesHeld(engine::Device::Cuda(i));
+    cache_line.Field("vram_mb", ToMiB(held));
+  }
   engine::BufferPoolStats pool = engine::ActivationPool().Stats();
   LogInfo("buffer_pool")
       .Field("hits", pool.hits)
