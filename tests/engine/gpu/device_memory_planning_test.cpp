@@ -12,6 +12,7 @@ namespace tessera::engine::gpu {
 namespace {
 
 constexpr uint64_t kGiB = 1ull << 30;
+constexpr int kTile = 16;  // small tiles: the reference kernels are slow
 
 class DeviceMemoryPlanningTest : public ::testing::Test {
  protected:
@@ -22,10 +23,10 @@ class DeviceMemoryPlanningTest : public ::testing::Test {
       if (e.name == "realesr-animevideov3-x2") entry_ = e;
     }
     ASSERT_FALSE(entry_.name.empty());
-    rgb_ = Tensor::Chw(3, 40, 66);  // 3 x 2 tiles of 32
+    rgb_ = Tensor::Chw(3, 24, 40);  // 3 x 2 tiles of 16
     for (size_t i = 0; i < rgb_.data.size(); ++i) rgb_.data[i] = static_cast<float>((i * 7919) % 256) / 255.f;
     // What the same kernels give on the host, one tile at a time.
-    auto host = ModelUpscaler::Load(DefaultModelDir(), entry_, 32, BackendSet{std::make_shared<ReferenceBackend>(), nullptr});
+    auto host = ModelUpscaler::Load(DefaultModelDir(), entry_, kTile, BackendSet{std::make_shared<ReferenceBackend>(), nullptr});
     ASSERT_TRUE(host.ok()) << host.status().ToString();
     auto out = (*host)->RunPlanar(rgb_, Deadline());
     ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -39,7 +40,7 @@ class DeviceMemoryPlanningTest : public ::testing::Test {
     options.budget_bytes = budget;
     allocator_ = CachingAllocator::Create(device_, options);
     auto backend = std::make_shared<FakeDeviceBackend>(allocator_);
-    auto up = ModelUpscaler::Load(DefaultModelDir(), entry_, 32, BackendSet{backend, nullptr});
+    auto up = ModelUpscaler::Load(DefaultModelDir(), entry_, kTile, BackendSet{backend, nullptr});
     EXPECT_TRUE(up.ok()) << up.status().ToString();
     if (!up.ok()) return nullptr;
     MemoryPlanOptions plan;

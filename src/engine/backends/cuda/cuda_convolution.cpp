@@ -282,7 +282,8 @@ class CudaConvolution : public Op {
         continue;
       }
       *algo = static_cast<int>(perf[i].algo);
-      *math = perf[i].mathType;
+      // fp32 runs with FMA math: CUDNN_DEFAULT_MATH would allow TF32 on Ampere and later.
+      *math = backend_.dtype() == DataType::kF32 ? CUDNN_FMA_MATH : perf[i].mathType;
       return true;
     }
     return false;
