@@ -207,6 +207,8 @@ Status StartHttp(State& state) {
   RegisterUpscaleRoutes(state);
   RegisterOpsRoutes(state);
   RegisterBatchRoutes(state);
+  RegisterDashboardRoutes(state);
+  RegisterCatalogRoutes(state);
   HttpServerOptions options;
   options.host = config.host;
   options.port = config.port;

@@ -206,11 +206,20 @@ void Lookup(JobServer::State& state, const HttpRequest& request, HttpResponse& r
   ReplyJobPage(state, std::move(*jobs), filter.limit - 1, response);
 }
 
-// GET /jobs[?status=a,b][&kind=generate|upscale][&limit=][&cursor=]: every job,
-// newest first, a page at a time.
+// GET /jobs[?status=a,b][&kind=generate|upscale][&q=text][&order=newest|oldest]
+// [&limit=][&cursor=]: every job, newest first (oldest first: the FIFO), a page
+// at a time; q keeps those whose id, prompt or file name contains the text.
 void ListJobs(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   store::JobFilter filter;
-  filter.newest_first = true;
+  std::string order = request.Param("order");
+  if (!order.empty() && order != "newest" && order != "oldest") {
+    return ReplyError(response, 400, "query parameter order must be newest or oldest");
+  }
+  filter.newest_first = order != "oldest";
+  if (std::string text = request.Param("q"); !text.empty()) {
+    if (text.size() > 200) return ReplyError(response, 400, "query parameter q is longer than 200 bytes");
+    filter.search = text;
+  }
   for (const std::string& name : SplitCsv(request.Param("status"))) {
     auto parsed = store::ParseJobStatus(name);
     if (!parsed) {

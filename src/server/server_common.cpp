@@ -48,6 +48,7 @@ std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view
       {"finished_at", Timestamp(job.finished_ms)},
   };
   if (job.kind == store::JobKind::kGenerate) out["prompt"] = job.prompt;
+  if (!job.batch_id.empty()) out["batch_id"] = job.batch_id;
   json params = json::parse(job.params_json, nullptr, false);
   if (params.is_object()) out["params"] = params;
   return out.dump();

@@ -28,6 +28,9 @@ struct JobFilter {
   std::optional<JobKind> kind;
   std::optional<std::string> prompt;    // exact match
   std::optional<std::string> filename;  // exact match
+  // Jobs whose id, prompt or result file name contains this text (ignoring
+  // ASCII case): the dashboard's search.
+  std::optional<std::string> search;
   std::optional<int64_t> finished_before_ms;  // finished jobs with finished_ms < this
   // Paging by submission order: only jobs with seq beyond this one (below it when
   // newest_first, above it otherwise): the cursor of list routes.

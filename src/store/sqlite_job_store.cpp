@@ -410,6 +410,12 @@ Result<std::vector<Job>> SqliteJobStore::List(const JobFilter& filter) {
     add_condition("filename = ?");
     values.emplace_back(*filter.filename);
   }
+  if (filter.search) {
+    // instr, not LIKE: the text is matched as is, '%' and '_' included.
+    add_condition("(instr(lower(id), lower(?)) > 0 OR instr(lower(prompt), lower(?)) > 0 OR "
+                  "instr(lower(filename), lower(?)) > 0)");
+    for (int i = 0; i < 3; ++i) values.emplace_back(*filter.search);
+  }
   if (filter.finished_before_ms) {
     add_status_list({JobStatus::kSuccess, JobStatus::kError, JobStatus::kCanceled});
     add_condition("finished_ms < ?");
