@@ -144,7 +144,8 @@ TEST(ServerDashboard, JobsAreSearchableAndListedInQueueOrder) {
     EXPECT_TRUE(answer);
     if (!answer) return found;
     EXPECT_EQ(answer->status, 200) << path << answer->body;
-    for (const json& job : json::parse(answer->body)["jobs"]) found.push_back(job["id"]);
+    json page = json::parse(answer->body);
+    for (const json& job : page["jobs"]) found.push_back(job["id"]);
     return found;
   };
   EXPECT_EQ(ids("/jobs?q=CAT"), (std::vector<std::string>{other_cat, cat}));
