@@ -110,6 +110,7 @@ test('two uploaded images both finish and their results are shown', { timeout: 3
     const after = document.querySelector('.compare img.after');
     return before && after && before.complete && after.complete && before.naturalWidth === 24 && after.naturalWidth === 48;
   });
+  assert.doesNotMatch(await page.textContent('main'), /\bnull\b|undefined|NaN/);
   await page.fill('input[type=range]', '20');
   assert.match(await page.$eval('.compare img.before', (img) => img.style.clipPath), /inset\(0(px)? 80%/);
   assert.deepEqual(errors, []);

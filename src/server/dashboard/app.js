@@ -28,6 +28,10 @@ function h(tag, attrs, ...children) {
   return el;
 }
 const $ = (selector, root = document) => root.querySelector(selector);
+// replaceChildren would write an absent child as the text "null".
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}
 const main = () => $('#main');
 
 function toast(message) {
@@ -215,7 +219,7 @@ pages.queue = async (root, _arg, view) => {
   const queueBody = h('tbody');
   root.append(countsList, h('h2', {}, 'Lanes'), lanesGrid, h('h2', {}, 'Queue (first in, first out)'),
     h('div', { class: 'table-wrap' }, h('table', { id: 'queue' },
-      h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'job'), h('th', {}, 'status'), h('th', {}, 'lane'),
+      h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'job'), h('th', {}, 'status'), h('th', { class: 'hide-narrow' }, 'lane'),
         h('th', { class: 'hide-narrow' }, 'kind'), h('th', {}, 'progress'))), queueBody)));
   let queue = [];
 
@@ -227,7 +231,7 @@ pages.queue = async (root, _arg, view) => {
     lanesGrid.replaceChildren(...lanes.map((lane) => {
       const job = lane.running_job ? state.jobs.get(lane.running_job) : null;
       return h('section', { class: 'card lane', 'data-lane': lane.name, 'aria-label': 'lane ' + lane.name },
-        h('h3', {}, lane.name, ' ', h('span', { class: 'muted' }, lane.device)),
+        h('h3', {}, lane.name, lane.device !== lane.name ? h('span', { class: 'muted' }, ' ' + lane.device) : null),
         h('p', {}, 'state: ', h('b', { class: 'lane-state' }, lane.state), ' · backlog ', String(lane.queued),
           ' · busy ', duration(lane.busy_seconds)),
         lane.model_memory_mb !== null ? h('p', { class: 'muted' }, 'models in memory: ' + lane.model_memory_mb.toFixed(0) + ' MB') : null,
@@ -240,7 +244,7 @@ pages.queue = async (root, _arg, view) => {
     queueBody.replaceChildren(...queue.map((job) => h('tr', { 'data-job': job.id },
       h('td', {}, job.queue_position ? String(job.queue_position) : '—'),
       h('td', {}, h('a', { href: '#/job/' + job.id }, jobTitle(job))),
-      h('td', {}, statusBadge(job.status)), h('td', {}, job.lane || '—'),
+      h('td', {}, statusBadge(job.status)), h('td', { class: 'hide-narrow' }, job.lane || '—'),
       h('td', { class: 'hide-narrow' }, job.kind), h('td', {}, progressCell(job)))));
     if (!queue.length) queueBody.append(h('tr', {}, h('td', { colspan: '6', class: 'muted' }, 'Nothing queued.')));
   };
@@ -361,7 +365,7 @@ pages.job = async (root, id, view) => {
       ['started', when(job.started_at)], ['finished', when(job.finished_at)], ['duration', duration(ran(job))],
       ['parameters', JSON.stringify(job.params || {})]];
     if (job.prompt !== undefined) props.splice(2, 0, ['prompt', job.prompt]);
-    head.replaceChildren(h('h1', {}, jobTitle(job)), h('p', {}, statusBadge(job.status)), progressCell(job),
+    fill(head, h('h1', {}, jobTitle(job)), h('p', {}, statusBadge(job.status)), progressCell(job),
       job.error ? h('p', { class: 'error', role: 'alert', id: 'job-error' }, job.error) : null, actions,
       h('dl', { class: 'props' }, props.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
     if (job.status === 'success' && job.file_url && shownResult !== job.id) {
@@ -526,7 +530,7 @@ pages.batch = async (root, id, view) => {
   const load = async () => {
     const [batch, images] = await Promise.all([api('GET', '/images/batches/' + encodeURIComponent(id) + '/status'),
       api('GET', '/images/batches/' + encodeURIComponent(id) + '/images')]);
-    head.replaceChildren(h('h1', {}, 'Batch ' + batch.batch_id.slice(0, 8) + ' · ' + batch.game_id), batchCard(batch),
+    fill(head, h('h1', {}, 'Batch ' + batch.batch_id.slice(0, 8) + ' · ' + batch.game_id), batchCard(batch),
       h('div', { class: 'actions' }, h('button', { type: 'button', id: 'retry-failed', disabled: !batch.can_retry, onclick: retry },
         'Retry failed')));
     body.replaceChildren(...images.images.map((image) => h('tr', { 'data-image': image.image_id },
