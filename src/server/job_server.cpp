@@ -35,6 +35,7 @@ void PurgeExpired(State& state) {
     if (!job.filename.empty()) RemoveResultFile(state, job.filename);
     if (!job.input_path.empty()) ::unlink(job.input_path.c_str());
     ::unlink((state.config.LogsDir() + "/" + job.id + ".log").c_str());
+    RemoveThumbnails(state, job.id);
     ids.push_back(job.id);
   }
   if (ids.empty()) return;

@@ -5,11 +5,15 @@
 //   POST /jobs/{id}/retry        a failed or canceled job run again, as a new job
 //   GET  /jobs/{id}/log          the tail of logs/{id}.log (?tail_kb=, 1-1024, default 16)
 //   GET  /jobs/{id}/input        an upscale's stored original (the "before" image)
+//   GET  /jobs/{id}/thumbnail    a small WebP of its input or result (?of=), made once, then cached
 //   GET  /images/batches         batches newest first with their counts (?game_id=, ?limit=, ?cursor=)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "engine/model_catalog.h"
@@ -18,7 +22,9 @@
 #include "jobs/job_submission.h"
 #include "server/query_params.h"
 #include "server/server_state.h"
+#include "util/file_io.h"
 #include "util/log.h"
+#include "util/subprocess.h"
 
 namespace tessera::server {
 namespace {
@@ -150,6 +156,77 @@ void Input(JobServer::State& state, const HttpRequest& request, HttpResponse& re
   response.SetHeader("X-Content-Type-Options", "nosniff");
 }
 
+constexpr int kThumbnailSide = 256;
+
+// Where a job's result image is: the results folder, or its batch's own folder.
+std::string ResultPath(const JobServer::State& state, const store::Job& job) {
+  json params = json::parse(job.params_json, nullptr, false);
+  std::string dir = params.is_object() && params.contains("output_dir") && params["output_dir"].is_string()
+                        ? params["output_dir"].get<std::string>()
+                        : state.config.ResultsDir();
+  return dir + "/" + job.filename;
+}
+
+bool IsImageName(const std::string& name) {
+  for (const char* extension : {".png", ".jpg", ".jpeg", ".webp"}) {
+    std::string suffix(extension);
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+  }
+  return false;
+}
+
+// Made by `tessera thumbnail` in a child process (a decoder crash on a hostile
+// image ends the child, never the server), into thumbs/, then served from there
+// with an ETag like any file.
+void Thumbnail(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  auto job = FindJob(state, request.captures[0]);
+  if (!job.ok()) return ReplyStatus(response, job.status());
+  std::string of = request.HasParam("of") ? request.Param("of") : "result";
+  if (of != "input" && of != "result") return ReplyError(response, 400, "query parameter of must be input or result");
+  std::string source;
+  if (of == "input") {
+    if (job->input_path.empty()) return ReplyError(response, 404, "job " + job->id + " has no input image");
+    source = job->input_path;
+  } else {
+    if (job->status != store::JobStatus::kSuccess) return ReplyError(response, 404, "job " + job->id + " has no result yet");
+    if (!IsImageName(job->filename) || !IsSafeFileName(job->filename)) {
+      return ReplyError(response, 404, "job " + job->id + "'s result is not an image");
+    }
+    source = ResultPath(state, *job);
+  }
+  std::string dir = state.config.data_dir + "/thumbs";
+  std::string name = job->id + "-" + of + ".webp";
+  if (::access(source.c_str(), R_OK) != 0) {
+    ::unlink((dir + "/" + name).c_str());
+    return ReplyError(response, 404, "the " + of + " of job " + job->id + " is no longer stored");
+  }
+  if (::access((dir + "/" + name).c_str(), F_OK) != 0) {
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    std::string errors = dir + "/." + name + ".stderr";
+    SubprocessOptions spawn;
+    spawn.argv = {state.self_binary, "thumbnail", "-i", source, "-o", dir + "/" + name, "--max-side",
+                  std::to_string(kThumbnailSide)};
+    spawn.pipe_stdin = false;
+    spawn.pipe_stdout = false;
+    spawn.stderr_path = errors;
+    spawn.kill_with_parent = true;
+    auto child = Subprocess::Start(spawn);
+    if (!child.ok()) return ReplyStatus(response, child.status());
+    auto status = child->Wait();
+    auto said = ReadFileBytes(errors, 4096);
+    ::unlink(errors.c_str());
+    if (!status.ok() || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      std::string reason = said.ok() ? std::string(said->begin(), said->end()) : "";
+      while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) reason.pop_back();
+      LogWarn("thumbnail_failed").Field("job_id", job->id).Field("of", of).Field("error", reason);
+      return ReplyError(response, 415, "no thumbnail of job " + job->id + "'s " + of + ": " +
+                                           (reason.empty() ? "the thumbnail process failed" : reason));
+    }
+  }
+  ServeFileAt(dir, name, request, response);  // image/webp, ETag, Range
+}
+
 void ListBatches(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   auto limit = IntegerParam(request, "limit", 20, 1, 100);
   if (!limit.ok()) return ReplyStatus(response, limit.status());
@@ -182,6 +259,7 @@ void RegisterCatalogRoutes(JobServer::State& state) {
   state.router.Add("POST", "/jobs/{}/retry", [&state](const HttpRequest& q, HttpResponse& r) { Retry(state, q, r); });
   state.router.Add("GET", "/jobs/{}/log", [&state](const HttpRequest& q, HttpResponse& r) { Log(state, q, r); });
   state.router.Add("GET", "/jobs/{}/input", [&state](const HttpRequest& q, HttpResponse& r) { Input(state, q, r); });
+  state.router.Add("GET", "/jobs/{}/thumbnail", [&state](const HttpRequest& q, HttpResponse& r) { Thumbnail(state, q, r); });
   state.router.Add("GET", "/images/batches", [&state](const HttpRequest& q, HttpResponse& r) { ListBatches(state, q, r); });
 }
 

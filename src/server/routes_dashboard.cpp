@@ -140,6 +140,7 @@ void RegisterDashboardRoutes(JobServer::State& state) {
     Route& route = state.router.Add("GET", pattern, std::string(pattern) == "/" ? RouteHandler(Page) : RouteHandler(Asset));
     route.needs_no_token = true;
     route.runs_on_event_loop = true;
+    route.not_rate_limited = true;  // a copy from memory; a page load must not spend a client's budget
   }
   Route& get = state.router.Add("GET", "/session", [&state](const HttpRequest& q, HttpResponse& r) { GetSession(state, q, r); });
   get.needs_no_token = true;

@@ -88,6 +88,7 @@ void GetStatus(JobServer::State& state, const HttpRequest& request, HttpResponse
 void RemoveJobFiles(JobServer::State& state, const Job& job, json& files_deleted) {
   if (!job.filename.empty() && RemoveResultFile(state, job.filename)) files_deleted.push_back(job.filename);
   if (!job.input_path.empty()) ::unlink(job.input_path.c_str());
+  RemoveThumbnails(state, job.id);
 }
 
 // DELETE /jobs?ids=a,b | status=queued|running|success|error|canceled | all=true
@@ -152,7 +153,10 @@ void DeleteJobs(JobServer::State& state, const HttpRequest& request, HttpRespons
   if (!to_delete.empty()) {
     auto count = state.store->Delete(to_delete);
     if (!count.ok()) return ReplyStatus(response, count.status());
-    for (const auto& id : to_delete) deleted.push_back(id);
+    for (const auto& id : to_delete) {
+      deleted.push_back(id);
+      RemoveThumbnails(state, id);  // derived from the job's files: they go with its row
+    }
   }
   LogInfo("jobs_deleted").Field("canceled", canceled.size()).Field("deleted", deleted.size())
       .Field("files_deleted", files_deleted.size()).Field("client", request.remote_addr);

@@ -76,4 +76,10 @@ bool RemoveResultFile(const JobServer::State& state, const std::string& filename
   return ::unlink((state.config.ResultsDir() + "/" + filename).c_str()) == 0;
 }
 
+void RemoveThumbnails(const JobServer::State& state, const std::string& job_id) {
+  for (const char* of : {"input", "result"}) {
+    ::unlink((state.config.data_dir + "/thumbs/" + job_id + "-" + of + ".webp").c_str());
+  }
+}
+
 }  // namespace tessera::server

@@ -92,5 +92,7 @@ void ServeFileAt(const std::string& path, const std::string& name, const HttpReq
 std::string BatchStatusJson(const store::Batch& batch, const std::vector<store::BatchImageRow>& rows);
 // Deletes a result file; false when it did not exist.
 bool RemoveResultFile(const JobServer::State& state, const std::string& filename);
+// Deletes a job's cached thumbnails (GET /jobs/{id}/thumbnail), if any.
+void RemoveThumbnails(const JobServer::State& state, const std::string& job_id);
 
 }  // namespace tessera::server

@@ -178,7 +178,10 @@ test('a batch with a corrupt image shows 1/3 failed and retries it from the page
   const broken = 'tr:has-text("broken.png")';
   await waitStatus(page, broken, 'FAILED');
   assert.equal(await page.textContent(`${broken} td:nth-child(4)`), '1');
-  assert.equal(await page.locator('#images img.thumb').count(), 2);
+  await page.waitForFunction(() => {
+    const thumbs = [...document.querySelectorAll('#images img.thumb')];
+    return thumbs.length === 2 && thumbs.every((img) => img.complete && img.naturalWidth === 32);
+  });
   await page.click('#retry-failed');
   // The retry runs (a second attempt) and fails again: the page follows it.
   await page.waitForFunction((sel) => {

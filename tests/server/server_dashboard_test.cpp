@@ -256,6 +256,90 @@ TEST(ServerDashboard, AnUpscaleShowsItsOriginalAndIsRetriedFromItsStoredInput) {
   auto none = client->Get(("/jobs/" + video + "/input").c_str());
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 404);
+
+  // A failed upscale runs again from the same stored bytes, which outlive the first job.
+  std::string broken = std::string("\x89PNG\r\n\x1a\n", 8) + "damaged after the signature";
+  auto failing = client->Post("/upscale?model=lanczos&scale=2", broken, "image/png");
+  ASSERT_TRUE(failing);
+  ASSERT_EQ(failing->status, 202);
+  std::string failed = json::parse(failing->body)["id"];
+  ASSERT_EQ(WaitFinished(*client, failed)["status"], "error");
+  auto retried = client->Post(("/jobs/" + failed + "/retry").c_str(), "", "application/json");
+  ASSERT_TRUE(retried);
+  ASSERT_EQ(retried->status, 202) << retried->body;
+  std::string again = json::parse(retried->body)["id"];
+  auto removed = client->Delete(("/jobs?ids=" + failed + "&delete_files=true").c_str());
+  ASSERT_TRUE(removed);
+  ASSERT_EQ(removed->status, 200);
+  auto kept = client->Get(("/jobs/" + again + "/input").c_str());
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->status, 200);
+  EXPECT_EQ(kept->body, broken);
+  EXPECT_EQ(WaitFinished(*client, again)["status"], "error");
+}
+
+TEST(ServerDashboard, ThumbnailsAreMadeOnceInAChildProcessAndCached) {
+  TempDir dir;
+  ServerProcess server({dir.path() + "/data", {}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  std::vector<uint8_t> png = GradientPng(600, 300, 3, 8);
+  auto accepted = client->Post("/upscale?model=lanczos&scale=2", std::string(png.begin(), png.end()), "image/png");
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status, 202) << accepted->body;
+  std::string id = json::parse(accepted->body)["id"];
+  ASSERT_EQ(WaitFinished(*client, id)["status"], "success");
+
+  auto result = client->Get(("/jobs/" + id + "/thumbnail").c_str());
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  EXPECT_EQ(result->get_header_value("Content-Type"), "image/webp");
+  DecodedPixels small = DecodePixels(std::vector<uint8_t>(result->body.begin(), result->body.end()));
+  EXPECT_EQ(small.width, 256);  // 1200x600 -> 256x128
+  EXPECT_EQ(small.height, 128);
+  auto input = client->Get(("/jobs/" + id + "/thumbnail?of=input").c_str());
+  ASSERT_TRUE(input);
+  ASSERT_EQ(input->status, 200);
+  EXPECT_EQ(DecodePixels(std::vector<uint8_t>(input->body.begin(), input->body.end())).width, 256);
+
+  // Made once: the cached file is what later requests get (same ETag, 304).
+  std::string cached = server.data_dir() + "/thumbs/" + id + "-result.webp";
+  ASSERT_TRUE(std::filesystem::exists(cached));
+  auto mtime = std::filesystem::last_write_time(cached);
+  auto again = client->Get(("/jobs/" + id + "/thumbnail").c_str(), {{"If-None-Match", result->get_header_value("ETag")}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  EXPECT_EQ(std::filesystem::last_write_time(cached), mtime);
+
+  // Deleting the job removes its thumbnails.
+  auto deleted = client->Delete(("/jobs?ids=" + id + "&delete_files=true").c_str());
+  ASSERT_TRUE(deleted);
+  EXPECT_FALSE(std::filesystem::exists(cached));
+  auto gone = client->Get(("/jobs/" + id + "/thumbnail").c_str());
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+}
+
+TEST(ServerDashboard, AnImageThatCannotBeReadGetsNoThumbnailAndTheServerGoesOn) {
+  TempDir dir;
+  ServerProcess server({dir.path() + "/data", {}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  std::string broken = std::string("\x89PNG\r\n\x1a\n", 8) + "garbage after a valid signature";
+  auto accepted = client->Post("/upscale?model=lanczos&scale=2", broken, "image/png");
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status, 202);
+  std::string id = json::parse(accepted->body)["id"];
+  auto refused = client->Get(("/jobs/" + id + "/thumbnail?of=input").c_str());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 415) << refused->body;
+  EXPECT_NE(refused->body.find("no thumbnail"), std::string::npos);
+  auto bad = client->Get(("/jobs/" + id + "/thumbnail?of=sideways").c_str());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  auto health = client->Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 TEST(ServerDashboard, ModelsCarryDescriptionsAndBatchesAreListedWithTheirCounts) {

@@ -62,6 +62,8 @@ function jobTitle(job) {
   return job.filename || job.id;
 }
 function isFinished(status) { return status === 'success' || status === 'error' || status === 'canceled'; }
+// A small cached preview (GET /jobs/{id}/thumbnail), never the full image.
+function thumbnail(id, of) { return '/jobs/' + encodeURIComponent(id) + '/thumbnail?of=' + of; }
 function isImage(name) { return /\.(png|jpe?g|webp)$/i.test(name || ''); }
 
 // Coalesces bursts of events into one refresh.
@@ -449,7 +451,7 @@ pages.upscale = async (root, _arg, view) => {
       job.error ? h('div', { class: 'error' }, job.error) : null), h('td', {}, progressCell(job)),
     h('td', {}, job.status === 'success'
       ? h('a', { href: '/files/' + encodeURIComponent(job.filename), download: job.filename },
-        h('img', { class: 'thumb', src: '/files/' + encodeURIComponent(job.filename), alt: 'result of ' + (name || job.filename) }), 'Download')
+        h('img', { class: 'thumb', src: thumbnail(job.id, 'result'), alt: 'result of ' + (name || job.filename), loading: 'lazy' }), 'Download')
       : h('a', { href: '#/job/' + job.id }, 'details'))];
     let tr = rows.get(job.id);
     if (!tr) { tr = h('tr', { 'data-job': job.id }); rows.set(job.id, tr); body.append(tr); tr.dataset.name = name; }
@@ -538,7 +540,7 @@ pages.batch = async (root, id, view) => {
       h('td', {}, statusBadge(image.status)), h('td', {}, String(image.attempts)),
       h('td', { class: 'error' }, image.error || ''),
       h('td', {}, image.result_url ? h('a', { href: image.result_url, download: true },
-        h('img', { class: 'thumb', src: image.result_url, alt: 'result of ' + image.original_name })) : '—'))));
+        h('img', { class: 'thumb', src: thumbnail(image.job_id, 'result'), alt: 'result of ' + image.original_name, loading: 'lazy' })) : '—'))));
   };
   async function retry() {
     await api('POST', '/images/batches/' + encodeURIComponent(id) + '/retry');
