@@ -143,7 +143,7 @@ test('a generate job appears in the queue at once and its progress bar moves wit
   assert.deepEqual(errors, []);
 });
 
-test('a running job is canceled from its page', { timeout: TIMEOUT * 2 }, async () => {
+test('a running job is canceled from its page, retried, and canceled with another from the list', { timeout: TIMEOUT * 2 }, async () => {
   const tessera = await server({ env: { FAKE_GENERATE_BLOCK_FILE: path.join(tempDir(), 'never') } });
   const submitted = await request(tessera.url, 'POST', '/generate', { prompt: 'never ends', size: '1280x720' });
   const id = submitted.body.id;
@@ -153,9 +153,21 @@ test('a running job is canceled from its page', { timeout: TIMEOUT * 2 }, async 
   await waitStatus(page, 'main', 'running');
   await page.click('#cancel');
   await waitStatus(page, 'main', 'canceled');
-  await page.waitForSelector('#retry');
   const job = await request(tessera.url, 'GET', '/status/' + id);
   assert.equal(job.body.status, 'canceled');
+  // Retry makes a new job and the page moves to it; it runs (blocked like the first).
+  await page.click('#retry');
+  await page.waitForFunction((old) => location.hash.startsWith('#/job/') && !location.hash.endsWith(old), id);
+  const retried = decodeURIComponent(new URL(page.url()).hash.slice('#/job/'.length));
+  await waitStatus(page, 'main', 'running');
+  assert.equal((await request(tessera.url, 'GET', '/status/' + retried)).body.prompt, 'never ends');
+  // Several at once from the list: the new one and a queued one behind it.
+  const queued = (await request(tessera.url, 'POST', '/generate', { prompt: 'waits behind', size: '1280x720' })).body.id;
+  await page.goto(tessera.url + '/#/jobs');
+  for (const selected of [retried, queued]) await page.check(`#jobs tr[data-job="${selected}"] input[type=checkbox]`);
+  await page.click('button:has-text("Cancel selected")');
+  await page.waitForFunction((ids) => ids.every((one) =>
+    document.querySelector(`#jobs tr[data-job="${one}"] .status`)?.dataset.status === 'canceled'), [retried, queued]);
   assert.deepEqual(errors, []);
 });
 
