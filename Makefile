@@ -82,6 +82,11 @@ fuzz-one:
 screenshots: build
 	TESSERA_BINARY=$(BUILD)/tessera TESSERA_SOURCE_DIR=$(CURDIR) node tests/e2e/screenshots.mjs
 
+# The dashboard on a store of 10 000 jobs: first render, interactive, bytes of the
+# first load, and the server's CPU with 50 dashboards open (docs/dashboard.md).
+bench-dashboard: build
+	TESSERA_BINARY=$(BUILD)/tessera TESSERA_SOURCE_DIR=$(CURDIR) node bench/dashboard/dashboard_bench.mjs
+
 # Golden images from the float64 oracle (needs python3-torch, -numpy, -pil: test tools only).
 goldens: setup
 	@dpkg-query -W python3-torch python3-numpy python3-pil >/dev/null 2>&1 || \

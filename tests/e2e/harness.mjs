@@ -49,7 +49,7 @@ export async function startServer({ binary, source, dataDir, args = [], env = {}
     exited.then((code) => { throw new Error('tessera serve exited with ' + code + ':\n' + serverLog(dataDir)); }),
   ]);
   return {
-    port, url: `http://127.0.0.1:${port}`, dataDir,
+    port, url: `http://127.0.0.1:${port}`, dataDir, pid: child.pid,
     async stop() { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } },
   };
 }

@@ -213,7 +213,8 @@ function progressCell(job) {
   return h('div', { class: 'progress-cell' }, bar, h('small', { class: 'muted' }, percent(job.progress), eta ? ' · ' + eta : ''));
 }
 
-// Queue and lanes.
+// Queue and lanes. The head of the FIFO only: a queue of 10 000 costs one page.
+const QUEUE_SHOWN = 100;
 pages.queue = async (root, _arg, view) => {
   root.append(h('h1', {}, 'Queue and lanes'));
   const countsList = h('ul', { class: 'counts', 'aria-label': 'jobs by status' });
@@ -241,7 +242,9 @@ pages.queue = async (root, _arg, view) => {
           : lane.running_job ? h('a', { href: '#/job/' + lane.running_job }, lane.running_job) : h('p', { class: 'muted' }, 'idle'));
     }));
   };
+  let shownCounts = {};
   const drawQueue = () => {
+    const counts = shownCounts;
     queue.sort((a, b) => (a.lane || '').localeCompare(b.lane || '') || (a.queue_position || 0) - (b.queue_position || 0));
     queueBody.replaceChildren(...queue.map((job) => h('tr', { 'data-job': job.id },
       h('td', {}, job.queue_position ? String(job.queue_position) : '—'),
@@ -249,17 +252,23 @@ pages.queue = async (root, _arg, view) => {
       h('td', {}, statusBadge(job.status)), h('td', { class: 'hide-narrow' }, job.lane || '—'),
       h('td', { class: 'hide-narrow' }, job.kind), h('td', {}, progressCell(job)))));
     if (!queue.length) queueBody.append(h('tr', {}, h('td', { colspan: '6', class: 'muted' }, 'Nothing queued.')));
+    const waiting = (counts.queued || 0) + (counts.running || 0);
+    if (waiting > queue.length) {
+      queueBody.append(h('tr', {}, h('td', { colspan: '6', class: 'muted', id: 'queue-more' },
+        `… and ${waiting - queue.length} more (the first ${queue.length} shown; all of them under Jobs)`)));
+    }
   };
   let lanes = [];
   const load = async () => {
     const [counts, lanesAnswer, page] = await Promise.all([api('GET', '/jobs/counts'), api('GET', '/lanes'),
-      api('GET', '/jobs?status=running,queued&order=oldest&limit=200')]);
+      api('GET', '/jobs?status=running,queued&order=oldest&limit=' + QUEUE_SHOWN)]);
     page.jobs.forEach(remember);
     for (const lane of lanesAnswer.lanes) {
       if (lane.running_job && !state.jobs.has(lane.running_job)) remember(await api('GET', '/status/' + lane.running_job));
     }
     lanes = lanesAnswer.lanes;
     queue = page.jobs;
+    shownCounts = counts;
     drawCounts(counts);
     drawLanes(lanes);
     drawQueue();
@@ -299,8 +308,15 @@ pages.jobs = async (root, _arg, view) => {
       h('th', { class: 'hide-narrow' }, 'attempts'), h('th', { class: 'hide-narrow' }, 'created'),
       h('th', {}, 'duration'), h('th', {}, 'progress'))), body)), more);
   let cursor = null;
+  // Kept apart from the rows: a live update redraws a row, never a selection.
+  const selected = new Set();
+  const box = (job) => {
+    const input = h('input', { type: 'checkbox', value: job.id, checked: selected.has(job.id), 'aria-label': 'select ' + jobTitle(job) });
+    input.addEventListener('change', () => { if (input.checked) selected.add(job.id); else selected.delete(job.id); });
+    return input;
+  };
   const row = (job) => h('tr', { 'data-job': job.id },
-    h('td', {}, h('input', { type: 'checkbox', value: job.id, 'aria-label': 'select ' + jobTitle(job) })),
+    h('td', {}, box(job)),
     h('td', {}, h('a', { href: '#/job/' + job.id }, jobTitle(job))),
     h('td', {}, statusBadge(job.status)), h('td', { class: 'hide-narrow' }, job.kind),
     h('td', { class: 'hide-narrow' }, job.lane || '—'), h('td', { class: 'hide-narrow' }, String(job.attempts)),
@@ -324,7 +340,7 @@ pages.jobs = async (root, _arg, view) => {
     more.hidden = !cursor;
   };
   async function bulk(action) {
-    const ids = [...body.querySelectorAll('input[type=checkbox]:checked')].map((box) => box.value);
+    const ids = [...selected];
     if (!ids.length) return toast('Select jobs first.');
     const path = '/jobs?ids=' + ids.map(encodeURIComponent).join(',') + (action === 'delete' ? '&delete_files=true' : '');
     // DELETE cancels live jobs and deletes finished ones: "cancel" sends only the live ones.
@@ -332,6 +348,7 @@ pages.jobs = async (root, _arg, view) => {
     if (action === 'cancel' && !live.length) return toast('None of the selected jobs is queued or running.');
     const answer = await api('DELETE', action === 'cancel' ? '/jobs?ids=' + live.map(encodeURIComponent).join(',') : path);
     toast(`${answer.canceled.length} canceled, ${answer.deleted.length} deleted`);
+    selected.clear();
     await load(false);
   }
   form.addEventListener('submit', (event) => { event.preventDefault(); load(false); });
