@@ -66,10 +66,14 @@ function isFinished(status) { return status === 'success' || status === 'error' 
 function thumbnail(id, of) { return '/jobs/' + encodeURIComponent(id) + '/thumbnail?of=' + of; }
 function isImage(name) { return /\.(png|jpe?g|webp)$/i.test(name || ''); }
 
-// Coalesces bursts of events into one refresh.
-function debounce(fn, ms) {
+// At most one call per `ms`, the last one always made: a steady stream of
+// events (which would starve a debounce) costs one refresh a second.
+function throttle(fn, ms) {
   let timer = null;
-  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  return () => {
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; fn(); }, ms);
+  };
 }
 
 // ---------- the API ----------
@@ -170,8 +174,14 @@ function connect() {
   });
   source.addEventListener('job', (event) => {
     if (event.lastEventId) state.lastEventId = event.lastEventId;
-    const job = remember(JSON.parse(event.data));
-    if (state.view && state.view.onJob) state.view.onJob(job);
+    const job = JSON.parse(event.data);
+    const before = state.jobs.get(job.id);
+    remember(job);
+    // Progress alone changes no list, count or position: pages read again only
+    // when a job appears or changes state (50 dashboards x every progress line
+    // would otherwise be the server's main load).
+    const moved = !before || before.status !== job.status || before.lane !== job.lane;
+    if (state.view && state.view.onJob) state.view.onJob(job, moved);
   });
   source.addEventListener('error', () => {
     if (state.source !== source) return;
@@ -273,13 +283,13 @@ pages.queue = async (root, _arg, view) => {
     drawLanes(lanes);
     drawQueue();
   };
-  const refresh = debounce(() => { if (state.view === view) load().catch(() => {}); }, 200);
-  view.onJob = (job) => {
+  const refresh = throttle(() => { if (state.view === view) load().catch(() => {}); }, 1000);
+  view.onJob = (job, moved) => {
     const at = queue.findIndex((j) => j.id === job.id);
     if (isFinished(job.status)) { if (at >= 0) queue.splice(at, 1); } else if (at >= 0) queue[at] = job; else queue.push(job);
     drawQueue();
     drawLanes(lanes);
-    refresh();  // counts, lanes and positions move with every change
+    if (moved) refresh();  // counts, lanes and positions move when a job changes state
   };
   view.onReconnect = refresh;
   await load();
@@ -398,7 +408,7 @@ pages.job = async (root, id, view) => {
   const loadLog = async () => {
     try { logBox.textContent = (await api('GET', '/jobs/' + encodeURIComponent(id) + '/log')) || '(empty)'; } catch (e) { /* shown above */ }
   };
-  const refreshLog = debounce(loadLog, 500);
+  const refreshLog = throttle(loadLog, 1000);
   async function cancel() {
     await api('DELETE', '/jobs?ids=' + encodeURIComponent(id));
     toast('Canceled.');
@@ -533,8 +543,8 @@ pages.batches = async (root, _arg, view) => {
     location.hash = '#/batch/' + answer.batch_id;
   });
   more.addEventListener('click', () => load(true));
-  const refresh = debounce(() => { if (state.view === view) load(false).catch(() => {}); }, 300);
-  view.onJob = (job) => { if (job.batch_id) refresh(); };
+  const refresh = throttle(() => { if (state.view === view) load(false).catch(() => {}); }, 1000);
+  view.onJob = (job, moved) => { if (job.batch_id && moved) refresh(); };
   view.onReconnect = refresh;
   await load(false);
 };
@@ -564,8 +574,8 @@ pages.batch = async (root, id, view) => {
     toast('Retrying failed images.');
     await load();
   }
-  const refresh = debounce(() => { if (state.view === view) load().catch(() => {}); }, 200);
-  view.onJob = (job) => { if (job.batch_id === id) refresh(); };
+  const refresh = throttle(() => { if (state.view === view) load().catch(() => {}); }, 500);
+  view.onJob = (job, moved) => { if (job.batch_id === id && moved) refresh(); };
   view.onReconnect = refresh;
   await load();
 };
