@@ -82,13 +82,21 @@ try {
   }
 
   // 2. Server CPU while jobs finish, without and with dashboards open.
+  const finishedJobs = () => new Promise((resolve) => http.get(server.url + '/jobs/counts', (res) => {
+    let text = '';
+    res.on('data', (c) => { text += c; });
+    res.on('end', () => resolve(JSON.parse(text).success));
+  }));
   const measure = async (label) => {
+    const done = await finishedJobs();
     const before = cpuSeconds(server.pid);
     const started = Date.now();
     await new Promise((resolve) => setTimeout(resolve, WINDOW_S * 1000));  // a measurement window, not a synchronisation
     const used = cpuSeconds(server.pid) - before;
     const seconds = (Date.now() - started) / 1000;
-    console.log(`${label}: server CPU ${(100 * used / seconds).toFixed(1)} % of one core over ${seconds.toFixed(0)} s`);
+    const jobs = (await finishedJobs()) - done;
+    console.log(`${label}: server CPU ${(100 * used / seconds).toFixed(1)} % of one core over ${seconds.toFixed(0)} s, ` +
+      `${jobs} jobs finished meanwhile (${(jobs / seconds).toFixed(1)}/s)`);
   };
   fs.writeFileSync(release, 'go');  // jobs now finish one after another, each a burst of events
   await measure('0 dashboards');
@@ -96,11 +104,14 @@ try {
   // per host per profile, and each dashboard keeps one for its event stream.
   const many = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const open = [];
+  try {
   for (let i = 0; i < DASHBOARDS; i++) {
     const page = await (await many.newContext()).newPage();
-    await page.goto(server.url + '/#/');
-    await page.waitForSelector('#conn[data-state="live"]', { timeout: 60000 });
+    page.setDefaultTimeout(180000);  // 50 renderers on 2 shared cores start slowly
+    await page.goto(server.url + '/#/', { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#conn[data-state="live"]');
     open.push(page);
+    if ((i + 1) % 10 === 0) console.log(`  ${i + 1} dashboards open`);
   }
   const subscribers = await new Promise((resolve) => http.get(server.url + '/metrics', (res) => {
     let text = '';
@@ -108,7 +119,12 @@ try {
     res.on('end', () => resolve(/tessera_event_subscribers (\d+)/.exec(text)[1]));
   }));
   await measure(`${DASHBOARDS} dashboards (${subscribers} event subscribers)`);
-  await many.close();
+  const pinged = Date.now();
+  await new Promise((resolve) => http.get(server.url + '/health', (res) => { res.resume(); res.on('end', resolve); }));
+  console.log(`GET /health with ${DASHBOARDS} dashboards open: ${Date.now() - pinged} ms`);
+  } finally {
+    await many.close();  // its renderers too, even when a page failed to open
+  }
   await measure('0 dashboards again');
 } finally {
   await browser.close();
