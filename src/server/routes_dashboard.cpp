@@ -28,21 +28,11 @@ const DashboardAsset* FindAsset(std::string_view name) {
   return nullptr;
 }
 
-// Any If-None-Match entry equal to the ETag (or "*").
+// Any If-None-Match entry equal to the ETag (or "*"); a weak W/ prefix is ignored.
 bool EtagMatches(const std::string& header, std::string_view etag) {
-  size_t start = 0;
-  while (start < header.size()) {
-    size_t comma = header.find(',', start);
-    if (comma == std::string::npos) comma = header.size();
-    std::string item = header.substr(start, comma - start);
-    size_t first = item.find_first_not_of(" \t");
-    size_t last = item.find_last_not_of(" \t");
-    if (first != std::string::npos) {
-      item = item.substr(first, last - first + 1);
-      if (item.rfind("W/", 0) == 0) item = item.substr(2);
-      if (item == "*" || item == etag) return true;
-    }
-    start = comma + 1;
+  for (std::string item : SplitCsv(header)) {
+    if (item.rfind("W/", 0) == 0) item = item.substr(2);
+    if (item == "*" || item == etag) return true;
   }
   return false;
 }

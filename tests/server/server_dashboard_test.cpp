@@ -38,6 +38,9 @@ TEST(ServerDashboard, ThePageIsServedFromTheBinaryWithAnETag) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 304);
   EXPECT_TRUE(again->body.empty());
+  auto listed = client->Get("/", {{"If-None-Match", "\"older\", W/" + etag}});
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->status, 304);
   auto other = client->Get("/", {{"If-None-Match", "\"something-else\""}});
   ASSERT_TRUE(other);
   EXPECT_EQ(other->status, 200);
