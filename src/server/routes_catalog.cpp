@@ -6,6 +6,7 @@
 //   GET  /jobs/{id}/log          the tail of logs/{id}.log (?tail_kb=, 1-1024, default 16)
 //   GET  /jobs/{id}/input        an upscale's stored original (the "before" image)
 //   GET  /jobs/{id}/thumbnail    a small WebP of its input or result (?of=), made once, then cached
+//   GET  /jobs/{id}/webhooks     every attempt to deliver its webhooks, newest first
 //   GET  /images/batches         batches newest first with their counts (?game_id=, ?limit=, ?cursor=)
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -227,6 +228,23 @@ void Thumbnail(JobServer::State& state, const HttpRequest& request, HttpResponse
   ServeFileAt(dir, name, request, response);  // image/webp, ETag, Range
 }
 
+void Webhooks(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  auto job = FindJob(state, request.captures[0]);
+  if (!job.ok()) return ReplyStatus(response, job.status());
+  auto limit = IntegerParam(request, "limit", 100, 1, 1000);
+  if (!limit.ok()) return ReplyStatus(response, limit.status());
+  auto attempts = state.store->WebhookAttempts(job->id, *limit);
+  if (!attempts.ok()) return ReplyStatus(response, attempts.status());
+  json list = json::array();
+  for (const store::WebhookAttemptRecord& attempt : *attempts) {
+    list.push_back(json{{"delivery_id", attempt.delivery_id}, {"url", attempt.url}, {"event", attempt.event},
+                        {"attempt", attempt.attempt}, {"delivered", attempt.delivered}, {"final", attempt.final},
+                        {"error", attempt.error.empty() ? json(nullptr) : json(attempt.error)},
+                        {"at_ms", attempt.at_ms}});
+  }
+  ReplyJson(response, 200, json{{"job_id", job->id}, {"attempts", list}}.dump());
+}
+
 void ListBatches(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   auto limit = IntegerParam(request, "limit", 20, 1, 100);
   if (!limit.ok()) return ReplyStatus(response, limit.status());
@@ -259,6 +277,7 @@ void RegisterCatalogRoutes(JobServer::State& state) {
   state.router.Add("POST", "/jobs/{}/retry", [&state](const HttpRequest& q, HttpResponse& r) { Retry(state, q, r); });
   state.router.Add("GET", "/jobs/{}/log", [&state](const HttpRequest& q, HttpResponse& r) { Log(state, q, r); });
   state.router.Add("GET", "/jobs/{}/input", [&state](const HttpRequest& q, HttpResponse& r) { Input(state, q, r); });
+  state.router.Add("GET", "/jobs/{}/webhooks", [&state](const HttpRequest& q, HttpResponse& r) { Webhooks(state, q, r); });
   state.router.Add("GET", "/jobs/{}/thumbnail", [&state](const HttpRequest& q, HttpResponse& r) { Thumbnail(state, q, r); });
   state.router.Add("GET", "/images/batches", [&state](const HttpRequest& q, HttpResponse& r) { ListBatches(state, q, r); });
 }

@@ -68,6 +68,8 @@ class SqliteJobStore final : public JobStore, public BatchStore {
   Result<std::vector<double>> RecentDurations(const std::string& lane, JobKind kind, int limit) override;
   Result<int64_t> AddWebhook(const WebhookRegistration& registration) override;
   Result<std::vector<WebhookRegistration>> WebhooksFor(const std::string& job_id) override;
+  Status AddWebhookAttempt(const WebhookAttemptRecord& attempt) override;
+  Result<std::vector<WebhookAttemptRecord>> WebhookAttempts(const std::string& job_id, int64_t limit) override;
 
   // BatchStore. Beyond the interface's contract:
   // - CreateBatch is kInvalid (nothing written) for an empty batch or image id,

@@ -116,6 +116,24 @@ test('two uploaded images both finish and their results are shown', { timeout: 3
   assert.deepEqual(errors, []);
 });
 
+test('a job page lists its webhook deliveries', { timeout: 2 * TIMEOUT }, async () => {
+  const received = [];
+  const receiver = http.createServer((req, res) => { req.resume(); req.on('end', () => { received.push(req.url); res.end('ok'); }); });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
+  const tessera = await server();
+  const hook = `http://127.0.0.1:${receiver.address().port}/done`;
+  const id = (await request(tessera.url, 'POST', '/generate', { prompt: 'tell me', size: '1280x720', webhook: hook })).body.id;
+  const { page, errors } = await newPage();
+  await page.goto(tessera.url + '/#/job/' + id);
+  await waitStatus(page, 'main', 'success');
+  // The delivery shows once made, without reloading.
+  await page.waitForSelector('#webhooks td:has-text("delivered")');
+  assert.match(await page.textContent('#webhooks'), new RegExp(hook.replace(/[.]/g, '\\.') + '.*job\\.success'));
+  assert.deepEqual(received, ['/done']);
+  assert.deepEqual(errors, []);
+});
+
 test('a generate job appears in the queue at once and its progress bar moves with the ETA', { timeout: 2 * TIMEOUT }, async () => {
   const release = path.join(tempDir(), 'release');
   const tessera = await server({ env: { FAKE_GENERATE_BLOCK_FILE: release, FAKE_GENERATE_STRUCTURED: '1' } });

@@ -5,8 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "../support/job_events.h"
 #include "../support/server_process.h"
+#include "../support/webhook_receiver.h"
 
 namespace tessera::test {
 namespace {
@@ -343,6 +347,69 @@ TEST(ServerDashboard, AnImageThatCannotBeReadGetsNoThumbnailAndTheServerGoesOn) 
   auto health = client->Get("/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+}
+
+// A loopback port nothing listens on (bound, then closed).
+int ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST(ServerDashboard, EveryWebhookAttemptIsKeptWithItsJob) {
+  TempDir dir;
+  WebhookReceiver hooks;
+  ServerProcess server({dir.path() + "/data", {"--webhook-max-attempts", "1"}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  auto submit = [&](const std::string& prompt, const std::string& webhook) {
+    auto accepted = client->Post(
+        "/generate", json{{"prompt", prompt}, {"size", "1280x720"}, {"webhook", webhook}}.dump(), "application/json");
+    EXPECT_TRUE(accepted && accepted->status == 202);
+    std::string id = json::parse(accepted->body)["id"];
+    EXPECT_EQ(WaitFinished(*client, id)["status"], "success");
+    return id;
+  };
+  // One thread delivers in order: when a later delivery arrives, the earlier
+  // one's attempt has been recorded.
+  std::string unreachable = submit("nobody listens", "http://127.0.0.1:" + std::to_string(ClosedPort()) + "/hook");
+  std::string reached = submit("heard", hooks.Url("/first"));
+  ASSERT_TRUE(hooks.WaitForCalls(1));
+  submit("heard too", hooks.Url("/second"));
+  ASSERT_TRUE(hooks.WaitForCalls(2));
+
+  auto failed = client->Get(("/jobs/" + unreachable + "/webhooks").c_str());
+  ASSERT_TRUE(failed);
+  ASSERT_EQ(failed->status, 200) << failed->body;
+  json attempts = json::parse(failed->body)["attempts"];
+  ASSERT_EQ(attempts.size(), 1u) << failed->body;
+  EXPECT_EQ(attempts[0]["attempt"], 1);
+  EXPECT_EQ(attempts[0]["delivered"], false);
+  EXPECT_EQ(attempts[0]["final"], true);
+  EXPECT_EQ(attempts[0]["event"], "job.success");
+  EXPECT_FALSE(attempts[0]["error"].get<std::string>().empty());
+
+  auto delivered = client->Get(("/jobs/" + reached + "/webhooks").c_str());
+  ASSERT_TRUE(delivered);
+  json ok = json::parse(delivered->body)["attempts"];
+  ASSERT_EQ(ok.size(), 1u) << delivered->body;
+  EXPECT_EQ(ok[0]["delivered"], true);
+  EXPECT_TRUE(ok[0]["error"].is_null());
+  EXPECT_EQ(ok[0]["url"], hooks.Url("/first"));
+  EXPECT_EQ(ok[0]["delivery_id"], hooks.calls()[0].headers.find("X-Tessera-Delivery")->second);
+
+  // Deleted with the job.
+  auto removed = client->Delete(("/jobs?ids=" + reached).c_str());
+  ASSERT_TRUE(removed);
+  auto gone = client->Get(("/jobs/" + reached + "/webhooks").c_str());
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
 }
 
 TEST(ServerDashboard, ModelsCarryDescriptionsAndBatchesAreListedWithTheirCounts) {

@@ -380,7 +380,8 @@ pages.job = async (root, id, view) => {
   const head = h('div');
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'log tail' });
   const result = h('div', { id: 'result' });
-  root.append(head, h('h2', {}, 'Result'), result, h('h2', {}, 'Log (last 16 KiB)'), logBox);
+  const hooks = h('div', { id: 'webhooks' });
+  root.append(head, h('h2', {}, 'Result'), result, h('h2', {}, 'Log (last 16 KiB)'), logBox, hooks);
   let shownResult = null;
   const draw = () => {
     const actions = h('div', { class: 'actions' },
@@ -409,6 +410,19 @@ pages.job = async (root, id, view) => {
     try { logBox.textContent = (await api('GET', '/jobs/' + encodeURIComponent(id) + '/log')) || '(empty)'; } catch (e) { /* shown above */ }
   };
   const refreshLog = throttle(loadLog, 1000);
+  // Webhook attempts (GET /jobs/{id}/webhooks): shown only when there are some.
+  const loadHooks = async () => {
+    const answer = await api('GET', '/jobs/' + encodeURIComponent(id) + '/webhooks');
+    if (!answer.attempts.length) return fill(hooks);
+    fill(hooks, h('h2', {}, 'Webhook deliveries'), h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, h('th', {}, 'when'), h('th', {}, 'url'), h('th', {}, 'event'), h('th', {}, 'attempt'),
+        h('th', {}, 'outcome'))),
+      h('tbody', {}, answer.attempts.map((a) => h('tr', {}, h('td', {}, new Date(a.at_ms).toLocaleString()),
+        h('td', { class: 'mono' }, a.url), h('td', {}, a.event), h('td', {}, String(a.attempt)),
+        h('td', { class: a.delivered ? 'status-success' : 'status-error' },
+          a.delivered ? 'delivered' : (a.final ? 'abandoned: ' : 'failed, will retry: ') + a.error)))))));
+  };
+  const refreshHooks = throttle(() => loadHooks().catch(() => {}), 1000);
   async function cancel() {
     await api('DELETE', '/jobs?ids=' + encodeURIComponent(id));
     toast('Canceled.');
@@ -427,10 +441,13 @@ pages.job = async (root, id, view) => {
     job = changed;
     draw();
     refreshLog();
+    // Webhooks go out once a job finished; the server publishes the job again
+    // after each attempt, so the list follows without polling.
+    if (isFinished(job.status)) refreshHooks();
   };
   view.onReconnect = async () => { job = remember(await api('GET', '/status/' + encodeURIComponent(id))); draw(); loadLog(); };
   draw();
-  await loadLog();
+  await Promise.all([loadLog(), loadHooks()]);
 };
 
 // The result: a video plays; an image sits over its original with a slider.
