@@ -254,6 +254,36 @@ test('the event stream cut and restored mid-run leaves the page correct', { time
   assert.deepEqual(errors, []);
 });
 
+test('eight tabs of one browser share one event stream, and another tab takes it over when its tab closes', { timeout: 3 * TIMEOUT }, async () => {
+  // A browser keeps 6 HTTP/1.1 connections per host: with a stream per tab, the 7th tab would never load.
+  const tessera = await server({ env: { FAKE_GENERATE_BLOCK_FILE: path.join(tempDir(), 'never') } });
+  const tabs = [];
+  const errors = [];
+  for (let i = 0; i < 8; i++) {
+    const opened = await newPage();
+    errors.push(opened.errors);
+    await opened.page.goto(tessera.url + '/#/');
+    await opened.page.waitForSelector('#conn[data-state="live"]');
+    tabs.push(opened.page);
+  }
+  const subscribers = async () => {
+    const metrics = await new Promise((resolve) => http.get(tessera.url + '/metrics', (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve(text));
+    }));
+    return Number(/tessera_event_subscribers (\d+)/.exec(metrics)[1]);
+  };
+  assert.equal(await subscribers(), 1);
+  const first = (await request(tessera.url, 'POST', '/generate', { prompt: 'seen by every tab', size: '1280x720' })).body.id;
+  for (const tab of tabs) await tab.waitForSelector(`#queue tr[data-job="${first}"]`);
+  await tabs[0].close();  // the tab holding the stream
+  const second = (await request(tessera.url, 'POST', '/generate', { prompt: 'after the handover', size: '1280x720' })).body.id;
+  for (const tab of tabs.slice(1)) await tab.waitForSelector(`#queue tr[data-job="${second}"]`);
+  assert.equal(await subscribers(), 1);
+  assert.deepEqual(errors.flat(), []);
+});
+
 test('with a token the page asks for it once, then every page renders without console errors', { timeout: 2 * TIMEOUT }, async () => {
   const token = 'e2e-token-' + process.pid;
   const tessera = await server({ args: ['--token', token] });

@@ -141,17 +141,70 @@ function setupLogin() {
     input.value = '';
     $('#login-error').textContent = '';
     $('#login').close();
-    connect();
+    startEvents();
     route();
   });
   $('#login').addEventListener('cancel', (event) => event.preventDefault());
 }
 
 // ---------- live events ----------
+// One event stream per browser, not per tab: a browser keeps at most 6 HTTP/1.1
+// connections per host, and each stream holds one, so a seventh dashboard tab
+// would never load. The tab holding a Web Lock opens the stream and passes
+// what it hears to the others on a BroadcastChannel; when it closes, another
+// tab takes the lock and the stream over. (Without Web Locks, outside a secure
+// context, each tab opens its own.)
+const LEADER_LOCK = 'tessera-events';
+
 function setConnection(stateName, text) {
   const pill = $('#conn');
   pill.dataset.state = stateName;
   pill.textContent = text;
+}
+
+function connectionChanged(stateName, text, reconnected) {
+  setConnection(stateName, text);
+  if (reconnected && state.view && state.view.onReconnect) state.view.onReconnect();
+  state.lastConnection = { type: 'connection', stateName, text };
+  if (state.channel && state.leader) state.channel.postMessage({ ...state.lastConnection, reconnected });
+}
+
+function jobEvent(data) {
+  const job = JSON.parse(data);
+  const before = state.jobs.get(job.id);
+  remember(job);
+  // Progress alone changes no list, count or position: pages read again only
+  // when a job appears or changes state (50 dashboards x every progress line
+  // would otherwise be the server's main load).
+  const moved = !before || before.status !== job.status || before.lane !== job.lane;
+  if (state.view && state.view.onJob) state.view.onJob(job, moved);
+}
+
+function startEvents() {
+  if (state.eventsStarted) return;
+  state.eventsStarted = true;
+  if (!(navigator.locks && window.BroadcastChannel)) return connect();
+  state.channel = new BroadcastChannel('tessera-events');
+  state.channel.onmessage = ({ data }) => {
+    if (data.type === 'hello') {
+      if (state.leader && state.lastConnection) state.channel.postMessage(state.lastConnection);
+      return;
+    }
+    if (state.leader) return;
+    if (data.type === 'job') {
+      state.lastEventId = data.id;
+      jobEvent(data.data);
+    } else if (data.type === 'connection') {
+      setConnection(data.stateName, data.text);
+      if (data.reconnected && state.view && state.view.onReconnect) state.view.onReconnect();
+    }
+  };
+  state.channel.postMessage({ type: 'hello' });  // the leader, if any, says how its stream is
+  // Held until this tab closes: the browser then hands it to the next tab.
+  navigator.locks.request(LEADER_LOCK, () => new Promise(() => {
+    state.leader = true;
+    connect();
+  }));
 }
 
 function connect() {
@@ -164,30 +217,22 @@ function connect() {
   const source = new EventSource(url);
   state.source = source;
   source.addEventListener('open', () => {
-    setConnection('live', 'live');
     state.retryDelay = 1000;
-    if (state.down) {
-      state.down = false;
-      // Events older than the server keeps may be gone: read the page again.
-      if (state.view && state.view.onReconnect) state.view.onReconnect();
-    }
+    // After a drop, events older than the server keeps may be gone: pages read again.
+    const reconnected = state.down === true;
+    state.down = false;
+    connectionChanged('live', 'live', reconnected);
   });
   source.addEventListener('job', (event) => {
     if (event.lastEventId) state.lastEventId = event.lastEventId;
-    const job = JSON.parse(event.data);
-    const before = state.jobs.get(job.id);
-    remember(job);
-    // Progress alone changes no list, count or position: pages read again only
-    // when a job appears or changes state (50 dashboards x every progress line
-    // would otherwise be the server's main load).
-    const moved = !before || before.status !== job.status || before.lane !== job.lane;
-    if (state.view && state.view.onJob) state.view.onJob(job, moved);
+    if (state.channel) state.channel.postMessage({ type: 'job', id: state.lastEventId, data: event.data });
+    jobEvent(event.data);
   });
   source.addEventListener('error', () => {
     if (state.source !== source) return;
     source.close();
     state.down = true;
-    setConnection('disconnected', 'disconnected — reconnecting…');
+    connectionChanged('disconnected', 'disconnected — reconnecting…', false);
     connect.timer = setTimeout(connect, state.retryDelay);
     state.retryDelay = Math.min(state.retryDelay * 2, 10000);
   });
@@ -656,7 +701,7 @@ async function start() {
     if (error && error.status !== 401) toast(String(error.message || error));
   });
   if (await startSession()) {
-    connect();
+    startEvents();
     route();
   }
 }
