@@ -5,6 +5,7 @@
 //   POST /jobs/{id}/retry        a failed or canceled job run again, as a new job
 //   GET  /jobs/{id}/log          the tail of logs/{id}.log (?tail_kb=, 1-1024, default 16)
 //   GET  /jobs/{id}/input        an upscale's stored original (the "before" image)
+//   GET  /jobs/{id}/result       its result, wherever it is kept (results/ or its batch's folder)
 //   GET  /jobs/{id}/thumbnail    a small WebP of its input or result (?of=), made once, then cached
 //   GET  /jobs/{id}/webhooks     every attempt to deliver its webhooks, newest first
 //   GET  /images/batches         batches newest first with their counts (?game_id=, ?limit=, ?cursor=)
@@ -176,6 +177,18 @@ bool IsImageName(const std::string& name) {
   return false;
 }
 
+// A batch image's result lives in its batch's folder, not in results/, so
+// /files/{name} cannot serve it: this serves any job's, like a file (Range, ETag).
+void Result(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  auto job = FindJob(state, request.captures[0]);
+  if (!job.ok()) return ReplyStatus(response, job.status());
+  if (job->status != store::JobStatus::kSuccess || !IsSafeFileName(job->filename)) {
+    return ReplyError(response, 404, "job " + job->id + " has no result");
+  }
+  std::string path = ResultPath(state, *job);
+  ServeFileAt(path.substr(0, path.rfind('/')), job->filename, request, response);
+}
+
 // Made by `tessera thumbnail` in a child process (a decoder crash on a hostile
 // image ends the child, never the server), into thumbs/, then served from there
 // with an ETag like any file.
@@ -277,6 +290,7 @@ void RegisterCatalogRoutes(JobServer::State& state) {
   state.router.Add("POST", "/jobs/{}/retry", [&state](const HttpRequest& q, HttpResponse& r) { Retry(state, q, r); });
   state.router.Add("GET", "/jobs/{}/log", [&state](const HttpRequest& q, HttpResponse& r) { Log(state, q, r); });
   state.router.Add("GET", "/jobs/{}/input", [&state](const HttpRequest& q, HttpResponse& r) { Input(state, q, r); });
+  state.router.Add("GET", "/jobs/{}/result", [&state](const HttpRequest& q, HttpResponse& r) { Result(state, q, r); });
   state.router.Add("GET", "/jobs/{}/webhooks", [&state](const HttpRequest& q, HttpResponse& r) { Webhooks(state, q, r); });
   state.router.Add("GET", "/jobs/{}/thumbnail", [&state](const HttpRequest& q, HttpResponse& r) { Thumbnail(state, q, r); });
   state.router.Add("GET", "/images/batches", [&state](const HttpRequest& q, HttpResponse& r) { ListBatches(state, q, r); });

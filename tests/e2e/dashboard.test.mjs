@@ -212,6 +212,14 @@ test('a batch with a corrupt image shows 1/3 failed and retries it from the page
     const thumbs = [...document.querySelectorAll('#images img.thumb')];
     return thumbs.length === 2 && thumbs.every((img) => img.complete && img.naturalWidth === 32);
   });
+  // An image's job page shows its result over its original, from the batch's own folder.
+  await page.click('#images a:has-text("ok-1.png")');
+  await page.waitForFunction(() => {
+    const [after, before] = ['.compare img.after', '.compare img.before'].map((sel) => document.querySelector(sel));
+    return after && before && after.complete && before.complete && after.naturalWidth === 32 && before.naturalWidth === 16;
+  });
+  await page.goBack();
+  await page.waitForSelector('#retry-failed');
   await page.click('#retry-failed');
   // The retry runs (a second attempt) and fails again: the page follows it.
   await page.waitForFunction((sel) => {

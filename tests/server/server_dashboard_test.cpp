@@ -304,6 +304,10 @@ TEST(ServerDashboard, ThumbnailsAreMadeOnceInAChildProcessAndCached) {
   DecodedPixels small = DecodePixels(std::vector<uint8_t>(result->body.begin(), result->body.end()));
   EXPECT_EQ(small.width, 256);  // 1200x600 -> 256x128
   EXPECT_EQ(small.height, 128);
+  auto full = client->Get(("/jobs/" + id + "/result").c_str());
+  ASSERT_TRUE(full);
+  ASSERT_EQ(full->status, 200);
+  EXPECT_EQ(DecodePixels(std::vector<uint8_t>(full->body.begin(), full->body.end())).width, 1200);
   auto input = client->Get(("/jobs/" + id + "/thumbnail?of=input").c_str());
   ASSERT_TRUE(input);
   ASSERT_EQ(input->status, 200);

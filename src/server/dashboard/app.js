@@ -497,7 +497,8 @@ pages.job = async (root, id, view) => {
 
 // The result: a video plays; an image sits over its original with a slider.
 function resultView(job) {
-  const url = '/files/' + encodeURIComponent(job.filename);
+  // Not /files/: a batch image's result is kept in its batch's folder.
+  const url = '/jobs/' + encodeURIComponent(job.id) + '/result';
   const download = h('a', { class: 'button secondary', href: url, download: job.filename }, 'Download');
   if (!isImage(job.filename)) {
     return h('div', {}, h('video', { src: url, controls: true, preload: 'metadata', 'aria-label': 'result video' }), h('p', {}, download));
