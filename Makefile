@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -75,6 +75,17 @@ fuzz-one:
 		$(CORPUS) $$seeds > $(CORPUS).log 2>&1; rc=$$?; \
 	if [ $$rc -ne 0 ]; then tail -n 40 $(CORPUS).log; echo "fuzz: $(FUZZER) failed, see $(CORPUS).log"; exit $$rc; fi; \
 	echo "fuzz: $(FUZZER) ran $(SECONDS)s with no crash ($$(grep -o 'number_of_executed_units: *[0-9]*' $(CORPUS).log))"
+
+# The dashboard's pages, light and dark, into docs/images/ (docs/dashboard.md):
+# a real server and Debian's chromium. Not part of `make test`, which writes
+# nothing into the source tree.
+screenshots: build
+	TESSERA_BINARY=$(BUILD)/tessera TESSERA_SOURCE_DIR=$(CURDIR) node tests/e2e/screenshots.mjs
+
+# The dashboard on a store of 10 000 jobs: first render, interactive, bytes of the
+# first load, and the server's CPU with 50 dashboards open (docs/dashboard.md).
+bench-dashboard: build
+	TESSERA_BINARY=$(BUILD)/tessera TESSERA_SOURCE_DIR=$(CURDIR) node bench/dashboard/dashboard_bench.mjs
 
 # Golden images from the float64 oracle (needs python3-torch, -numpy, -pil: test tools only).
 goldens: setup

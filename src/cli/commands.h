@@ -17,5 +17,6 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner);
 void AddVersionCommand(CLI::App& app, CommandRunner* runner);
 void AddServeCommand(CLI::App& app, CommandRunner* runner);
 void AddDevicesCommand(CLI::App& app, CommandRunner* runner);
+void AddThumbnailCommand(CLI::App& app, CommandRunner* runner);
 
 }  // namespace tessera::cli

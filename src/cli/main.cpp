@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   tessera::cli::AddUpscaleCommand(app, &runner);
   tessera::cli::AddServeCommand(app, &runner);
   tessera::cli::AddDevicesCommand(app, &runner);
+  tessera::cli::AddThumbnailCommand(app, &runner);
   tessera::cli::AddVersionCommand(app, &runner);
 
   try {

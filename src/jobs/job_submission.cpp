@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -104,6 +106,49 @@ Result<JobView> SubmitUpscale(Scheduler& scheduler, const std::string& results_d
   auto view = scheduler.Submit(job);
   if (!view.ok()) ::unlink(job.input_path.c_str());
   return view;
+}
+
+Result<JobView> SubmitRetry(Scheduler& scheduler, store::JobStore& store, const std::string& results_dir,
+                            const std::string& uploads_dir, const Job& failed, const std::string& client) {
+  if (failed.status != JobStatus::kError && failed.status != JobStatus::kCanceled) {
+    return LimitError("job " + failed.id + " is " + std::string(store::JobStatusName(failed.status)) +
+                      ": only failed or canceled jobs can be retried");
+  }
+  if (!failed.batch_id.empty()) {
+    return LimitError("job " + failed.id + " is an image of batch " + failed.batch_id +
+                      ": retry it with POST /images/batches/" + failed.batch_id + "/retry");
+  }
+  nlohmann::json params = nlohmann::json::parse(failed.params_json, nullptr, false);
+  if (!params.is_object()) return InvalidError("job " + failed.id + " has unreadable parameters");
+  if (failed.kind == store::JobKind::kGenerate) {
+    GenerateRequest request;
+    request.prompt = failed.prompt;
+    auto size = ParseApiSize(params.value("size", ""));
+    if (!size.ok()) return InvalidError("job " + failed.id + ": " + size.status().message());
+    request.size = *size;
+    request.resize_mode = params.value("resize_mode", "pad");
+    request.webhook_url = failed.webhook_url;
+    request.client = client;
+    return SubmitGenerate(scheduler, store, results_dir, request);
+  }
+  if (failed.input_path.empty() || ::access(failed.input_path.c_str(), R_OK) != 0) {
+    return NotFoundError("job " + failed.id + ": its input image is no longer stored");
+  }
+  UpscaleRequest request;
+  request.params_json = failed.params_json;
+  request.model = params.value("model", "upscale");
+  size_t dot = failed.filename.rfind('.');
+  request.extension = dot == std::string::npos ? ".png" : failed.filename.substr(dot);
+  request.webhook_url = failed.webhook_url;
+  request.client = client;
+  request.uploads_dir = uploads_dir;
+  request.store_input = [&](const std::string& input_path) -> Status {
+    if (::link(failed.input_path.c_str(), input_path.c_str()) != 0) {
+      return IoError("keeping the input of job " + failed.id + " for its retry: " + std::strerror(errno));
+    }
+    return Status::Ok();
+  };
+  return SubmitUpscale(scheduler, results_dir, request);
 }
 
 }  // namespace tessera::jobs

@@ -52,4 +52,13 @@ struct UpscaleRequest {
 // input's and the scheduler's errors otherwise (the stored input is removed).
 Result<JobView> SubmitUpscale(Scheduler& scheduler, const std::string& results_dir, const UpscaleRequest& request);
 
+// A new job doing again what a failed or canceled one asked (same kind, prompt,
+// parameters, input and webhook; a new id and result name). The stored input of
+// an upscale is hard-linked, so deleting either job keeps the other's. kLimit
+// when the job is not finished with error or canceled, or belongs to an image
+// batch (whose retries count against the batch: POST /images/batches/{id}/retry);
+// kNotFound when its input is gone.
+Result<JobView> SubmitRetry(Scheduler& scheduler, store::JobStore& store, const std::string& results_dir,
+                            const std::string& uploads_dir, const store::Job& failed, const std::string& client);
+
 }  // namespace tessera::jobs

@@ -35,6 +35,7 @@ void PurgeExpired(State& state) {
     if (!job.filename.empty()) RemoveResultFile(state, job.filename);
     if (!job.input_path.empty()) ::unlink(job.input_path.c_str());
     ::unlink((state.config.LogsDir() + "/" + job.id + ".log").c_str());
+    RemoveThumbnails(state, job.id);
     ids.push_back(job.id);
   }
   if (ids.empty()) return;
@@ -145,6 +146,28 @@ void MakeServices(State& state) {
   webhook_options.secret = config.webhook_secret;
   webhook_options.max_attempts = config.webhook_max_attempts;
   webhook_options.backoff_base = std::chrono::milliseconds(static_cast<int64_t>(config.webhook_backoff_s * 1000));
+  // Every attempt at a job's webhook is kept with the job (GET /jobs/{id}/webhooks),
+  // and the job is published again: its record changed, and a page showing it
+  // learns so without polling.
+  State* raw = &state;
+  webhook_options.on_attempt = [raw](const WebhookAttempt& attempt) {
+    if (attempt.subject.empty()) return;  // a batch's webhook: no job to keep it with
+    store::WebhookAttemptRecord record{attempt.delivery_id, attempt.subject, attempt.url, attempt.event,
+                                       attempt.attempt, attempt.delivered, attempt.final, attempt.error, jobs::NowMs()};
+    Status kept = raw->store->AddWebhookAttempt(record);
+    if (!kept.ok()) {
+      if (kept.code() != StatusCode::kNotFound) {
+        LogWarn("webhook_attempt_not_recorded").Field("job_id", attempt.subject).Field("error", kept.ToString());
+      }
+      return;
+    }
+    // Under stop_mutex: once Stop() began, the hub (destroyed before this
+    // sender's thread ends) is never touched again.
+    std::lock_guard lock(raw->stop_mutex);
+    if (raw->stopping) return;
+    auto view = raw->scheduler->Describe(attempt.subject);
+    if (view.ok()) raw->events->Publish(view->job.id, store::IsFinished(view->job.status), JobViewJson(*raw, *view));
+  };
   state.webhooks = std::make_unique<WebhookSender>(webhook_options);
   if (config.rate_limit_per_minute > 0) {
     RateLimiterOptions limits;
@@ -178,7 +201,7 @@ void ListenToJobs(State& state) {
     if (targets.empty()) return;
     std::string body = JobViewJson(*raw, view);
     for (const std::string& url : targets) {
-      Status queued = raw->webhooks->Enqueue(url, body, "job." + std::string(store::JobStatusName(job.status)));
+      Status queued = raw->webhooks->Enqueue(url, body, "job." + std::string(store::JobStatusName(job.status)), job.id);
       if (!queued.ok()) LogWarn("webhook_not_queued").Field("job_id", job.id).Field("url", url).Field("error", queued.ToString());
     }
   });
@@ -207,6 +230,8 @@ Status StartHttp(State& state) {
   RegisterUpscaleRoutes(state);
   RegisterOpsRoutes(state);
   RegisterBatchRoutes(state);
+  RegisterDashboardRoutes(state);
+  RegisterCatalogRoutes(state);
   HttpServerOptions options;
   options.host = config.host;
   options.port = config.port;

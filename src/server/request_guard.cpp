@@ -1,17 +1,14 @@
 // What every request meets before its route: the bearer token, the rate limit;
 // and what is recorded after it: metrics and one log line.
+#include "jobs/job_state.h"
+#include "server/dashboard_session.h"
 #include "server/server_state.h"
 #include "util/log.h"
 
 namespace tessera::server {
 namespace {
 
-// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-bool SameSecret(const std::string& a, const std::string& b) {
-  unsigned char difference = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) difference |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return difference == 0 && !b.empty();
-}
+bool ChangesSomething(const std::string& method) { return method != "GET" && method != "HEAD" && method != "OPTIONS"; }
 
 }  // namespace
 
@@ -19,9 +16,20 @@ RequestGuard MakeRequestGuard(JobServer::State& state) {
   return [&state](const HttpRequest& request, const Route* route, HttpResponse& response) {
     const ServerConfig& config = state.config;
     if (!config.token.empty() && !(route != nullptr && route->needs_no_token)) {
+      // API clients send the bearer token; the dashboard's browser a session
+      // cookie (dashboard_session.h), and with it a CSRF header on changes.
       std::string header = request.Header("Authorization");
       const std::string prefix = "Bearer ";
-      if (header.rfind(prefix, 0) != 0 || !SameSecret(header.substr(prefix.size()), config.token)) {
+      std::optional<std::string> cookie;
+      if (header.empty() && state.sessions) cookie = RequestCookie(request, kSessionCookie);
+      if (cookie && state.sessions->Valid(*cookie, jobs::NowMs())) {
+        if (ChangesSomething(request.method) &&
+            !SameSecret(request.Header(kCsrfHeader), state.sessions->CsrfFor(*cookie))) {
+          ReplyError(response, 403, std::string("a change made with a session cookie needs the ") + kCsrfHeader +
+                                        " header (from GET /session)");
+          return true;
+        }
+      } else if (header.rfind(prefix, 0) != 0 || !SameSecret(header.substr(prefix.size()), config.token)) {
         response.SetHeader("WWW-Authenticate", "Bearer realm=\"tessera\"");
         ReplyError(response, 401, "a valid bearer token is required (Authorization: Bearer <token>)");
         return true;

@@ -88,6 +88,7 @@ void GetStatus(JobServer::State& state, const HttpRequest& request, HttpResponse
 void RemoveJobFiles(JobServer::State& state, const Job& job, json& files_deleted) {
   if (!job.filename.empty() && RemoveResultFile(state, job.filename)) files_deleted.push_back(job.filename);
   if (!job.input_path.empty()) ::unlink(job.input_path.c_str());
+  RemoveThumbnails(state, job.id);
 }
 
 // DELETE /jobs?ids=a,b | status=queued|running|success|error|canceled | all=true
@@ -152,7 +153,10 @@ void DeleteJobs(JobServer::State& state, const HttpRequest& request, HttpRespons
   if (!to_delete.empty()) {
     auto count = state.store->Delete(to_delete);
     if (!count.ok()) return ReplyStatus(response, count.status());
-    for (const auto& id : to_delete) deleted.push_back(id);
+    for (const auto& id : to_delete) {
+      deleted.push_back(id);
+      RemoveThumbnails(state, id);  // derived from the job's files: they go with its row
+    }
   }
   LogInfo("jobs_deleted").Field("canceled", canceled.size()).Field("deleted", deleted.size())
       .Field("files_deleted", files_deleted.size()).Field("client", request.remote_addr);
@@ -206,11 +210,20 @@ void Lookup(JobServer::State& state, const HttpRequest& request, HttpResponse& r
   ReplyJobPage(state, std::move(*jobs), filter.limit - 1, response);
 }
 
-// GET /jobs[?status=a,b][&kind=generate|upscale][&limit=][&cursor=]: every job,
-// newest first, a page at a time.
+// GET /jobs[?status=a,b][&kind=generate|upscale][&q=text][&order=newest|oldest]
+// [&limit=][&cursor=]: every job, newest first (oldest first: the FIFO), a page
+// at a time; q keeps those whose id, prompt or file name contains the text.
 void ListJobs(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   store::JobFilter filter;
-  filter.newest_first = true;
+  std::string order = request.Param("order");
+  if (!order.empty() && order != "newest" && order != "oldest") {
+    return ReplyError(response, 400, "query parameter order must be newest or oldest");
+  }
+  filter.newest_first = order != "oldest";
+  if (std::string text = request.Param("q"); !text.empty()) {
+    if (text.size() > 200) return ReplyError(response, 400, "query parameter q is longer than 200 bytes");
+    filter.search = text;
+  }
   for (const std::string& name : SplitCsv(request.Param("status"))) {
     auto parsed = store::ParseJobStatus(name);
     if (!parsed) {

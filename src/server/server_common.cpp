@@ -48,6 +48,7 @@ std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view
       {"finished_at", Timestamp(job.finished_ms)},
   };
   if (job.kind == store::JobKind::kGenerate) out["prompt"] = job.prompt;
+  if (!job.batch_id.empty()) out["batch_id"] = job.batch_id;
   json params = json::parse(job.params_json, nullptr, false);
   if (params.is_object()) out["params"] = params;
   return out.dump();
@@ -73,6 +74,12 @@ std::vector<std::string> SplitCsv(const std::string& text) {
 bool RemoveResultFile(const JobServer::State& state, const std::string& filename) {
   if (!IsSafeFileName(filename)) return false;
   return ::unlink((state.config.ResultsDir() + "/" + filename).c_str()) == 0;
+}
+
+void RemoveThumbnails(const JobServer::State& state, const std::string& job_id) {
+  for (const char* of : {"input", "result"}) {
+    ::unlink((state.config.data_dir + "/thumbs/" + job_id + "-" + of + ".webp").c_str());
+  }
 }
 
 }  // namespace tessera::server

@@ -14,6 +14,7 @@
 #include "engine/model_catalog.h"
 #include "jobs/batch_runner.h"
 #include "jobs/scheduler.h"
+#include "server/dashboard_session.h"
 #include "server/event_hub.h"
 #include "server/http_router.h"
 #include "server/http_server.h"
@@ -40,6 +41,7 @@ struct JobServer::State {
   ServerMetrics metrics;
   std::unique_ptr<EventHub> events;
   std::unique_ptr<RateLimiter> limiter;
+  std::unique_ptr<DashboardSessions> sessions;  // the dashboard's cookies (routes_dashboard.cpp)
   JobWaiters waiters;
   std::vector<std::string> generate_argv;
   HttpRouter router;
@@ -63,6 +65,8 @@ void RegisterFileRoutes(JobServer::State& state);     // files, videos
 void RegisterUpscaleRoutes(JobServer::State& state);  // upscale
 void RegisterOpsRoutes(JobServer::State& state);      // health, ready, metrics, events
 void RegisterBatchRoutes(JobServer::State& state);    // image batches (seed 004)
+void RegisterDashboardRoutes(JobServer::State& state);  // the page at /, its files, /session
+void RegisterCatalogRoutes(JobServer::State& state);    // what the page reads: models, logs, inputs, counts, retry
 
 // The JSON of a job for the API (GET /status/{id} and friends).
 std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view);
@@ -88,5 +92,7 @@ void ServeFileAt(const std::string& path, const std::string& name, const HttpReq
 std::string BatchStatusJson(const store::Batch& batch, const std::vector<store::BatchImageRow>& rows);
 // Deletes a result file; false when it did not exist.
 bool RemoveResultFile(const JobServer::State& state, const std::string& filename);
+// Deletes a job's cached thumbnails (GET /jobs/{id}/thumbnail), if any.
+void RemoveThumbnails(const JobServer::State& state, const std::string& job_id);
 
 }  // namespace tessera::server

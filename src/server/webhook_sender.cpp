@@ -62,7 +62,7 @@ WebhookSender::~WebhookSender() {
   thread_.join();
 }
 
-Status WebhookSender::Enqueue(std::string url, std::string json_body, std::string event) {
+Status WebhookSender::Enqueue(std::string url, std::string json_body, std::string event, std::string subject) {
   auto parsed = ParseUrl(url);
   if (!parsed.ok()) {
     LogWarn("webhook_refused").Field("url", url).Field("error", parsed.status().message());
@@ -80,6 +80,7 @@ Status WebhookSender::Enqueue(std::string url, std::string json_body, std::strin
   delivery.body = std::move(json_body);
   delivery.event = std::move(event);
   delivery.id = NewUuidV4();
+  delivery.subject = std::move(subject);
   delivery.not_before = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -134,6 +135,10 @@ void WebhookSender::Run() {
     ++delivery.attempts;
     std::string failure;
     bool ok = Attempt(delivery, &failure);
+    if (options_.on_attempt) {
+      options_.on_attempt(WebhookAttempt{delivery.id, delivery.subject, delivery.url, delivery.event, delivery.attempts, ok,
+                                         ok || delivery.attempts >= options_.max_attempts, ok ? "" : failure});
+    }
 
     lock.lock();
     --in_flight_;

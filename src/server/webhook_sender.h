@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -27,6 +28,19 @@
 #include "util/status.h"
 
 namespace tessera::server {
+
+// What one attempt came to, for whoever keeps a record (the job server stores
+// them: GET /jobs/{id}/webhooks).
+struct WebhookAttempt {
+  std::string delivery_id;
+  std::string subject;  // what Enqueue was told the delivery is about (a job id); may be empty
+  std::string url;
+  std::string event;
+  int attempt = 0;  // 1-based
+  bool delivered = false;
+  bool final = false;  // delivered, or the last attempt failed
+  std::string error;
+};
 
 struct WebhookOptions {
   std::string secret;  // empty: no X-Tessera-Signature header
@@ -36,6 +50,8 @@ struct WebhookOptions {
   double backoff_factor = 2.0;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds read_timeout{10000};  // also the write timeout
+  // Called on the sender's thread after every attempt (not while a lock is held).
+  std::function<void(const WebhookAttempt&)> on_attempt;
 };
 
 struct WebhookStats {
@@ -56,7 +72,8 @@ class WebhookSender {
   // Queues one delivery of `json_body` to `url` (http://host[:port][/path], or
   // https:// when this build has TLS, which it has not). Errors: kInvalid (malformed URL
   // or scheme), kUnsupported (https without TLS support), kLimit (queue full).
-  Status Enqueue(std::string url, std::string json_body, std::string event = "job.finished");
+  // `subject` is passed back in on_attempt (a job id).
+  Status Enqueue(std::string url, std::string json_body, std::string event = "job.finished", std::string subject = "");
 
   // Waits until every queued delivery has succeeded or been abandoned; false if
   // `timeout` passed first.
@@ -75,6 +92,7 @@ class WebhookSender {
     std::string body;
     std::string event;
     std::string id;
+    std::string subject;
     int attempts = 0;
     std::chrono::steady_clock::time_point not_before;
   };

@@ -21,6 +21,7 @@ struct Batch {
   std::string webhook_url;         // called once when the batch settles; empty: none
   int64_t created_ms = 0;
   int64_t notified_ms = 0;  // when the completion webhook was queued; 0: not yet
+  int64_t seq = 0;          // creation order, assigned by the store (read by ListBatches only)
 };
 
 struct BatchImage {

@@ -22,6 +22,9 @@ class BatchStore {
   virtual Result<std::vector<int64_t>> CreateBatch(const Batch& batch, const std::vector<BatchImage>& images,
                                                    const std::vector<Job>& jobs) = 0;
   virtual Result<Batch> GetBatch(const std::string& id) = 0;
+  // Batches newest first, with their seq: those of `game_id` (empty: all), with a
+  // seq below `before_seq` (0: from the newest), at most `limit` (> 0).
+  virtual Result<std::vector<Batch>> ListBatches(const std::string& game_id, int64_t before_seq, int64_t limit) = 0;
   // The batch's images in upload order, each joined with its current job.
   virtual Result<std::vector<BatchImageRow>> ListBatchImages(const std::string& batch_id) = 0;
 

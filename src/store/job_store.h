@@ -28,6 +28,9 @@ struct JobFilter {
   std::optional<JobKind> kind;
   std::optional<std::string> prompt;    // exact match
   std::optional<std::string> filename;  // exact match
+  // Jobs whose id, prompt or result file name contains this text (ignoring
+  // ASCII case): the dashboard's search.
+  std::optional<std::string> search;
   std::optional<int64_t> finished_before_ms;  // finished jobs with finished_ms < this
   // Paging by submission order: only jobs with seq beyond this one (below it when
   // newest_first, above it otherwise): the cursor of list routes.
@@ -43,6 +46,20 @@ struct WebhookRegistration {
   std::string url;
   std::string job_id;  // empty: every job
   int64_t created_ms = 0;
+};
+
+// One attempt to deliver a job's webhook (GET /jobs/{id}/webhooks), kept with
+// the job and deleted with it.
+struct WebhookAttemptRecord {
+  std::string delivery_id;  // the X-Tessera-Delivery of every attempt of one delivery
+  std::string job_id;
+  std::string url;
+  std::string event;  // "job.success"...
+  int attempt = 0;    // 1-based
+  bool delivered = false;
+  bool final = false;  // no attempt follows: delivered, or abandoned after the last
+  std::string error;   // why it failed; empty when delivered
+  int64_t at_ms = 0;
 };
 
 class JobStore {
@@ -73,6 +90,10 @@ class JobStore {
   virtual Result<int64_t> AddWebhook(const WebhookRegistration& registration) = 0;
   // Registrations that apply to this job: global ones and those for its id.
   virtual Result<std::vector<WebhookRegistration>> WebhooksFor(const std::string& job_id) = 0;
+  // Records an attempt; kNotFound when the job no longer exists.
+  virtual Status AddWebhookAttempt(const WebhookAttemptRecord& attempt) = 0;
+  // The job's attempts, newest first, at most `limit`.
+  virtual Result<std::vector<WebhookAttemptRecord>> WebhookAttempts(const std::string& job_id, int64_t limit) = 0;
 };
 
 }  // namespace tessera::store

@@ -111,6 +111,29 @@ Result<Batch> SqliteJobStore::GetBatch(const std::string& id) {
   return ReadBatch(statement);
 }
 
+Result<std::vector<Batch>> SqliteJobStore::ListBatches(const std::string& game_id, int64_t before_seq, int64_t limit) {
+  const std::string operation = "list batches";
+  if (limit <= 0) return InvalidError(operation + ": limit must be positive");
+  // One shape of statement: an empty game id and a zero seq match everything.
+  static const std::string sql = std::string("SELECT ") + kBatchColumns +
+                                 ", seq FROM batches WHERE (? = '' OR game_id = ?) AND (? = 0 OR seq < ?) "
+                                 "ORDER BY seq DESC LIMIT ?";
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared = Prepare(operation, sql);
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  statement.Text(game_id).Text(game_id).Int(before_seq).Int(before_seq).Int(limit);
+  std::vector<Batch> batches;
+  int rc;
+  while ((rc = statement.Step()) == SQLITE_ROW) {
+    Batch batch = ReadBatch(statement);
+    batch.seq = statement.ColumnInt(8);
+    batches.push_back(std::move(batch));
+  }
+  if (rc != SQLITE_DONE) return SqlError(operation);
+  return batches;
+}
+
 Result<std::vector<BatchImageRow>> SqliteJobStore::ListBatchImages(const std::string& batch_id) {
   const std::string operation = "list images of batch " + batch_id;
   static const std::string sql =

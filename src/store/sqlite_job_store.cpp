@@ -102,6 +102,22 @@ CREATE INDEX batch_images_retry_at ON batch_images(retry_at_ms);
 -- UnnotifiedBatchIds: only the batches not notified yet, which are few.
 CREATE INDEX batches_unnotified ON batches(seq) WHERE notified_ms = 0;
 )sql"},
+    {3, "webhook delivery attempts", R"sql(
+CREATE TABLE webhook_attempts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  delivery_id TEXT NOT NULL,
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  event TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  delivered INTEGER NOT NULL,
+  final INTEGER NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  at_ms INTEGER NOT NULL
+);
+-- WebhookAttempts: one job's, newest first.
+CREATE INDEX webhook_attempts_job ON webhook_attempts(job_id, seq);
+)sql"},
 };
 
 }  // namespace
@@ -410,6 +426,12 @@ Result<std::vector<Job>> SqliteJobStore::List(const JobFilter& filter) {
     add_condition("filename = ?");
     values.emplace_back(*filter.filename);
   }
+  if (filter.search) {
+    // instr, not LIKE: the text is matched as is, '%' and '_' included.
+    add_condition("(instr(lower(id), lower(?)) > 0 OR instr(lower(prompt), lower(?)) > 0 OR "
+                  "instr(lower(filename), lower(?)) > 0)");
+    for (int i = 0; i < 3; ++i) values.emplace_back(*filter.search);
+  }
   if (filter.finished_before_ms) {
     add_status_list({JobStatus::kSuccess, JobStatus::kError, JobStatus::kCanceled});
     add_condition("finished_ms < ?");
@@ -560,6 +582,58 @@ Result<std::vector<WebhookRegistration>> SqliteJobStore::WebhooksFor(const std::
   }
   if (rc != SQLITE_DONE) return SqlError(operation);
   return registrations;
+}
+
+Status SqliteJobStore::AddWebhookAttempt(const WebhookAttemptRecord& attempt) {
+  const std::string operation = "record webhook attempt " + std::to_string(attempt.attempt) + " for job " + attempt.job_id;
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared =
+      Prepare(operation, "INSERT INTO webhook_attempts(delivery_id, job_id, url, event, attempt, delivered, final, "
+                         "error, at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  int rc = statement.Text(attempt.delivery_id)
+               .Text(attempt.job_id)
+               .Text(attempt.url)
+               .Text(attempt.event)
+               .Int(attempt.attempt)
+               .Int(attempt.delivered ? 1 : 0)
+               .Int(attempt.final ? 1 : 0)
+               .Text(attempt.error)
+               .Int(attempt.at_ms)
+               .Step();
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return NotFoundError(operation + ": no such job");
+  if (rc != SQLITE_DONE) return SqlError(operation);
+  return Status::Ok();
+}
+
+Result<std::vector<WebhookAttemptRecord>> SqliteJobStore::WebhookAttempts(const std::string& job_id, int64_t limit) {
+  const std::string operation = "webhook attempts of job " + job_id;
+  if (limit <= 0) return InvalidError(operation + ": limit must be positive");
+  std::lock_guard lock(mu_);
+  Result<sqlite3_stmt*> prepared =
+      Prepare(operation, "SELECT delivery_id, job_id, url, event, attempt, delivered, final, error, at_ms "
+                         "FROM webhook_attempts WHERE job_id = ? ORDER BY seq DESC LIMIT ?");
+  if (!prepared.ok()) return prepared.status();
+  BoundStatement statement(*prepared);
+  statement.Text(job_id).Int(limit);
+  std::vector<WebhookAttemptRecord> attempts;
+  int rc;
+  while ((rc = statement.Step()) == SQLITE_ROW) {
+    WebhookAttemptRecord attempt;
+    attempt.delivery_id = statement.ColumnText(0);
+    attempt.job_id = statement.ColumnText(1);
+    attempt.url = statement.ColumnText(2);
+    attempt.event = statement.ColumnText(3);
+    attempt.attempt = static_cast<int>(statement.ColumnInt(4));
+    attempt.delivered = statement.ColumnInt(5) != 0;
+    attempt.final = statement.ColumnInt(6) != 0;
+    attempt.error = statement.ColumnText(7);
+    attempt.at_ms = statement.ColumnInt(8);
+    attempts.push_back(std::move(attempt));
+  }
+  if (rc != SQLITE_DONE) return SqlError(operation);
+  return attempts;
 }
 
 }  // namespace tessera::store

@@ -68,6 +68,8 @@ class SqliteJobStore final : public JobStore, public BatchStore {
   Result<std::vector<double>> RecentDurations(const std::string& lane, JobKind kind, int limit) override;
   Result<int64_t> AddWebhook(const WebhookRegistration& registration) override;
   Result<std::vector<WebhookRegistration>> WebhooksFor(const std::string& job_id) override;
+  Status AddWebhookAttempt(const WebhookAttemptRecord& attempt) override;
+  Result<std::vector<WebhookAttemptRecord>> WebhookAttempts(const std::string& job_id, int64_t limit) override;
 
   // BatchStore. Beyond the interface's contract:
   // - CreateBatch is kInvalid (nothing written) for an empty batch or image id,
@@ -92,6 +94,7 @@ class SqliteJobStore final : public JobStore, public BatchStore {
   Result<std::vector<int64_t>> CreateBatch(const Batch& batch, const std::vector<BatchImage>& images,
                                            const std::vector<Job>& jobs) override;
   Result<Batch> GetBatch(const std::string& id) override;
+  Result<std::vector<Batch>> ListBatches(const std::string& game_id, int64_t before_seq, int64_t limit) override;
   Result<std::vector<BatchImageRow>> ListBatchImages(const std::string& batch_id) override;
   Result<std::vector<int64_t>> RetryImages(const std::vector<ImageRetry>& retries) override;
   Status ScheduleImageRetry(const std::string& image_id, int64_t retry_at_ms) override;

@@ -163,6 +163,34 @@ TEST(WebhookSenderTest, RetriesAfterTwoFailuresAndSignsEveryAttempt) {
   EXPECT_EQ(stats.abandoned, 0u);
 }
 
+TEST(WebhookSenderTest, EveryAttemptIsReportedWithItsSubjectAndWhetherItWasTheLast) {
+  RecordingServer server([](int n) { return n <= 1 ? 500 : 200; });
+  std::mutex mutex;
+  std::vector<WebhookAttempt> seen;
+  WebhookOptions options = FastOptions();
+  options.on_attempt = [&](const WebhookAttempt& attempt) {
+    std::lock_guard lock(mutex);
+    seen.push_back(attempt);
+  };
+  WebhookSender sender(options);
+  ASSERT_TRUE(sender.Enqueue(server.Url(), "{}", "job.success", "job-1").ok());
+  ASSERT_TRUE(sender.Flush(30s));  // returns once the last attempt was reported
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].subject, "job-1");
+  EXPECT_EQ(seen[0].event, "job.success");
+  EXPECT_EQ(seen[0].attempt, 1);
+  EXPECT_FALSE(seen[0].delivered);
+  EXPECT_FALSE(seen[0].final);
+  EXPECT_NE(seen[0].error.find("500"), std::string::npos) << seen[0].error;
+  EXPECT_EQ(seen[1].attempt, 2);
+  EXPECT_TRUE(seen[1].delivered);
+  EXPECT_TRUE(seen[1].final);
+  EXPECT_TRUE(seen[1].error.empty());
+  EXPECT_EQ(seen[1].delivery_id, server.requests()[1].Header("X-Tessera-Delivery"));
+  EXPECT_EQ(seen[0].delivery_id, seen[1].delivery_id);
+}
+
 TEST(WebhookSenderTest, BackoffDoublesBetweenAttempts) {
   RecordingServer server([](int n) { return n <= 3 ? 503 : 204; });
   WebhookOptions options = FastOptions();

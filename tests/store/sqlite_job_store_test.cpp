@@ -689,6 +689,33 @@ TEST_F(SqliteJobStoreTest, WebhooksForAJobAreTheGlobalOnesAndItsOwn) {
   EXPECT_EQ((*for_unknown)[0].id, *global);
 }
 
+TEST_F(SqliteJobStoreTest, WebhookAttemptsAreKeptWithTheirJobNewestFirstAndGoWithIt) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Insert(MakeJob("a")).ok());
+  ASSERT_TRUE(store->Insert(MakeJob("b")).ok());
+  ASSERT_TRUE(store->AddWebhookAttempt({"d1", "a", "http://h/x", "job.success", 1, false, false, "refused", 10}).ok());
+  ASSERT_TRUE(store->AddWebhookAttempt({"d1", "a", "http://h/x", "job.success", 2, true, true, "", 20}).ok());
+  ASSERT_TRUE(store->AddWebhookAttempt({"d2", "b", "http://h/y", "job.error", 1, true, true, "", 30}).ok());
+  auto attempts = store->WebhookAttempts("a", 10);
+  ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
+  ASSERT_EQ(attempts->size(), 2u);
+  EXPECT_EQ((*attempts)[0].attempt, 2);
+  EXPECT_TRUE((*attempts)[0].delivered);
+  EXPECT_TRUE((*attempts)[0].final);
+  EXPECT_EQ((*attempts)[0].at_ms, 20);
+  EXPECT_EQ((*attempts)[1].error, "refused");
+  EXPECT_FALSE((*attempts)[1].final);
+  EXPECT_EQ((*attempts)[1].delivery_id, "d1");
+  EXPECT_EQ(store->WebhookAttempts("a", 1)->size(), 1u);
+  EXPECT_EQ(store->WebhookAttempts("a", 0).status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(store->AddWebhookAttempt({"d3", "nobody", "http://h/z", "job.success", 1, true, true, "", 1}).code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(store->Delete({"a"}).ok());
+  EXPECT_TRUE(store->WebhookAttempts("a", 10)->empty());
+  EXPECT_EQ(store->WebhookAttempts("b", 10)->size(), 1u);
+}
+
 TEST_F(SqliteJobStoreTest, AWebhookForAnUnknownJobIsNotFoundAndAnEmptyUrlInvalid) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
