@@ -293,6 +293,7 @@ pages.queue = async (root, _arg, view) => {
         h('p', {}, 'state: ', h('b', { class: 'lane-state' }, lane.state), ' · backlog ', String(lane.queued),
           ' · busy ', duration(lane.busy_seconds)),
         lane.model_memory_mb !== null ? h('p', { class: 'muted' }, 'models in memory: ' + lane.model_memory_mb.toFixed(0) + ' MB') : null,
+        lane.vram_mb != null ? h('p', { class: 'muted' }, 'GPU memory held: ' + lane.vram_mb.toFixed(0) + ' MB') : null,
         job ? h('div', {}, h('a', { href: '#/job/' + job.id }, jobTitle(job)), progressCell(job))
           : lane.running_job ? h('a', { href: '#/job/' + lane.running_job }, lane.running_job) : h('p', { class: 'muted' }, 'idle'));
     }));
