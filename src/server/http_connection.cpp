@@ -244,8 +244,16 @@ net::awaitable<void> MakeAnswer(HttpServer::Impl& server, const Route& route, st
     co_await RunHandler(server, [&](HttpResponse& r) { consumer->Finish(request, r); }, request, response);
     consumer.reset();
   } else {
-    co_await RunHandler(server, [&](HttpResponse& r) { route.handler(request, r); }, request, response,
-                        route.runs_on_event_loop);
+    bool answered = false;
+    if (route.from_memory) {
+      co_await RunHandler(server, [&](HttpResponse& r) { answered = route.from_memory(request, r); }, request,
+                          response, true);
+      if (!answered) response = HttpResponse();  // not held in memory (or it threw): the handler answers
+    }
+    if (!answered) {
+      co_await RunHandler(server, [&](HttpResponse& r) { route.handler(request, r); }, request, response,
+                          route.runs_on_event_loop);
+    }
   }
   if (!response.wait) co_return;
   co_await AwaitResume(response.wait);
