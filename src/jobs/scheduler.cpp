@@ -90,6 +90,11 @@ size_t Scheduler::LeastBacklogLaneLocked() const {
 void Scheduler::PlaceLocked(const Job& job, size_t lane_index) {
   // Each lane stays in submission order even when submits race: ordered by seq.
   EnqueueLocked(lane_index, job.id, QueueOrder{0, job.seq}, job.kind, job.batch_id, job.seq);
+  held_rows_[job.id] = job;
+}
+
+void Scheduler::ForgetRowUnlessHeldLocked(const std::string& id) {
+  if (!placed_.count(id) && !running_.count(id)) held_rows_.erase(id);
 }
 
 void Scheduler::EnqueueLocked(size_t index, const std::string& id, QueueOrder order, JobKind kind,
@@ -253,6 +258,24 @@ JobView Scheduler::DescribeJob(const Job& job) {
   return Estimate(job, snapshot);
 }
 
+std::optional<JobView> Scheduler::DescribeHeld(const std::string& id) {
+  Job job;
+  JobSnapshot snapshot;
+  {
+    std::lock_guard lock(mutex_);
+    auto row = held_rows_.find(id);
+    if (row == held_rows_.end() || (!placed_.count(id) && !running_.count(id))) return std::nullopt;
+    job = row->second;
+    snapshot = SnapshotLocked(job);
+  }
+  // The ETA's moving averages: from memory, or Describe reads them (once).
+  if (!AverageKnown(job.lane, job.kind)) return std::nullopt;
+  for (const auto& [kind, count] : snapshot.ahead) {
+    if (!AverageKnown(job.lane, kind)) return std::nullopt;
+  }
+  return Estimate(job, snapshot);
+}
+
 JobView Scheduler::Estimate(const Job& job, const JobSnapshot& snapshot) {
   JobView view;
   view.job = job;
@@ -316,6 +339,11 @@ std::optional<Seconds> Scheduler::AverageDuration(const std::string& lane, JobKi
   std::lock_guard lock(averages_mutex_);
   averages_[{lane, kind}] = average;
   return average;
+}
+
+bool Scheduler::AverageKnown(const std::string& lane, JobKind kind) {
+  std::lock_guard lock(averages_mutex_);
+  return averages_.count({lane, kind}) > 0;
 }
 
 void Scheduler::ForgetAverage(const std::string& lane, JobKind kind) {
@@ -412,6 +440,7 @@ void Scheduler::RunLane(size_t index) {
         if (--batch_running_[info->second.batch_id] <= 0) batch_running_.erase(info->second.batch_id);
       }
       running_.erase(id);
+      ForgetRowUnlessHeldLocked(id);  // RunOne gave up early (canceled meanwhile, a failed save)
     }
     job_left_lane_.notify_all();
     work_ready_.notify_all();  // an idle lane may now take over waiting work
@@ -447,6 +476,7 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
   {
     std::lock_guard lock(mutex_);
     running_[id].started_ms = job.started_ms;
+    held_rows_[id] = job;
   }
   LogInfo("job_started").Field("job_id", id).Field("kind", store::JobKindName(job.kind)).Field("lane", job.lane)
       .Field("attempt", job.attempts);
@@ -485,6 +515,9 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
           last_saved_fraction = report.fraction;
           if (Status s = store_.UpdateProgress(id, report.fraction); !s.ok()) {
             LogWarn("progress_not_saved").Field("job_id", id).Field("error", s.ToString());
+          } else {
+            std::lock_guard lock(mutex_);
+            if (auto row = held_rows_.find(id); row != held_rows_.end()) row->second.progress = report.fraction;
           }
           Notify(job);
         }
@@ -553,6 +586,7 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
     if (requeue_front && !stopping_) {
       int64_t head = lane.queue.empty() ? 0 : std::min<int64_t>(0, lane.queue.begin()->first.first);
       EnqueueLocked(index, job.id, QueueOrder{head - 1, job.seq}, job.kind, job.batch_id, job.seq);
+      held_rows_[id] = job;
     }
   }
   if (next == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
@@ -568,6 +602,7 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
       }
       running_.erase(info);
     }
+    ForgetRowUnlessHeldLocked(id);
     lane.running_id.clear();
     lane.running_cancel.reset();
   }
@@ -586,6 +621,7 @@ Result<Job> Scheduler::Cancel(const std::string& id, const std::string& reason) 
   std::unique_lock lock(mutex_);
   if (auto found = placed_.find(id); found != placed_.end()) {
     DequeueLocked(id);
+    held_rows_.erase(id);
     lock.unlock();
     auto job = store_.Get(id);
     if (!job.ok()) return job.status();
@@ -627,7 +663,10 @@ Result<std::vector<Job>> Scheduler::CancelMany(const std::vector<std::string>& i
         running.push_back(id);  // running, or unknown here: Cancel sorts those out one by one
       }
     }
-    for (const std::string& id : queued) DequeueLocked(id);
+    for (const std::string& id : queued) {
+      DequeueLocked(id);
+      held_rows_.erase(id);
+    }
   }
   std::vector<Job> result;
   if (!queued.empty()) {

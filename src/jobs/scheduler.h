@@ -28,6 +28,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "jobs/eta_estimator.h"
@@ -97,6 +98,11 @@ class Scheduler {
   void Adopt(const std::vector<store::Job>& committed);
   Result<JobView> Describe(const std::string& id);
   JobView DescribeJob(const store::Job& job);
+  // The view of a job this scheduler holds (queued or running), from memory
+  // alone: no store read, only this scheduler's mutex held briefly (GET /status
+  // answers it on the event loop). nullopt when the job is not held here
+  // (finished, unknown) or its ETA needs a history not read yet: ask Describe.
+  std::optional<JobView> DescribeHeld(const std::string& id);
   // Queued: removed from its lane and marked canceled. Running: its executor is
   // told to stop; returns once the job has left the lane. Finished: no change.
   // kNotFound for unknown ids.
@@ -149,6 +155,8 @@ class Scheduler {
   void RunOne(size_t index, const std::string& id);
   void Notify(const store::Job& job);
   std::optional<Seconds> AverageDuration(const std::string& lane, store::JobKind kind);
+  // Whether AverageDuration(lane, kind) would answer without reading the store.
+  bool AverageKnown(const std::string& lane, store::JobKind kind);
   Seconds DefaultDuration(store::JobKind kind) const;
   void ForgetAverage(const std::string& lane, store::JobKind kind);
   std::optional<size_t> LaneIndexLocked(const std::string& name) const;
@@ -186,6 +194,12 @@ class Scheduler {
   JobView Estimate(const store::Job& job, const JobSnapshot& snapshot);
   size_t LeastBacklogLaneLocked() const;
 
+  // The row of every job held here (placed_ or running_), as last saved by this
+  // scheduler: what DescribeHeld answers from. Set where a held job is placed or
+  // saved, dropped when it leaves (before anyone is told it finished).
+  std::unordered_map<std::string, store::Job> held_rows_;
+  // Keeps held_rows_[id] only while `id` is placed or running.
+  void ForgetRowUnlessHeldLocked(const std::string& id);
   std::map<std::string, Placement> placed_;     // queued job id -> where it waits
   std::map<std::string, RunningInfo> running_;  // running job id -> what it reported
   std::map<std::string, int> batch_running_;    // batch id -> its jobs running now

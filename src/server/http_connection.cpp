@@ -125,23 +125,21 @@ net::awaitable<void> RunHandler(HttpServer::Impl& server, const std::function<vo
   }
 }
 
-// Holds the connection (no thread) until the route's wait resumes it.
+// Holds the connection (no thread) until the route's wait resumes it. The wait
+// is an Asio timer on the connection's strand that `resume` cancels (posted to
+// that strand, so it cannot run before the timer waits): the loop counts it as
+// pending work, so it never ends under a waiting connection, and no completion
+// handler of the coroutine is ever held, moved or destroyed by another thread.
 net::awaitable<void> AwaitResume(const std::function<void(std::function<void()>)>& wait) {
   auto executor = co_await net::this_coro::executor;
-  co_await net::async_initiate<decltype(net::use_awaitable), void()>(
-      [&wait, executor](auto handler) {
-        using Handler = decltype(handler);
-        auto held = std::make_shared<std::optional<Handler>>(std::move(handler));
-        wait([held, executor] {
-          net::post(executor, [held] {
-            if (!held->has_value()) return;
-            Handler resume = std::move(**held);
-            held->reset();
-            resume();
-          });
-        });
-      },
-      net::use_awaitable);
+  auto woken = std::make_shared<net::steady_timer>(executor, net::steady_timer::time_point::max());
+  std::weak_ptr<net::steady_timer> weak = woken;
+  wait([weak, executor] {
+    net::post(executor, [weak] {
+      if (auto timer = weak.lock()) timer->cancel();
+    });
+  });
+  co_await woken->async_wait(net::as_tuple(net::use_awaitable));
 }
 
 // Waits for the first byte of the next request for at most idle_timeout;
@@ -246,8 +244,16 @@ net::awaitable<void> MakeAnswer(HttpServer::Impl& server, const Route& route, st
     co_await RunHandler(server, [&](HttpResponse& r) { consumer->Finish(request, r); }, request, response);
     consumer.reset();
   } else {
-    co_await RunHandler(server, [&](HttpResponse& r) { route.handler(request, r); }, request, response,
-                        route.runs_on_event_loop);
+    bool answered = false;
+    if (route.from_memory) {
+      co_await RunHandler(server, [&](HttpResponse& r) { answered = route.from_memory(request, r); }, request,
+                          response, true);
+      if (!answered) response = HttpResponse();  // not held in memory (or it threw): the handler answers
+    }
+    if (!answered) {
+      co_await RunHandler(server, [&](HttpResponse& r) { route.handler(request, r); }, request, response,
+                          route.runs_on_event_loop);
+    }
   }
   if (!response.wait) co_return;
   co_await AwaitResume(response.wait);

@@ -43,9 +43,17 @@ struct HttpServer::Impl {
   const HttpRouter& router;
   const RequestGuard guard;
   const RequestObserver observer;
-  // Declared before `io`: the connections' coroutines, destroyed with `io`,
-  // give their slots back.
+  // Declared before `io`: the connections' coroutines, destroyed with `io` when
+  // a stop had to be forced, give their slots back and leave the registry.
   ConnectionLimits limits;
+  // Every open connection, so Stop can close them all and let the loop drain
+  // (an io_context destroyed with coroutines still pending is not safe).
+  struct Connection {
+    beast::tcp_stream* stream = nullptr;  // null once the connection ended; read on `executor` only
+    net::any_io_executor executor;
+  };
+  std::mutex connections_mutex;
+  std::set<std::shared_ptr<Connection>> connections;
   net::io_context io;
   net::thread_pool handlers;  // joined before `io` goes
   net::strand<net::io_context::executor_type> accept_strand;  // the acceptor's, so Stop can close it
@@ -57,14 +65,6 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> io_threads;
 
-  // Every open connection, so Stop can close them all and let the loop drain
-  // (an io_context destroyed with coroutines still pending is not safe).
-  struct Connection {
-    beast::tcp_stream* stream = nullptr;  // null once the connection ended; read on `executor` only
-    net::any_io_executor executor;
-  };
-  std::mutex connections_mutex;
-  std::set<std::shared_ptr<Connection>> connections;
   // Loop threads still running (Run's own included).
   std::mutex loop_mutex;
   std::condition_variable loop_ended;

@@ -41,6 +41,11 @@ struct Route {
   // The handler is quick and never waits on a lock held for long (a probe, one
   // indexed read): it runs on the event loop, saving two thread switches.
   bool runs_on_event_loop = false;
+  // When set, tried first on the event loop: answers from memory and returns
+  // true, or returns false (nothing answered) and `handler` runs on a handler
+  // thread. GET /status: a queued or running job from the scheduler's memory,
+  // a finished one from the store.
+  std::function<bool(const HttpRequest& request, HttpResponse& response)> from_memory;
 };
 
 class HttpRouter {

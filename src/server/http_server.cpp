@@ -146,18 +146,22 @@ void HttpServer::Stop() {
     beast::error_code ignored;
     server.acceptor.close(ignored);
   });
-  std::vector<std::shared_ptr<Impl::Connection>> open;
   {
-    std::lock_guard lock(server.connections_mutex);
-    open.assign(server.connections.begin(), server.connections.end());
-  }
-  for (const auto& connection : open) {
-    net::dispatch(connection->executor, [connection] {
-      if (connection->stream == nullptr) return;
-      beast::error_code ignored;
-      connection->stream->socket().shutdown(Tcp::socket::shutdown_both, ignored);
-      connection->stream->socket().close(ignored);
-    });
+    // Released before the loop is let go: this thread holds no connection's
+    // executor once the loop may end.
+    std::vector<std::shared_ptr<Impl::Connection>> open;
+    {
+      std::lock_guard lock(server.connections_mutex);
+      open.assign(server.connections.begin(), server.connections.end());
+    }
+    for (const auto& connection : open) {
+      net::dispatch(connection->executor, [connection] {
+        if (connection->stream == nullptr) return;
+        beast::error_code ignored;
+        connection->stream->socket().shutdown(Tcp::socket::shutdown_both, ignored);
+        connection->stream->socket().close(ignored);
+      });
+    }
   }
   server.work.reset();
   {

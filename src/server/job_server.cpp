@@ -176,7 +176,8 @@ void MakeServices(State& state) {
     state.limiter = std::make_unique<RateLimiter>(limits);
   }
   state.events = std::make_unique<EventHub>(static_cast<size_t>(config.max_event_subscribers),
-                                            static_cast<size_t>(config.event_queue_per_client));
+                                            static_cast<size_t>(config.event_queue_per_client),
+                                            static_cast<size_t>(config.event_replay));
 }
 
 // Every job change: to /events, to waiting requests, to metrics and webhooks.

@@ -85,7 +85,10 @@ void JobWaiters::RunTimers() {
     }
     auto first = deadlines_.begin();
     if (Clock::now() < first->first) {
-      changed_.wait_until(lock, first->first);
+      // A copy: while this waits, Close() may free every waiter, this one's
+      // node included, and wait_until reads its deadline again on waking.
+      const Clock::time_point deadline = first->first;
+      changed_.wait_until(lock, deadline);
       continue;
     }
     Waiter expired = std::move(first->second);

@@ -207,7 +207,8 @@ void BatchUpload::Finish(const HttpRequest& request, HttpResponse& response) {
   for (auto& image : batch.images) image.result_name += choice->extension;
   auto created = state_.batches->Create(batch);
   if (!created.ok()) {
-    return ReplyError(response, 500, "creating the batch failed, nothing was created: " + created.status().message());
+    return ReplyStatus(response, Status(created.status().code(), "creating the batch failed, nothing was created: " +
+                                                                      created.status().message()));
   }
   committed_ = true;
   ::unlink((dir_ + "/" + IncompleteMarker(state_.config.node_id)).c_str());
@@ -252,8 +253,11 @@ struct LoadedBatch {
 bool LoadBatch(JobServer::State& state, const std::string& id, HttpResponse& response, LoadedBatch* out) {
   auto batch = state.batch_store->GetBatch(id);
   if (!batch.ok()) {
-    ReplyError(response, batch.status().code() == StatusCode::kNotFound ? 404 : 500,
-               batch.status().code() == StatusCode::kNotFound ? "no batch " + id : batch.status().message());
+    if (batch.status().code() == StatusCode::kNotFound) {
+      ReplyError(response, 404, "no batch " + id);
+    } else {
+      ReplyStatus(response, batch.status());
+    }
     return false;
   }
   auto rows = state.batch_store->ListBatchImages(id);

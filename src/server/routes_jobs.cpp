@@ -85,6 +85,15 @@ void GetStatus(JobServer::State& state, const HttpRequest& request, HttpResponse
   ReplyJson(response, 200, JobViewJson(state, *view));
 }
 
+// A queued or running job, answered from the scheduler's memory on the event
+// loop; false for the others (GetStatus reads the store on a handler thread).
+bool GetHeldStatus(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
+  auto view = state.scheduler->DescribeHeld(request.captures[0]);
+  if (!view) return false;
+  ReplyJson(response, 200, JobViewJson(state, *view));
+  return true;
+}
+
 void RemoveJobFiles(JobServer::State& state, const Job& job, json& files_deleted) {
   if (!job.filename.empty() && RemoveResultFile(state, job.filename)) files_deleted.push_back(job.filename);
   if (!job.input_path.empty()) ::unlink(job.input_path.c_str());
@@ -276,7 +285,8 @@ void RegisterJobRoutes(JobServer::State& state) {
   // On a handler thread, not the event loop: the store serialises its reads, and
   // a read waiting there would stall every connection of the loop (measured:
   // p99 2 s at 1000 connections against 0.1 s).
-  state.router.Add("GET", "/status/{}", [&state](const HttpRequest& q, HttpResponse& r) { GetStatus(state, q, r); });
+  state.router.Add("GET", "/status/{}", [&state](const HttpRequest& q, HttpResponse& r) { GetStatus(state, q, r); })
+      .from_memory = [&state](const HttpRequest& q, HttpResponse& r) { return GetHeldStatus(state, q, r); };
   state.router.Add("DELETE", "/jobs", [&state](const HttpRequest& q, HttpResponse& r) { DeleteJobs(state, q, r); });
   state.router.Add("GET", "/jobs/lookup", [&state](const HttpRequest& q, HttpResponse& r) { Lookup(state, q, r); });
   state.router.Add("GET", "/jobs", [&state](const HttpRequest& q, HttpResponse& r) { ListJobs(state, q, r); });

@@ -67,6 +67,7 @@ struct ServerConfig {
   int max_connections_per_client = 128;      // open at once from one address
   int max_event_subscribers = 4096;          // GET /events streams at once
   int event_queue_per_client = 256;          // events waiting for one slow /events client
+  int event_replay = 1024;                   // last events kept for Last-Event-ID resume
   double max_json_body_kb = 1024;            // bodies read in memory (JSON routes)
   std::string node_id;                       // names this server's temporary files; empty: the host name
   // Image batches (seed 004).

@@ -505,6 +505,43 @@ TEST_F(SchedulerTest, FinishedJobsHaveNoEtaOrPosition) {
   EXPECT_EQ(view->eta_seconds, std::nullopt);
 }
 
+// DescribeHeld answers queued and running jobs from memory, the same as Describe
+// (which reads the store), and nothing once a job left the scheduler.
+TEST_F(SchedulerTest, DescribeHeldMatchesDescribeWhileAJobIsHeldAndIsEmptyAfter) {
+  SeedDuration("cpu:0", JobKind::kGenerate, 40);
+  auto scheduler = MakeScheduler(1);
+  ASSERT_TRUE(scheduler->Start().ok());
+  Submit(*scheduler, "a", "block");
+  ASSERT_TRUE(world_.WaitStarted("a"));
+  Submit(*scheduler, "b", "ok");
+  Submit(*scheduler, "c", "ok");
+  for (const char* id : {"a", "b", "c"}) {
+    auto stored = scheduler->Describe(id);  // reads the ETA history, so the next answers come from memory
+    ASSERT_TRUE(stored.ok()) << id;
+    auto held = scheduler->DescribeHeld(id);
+    ASSERT_TRUE(held.has_value()) << id;
+    EXPECT_EQ(held->job.status, stored->job.status) << id;
+    EXPECT_EQ(held->job.lane, stored->job.lane) << id;
+    EXPECT_EQ(held->job.attempts, stored->job.attempts) << id;
+    EXPECT_EQ(held->job.started_ms, stored->job.started_ms) << id;
+    EXPECT_EQ(held->queue_position, stored->queue_position) << id;
+    EXPECT_EQ(held->eta_source, stored->eta_source) << id;
+  }
+  EXPECT_EQ(scheduler->DescribeHeld("a")->job.status, JobStatus::kRunning);
+  EXPECT_EQ(scheduler->DescribeHeld("c")->queue_position, 3);
+  EXPECT_EQ(scheduler->DescribeHeld("unknown"), std::nullopt);
+
+  ASSERT_TRUE(scheduler->Cancel("b").ok());
+  EXPECT_EQ(scheduler->DescribeHeld("b"), std::nullopt);
+  EXPECT_EQ(scheduler->DescribeHeld("c")->queue_position, 2);
+  world_.Release("a");
+  ASSERT_TRUE(world_.WaitStatus("c", JobStatus::kSuccess));
+  // Gone before anyone heard they finished: a poller never sees a stale state.
+  EXPECT_EQ(scheduler->DescribeHeld("a"), std::nullopt);
+  EXPECT_EQ(scheduler->DescribeHeld("c"), std::nullopt);
+  EXPECT_EQ(scheduler->Describe("c")->job.status, JobStatus::kSuccess);
+}
+
 // The running ETA comes from the best tier available. Elapsed time is real, so
 // the estimates are checked against bounds computed from the test's own clock.
 class RunningEtaTest : public SchedulerTest {

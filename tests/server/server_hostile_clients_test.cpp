@@ -312,6 +312,37 @@ TEST(ServerHostileClients, EventsResumeAfterLastEventId) {
   EXPECT_EQ(resumed.received().find("id: " + std::to_string(first_id) + "\n"), std::string::npos);
 }
 
+// --event-replay bounds what a reconnecting client can get back: with 1, only
+// the last event is replayed, however far back Last-Event-ID points.
+TEST(ServerHostileClients, TheEventReplaySettingBoundsWhatAResumeGetsBack) {
+  TempDir dir;
+  ServerProcess server({dir.path() + "/data", {"--event-replay", "1"}, {}});
+  ASSERT_TRUE(server.started());
+  RawConnection first(server.port());
+  ASSERT_TRUE(first.Send(kEventsRequest));
+  ASSERT_TRUE(first.ReadUntil("\r\n\r\n", seconds(5)));
+  auto accepted = server.Client()->Post("/generate", json{{"prompt", "replay"}, {"size", "1280x720"}}.dump(),
+                                        "application/json");
+  ASSERT_TRUE(accepted);
+  ASSERT_TRUE(first.ReadUntil("\"status\":\"success\"", seconds(60)));
+  std::vector<uint64_t> ids;
+  std::string seen = first.received();
+  std::regex event_id(R"(id: (\d+)\nevent: job)");
+  for (auto it = std::sregex_iterator(seen.begin(), seen.end(), event_id); it != std::sregex_iterator(); ++it) {
+    ids.push_back(std::stoull((*it)[1]));
+  }
+  ASSERT_GE(ids.size(), 3u);  // queued, running, success
+  first.Close();
+  RawConnection resumed(server.port());
+  ASSERT_TRUE(resumed.Send("GET /events HTTP/1.1\r\nHost: t\r\nLast-Event-ID: " + std::to_string(ids.front()) +
+                           "\r\n\r\n"));
+  ASSERT_TRUE(resumed.ReadUntil("\"status\":\"success\"", seconds(10))) << resumed.received();
+  EXPECT_NE(resumed.received().find("id: " + std::to_string(ids.back()) + "\n"), std::string::npos);
+  for (size_t i = 1; i + 1 < ids.size(); ++i) {
+    EXPECT_EQ(resumed.received().find("id: " + std::to_string(ids[i]) + "\n"), std::string::npos) << ids[i];
+  }
+}
+
 TEST(ServerHostileClients, StartUpRemovesOnlyThisNodesLeftovers) {
   TempDir dir;
   std::string data = dir.path() + "/data";

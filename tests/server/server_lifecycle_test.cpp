@@ -14,6 +14,7 @@
 #include "jobs/job_state.h"
 #include "store/sqlite_job_store.h"
 #include "../support/job_events.h"
+#include "../support/raw_http.h"
 #include "../support/server_process.h"
 #include "../support/test_images.h"
 
@@ -267,6 +268,52 @@ TEST(ServerLifecycle, AHungUpscaleWorkerIsKilledAndTheJobFailsAfterItsAttemptsWi
   EXPECT_NE(job["error"].get<std::string>().find("did not answer within 1000 ms"), std::string::npos) << job.dump();
   // The lane is free again: a later job is taken (and meets the same worker).
   EXPECT_EQ(WaitRunning(*client, PostGenerate(*client, "after the hang")["id"])["status"], "running");
+}
+
+// SIGTERM while a POST /upscale?wait=true waits for a job that never ends (its
+// worker hangs) and GET /events streams are open: the server stops cleanly (exit
+// status 0; under AddressSanitizer a use-after-free on this path made it exit 1),
+// closes both connections, and the job is still there for the next start.
+TEST(ServerLifecycle, StopsCleanlyWhileAWaitingUploadAndEventStreamsAreOpen) {
+  TempDir dir;
+  std::string hanging = std::string(TESSERA_SOURCE_DIR) + "/tests/fixtures/hanging_worker.sh";
+  std::vector<std::string> args = {"--worker-binary", hanging, "--upscale-timeout-s", "600"};
+  auto server = std::make_unique<ServerProcess>(ServerOptions{dir.path() + "/data", args, {}});
+  ASSERT_TRUE(server->started());
+
+  RawConnection everything(server->port());
+  ASSERT_TRUE(everything.Send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(everything.ReadUntil("\r\n\r\n", std::chrono::seconds(5))) << everything.received();
+  std::vector<uint8_t> png = GradientPng(8, 8, 3, 8);
+  RawConnection waiting(server->port());
+  ASSERT_TRUE(waiting.Send("POST /upscale?wait=true&model=lanczos&scale=2 HTTP/1.1\r\nHost: t\r\n"
+                           "Content-Type: image/png\r\nContent-Length: " + std::to_string(png.size()) + "\r\n\r\n" +
+                           std::string(png.begin(), png.end())));
+  // The job runs (and hangs): the upload was accepted and its request waits.
+  ASSERT_TRUE(everything.ReadUntil("\"status\":\"running\"", std::chrono::seconds(30))) << everything.received();
+  std::smatch id;
+  ASSERT_TRUE(std::regex_search(everything.received(), id, std::regex("\"id\":\"([0-9a-f-]+)\"")));
+  std::string job_id = id[1];
+  RawConnection one_job(server->port());
+  ASSERT_TRUE(one_job.Send("GET /events?job_id=" + job_id + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(one_job.ReadUntil("\"status\":\"running\"", std::chrono::seconds(5))) << one_job.received();
+
+  int status = server->Terminate();
+  EXPECT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << server->stderr_text();
+  std::string log = server->stderr_text();
+  EXPECT_EQ(log.find("AddressSanitizer"), std::string::npos) << log;
+  EXPECT_NE(log.find("event=server_stopped"), std::string::npos) << log;
+  EXPECT_TRUE(waiting.WaitClosedByPeer(std::chrono::seconds(5)));
+  EXPECT_TRUE(everything.WaitClosedByPeer(std::chrono::seconds(5)));
+  EXPECT_TRUE(one_job.WaitClosedByPeer(std::chrono::seconds(5)));
+
+  // Nothing lost: the interrupted job is queued again for the next start.
+  server = std::make_unique<ServerProcess>(ServerOptions{dir.path() + "/data", args, {}});
+  ASSERT_TRUE(server->started());
+  auto client = server->Client();
+  json job = GetStatus(*client, job_id);
+  EXPECT_TRUE(job["status"] == "queued" || job["status"] == "running") << job.dump();
 }
 
 TEST(ServerLifecycle, ACorruptImageFailsItsJobClearlyAndTheWorkerServesTheNextOne) {
