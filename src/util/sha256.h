@@ -1,15 +1,17 @@
-// SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104), written from the standards.
-//
-// Used to sign webhook bodies and to checksum files; no dependency on OpenSSL.
+// SHA-256 and HMAC-SHA256 through OpenSSL's libcrypto (never hand-written
+// crypto): webhook signatures, plan and file checksums, session cookies.
 // A Sha256 object is not thread-safe; the free functions are.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace tessera {
 
@@ -22,7 +24,10 @@ class Sha256 {
   static constexpr size_t kBlockSize = 64;
   static constexpr size_t kDigestSize = 32;
 
-  Sha256() { Reset(); }
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
 
   void Reset();
   void Update(std::span<const uint8_t> bytes);
@@ -32,12 +37,10 @@ class Sha256 {
   Sha256Digest Finish();
 
  private:
-  void CompressBlock(const uint8_t* block);
-
-  std::array<uint32_t, 8> state_;
-  std::array<uint8_t, kBlockSize> buffer_;
-  size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
+  struct FreeContext {
+    void operator()(evp_md_ctx_st* context) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, FreeContext> context_;
 };
 
 // One-shot helpers.
