@@ -5,9 +5,10 @@
 //   GET  /images/batches/{batch_id}/images/{image_id}/result
 //   POST /images/batches/{batch_id}/retry       failed images, now
 //
-// Uploads are streamed to disk part by part, never held whole in memory. A
-// failure while storing them refuses the whole upload: what was written is
-// removed and nothing is created (docs/batches.md).
+// Uploads are streamed to disk part by part by the jobs layer
+// (jobs/batch_upload.h), never held whole in memory. A failure while storing
+// them refuses the whole upload: what was written is removed and nothing is
+// created (docs/batches.md).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/batch_state.h"
+#include "jobs/batch_upload.h"
 #include "jobs/job_state.h"
 #include "server/multipart_parser.h"
 #include "server/server_state.h"
@@ -28,144 +30,23 @@ namespace {
 
 using nlohmann::json;
 
-bool IsSafeId(const std::string& text) {
-  if (text.empty() || text.size() > 64) return false;
-  for (char c : text) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string BatchDir(const JobServer::State& state, const std::string& game_id, const std::string& batch_id) {
   return state.config.data_dir + "/games/" + game_id + "/batches/" + batch_id;
 }
 
-// A display-safe version of the client's file name (kept only for listings).
-std::string CleanName(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
-    out += ok ? c : '_';
-  }
-  while (!out.empty() && out.front() == '.') out.erase(out.begin());
-  if (out.size() > 100) out = out.substr(out.size() - 100);
-  return out.empty() ? "image" : out;
-}
-
-std::string Stem(const std::string& name) {
-  size_t dot = name.rfind('.');
-  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
-}
-
-// Receives the multipart parts as they arrive.
-class UploadSink {
- public:
-  UploadSink(std::string originals_dir) : originals_dir_(std::move(originals_dir)) {}
-  ~UploadSink() { CloseFile(); }
-
-  bool BeginPart(const MultipartPart& header) {
-    CloseFile();
-    if (!error_.empty()) return false;
-    field_.clear();
-    field_name_ = header.name;
-    if (header.filename.empty()) {
-      in_file_ = false;
-      return true;
-    }
-    in_file_ = true;
-    jobs::NewBatchImage image;
-    image.image_id = NewUuidV4();
-    image.original_name = header.filename;
-    char prefix[16];
-    std::snprintf(prefix, sizeof prefix, "%05zu_", images_.size());
-    image.input_path = originals_dir_ + "/" + prefix + CleanName(header.filename);
-    image.result_name = std::string(prefix) + Stem(CleanName(header.filename));
-    if (FailpointHit("upload.write")) return Fail("storing image " + std::to_string(images_.size() + 1) +
-                                                   " (" + header.filename + "): injected write failure");
-    fd_ = ::open(image.input_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Fail("storing image " + header.filename + ": " + std::strerror(errno));
-    images_.push_back(std::move(image));
-    return true;
-  }
-
-  bool Data(const char* data, size_t size) {
-    if (!error_.empty()) return false;
-    if (!in_file_) {
-      if (field_.size() + size > 4096) return Fail("form field " + field_name_ + " is longer than 4096 bytes");
-      field_.append(data, size);
-      fields_[field_name_] = field_;
-      return true;
-    }
-    Status written = WriteFull(fd_, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), size));
-    if (!written.ok()) return Fail("storing image " + images_.back().original_name + ": " + written.message());
-    bytes_ += size;
-    return true;
-  }
-
-  bool Finish() {
-    CloseFile();
-    return error_.empty();
-  }
-
-  const std::string& error() const { return error_; }
-  std::vector<jobs::NewBatchImage>& images() { return images_; }
-  std::string Field(const std::string& name) const {
-    auto it = fields_.find(name);
-    return it == fields_.end() ? "" : it->second;
-  }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  bool Fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
-    CloseFile();
-    return false;
-  }
-  void CloseFile() {
-    if (fd_ >= 0) {
-      if (::fsync(fd_) != 0 && error_.empty()) error_ = std::string("storing an image: ") + std::strerror(errno);
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-
-  std::string originals_dir_;
-  std::vector<jobs::NewBatchImage> images_;
-  std::map<std::string, std::string> fields_;
-  std::string field_name_;
-  std::string field_;
-  bool in_file_ = false;
-  int fd_ = -1;
-  uint64_t bytes_ = 0;
-  std::string error_;
-};
-
-// The marker of a batch folder whose upload has not committed yet; start-up
-// clean-up removes folders that still have this node's marker.
-std::string IncompleteMarker(const std::string& node_id) { return ".incomplete-" + node_id; }
-
-// Receives a batch upload: each image part streams to its original's file; the
-// batch is created in one transaction once all arrived. Until then the folder
-// carries an incomplete marker; a refused or interrupted upload is removed whole.
+// Receives a batch upload: the multipart parts go to the jobs layer's writer
+// (jobs/batch_upload.h), which streams each image to its file; the batch is
+// created in one transaction once all arrived. A refused or interrupted upload
+// leaves nothing (the writer removes its folder).
 class BatchUpload : public BodyConsumer {
  public:
-  BatchUpload(JobServer::State& state, std::string game_id, std::string batch_id, std::string dir,
-              const std::string& boundary)
+  BatchUpload(JobServer::State& state, jobs::BatchUploadWriter writer, const std::string& boundary)
       : state_(state),
-        game_id_(std::move(game_id)),
-        batch_id_(std::move(batch_id)),
-        dir_(std::move(dir)),
-        sink_(dir_ + "/originals"),
-        parser_(boundary, MultipartCallbacks{[this](const MultipartPart& part) { return Check(sink_.BeginPart(part)); },
-                                             [this](const char* data, size_t size) { return Check(sink_.Data(data, size)); },
-                                             nullptr}) {}
-  ~BatchUpload() override {
-    if (committed_) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+        writer_(std::move(writer)),
+        parser_(boundary,
+                MultipartCallbacks{
+                    [this](const MultipartPart& part) { return Check(writer_.BeginPart(part.name, part.filename)); },
+                    [this](const char* data, size_t size) { return Check(writer_.Data(data, size)); }, nullptr}) {}
 
   Status Consume(const char* data, size_t size) override { return parser_.Feed(data, size); }
   void Finish(const HttpRequest& request, HttpResponse& response) override;
@@ -173,76 +54,59 @@ class BatchUpload : public BodyConsumer {
  private:
   Status Check(bool ok) {
     if (ok) return Status::Ok();
-    LogWarn("batch_upload_refused").Field("game_id", game_id_).Field("error", sink_.error());
-    return IoError(sink_.error() + "; the whole upload was refused, nothing was created");
+    LogWarn("batch_upload_refused").Field("game_id", writer_.game_id()).Field("error", writer_.error());
+    return IoError(writer_.error() + "; the whole upload was refused, nothing was created");
   }
 
   JobServer::State& state_;
-  std::string game_id_, batch_id_, dir_;
-  UploadSink sink_;
+  jobs::BatchUploadWriter writer_;
   MultipartParser parser_;
-  bool committed_ = false;
 };
 
 void BatchUpload::Finish(const HttpRequest& request, HttpResponse& response) {
   if (Status ended = parser_.Finish(); !ended.ok()) return ReplyStatus(response, ended);
-  if (Status stored = Check(sink_.Finish()); !stored.ok()) return ReplyStatus(response, stored);
-  if (sink_.images().empty()) {
+  if (Status stored = Check(writer_.Finish()); !stored.ok()) return ReplyStatus(response, stored);
+  if (writer_.image_count() == 0) {
     return ReplyError(response, 400, "no images: send them as multipart file fields (any field name)");
   }
-  auto choice = ResolveUpscaleChoice(state_, sink_.Field("model"), sink_.Field("scale"), sink_.Field("format"));
+  auto choice = ResolveUpscaleChoice(state_, writer_.Field("model"), writer_.Field("scale"), writer_.Field("format"));
   if (!choice.ok()) return ReplyStatus(response, choice.status());
-  std::string webhook = sink_.Field("webhook");
+  std::string webhook = writer_.Field("webhook");
   if (!webhook.empty() && webhook.rfind("http://", 0) != 0 && webhook.rfind("https://", 0) != 0) {
     return ReplyError(response, 400, "webhook must be an http:// or https:// URL");
   }
-  jobs::NewBatch batch;
-  batch.batch_id = batch_id_;
-  batch.game_id = game_id_;
-  batch.params_json = choice->params_json;
-  batch.results_dir = dir_ + "/results";
-  batch.webhook_url = webhook;
-  batch.client = request.remote_addr;
-  batch.images = std::move(sink_.images());
-  for (auto& image : batch.images) image.result_name += choice->extension;
+  const std::string batch_id = writer_.batch_id();
+  const std::string game_id = writer_.game_id();
+  jobs::NewBatch batch = writer_.TakeBatch(choice->params_json, choice->extension, webhook, request.remote_addr);
   auto created = state_.batches->Create(batch);
   if (!created.ok()) {
     return ReplyStatus(response, Status(created.status().code(), "creating the batch failed, nothing was created: " +
                                                                       created.status().message()));
   }
-  committed_ = true;
-  ::unlink((dir_ + "/" + IncompleteMarker(state_.config.node_id)).c_str());
-  LogInfo("batch_uploaded").Field("batch_id", batch_id_).Field("game_id", game_id_).Field("images", batch.images.size())
-      .Field("bytes", sink_.bytes()).Field("client", request.remote_addr);
-  response.SetHeader("Location", "/images/batches/" + batch_id_ + "/status");
+  writer_.Commit();
+  LogInfo("batch_uploaded").Field("batch_id", batch_id).Field("game_id", game_id).Field("images", batch.images.size())
+      .Field("bytes", writer_.bytes()).Field("client", request.remote_addr);
+  response.SetHeader("Location", "/images/batches/" + batch_id + "/status");
   ReplyJson(response, 202,
-            json{{"batch_id", batch_id_},
-                 {"game_id", game_id_},
+            json{{"batch_id", batch_id},
+                 {"game_id", game_id},
                  {"total_images", created->total_images},
                  {"status", "PENDING"},
-                 {"status_url", "/images/batches/" + batch_id_ + "/status"},
-                 {"images_url", "/images/batches/" + batch_id_ + "/images"}}
+                 {"status_url", "/images/batches/" + batch_id + "/status"},
+                 {"images_url", "/images/batches/" + batch_id + "/images"}}
                 .dump());
 }
 
 Result<std::unique_ptr<BodyConsumer>> StartBatchUpload(JobServer::State& state, const HttpRequest& head) {
-  const std::string& game_id = head.captures[0];
-  if (!IsSafeId(game_id)) return InvalidError("game_id may use letters, digits, '_' and '-' (64 at most)");
+  if (!jobs::IsSafeBatchId(head.captures[0])) {
+    return InvalidError("game_id may use letters, digits, '_' and '-' (64 at most)");
+  }
   auto boundary = MultipartBoundary(head.Header("Content-Type"));
   if (!boundary) return InvalidError("send the images as multipart/form-data file fields");
-  std::string batch_id = NewUuidV4();
-  std::string dir = BatchDir(state, game_id, batch_id);
-  std::error_code error;
-  std::filesystem::create_directories(dir + "/originals", error);
-  if (!error) std::filesystem::create_directories(dir + "/results", error);
-  if (error) return IoError("cannot create " + dir + ": " + error.message());
-  int marker = ::open((dir + "/" + IncompleteMarker(state.config.node_id)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (marker < 0) {
-    std::filesystem::remove_all(dir, error);
-    return IoError("cannot mark " + dir + " as being uploaded: " + std::strerror(errno));
-  }
-  ::close(marker);
-  return std::unique_ptr<BodyConsumer>(new BatchUpload(state, game_id, batch_id, dir, *boundary));
+  Result<jobs::BatchUploadWriter> writer =
+      jobs::BatchUploadWriter::Start(state.config.data_dir, head.captures[0], state.config.node_id);
+  if (!writer.ok()) return writer.status();
+  return std::unique_ptr<BodyConsumer>(new BatchUpload(state, std::move(writer).value(), *boundary));
 }
 
 struct LoadedBatch {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "jobs/batch_upload.h"
 #include "server/upload_file.h"
 
 namespace tessera::server {
@@ -21,7 +22,7 @@ LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::stri
     if (name.rfind(prefix, 0) == 0 && ::unlink(entry.path().c_str()) == 0) ++removed.temporary_uploads;
   }
   // data/games/<game>/batches/<batch>/.incomplete-<node>
-  const std::string marker = ".incomplete-" + node_id;
+  const std::string marker = jobs::BatchIncompleteMarker(node_id);
   for (const auto& game : fs::directory_iterator(data_dir + "/games", error)) {
     std::error_code inner;
     for (const auto& batch : fs::directory_iterator(game.path() / "batches", inner)) {

@@ -429,6 +429,8 @@ TEST_F(SchedulerTest, AnIdleLaneTakesTheOldestJobWaitingBehindABusyLane) {
   ASSERT_EQ(Stored("e").lane, "cpu:1");
   ASSERT_EQ(Stored("f").lane, "cpu:2");
 
+  // Every lane busy with its long job first (a lane's thread may start late).
+  for (const char* id : {"a", "b", "c"}) ASSERT_TRUE(world_.WaitStatus(id, JobStatus::kRunning)) << id;
   world_.Release("c");  // lane 2 runs f, then has nothing of its own
   ASSERT_TRUE(world_.WaitStatus("d", JobStatus::kSuccess));
   ASSERT_TRUE(world_.WaitStatus("e", JobStatus::kSuccess));
@@ -441,8 +443,11 @@ TEST_F(SchedulerTest, AnIdleLaneTakesTheOldestJobWaitingBehindABusyLane) {
   EXPECT_EQ(on_lane_2, (std::vector<std::string>{"c", "f", "d", "e"}));
   EXPECT_EQ(Stored("d").lane, "cpu:2");
   EXPECT_EQ(Stored("e").lane, "cpu:2");
+  // a and b still hold their lanes.
   EXPECT_EQ(Stored("a").status, JobStatus::kRunning);
   EXPECT_EQ(Stored("b").status, JobStatus::kRunning);
+  EXPECT_EQ(Stored("a").lane, "cpu:0");
+  EXPECT_EQ(Stored("b").lane, "cpu:1");
 }
 
 // --- queue position and ETA ---
