@@ -18,6 +18,22 @@ __device__ __forceinline__ float Load(const __half* p, size_t i) { return __half
 __device__ __forceinline__ void Store(float* p, size_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void Store(__half* p, size_t i, float v) { p[i] = __float2half_rn(v); }
 
+// Where flat index i of an NHWC tensor of shape s sits.
+struct NhwcIndex {
+  size_t n;
+  int y, x, c;
+};
+__device__ __forceinline__ NhwcIndex Decompose(size_t i, const Shape4& s) {
+  NhwcIndex at;
+  at.c = static_cast<int>(i % s.c);
+  size_t rest = i / s.c;
+  at.x = static_cast<int>(rest % s.w);
+  rest /= s.w;
+  at.y = static_cast<int>(rest % s.h);
+  at.n = rest / s.h;
+  return at;
+}
+
 int Blocks(size_t count) {
   const size_t blocks = (count + kThreads - 1) / kThreads;
   return static_cast<int>(blocks < 65535 ? (blocks == 0 ? 1 : blocks) : 65535);
@@ -49,12 +65,9 @@ __device__ __forceinline__ float Activate(int type, float a, float b, float v) {
 template <typename T>
 __global__ void PlanarToNhwcKernel(const float* src, T* dst, Shape4 s) {
   GRID_STRIDE(i, s.count()) {
-    const int c = static_cast<int>(i % s.c);
-    size_t rest = i / s.c;
-    const int x = static_cast<int>(rest % s.w);
-    rest /= s.w;
-    const int y = static_cast<int>(rest % s.h);
-    const size_t n = rest / s.h;
+    const NhwcIndex p = Decompose(i, s);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, c = p.c;
     Store(dst, i, src[((n * s.c + c) * s.h + y) * s.w + x]);
   }
 }
@@ -75,12 +88,9 @@ __global__ void NhwcToPlanarKernel(const T* src, float* dst, Shape4 s) {
 template <typename T>
 __global__ void EpilogueKernel(const T* src, int src_h, int src_w, int oy, int ox, T* out, Shape4 s, Epilogue e) {
   GRID_STRIDE(i, s.count()) {
-    const int c = static_cast<int>(i % s.c);
-    size_t rest = i / s.c;
-    const int x = static_cast<int>(rest % s.w);
-    rest /= s.w;
-    const int y = static_cast<int>(rest % s.h);
-    const size_t n = rest / s.h;
+    const NhwcIndex p = Decompose(i, s);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, c = p.c;
     float v = Load(src, ((n * src_h + y + oy) * src_w + x + ox) * s.c + c);
     if (e.bias != nullptr) v += e.bias[c];
     for (int k = 0; k < e.count; ++k) {
@@ -104,12 +114,9 @@ template <typename T>
 __global__ void DirectConvolutionKernel(const T* in, Shape4 is, const float* weights, T* out, Shape4 os,
                                         ConvGeometry g) {
   GRID_STRIDE(i, os.count()) {
-    const int oc = static_cast<int>(i % os.c);
-    size_t rest = i / os.c;
-    const int x = static_cast<int>(rest % os.w);
-    rest /= os.w;
-    const int y = static_cast<int>(rest % os.h);
-    const size_t n = rest / os.h;
+    const NhwcIndex p = Decompose(i, os);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, oc = p.c;
     float acc = 0.f;
     for (int ky = 0; ky < g.kh; ++ky) {
       const int iy = y * g.sh + ky * g.dh - g.pad_top;
@@ -130,12 +137,9 @@ template <typename T>
 __global__ void DirectDeconvolutionKernel(const T* in, Shape4 is, const float* weights, T* out, Shape4 os,
                                           ConvGeometry g) {
   GRID_STRIDE(i, os.count()) {
-    const int oc = static_cast<int>(i % os.c);
-    size_t rest = i / os.c;
-    const int x = static_cast<int>(rest % os.w);
-    rest /= os.w;
-    const int y = static_cast<int>(rest % os.h);
-    const size_t n = rest / os.h;
+    const NhwcIndex p = Decompose(i, os);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, oc = p.c;
     const int fy = y + g.pad_top, fx = x + g.pad_left;  // position in the uncropped output
     float acc = 0.f;
     for (int ky = 0; ky < g.kh; ++ky) {
@@ -221,12 +225,9 @@ __global__ void CopyChannelsKernel(const T* src, Shape4 s, T* dst, int dst_c, in
 template <typename T>
 __global__ void CropKernel(const T* src, Shape4 ss, int c0, int y0, int x0, T* out, Shape4 os) {
   GRID_STRIDE(i, os.count()) {
-    const int c = static_cast<int>(i % os.c);
-    size_t rest = i / os.c;
-    const int x = static_cast<int>(rest % os.w);
-    rest /= os.w;
-    const int y = static_cast<int>(rest % os.h);
-    const size_t n = rest / os.h;
+    const NhwcIndex p = Decompose(i, os);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, c = p.c;
     out[i] = src[((n * ss.h + y + y0) * ss.w + x + x0) * ss.c + c + c0];
   }
 }
@@ -234,12 +235,9 @@ __global__ void CropKernel(const T* src, Shape4 ss, int c0, int y0, int x0, T* o
 template <typename T>
 __global__ void InterpNearestKernel(const T* src, Shape4 ss, float inv_y, float inv_x, T* out, Shape4 os) {
   GRID_STRIDE(i, os.count()) {
-    const int c = static_cast<int>(i % os.c);
-    size_t rest = i / os.c;
-    const int x = static_cast<int>(rest % os.w);
-    rest /= os.w;
-    const int y = static_cast<int>(rest % os.h);
-    const size_t n = rest / os.h;
+    const NhwcIndex p = Decompose(i, os);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, c = p.c;
     const int sy = min(static_cast<int>(__fmul_rn(static_cast<float>(y), inv_y)), ss.h - 1);
     const int sx = min(static_cast<int>(__fmul_rn(static_cast<float>(x), inv_x)), ss.w - 1);
     out[i] = src[((n * ss.h + sy) * ss.w + sx) * ss.c + c];
@@ -261,12 +259,9 @@ template <typename T>
 __global__ void InterpBilinearKernel(const T* src, Shape4 ss, T* out, Shape4 os) {
   const double scale_y = static_cast<double>(ss.h) / os.h, scale_x = static_cast<double>(ss.w) / os.w;
   GRID_STRIDE(i, os.count()) {
-    const int c = static_cast<int>(i % os.c);
-    size_t rest = i / os.c;
-    const int x = static_cast<int>(rest % os.w);
-    rest /= os.w;
-    const int y = static_cast<int>(rest % os.h);
-    const size_t n = rest / os.h;
+    const NhwcIndex p = Decompose(i, os);
+    const size_t n = p.n;
+    const int y = p.y, x = p.x, c = p.c;
     int y0, x0;
     float fy, fx;
     BilinearTap(y, scale_y, ss.h, &y0, &fy);
