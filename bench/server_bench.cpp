@@ -14,7 +14,10 @@
 //           jobs and with --queue-jobs queued; GET /health p99 with
 //           --front-clients GET /events subscribers connected; the server's
 //           VmRSS/VmHWM with --front-clients idle keep-alive connections, then
-//           with --front-clients event subscribers.
+//           with --front-clients event subscribers. Each wrk row also gives the
+//           server's CPU time per request (/proc/PID/stat around the run): on 2
+//           cores wrk and the loopback take half the machine, so req/s bounds
+//           what both sides do together and CPU per request what the server costs.
 //   status  GET /status/{id} with wrk (--latency): requests/s and latency
 //           percentiles, once with a nearly empty store (the id of the one queued
 //           job) and once with the big queue (a job near its back).
@@ -221,6 +224,11 @@ struct WrkResult {
   double max_ms = 0;
   long requests = 0;
   long non_2xx = 0;
+  // The server's CPU time (user + system) per answered request during the run:
+  // what a request costs the server, whatever else shares the cores. With wrk
+  // on the same 2 cores, req/s measures wrk and the loopback as much as the
+  // server; this does not. Negative when not sampled.
+  double server_cpu_us_per_request = -1;
   std::string socket_errors;  // wrk's own line, when it printed one
   std::string raw;
 };
@@ -236,19 +244,42 @@ double WrkDurationMs(const std::string& text) {
   return value;
 }
 
+// User + system CPU seconds a process has used so far (/proc/PID/stat).
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  size_t after_name = text.rfind(')');  // the command name may hold spaces
+  if (after_name == std::string::npos) return 0;
+  std::istringstream fields(text.substr(after_name + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int index = 3; fields >> field; ++index) {  // field 3 is the state
+    if (index == 14) utime = std::stoull(field);
+    if (index == 15) {
+      stime = std::stoull(field);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // `connections`: 0 for --wrk-connections. `tolerant`: a server that answers
 // nothing gives an empty result instead of ending the run (the old server
-// under 1000 event streams).
-WrkResult RunWrk(const BenchOptions& options, const std::string& url, int connections = 0, bool tolerant = false) {
+// under 1000 event streams). `server_pid`: the server whose CPU time per
+// request is sampled around the run (0: none).
+WrkResult RunWrk(const BenchOptions& options, const std::string& url, int connections = 0, bool tolerant = false,
+                 pid_t server_pid = 0) {
   if (connections <= 0) connections = options.wrk_connections;
   std::string command = "wrk -t" + std::to_string(options.wrk_threads) + " -c" + std::to_string(connections) +
                         " -d" + std::to_string(options.wrk_seconds) + "s --timeout 5s --latency " + url + " 2>&1";
+  double cpu_before = server_pid > 0 ? ProcessCpuSeconds(server_pid) : 0;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) Fail("cannot run wrk");
   WrkResult result;
   char buffer[4096];
   while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) result.raw.append(buffer, n);
   int status = ::pclose(pipe);
+  double cpu_after = server_pid > 0 ? ProcessCpuSeconds(server_pid) : 0;
   if (status != 0 && !tolerant) Fail("wrk failed (" + command + "):\n" + result.raw);
 
   std::istringstream lines(result.raw);
@@ -276,6 +307,9 @@ WrkResult RunWrk(const BenchOptions& options, const std::string& url, int connec
       result.socket_errors = line.substr(line.find_first_not_of(' '));
     }
   }
+  if (server_pid > 0 && result.requests > 0) {
+    result.server_cpu_us_per_request = (cpu_after - cpu_before) * 1e6 / static_cast<double>(result.requests);
+  }
   if (result.requests_per_s <= 0 || result.latency_ms.count(99) == 0) {
     if (!tolerant) Fail("cannot read wrk's output:\n" + result.raw);
     for (int p : {50, 75, 90, 99}) result.latency_ms.emplace(p, 0);
@@ -291,12 +325,14 @@ void PrintWrkTable(const BenchOptions& options, const std::vector<std::pair<std:
   } else {
     std::printf("\n%s\n", title.c_str());
   }
-  std::printf("  %-34s %10s %9s %9s %9s %9s %9s %9s %8s\n", "store", "req/s", "avg ms", "p50 ms", "p75 ms", "p90 ms",
-              "p99 ms", "max ms", "non-2xx");
+  std::printf("  %-34s %10s %9s %9s %9s %9s %9s %9s %8s %11s\n", "store", "req/s", "avg ms", "p50 ms", "p75 ms",
+              "p90 ms", "p99 ms", "max ms", "non-2xx", "srv us/req");
   for (const auto& [name, r] : rows) {
-    std::printf("  %-34s %10.0f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8ld\n", name.c_str(), r.requests_per_s, r.avg_ms,
-                r.latency_ms.at(50), r.latency_ms.at(75), r.latency_ms.at(90), r.latency_ms.at(99), r.max_ms,
-                r.non_2xx);
+    char cpu[32] = "-";
+    if (r.server_cpu_us_per_request >= 0) std::snprintf(cpu, sizeof cpu, "%.1f", r.server_cpu_us_per_request);
+    std::printf("  %-34s %10.0f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %8ld %11s\n", name.c_str(), r.requests_per_s,
+                r.avg_ms, r.latency_ms.at(50), r.latency_ms.at(75), r.latency_ms.at(90), r.latency_ms.at(99), r.max_ms,
+                r.non_2xx, cpu);
     if (!r.socket_errors.empty()) std::printf("  %-34s %s\n", "", r.socket_errors.c_str());
   }
 }
@@ -486,7 +522,8 @@ void MeasureQueue(const BenchOptions& options) {
   std::string second = Submit(*client);
   std::vector<std::pair<std::string, WrkResult>> wrk_rows;
   std::string base = "http://127.0.0.1:" + std::to_string(server.port());
-  wrk_rows.emplace_back("2 jobs (queue position 1)", RunWrk(options, base + "/status/" + second));
+  wrk_rows.emplace_back("2 jobs (queue position 1)",
+                        RunWrk(options, base + "/status/" + second, 0, false, server.pid()));
   memory.emplace_back("after wrk, 2 jobs", server.Memory());
 
   // The queue: several clients, each on its own keep-alive connection.
@@ -498,7 +535,7 @@ void MeasureQueue(const BenchOptions& options) {
   // Near the back of the queue: its position is worked out on every request.
   int back = std::max(0, options.queue_jobs - 10);
   wrk_rows.emplace_back(std::to_string(options.queue_jobs + 2) + " jobs (job #" + std::to_string(back + 3) + ")",
-                        RunWrk(options, base + "/status/" + ids[back]));
+                        RunWrk(options, base + "/status/" + ids[back], 0, false, server.pid()));
   memory.emplace_back("after wrk, full queue", server.Memory());
 
   // Look-ups and deletes, each one request.
@@ -647,16 +684,16 @@ void MeasureFront(const BenchOptions& options, const std::string& binary, const 
   std::vector<int> connection_counts = {64, options.front_clients};
   for (int connections : connection_counts) {
     rows.emplace_back(label + " status, 2 jobs, c" + std::to_string(connections),
-                      RunWrk(options, base + "/status/" + second, connections, true));
+                      RunWrk(options, base + "/status/" + second, connections, true, server.pid()));
   }
   std::vector<std::string> ids;
   std::vector<double> latencies;
   double submit_s = SubmitMany(options, server, &ids, &latencies);
   std::string back = ids[std::max(0, options.queue_jobs - 10)];
   for (int connections : connection_counts) {
-    rows.emplace_back(label + " status, " + std::to_string(options.queue_jobs + 2) + " jobs, c" +
-                          std::to_string(connections),
-                      RunWrk(options, base + "/status/" + back, connections, true));
+    rows.emplace_back(
+        label + " status, " + std::to_string(options.queue_jobs + 2) + " jobs, c" + std::to_string(connections),
+        RunWrk(options, base + "/status/" + back, connections, true, server.pid()));
   }
   MemorySample before = server.Memory();
   int idle_answered = 0;
@@ -673,7 +710,7 @@ void MeasureFront(const BenchOptions& options, const std::string& binary, const 
     subscribed = events.WaitAnswered(std::chrono::seconds(10));
     streaming = server.Memory();
     rows.emplace_back(label + " health, " + std::to_string(subscribed) + " SSE open, c64",
-                      RunWrk(options, base + "/health", 64, true));
+                      RunWrk(options, base + "/health", 64, true, server.pid()));
   }
   PrintWrkTable(options, rows,
                 "HTTP front (" + label + ": " + binary + ") — wrk -t" + std::to_string(options.wrk_threads) + " -d" +
