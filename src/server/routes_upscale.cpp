@@ -6,19 +6,19 @@
 //   ?wait=true answers with the image itself once done (or 202 if it takes longer
 //   than `timeout` seconds); otherwise 202 with the job id at once.
 //
-// The image streams to a temporary file as it arrives (memory: a fixed buffer,
-// whatever its size); its first bytes must be an image signature, else 415 at
-// once. A damaged image with a valid signature still fails later, in its job.
+// The image streams to a temporary file as it arrives (jobs/upscale_upload:
+// memory is a fixed buffer, whatever its size); its first bytes must be an image
+// signature, else 415 at once. A damaged image with a valid signature still
+// fails later, in its job.
 #include <nlohmann/json.hpp>
 
 #include "imaging/image_codec.h"
-#include "imaging/image_magic.h"
 #include "jobs/job_state.h"
 #include "jobs/job_submission.h"
+#include "jobs/upscale_upload.h"
 #include "server/multipart_parser.h"
 #include "server/query_params.h"
 #include "server/server_state.h"
-#include "server/upload_file.h"
 #include "util/log.h"
 #include "worker/engine_resolver.h"
 
@@ -27,7 +27,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxFieldBytes = 4096;
 constexpr double kMaxWaitSeconds = 86400;
 
 struct WaitChoice {
@@ -47,102 +46,49 @@ Result<WaitChoice> ReadWaitChoice(const JobServer::State& state, const HttpReque
   return choice;
 }
 
-// Receives the body: the image into its upload file, the form's text fields in
-// memory (4096 bytes each at most).
+// Receives the body (raw, or a multipart form) into the job's upload
+// (jobs/upscale_upload), then submits the job and answers.
 class UpscaleUpload : public BodyConsumer {
  public:
-  UpscaleUpload(JobServer::State& state, std::unique_ptr<UploadFile> file, std::optional<std::string> boundary,
+  UpscaleUpload(JobServer::State& state, jobs::UpscaleUploadWriter writer, std::optional<std::string> boundary,
                 WaitChoice wait)
-      : state_(state), file_(std::move(file)), wait_(wait) {
+      : state_(state), writer_(std::move(writer)), wait_(wait) {
     if (boundary) {
       multipart_ = std::make_unique<MultipartParser>(
-          *boundary, MultipartCallbacks{[this](const MultipartPart& part) { return BeginPart(part); },
-                                        [this](const char* data, size_t size) { return PartData(data, size); },
+          *boundary, MultipartCallbacks{[this](const MultipartPart& part) {
+                                          return writer_.BeginPart(part.name, part.filename);
+                                        },
+                                        [this](const char* data, size_t size) { return writer_.PartData(data, size); },
                                         nullptr});
     }
   }
 
   Status Consume(const char* data, size_t size) override {
     if (multipart_) return multipart_->Feed(data, size);
-    return TakeImage(data, size);
+    return writer_.ImageData(data, size);
   }
 
   void Finish(const HttpRequest& request, HttpResponse& response) override;
 
  private:
-  Status BeginPart(const MultipartPart& part) {
-    part_is_image_ = false;
-    field_ = part.name;
-    bool image = part.name == "image" || !part.filename.empty();
-    if (!image) {
-      fields_[field_].clear();
-      return Status::Ok();
-    }
-    if (!image_field_.empty() && (image_field_ == "image" || part.name != "image")) return Status::Ok();  // keep the first
-    if (!image_field_.empty()) {
-      if (Status restarted = file_->Restart(); !restarted.ok()) return restarted;
-      head_.clear();
-    }
-    image_field_ = part.name;
-    part_is_image_ = true;
-    return Status::Ok();
-  }
-
-  Status PartData(const char* data, size_t size) {
-    if (part_is_image_) return TakeImage(data, size);
-    if (image_field_ == field_ && !image_field_.empty()) return Status::Ok();  // a second file: ignored
-    std::string& value = fields_[field_];
-    if (value.size() + size > kMaxFieldBytes) {
-      return InvalidError("form field " + field_ + " is longer than " + std::to_string(kMaxFieldBytes) + " bytes");
-    }
-    value.append(data, size);
-    return Status::Ok();
-  }
-
-  Status TakeImage(const char* data, size_t size) {
-    if (head_.size() < imaging::kImageMagicBytes) {
-      head_.append(data, std::min(size, imaging::kImageMagicBytes - head_.size()));
-      if (head_.size() == imaging::kImageMagicBytes) {
-        if (Status image = CheckSignature(); !image.ok()) return image;
-      }
-    }
-    return file_->Write(data, size);
-  }
-
-  Status CheckSignature() const {
-    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(head_.data()), head_.size());
-    if (imaging::SniffImageFormat(bytes)) return Status::Ok();
-    return BadImageError("the upload is not an image: its first bytes match no image format (" +
-                         std::string(imaging::KnownImageFormats()) + ")");
-  }
-
   // A text field from the form, else from the query string.
   std::string Field(const HttpRequest& request, const std::string& name) const {
-    auto it = fields_.find(name);
-    return it != fields_.end() ? it->second : request.Param(name);
+    return writer_.Field(name).value_or(request.Param(name));
   }
 
   void Submit(const HttpRequest& request, HttpResponse& response, const UpscaleChoice& choice);
 
   JobServer::State& state_;
-  std::unique_ptr<UploadFile> file_;
+  jobs::UpscaleUploadWriter writer_;
   WaitChoice wait_;
   std::unique_ptr<MultipartParser> multipart_;
-  std::map<std::string, std::string> fields_;
-  std::string field_;
-  std::string image_field_;  // the part that holds the image ("" before one)
-  bool part_is_image_ = false;
-  std::string head_;  // the image's first bytes, for its signature
 };
 
 void UpscaleUpload::Finish(const HttpRequest& request, HttpResponse& response) {
   if (multipart_) {
     if (Status ended = multipart_->Finish(); !ended.ok()) return ReplyStatus(response, ended);
   }
-  if (file_->bytes() == 0) {
-    return ReplyError(response, 400, "no image: send it as the body, or as a multipart file field named \"image\"");
-  }
-  if (Status image = CheckSignature(); !image.ok()) return ReplyStatus(response, image);
+  if (Status image = writer_.Finish(); !image.ok()) return ReplyStatus(response, image);
   auto choice = ResolveUpscaleChoice(state_, Field(request, "model"), Field(request, "scale"), Field(request, "format"));
   if (!choice.ok()) return ReplyStatus(response, choice.status());
   Submit(request, response, *choice);
@@ -180,8 +126,8 @@ void UpscaleUpload::Submit(const HttpRequest& request, HttpResponse& response, c
   wanted.webhook_url = webhook;
   wanted.client = request.remote_addr;
   wanted.uploads_dir = state_.config.UploadsDir();
-  uint64_t bytes = file_->bytes();
-  wanted.store_input = [this](const std::string& input_path) { return file_->Commit(input_path); };
+  uint64_t bytes = writer_.bytes();
+  wanted.store_input = [this](const std::string& input_path) { return writer_.StoreAt(input_path); };
   std::string watched;
   if (wait_.wait) {
     wanted.before_submit = [this, &watched](const std::string& id) {
@@ -227,9 +173,9 @@ Result<std::unique_ptr<BodyConsumer>> StartUpscale(JobServer::State& state, cons
     auto choice = ResolveUpscaleChoice(state, head.Param("model"), head.Param("scale"), head.Param("format"));
     if (!choice.ok()) return choice.status();
   }
-  auto file = UploadFile::Create(state.config.UploadsDir(), state.config.node_id);
-  if (!file.ok()) return file.status();
-  return std::unique_ptr<BodyConsumer>(new UpscaleUpload(state, std::move(*file), boundary, *wait));
+  auto writer = jobs::UpscaleUploadWriter::Start(state.config.UploadsDir(), state.config.node_id);
+  if (!writer.ok()) return writer.status();
+  return std::unique_ptr<BodyConsumer>(new UpscaleUpload(state, std::move(*writer), boundary, *wait));
 }
 
 }  // namespace

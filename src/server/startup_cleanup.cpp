@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "jobs/batch_upload.h"
-#include "server/upload_file.h"
+#include "jobs/upload_file.h"
 
 namespace tessera::server {
 
@@ -16,7 +16,7 @@ LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::stri
                                  const std::function<bool(const std::string& batch_id)>& batch_committed) {
   LeftoversRemoved removed;
   std::error_code error;
-  const std::string prefix = TempUploadPrefix(node_id);
+  const std::string prefix = jobs::TempUploadPrefix(node_id);
   for (const auto& entry : fs::directory_iterator(uploads_dir, error)) {
     std::string name = entry.path().filename().string();
     if (name.rfind(prefix, 0) == 0 && ::unlink(entry.path().c_str()) == 0) ++removed.temporary_uploads;

@@ -10,7 +10,7 @@
 
 #include "util/status.h"
 
-namespace tessera::server {
+namespace tessera::jobs {
 
 // ".upload-<node_id>-": the start of this node's temporary upload names.
 std::string TempUploadPrefix(const std::string& node_id);
@@ -38,4 +38,4 @@ class UploadFile {
   bool committed_ = false;
 };
 
-}  // namespace tessera::server
+}  // namespace tessera::jobs

@@ -1,4 +1,4 @@
-#include "server/upload_file.h"
+#include "jobs/upload_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include "util/fd_io.h"
 #include "util/uuid.h"
 
-namespace tessera::server {
+namespace tessera::jobs {
 
 std::string TempUploadPrefix(const std::string& node_id) { return ".upload-" + node_id + "-"; }
 
@@ -52,4 +52,4 @@ Status UploadFile::Commit(const std::string& final_path) {
   return Status::Ok();
 }
 
-}  // namespace tessera::server
+}  // namespace tessera::jobs
