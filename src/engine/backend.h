@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/device_tiling.h"
 #include "engine/layout.h"
 #include "engine/ncnn/model.h"
 #include "engine/tensor.h"
@@ -106,6 +107,10 @@ class Backend {
   virtual Result<Tensor> ToHost(const Tensor& t) const = 0;
   // The same values in another layout, on this backend.
   virtual Result<Tensor> Convert(const Tensor& t, Layout layout) const = 0;
+
+  // (optional) Tiles cut and placed in the device's memory, several per batch
+  // (engine/device_tiling.h); null: on the host, one at a time.
+  virtual const DeviceTiling* tiling() const { return nullptr; }
 };
 
 }  // namespace tessera::engine

@@ -190,7 +190,21 @@ Layout FirstReadable(const Op& op, size_t slot) {
 
 }  // namespace
 
+bool GraphExecutor::RunsWhollyOnBackend() const {
+  return std::none_of(steps_.begin(), steps_.end(),
+                      [](const Step& step) { return step.kind == Step::Kind::kOp && step.backend != 0; });
+}
+
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
+  return RunSteps(std::move(input), true, deadline, stats);
+}
+
+Result<Tensor> GraphExecutor::RunOnBackend(Tensor input, const Deadline& deadline, RunStats* stats) const {
+  return RunSteps(std::move(input), false, deadline, stats);
+}
+
+Result<Tensor> GraphExecutor::RunSteps(Tensor input, bool output_to_host, const Deadline& deadline,
+                                       RunStats* stats) const {
   if (!plan_status_.ok()) return Status(plan_status_.code(), model_.name + ": " + plan_status_.message());
   if (input_blob_ < 0 || output_blob_ < 0) return InvalidError(model_.name + ": model has no input or output blob");
   // Blobs are shared: Split hands the same one to each reader. A blob changes in
@@ -204,7 +218,9 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
     const ncnn::LayerSpec& layer = layers[step.layer];
     if (deadline.Expired()) return Status(StatusCode::kTimeout, "cancelled: request deadline passed");
     if (step.kind == Step::Kind::kInput) {
-      Result<Tensor> on_backend = backends_[0]->FromHost(std::move(input));
+      // RunOnBackend's input is the backend's already (output_to_host false).
+      Result<Tensor> on_backend =
+          output_to_host ? backends_[0]->FromHost(std::move(input)) : Result<Tensor>(std::move(input));
       if (!on_backend.ok()) return on_backend.status();
       blobs[step.tops[0]] = std::make_shared<Tensor>(std::move(on_backend).value());
       owner[step.tops[0]] = 0;
@@ -280,6 +296,7 @@ Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunSta
   // The output is this run's alone unless the graph split it; copy only then.
   std::shared_ptr<Tensor> out = std::move(blobs[output_blob_]);
   Backend& from = *backends_[owner[output_blob_]];
+  if (!output_to_host) return out.use_count() == 1 ? std::move(*out) : Tensor(*out);
   if (out->on_device() || out->layout != Layout::kPlain) return from.ToHost(*out);
   return out.use_count() == 1 ? std::move(*out) : Tensor(*out);
 }

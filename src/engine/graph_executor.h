@@ -50,6 +50,13 @@ class GraphExecutor {
   // its output blob (the last layer's) as a plain host tensor. kTimeout when the
   // deadline passes between layers.
   Result<Tensor> Run(Tensor input, const Deadline& deadline, RunStats* stats = nullptr) const;
+  // The same from an input already on the backend (e.g. a batch of tiles cut on
+  // the device), returning the output where and as the backend holds it
+  // (layout, type, batch), without a transfer to the host.
+  Result<Tensor> RunOnBackend(Tensor input, const Deadline& deadline, RunStats* stats = nullptr) const;
+
+  // Whether every layer runs on the backend (none on the fallback).
+  bool RunsWhollyOnBackend() const;
 
   // Layers absorbed into the op before them (for tests and logs).
   int fused_layers() const { return fused_layers_; }
@@ -59,6 +66,8 @@ class GraphExecutor {
  private:
   struct Step;
   void Plan();
+  // Run and RunOnBackend: `input` on the host or already on the backend.
+  Result<Tensor> RunSteps(Tensor input, bool output_to_host, const Deadline& deadline, RunStats* stats) const;
 
   const ncnn::Model& model_;
   std::vector<Backend*> backends_;  // [0] the backend, [1] the fallback when there is one

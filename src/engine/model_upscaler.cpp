@@ -4,6 +4,7 @@
 #include <cmath>
 #include <new>
 #include <optional>
+#include <map>
 #include <thread>
 
 #include "engine/backends/reference_backend.h"
@@ -189,14 +190,8 @@ Result<Tensor> ModelUpscaler::RunTile(const Tensor& rgb, const TileRect& t, cons
 Result<std::vector<Tensor>> ModelUpscaler::RunChunk(const Tensor& rgb, const std::vector<TileRect>& tiles,
                                                      size_t first, size_t count, uint64_t tile_cost,
                                                      const Deadline& deadline, RunStats* stats) const {
-  // Every allocation of the chunk is promised against the process's budget
-  // first; the real allocator can still say no (std::bad_alloc).
-  MemoryBudget::Reservation reservation;
-  if (budget_ && tile_cost > 0) {
-    auto reserved = budget_->Reserve(tile_cost * count);
-    if (!reserved.ok()) return reserved.status();
-    reservation = std::move(reserved).value();
-  }
+  Result<MemoryBudget::Reservation> reservation = ReserveChunk(tile_cost, count);
+  if (!reservation.ok()) return reservation.status();
   // On a device backend, two threads take alternate tiles: each thread has its
   // own stream, so one tile's upload and download overlap the other's layers.
   // Each tile is computed exactly as alone; only the timing changes.
@@ -232,6 +227,85 @@ Result<std::vector<Tensor>> ModelUpscaler::RunChunk(const Tensor& rgb, const std
   return outputs;
 }
 
+Result<MemoryBudget::Reservation> ModelUpscaler::ReserveChunk(uint64_t tile_cost, size_t count) const {
+  // Every allocation of the chunk is promised against the process's budget
+  // first; the real allocator can still say no (std::bad_alloc).
+  if (!budget_ || tile_cost == 0) return MemoryBudget::Reservation();
+  return budget_->Reserve(tile_cost * count);
+}
+
+Result<std::optional<ModelUpscaler::DeviceImages>> ModelUpscaler::UploadForDeviceTiles(const Tensor& rgb) const {
+  const DeviceTiling* tiling = backends_.backend->tiling();
+  if (tiling == nullptr || !executor_.RunsWhollyOnBackend()) return std::optional<DeviceImages>();
+  Result<Tensor> input = tiling->UploadImage(rgb);
+  Result<Tensor> output = input.ok() ? tiling->NewImage(rgb.c, rgb.h * entry_.scale, rgb.w * entry_.scale)
+                                     : input.status();
+  if (output.ok()) return std::optional<DeviceImages>(DeviceImages{tiling, std::move(*input), std::move(*output)});
+  // No room for the whole images: the host path needs only a tile's.
+  if (output.status().code() == StatusCode::kOutOfMemory) {
+    backends_.backend->ReleaseCachedMemory();
+    return std::optional<DeviceImages>();
+  }
+  return output.status();
+}
+
+Result<size_t> ModelUpscaler::RunChunkOnDevice(DeviceImages& images, const std::vector<TileRect>& tiles, size_t first,
+                                               size_t count, uint64_t tile_cost, const Deadline& deadline,
+                                               RunStats* stats) const {
+  Result<MemoryBudget::Reservation> reservation = ReserveChunk(tile_cost, count);
+  if (!reservation.ok()) return reservation.status();
+  const int s = entry_.scale;
+  const int pad = geometry_.prepadding;
+  const int offset = geometry_.model_crops ? 0 : pad * s;
+  const size_t max_batch = static_cast<size_t>(std::max(1, images.tiling->MaxBatch()));
+  // The chunk's tiles by padded size (the grid's last column and row differ),
+  // each group in batches of at most max_batch: the order tiles run in never
+  // changes what they compute.
+  std::map<std::pair<int, int>, std::vector<size_t>> by_size;
+  for (size_t k = first; k < first + count; ++k) {
+    const TileRect& t = tiles[k];
+    by_size[{t.w + t.ext_w + 2 * pad, t.h + t.ext_h + 2 * pad}].push_back(k);
+  }
+  size_t largest = 0;
+  try {
+    for (const auto& [size, members] : by_size) {
+      const auto [in_w, in_h] = size;
+      for (size_t begin = 0; begin < members.size(); begin += max_batch) {
+        // Tests: an allocation failure at this point (src/util/failpoint.h).
+        if (FailpointHit("engine.tile_alloc")) throw std::bad_alloc();
+        std::vector<TileCut> cuts;
+        std::vector<TilePlacement> placements;
+        for (size_t m = begin; m < std::min(members.size(), begin + max_batch); ++m) {
+          const TileRect& t = tiles[members[m]];
+          cuts.push_back({t.x - pad, t.y - pad});
+          placements.push_back({offset, offset, t.x * s, t.y * s, t.w * s, t.h * s});
+        }
+        Result<Tensor> batch = images.tiling->GatherTiles(images.input, cuts, in_h, in_w, geometry_.reflect);
+        if (!batch.ok()) return batch.status();
+        Result<Tensor> result = executor_.RunOnBackend(std::move(batch).value(), deadline, stats);
+        if (!result.ok()) return result.status();
+        const TileRect& t = tiles[members[begin]];
+        const int expect_w = geometry_.model_crops ? (t.w + t.ext_w) * s : in_w * s;
+        const int expect_h = geometry_.model_crops ? (t.h + t.ext_h) * s : in_h * s;
+        if (result->n != static_cast<int>(cuts.size()) || result->c != images.input.c || result->w != expect_w ||
+            result->h != expect_h) {
+          return InternalError(entry_.name + ": a batch of " + std::to_string(cuts.size()) + " tiles gave " +
+                               std::to_string(result->n) + " outputs of " + std::to_string(result->w) + "x" +
+                               std::to_string(result->h) + ", expected " + std::to_string(expect_w) + "x" +
+                               std::to_string(expect_h));
+        }
+        Status placed = images.tiling->PlaceTiles(*result, placements, images.output);
+        if (!placed.ok()) return placed;
+        largest = std::max(largest, cuts.size());
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory,
+                  entry_.name + ": out of memory running a chunk of " + std::to_string(count) + " tiles");
+  }
+  return largest;
+}
+
 uint64_t ModelUpscaler::KnownTileCost(int width, int height) const {
   std::lock_guard lock(cost_mutex_);
   auto it = tile_costs_.find({width, height});
@@ -243,8 +317,12 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
   const int s = entry_.scale;
   const std::vector<TileRect> tiles = TileGrid(rgb.w, rgb.h);
   const size_t total = tiles.size();
-  Tensor out = Tensor::Chw(rgb.c, rgb.h * s, rgb.w * s);
+  Result<std::optional<DeviceImages>> device_images = UploadForDeviceTiles(rgb);
+  if (!device_images.ok()) return device_images.status();
+  std::optional<DeviceImages>& device = *device_images;
+  Tensor out = device ? Tensor() : Tensor::Chw(rgb.c, rgb.h * s, rgb.w * s);
   TilingReport done_report;
+  done_report.tiles_on_device = device.has_value();
   if (report != nullptr) *report = TilingReport();
   // The first tile is the grid's largest: what it costs bounds every tile's cost.
   const TileRect& largest = tiles.front();
@@ -257,8 +335,19 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
     // Without a known cost the first chunk is one tile, measured on the way.
     const size_t count = planner ? planner->NextChunk(total - next) : 1;
     RunStats stats;
-    Result<std::vector<Tensor>> chunk =
-        RunChunk(rgb, tiles, next, count, tile_cost, deadline, tile_cost == 0 ? &stats : nullptr);
+    RunStats* measure = tile_cost == 0 ? &stats : nullptr;
+    Result<std::vector<Tensor>> chunk = std::vector<Tensor>();
+    if (device) {
+      Result<size_t> batch = RunChunkOnDevice(*device, tiles, next, count, tile_cost, deadline, measure);
+      if (batch.ok()) {
+        done_report.largest_batch = std::max(done_report.largest_batch, *batch);
+      } else {
+        chunk = batch.status();
+      }
+    } else {
+      chunk = RunChunk(rgb, tiles, next, count, tile_cost, deadline, measure);
+      if (chunk.ok()) done_report.largest_batch = 1;
+    }
     if (report != nullptr) {  // kept up to date, so a failed run reports too
       report->tiles = total;
       report->oom_retries = planner ? planner->retries_used() : 0;
@@ -295,20 +384,28 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
         planner.emplace(plan_options_, tile_cost);
       }
     }
-    for (size_t k = 0; k < chunk->size(); ++k) {
-      const TileRect& t = tiles[next + k];
-      const Tensor& o = (*chunk)[k];
-      for (int q = 0; q < rgb.c; ++q) {
-        for (int y = 0; y < o.h; ++y) {
-          const float* src = o.channel(q) + static_cast<size_t>(y) * o.w;
-          std::copy(src, src + o.w, out.channel(q) + static_cast<size_t>(t.y * s + y) * out.w + t.x * s);
+    for (size_t k = 0; k < count; ++k) {
+      if (!device) {  // on a device, the chunk placed its tiles already
+        const TileRect& t = tiles[next + k];
+        const Tensor& o = (*chunk)[k];
+        for (int q = 0; q < rgb.c; ++q) {
+          for (int y = 0; y < o.h; ++y) {
+            const float* src = o.channel(q) + static_cast<size_t>(y) * o.w;
+            std::copy(src, src + o.w, out.channel(q) + static_cast<size_t>(t.y * s + y) * out.w + t.x * s);
+          }
         }
       }
       if (progress) progress(next + k + 1, total);
     }
-    next += chunk->size();
+    next += count;
     done_report.chunks += 1;
-    done_report.largest_chunk = std::max(done_report.largest_chunk, chunk->size());
+    done_report.largest_chunk = std::max(done_report.largest_chunk, count);
+  }
+  if (device) {
+    Result<Tensor> downloaded = device->tiling->DownloadImage(device->output);
+    if (!downloaded.ok()) return downloaded.status();
+    out = std::move(downloaded).value();
+    device.reset();  // the device's images are given back before the post-processing
   }
   if (geometry_.adds_nearest_input) {
     for (int q = 0; q < out.c; ++q) {

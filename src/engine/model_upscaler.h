@@ -19,11 +19,19 @@
 // are kept until the chunk is done, and an out-of-memory (the budget's or the
 // allocator's) shrinks the chunk and runs it again. Chunks change when tiles
 // run, never what they compute.
+//
+// On a device backend that cuts tiles itself (engine/device_tiling.h) and runs
+// every layer of the model, the image is uploaded once, each chunk's tiles of
+// one size run as one batch, their outputs are placed in an output image on the
+// device, and that image is downloaded once; when the two images do not fit on
+// the device, tiles go through the host one at a time. Either way the bytes are
+// the same.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +65,8 @@ struct TilingReport {
   size_t largest_chunk = 0;      // tiles
   uint64_t tile_cost_bytes = 0;  // measured on the largest tile
   int oom_retries = 0;
+  bool tiles_on_device = false;  // cut and placed on the device (engine/device_tiling.h)
+  size_t largest_batch = 0;      // tiles run in one pass of the model
 };
 
 class ModelUpscaler : public Upscaler {
@@ -109,6 +119,21 @@ class ModelUpscaler : public Upscaler {
   Result<std::vector<Tensor>> RunChunk(const Tensor& rgb, const std::vector<TileRect>& tiles, size_t first,
                                        size_t count, uint64_t tile_cost, const Deadline& deadline,
                                        RunStats* stats) const;
+  // The input and output images on a device that cuts tiles itself.
+  struct DeviceImages {
+    const DeviceTiling* tiling = nullptr;
+    Tensor input;
+    Tensor output;
+  };
+  // Empty when the backend does not cut tiles, runs only part of the model, or
+  // has no room for the two images; an error for any other failure.
+  Result<std::optional<DeviceImages>> UploadForDeviceTiles(const Tensor& rgb) const;
+  // The chunk's tiles run in batches of one size, their outputs placed in
+  // images.output. Returns the largest batch.
+  Result<size_t> RunChunkOnDevice(DeviceImages& images, const std::vector<TileRect>& tiles, size_t first,
+                                  size_t count, uint64_t tile_cost, const Deadline& deadline, RunStats* stats) const;
+  // The chunk's memory promised against the process's budget (empty without one).
+  Result<MemoryBudget::Reservation> ReserveChunk(uint64_t tile_cost, size_t count) const;
   // The measured cost of a tile of this padded-free size; 0 when not measured yet.
   uint64_t KnownTileCost(int width, int height) const;
 

@@ -23,23 +23,35 @@ class DeviceMemoryPlanningTest : public ::testing::Test {
       if (e.name == "realesr-animevideov3-x2") entry_ = e;
     }
     ASSERT_FALSE(entry_.name.empty());
-    rgb_ = Tensor::Chw(3, 24, 40);  // 3 x 2 tiles of 16
-    for (size_t i = 0; i < rgb_.data.size(); ++i) rgb_.data[i] = static_cast<float>((i * 7919) % 256) / 255.f;
-    // What the same kernels give on the host, one tile at a time.
-    auto host = ModelUpscaler::Load(DefaultModelDir(), entry_, kTile, BackendSet{std::make_shared<ReferenceBackend>(), nullptr});
-    ASSERT_TRUE(host.ok()) << host.status().ToString();
-    auto out = (*host)->RunPlanar(rgb_, Deadline());
-    ASSERT_TRUE(out.ok()) << out.status().ToString();
-    reference_ = std::move(out).value();
+    rgb_ = Pattern(24, 40);  // 3 x 2 tiles of 16
+    reference_ = OnTheHost(rgb_);
   }
 
-  // The model on a fake device of `capacity` bytes under a `budget` (0: none).
-  std::unique_ptr<ModelUpscaler> OnFakeDevice(uint64_t capacity, uint64_t budget, int retries = 3) {
+  static Tensor Pattern(int h, int w) {
+    Tensor rgb = Tensor::Chw(3, h, w);
+    for (size_t i = 0; i < rgb.data.size(); ++i) rgb.data[i] = static_cast<float>((i * 7919) % 256) / 255.f;
+    return rgb;
+  }
+  // What the same kernels give on the host, one tile at a time.
+  Tensor OnTheHost(const Tensor& rgb) const {
+    auto host = ModelUpscaler::Load(DefaultModelDir(), entry_, kTile, BackendSet{std::make_shared<ReferenceBackend>(), nullptr});
+    EXPECT_TRUE(host.ok()) << host.status().ToString();
+    if (!host.ok()) return Tensor();
+    auto out = (*host)->RunPlanar(rgb, Deadline());
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? std::move(out).value() : Tensor();
+  }
+
+  // The model on a fake device of `capacity` bytes under a `budget` (0: none);
+  // with `max_batch` > 0 the device cuts and places tiles itself.
+  std::unique_ptr<ModelUpscaler> OnFakeDevice(uint64_t capacity, uint64_t budget, int retries = 3,
+                                              int max_batch = 0) {
     device_ = std::make_shared<FakeDeviceMemory>(capacity);
     CachingAllocatorOptions options;
     options.budget_bytes = budget;
     allocator_ = CachingAllocator::Create(device_, options);
-    auto backend = std::make_shared<FakeDeviceBackend>(allocator_);
+    auto backend = std::make_shared<FakeDeviceBackend>(allocator_, max_batch);
+    backend_ = backend;
     auto up = ModelUpscaler::Load(DefaultModelDir(), entry_, kTile, BackendSet{backend, nullptr});
     EXPECT_TRUE(up.ok()) << up.status().ToString();
     if (!up.ok()) return nullptr;
@@ -58,6 +70,7 @@ class DeviceMemoryPlanningTest : public ::testing::Test {
   Tensor reference_;
   std::shared_ptr<FakeDeviceMemory> device_;
   std::shared_ptr<CachingAllocator> allocator_;
+  std::shared_ptr<FakeDeviceBackend> backend_;
 };
 
 TEST_F(DeviceMemoryPlanningTest, ChunksAreSizedFromTheFreeMemoryTheDeviceReports) {
@@ -105,6 +118,53 @@ TEST_F(DeviceMemoryPlanningTest, ABudgetSmallerThanOneTileIsOutOfMemoryAndLeaksN
   EXPECT_EQ(allocator_->stats().in_use_bytes, 0u);
   EXPECT_EQ(device_->used(), 0u);
   EXPECT_EQ(device_->bad_frees(), 0);
+}
+
+TEST_F(DeviceMemoryPlanningTest, TilesCutOnTheDeviceRunInBatchesAndGiveTheSameBytes) {
+  // 4 x 3 tiles of 16 on 64 x 40: eight of 16 x 16, four of 16 x 8 (last row).
+  const Tensor wide = Pattern(40, 64);
+  const Tensor expected = OnTheHost(wide);
+  auto up = OnFakeDevice(8 * kGiB, 0, 3, /*max_batch=*/4);
+  ASSERT_NE(up, nullptr);
+  TilingReport report;
+  auto out = up->RunPlanar(wide, Deadline(), nullptr, &report);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(report.tiles_on_device);
+  // The first tile alone (its cost measured), then the other eleven in one
+  // chunk: the seven 16 x 16 ones in batches of 4 and 3, the four 16 x 8 ones
+  // in one.
+  EXPECT_EQ(report.largest_chunk, 11u);
+  EXPECT_EQ(report.largest_batch, 4u);
+  EXPECT_EQ(backend_->batches_gathered(), 1 + 2 + 1);
+  EXPECT_EQ(out->data, expected.data);
+}
+
+TEST_F(DeviceMemoryPlanningTest, OutOfMemoryInABatchShrinksTheChunkAndKeepsTheBytes) {
+  auto up = OnFakeDevice(8 * kGiB, 0, 3, /*max_batch=*/8);
+  ASSERT_NE(up, nullptr);
+  ASSERT_TRUE(up->RunPlanar(rgb_, Deadline()).ok());  // the tile cost is now known
+  allocator_->ReleaseCached();
+  // The images are allocated first; then a batch's allocations fail twice.
+  device_->FailAfter(2, 2);
+  TilingReport report;
+  auto out = up->RunPlanar(rgb_, Deadline(), nullptr, &report);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(report.tiles_on_device);
+  EXPECT_EQ(report.oom_retries, 2);
+  EXPECT_EQ(out->data, reference_.data);
+}
+
+TEST_F(DeviceMemoryPlanningTest, ImagesThatDoNotFitTheDeviceGoThroughTheHost) {
+  auto up = OnFakeDevice(8 * kGiB, 0, 3, /*max_batch=*/8);
+  ASSERT_NE(up, nullptr);
+  allocator_->ReleaseCached();
+  device_->FailNext(1);  // the input image's upload
+  TilingReport report;
+  auto out = up->RunPlanar(rgb_, Deadline(), nullptr, &report);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_FALSE(report.tiles_on_device);
+  EXPECT_EQ(report.largest_batch, 1u);
+  EXPECT_EQ(out->data, reference_.data);
 }
 
 }  // namespace

@@ -4,9 +4,16 @@
 // HostMemory() is false — so the executor transfers, the planner sizes chunks
 // from "free VRAM" and an exhausted device is the typed out-of-memory, as on a
 // GPU, on machines without one.
+//
+// With `max_batch` > 0 it also cuts and places tiles itself (DeviceTiling), in
+// batches: its ops run a batch item by item through the reference kernels,
+// which is what a batched device kernel must compute.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/backends/reference_backend.h"
@@ -23,9 +30,10 @@ class FakeDeviceBuffer : public DeviceBuffer {
   DeviceBlock block_;
 };
 
-class FakeDeviceBackend : public Backend {
+class FakeDeviceBackend : public Backend, public DeviceTiling {
  public:
-  explicit FakeDeviceBackend(std::shared_ptr<CachingAllocator> allocator) : allocator_(std::move(allocator)) {}
+  explicit FakeDeviceBackend(std::shared_ptr<CachingAllocator> allocator, int max_batch = 0)
+      : allocator_(std::move(allocator)), max_batch_(max_batch) {}
 
   std::string name() const override { return "fake-gpu"; }
   Device device() const override { return Device::Cuda(0); }
@@ -65,6 +73,68 @@ class FakeDeviceBackend : public Backend {
     return t;
   }
 
+  const DeviceTiling* tiling() const override { return max_batch_ > 0 ? this : nullptr; }
+  int MaxBatch() const override { return max_batch_; }
+  Result<Tensor> UploadImage(const Tensor& host) const override { return OnDevice(host); }
+  Result<Tensor> NewImage(int c, int h, int w) const override { return OnDevice(Tensor::Chw(c, h, w)); }
+  Result<Tensor> GatherTiles(const Tensor& image, const std::vector<TileCut>& cuts, int h, int w,
+                             bool reflect) const override {
+    auto mirror = [reflect](int i, int n) {
+      if (!reflect) return std::min(std::max(i, 0), n - 1);
+      if (n == 1) return 0;
+      const int period = 2 * (n - 1);
+      i %= period;
+      if (i < 0) i += period;
+      return i < n ? i : period - i;
+    };
+    std::vector<Tensor> items;
+    for (const TileCut& cut : cuts) {
+      Tensor tile = Tensor::Chw(image.c, h, w);
+      for (int q = 0; q < image.c; ++q) {
+        for (int y = 0; y < h; ++y) {
+          for (int x = 0; x < w; ++x) {
+            tile.at(q, y, x) = image.at(q, mirror(cut.y + y, image.h), mirror(cut.x + x, image.w));
+          }
+        }
+      }
+      items.push_back(std::move(tile));
+    }
+    ++batches_gathered_;
+    return OnDevice(Stack(items));
+  }
+  Status PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const override {
+    for (size_t k = 0; k < placements.size(); ++k) {
+      const Tensor item = Item(batch, static_cast<int>(k));
+      const TilePlacement& p = placements[k];
+      for (int q = 0; q < image.c; ++q) {
+        for (int y = 0; y < p.h; ++y) {
+          for (int x = 0; x < p.w; ++x) image.at(q, p.dst_y + y, p.dst_x + x) = item.at(q, p.src_y + y, p.src_x + x);
+        }
+      }
+    }
+    return Status::Ok();
+  }
+  Result<Tensor> DownloadImage(const Tensor& image) const override { return ToHost(image); }
+  int batches_gathered() const { return batches_gathered_; }
+
+  // Batch item k of a host tensor (n x c x h x w, or n x w for a vector).
+  static Tensor Item(const Tensor& batch, int k) {
+    Tensor item = batch;
+    item.device.reset();
+    item.n = 1;
+    const size_t size = batch.data.size() / static_cast<size_t>(batch.n);
+    item.data.assign(batch.data.begin() + static_cast<std::ptrdiff_t>(size * k),
+                     batch.data.begin() + static_cast<std::ptrdiff_t>(size * (k + 1)));
+    return item;
+  }
+  static Tensor Stack(const std::vector<Tensor>& items) {
+    Tensor batch = items.front();
+    batch.n = static_cast<int>(items.size());
+    batch.data.clear();
+    for (const Tensor& item : items) batch.data.insert(batch.data.end(), item.data.begin(), item.data.end());
+    return batch;
+  }
+
   // The tensor's values stay on the host; its "device copy" is charged to the fake device.
   Result<Tensor> OnDevice(Tensor t) const {
     Result<DeviceBlock> block = allocator_->Allocate(t.data.size() * sizeof(float));
@@ -78,9 +148,28 @@ class FakeDeviceBackend : public Backend {
    public:
     FakeOp(std::unique_ptr<Op> inner, const FakeDeviceBackend& backend) : inner_(std::move(inner)), backend_(backend) {}
     Result<Tensor> Run(const OpInputs& run) const override {
-      Result<Tensor> out = inner_->Run(run);
-      if (!out.ok()) return out;
-      return backend_.OnDevice(std::move(out).value());
+      const int n = run.tensors.empty() ? 1 : run.tensors.front()->n;
+      if (n == 1) {
+        Result<Tensor> out = inner_->Run(run);
+        if (!out.ok()) return out;
+        return backend_.OnDevice(std::move(out).value());
+      }
+      // A batch: item by item, each exactly as alone.
+      std::vector<Tensor> outputs;
+      for (int k = 0; k < n; ++k) {
+        std::vector<Tensor> inputs;
+        for (const Tensor* t : run.tensors) inputs.push_back(Item(*t, k));
+        OpInputs item;
+        item.output_readers = run.output_readers;
+        for (const Tensor& t : inputs) {
+          item.tensors.push_back(&t);
+          item.writable.push_back(nullptr);
+        }
+        Result<Tensor> out = inner_->Run(item);
+        if (!out.ok()) return out;
+        outputs.push_back(std::move(out).value());
+      }
+      return backend_.OnDevice(Stack(outputs));
     }
 
    private:
@@ -90,6 +179,8 @@ class FakeDeviceBackend : public Backend {
 
   ReferenceBackend host_;
   std::shared_ptr<CachingAllocator> allocator_;
+  int max_batch_ = 0;
+  mutable std::atomic<int> batches_gathered_{0};
 };
 
 }  // namespace tessera::engine::gpu

@@ -22,7 +22,9 @@ class FakeDeviceMemory : public DeviceMemoryApi {
   Result<void*> Allocate(uint64_t bytes) override {
     std::lock_guard lock(mutex_);
     ++allocate_calls_;
-    if (fail_next_ > 0) {
+    if (succeed_first_ > 0) {
+      --succeed_first_;
+    } else if (fail_next_ > 0) {
       --fail_next_;
       return Status(StatusCode::kOutOfMemory, "fake device: failure on demand");
     }
@@ -49,8 +51,11 @@ class FakeDeviceMemory : public DeviceMemoryApi {
     return DeviceMemoryInfo{capacity_ - used_, capacity_};
   }
 
-  void FailNext(int count) {
+  void FailNext(int count) { FailAfter(0, count); }
+  // The next `successes` allocations succeed (room allowing), then `count` fail.
+  void FailAfter(int successes, int count) {
     std::lock_guard lock(mutex_);
+    succeed_first_ = successes;
     fail_next_ = count;
   }
   uint64_t used() const {
@@ -75,6 +80,7 @@ class FakeDeviceMemory : public DeviceMemoryApi {
   const uint64_t capacity_;
   uint64_t used_ = 0;
   std::map<void*, uint64_t> blocks_;
+  int succeed_first_ = 0;
   int fail_next_ = 0;
   int allocate_calls_ = 0, free_calls_ = 0, bad_frees_ = 0;
 };
