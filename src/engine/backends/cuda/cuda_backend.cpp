@@ -288,4 +288,111 @@ Result<Tensor> CudaBackend::Convert(const Tensor& t, Layout layout) const {
   return Status(StatusCode::kUnsupported, "the CUDA backend keeps feature maps channels-last");
 }
 
+// ---- tiles on the device (engine/device_tiling.h) ----------------------------
+
+Result<Tensor> CudaBackend::NewImage(int c, int h, int w) const {
+  if (c <= 0 || h <= 0 || w <= 0) return InvalidError("an image of " + std::to_string(c) + "x" + std::to_string(h) +
+                                                      "x" + std::to_string(w) + " cannot exist");
+  Result<CudaThreadContext*> context = Context();
+  if (!context.ok()) return context.status();
+  Tensor image;
+  image.c = c;
+  image.h = h;
+  image.w = w;
+  Result<gpu::DeviceBlock> block = Scratch(static_cast<uint64_t>(c) * h * w * sizeof(float), **context);
+  if (!block.ok()) return block.status();
+  image.device = std::make_shared<CudaBuffer>(std::move(block).value());
+  return image;
+}
+
+Result<Tensor> CudaBackend::UploadImage(const Tensor& host) const {
+  if (host.on_device() || host.dims != 3 || host.n != 1 || host.layout != Layout::kPlain ||
+      host.dtype != DataType::kF32) {
+    return InvalidError("UploadImage takes a plain fp32 host image");
+  }
+  Result<Tensor> image = NewImage(host.c, host.h, host.w);
+  if (!image.ok()) return image.status();
+  // Once per image, from pageable memory: the runtime stages it and returns
+  // once the host copy may go (a whole image in the pinned staging buffer
+  // would keep that much page-locked memory for the thread's life).
+  CudaThreadContext* context = *Context();
+  Status s = CudaStatus(cudaMemcpyAsync(DevicePointer(*image), host.data.data(), host.data.size() * sizeof(float),
+                                        cudaMemcpyHostToDevice, context->stream),
+                        "uploading an image");
+  if (!s.ok()) return s;
+  return image;
+}
+
+Result<Tensor> CudaBackend::GatherTiles(const Tensor& image, const std::vector<TileCut>& cuts, int h, int w,
+                                        bool reflect) const {
+  if (!image.on_device() || image.layout != Layout::kPlain || cuts.empty() ||
+      cuts.size() > static_cast<size_t>(kernels::kMaxTileBatch)) {
+    return InvalidError("GatherTiles takes a device image and 1 to " + std::to_string(kernels::kMaxTileBatch) +
+                        " tiles");
+  }
+  Result<Tensor> batch = NewTensor(3, static_cast<int>(cuts.size()), image.c, h, w);
+  if (!batch.ok()) return batch.status();
+  kernels::TileOrigins origins;
+  origins.count = static_cast<int>(cuts.size());
+  for (size_t k = 0; k < cuts.size(); ++k) {
+    origins.x[k] = cuts[k].x;
+    origins.y[k] = cuts[k].y;
+  }
+  CudaThreadContext* context = *Context();
+  kernels::GatherTiles(static_cast<const float*>(DevicePointer(image)), image.h, image.w, origins, reflect,
+                       DevicePointer(*batch), ShapeOf(*batch), batch->dtype, context->stream);
+  Status s = LastLaunchStatus("cutting tiles");
+  if (!s.ok()) return s;
+  return batch;
+}
+
+Status CudaBackend::PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const {
+  if (!batch.on_device() || batch.layout != Layout::kChannelsLast || !image.on_device() ||
+      image.layout != Layout::kPlain || batch.c != image.c || placements.size() != static_cast<size_t>(batch.n) ||
+      placements.size() > static_cast<size_t>(kernels::kMaxTileBatch)) {
+    return InvalidError("PlaceTiles takes a batch of this backend, a device image and one placement per tile");
+  }
+  kernels::TileRects rects;
+  rects.count = static_cast<int>(placements.size());
+  for (size_t k = 0; k < placements.size(); ++k) {
+    const TilePlacement& p = placements[k];
+    if (p.src_x < 0 || p.src_y < 0 || p.src_x + p.w > batch.w || p.src_y + p.h > batch.h || p.dst_x < 0 ||
+        p.dst_y < 0 || p.dst_x + p.w > image.w || p.dst_y + p.h > image.h) {
+      return InvalidError("a tile placement falls outside its tile or the image");
+    }
+    rects.src_x[k] = p.src_x;
+    rects.src_y[k] = p.src_y;
+    rects.dst_x[k] = p.dst_x;
+    rects.dst_y[k] = p.dst_y;
+    rects.w[k] = p.w;
+    rects.h[k] = p.h;
+  }
+  Result<CudaThreadContext*> context = Context();
+  if (!context.ok()) return context.status();
+  kernels::PlaceTiles(DevicePointer(batch), ShapeOf(batch), batch.dtype, rects,
+                      static_cast<float*>(DevicePointer(image)), image.h, image.w, (*context)->stream);
+  return LastLaunchStatus("placing tiles");
+}
+
+Result<Tensor> CudaBackend::DownloadImage(const Tensor& image) const {
+  if (!image.on_device() || image.layout != Layout::kPlain) return InvalidError("DownloadImage takes a device image");
+  Result<CudaThreadContext*> context_or = Context();
+  if (!context_or.ok()) return context_or.status();
+  CudaThreadContext* context = *context_or;
+  Tensor host;
+  try {
+    host = Tensor::Chw(image.c, image.h, image.w);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory, "host memory exhausted");
+  }
+  // Straight into the host tensor (pageable: see UploadImage).
+  Status s = CudaStatus(cudaMemcpyAsync(host.data.data(), DevicePointer(image), host.data.size() * sizeof(float),
+                                        cudaMemcpyDeviceToHost, context->stream),
+                        "downloading an image");
+  // Every kernel before it ends here: a fault in any of them surfaces now.
+  if (s.ok()) s = CudaStatus(cudaStreamSynchronize(context->stream), "running the model on " + device().Name());
+  if (!s.ok()) return s;
+  return host;
+}
+
 }  // namespace tessera::engine::cuda

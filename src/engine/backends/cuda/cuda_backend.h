@@ -14,6 +14,10 @@
 // Each thread that runs ops gets its own stream, cuDNN handle and pinned
 // staging buffer; a run's work is ordered on its stream and waited for only
 // when the result is read back (ToHost).
+//
+// It cuts tiles itself (engine/device_tiling.h): the image is uploaded once as
+// planar fp32, tiles are gathered into NHWC batches of up to 64 and their
+// outputs placed into a planar fp32 output image by kernels.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -60,7 +64,7 @@ struct CudaThreadContext {
   ~CudaThreadContext();
 };
 
-class CudaBackend : public Backend {
+class CudaBackend : public Backend, public DeviceTiling {
  public:
   // kDeviceUnavailable when the device cannot be used (no driver, no such
   // device), with the reason.
@@ -81,6 +85,15 @@ class CudaBackend : public Backend {
   Result<Tensor> FromHost(Tensor host) const override;
   Result<Tensor> ToHost(const Tensor& t) const override;
   Result<Tensor> Convert(const Tensor& t, Layout layout) const override;
+
+  const DeviceTiling* tiling() const override { return this; }
+  int MaxBatch() const override { return kernels::kMaxTileBatch; }
+  Result<Tensor> UploadImage(const Tensor& host) const override;
+  Result<Tensor> NewImage(int c, int h, int w) const override;
+  Result<Tensor> GatherTiles(const Tensor& image, const std::vector<TileCut>& cuts, int h, int w,
+                             bool reflect) const override;
+  Status PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const override;
+  Result<Tensor> DownloadImage(const Tensor& image) const override;
 
   // For the ops.
   Result<CudaThreadContext*> Context() const;

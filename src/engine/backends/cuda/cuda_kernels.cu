@@ -85,6 +85,46 @@ __global__ void NhwcToPlanarKernel(const T* src, float* dst, Shape4 s) {
   }
 }
 
+__device__ __forceinline__ int EdgeIndex(int i, int n, bool reflect) {
+  if (!reflect) return min(max(i, 0), n - 1);
+  if (n == 1) return 0;
+  const int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+
+// blockIdx.y: the batch item.
+template <typename T>
+__global__ void GatherTilesKernel(const float* image, int image_h, int image_w, TileOrigins origins, bool reflect,
+                                  T* out, Shape4 s) {
+  const int k = blockIdx.y;
+  const size_t item = static_cast<size_t>(s.h) * s.w * s.c;
+  GRID_STRIDE(i, item) {
+    const int c = static_cast<int>(i % s.c);
+    const size_t rest = i / s.c;
+    const int x = static_cast<int>(rest % s.w);
+    const int y = static_cast<int>(rest / s.w);
+    const int iy = EdgeIndex(origins.y[k] + y, image_h, reflect);
+    const int ix = EdgeIndex(origins.x[k] + x, image_w, reflect);
+    Store(out, k * item + i, image[(static_cast<size_t>(c) * image_h + iy) * image_w + ix]);
+  }
+}
+
+template <typename T>
+__global__ void PlaceTilesKernel(const T* batch, Shape4 s, TileRects rects, float* image, int image_h, int image_w) {
+  const int k = blockIdx.y;
+  const int w = rects.w[k], h = rects.h[k];
+  GRID_STRIDE(i, static_cast<size_t>(s.c) * h * w) {  // planar order: the image's writes coalesce
+    const int x = static_cast<int>(i % w);
+    const size_t rest = i / w;
+    const int y = static_cast<int>(rest % h);
+    const int c = static_cast<int>(rest / h);
+    const float v = Load(batch, ((static_cast<size_t>(k) * s.h + rects.src_y[k] + y) * s.w + rects.src_x[k] + x) * s.c + c);
+    image[(static_cast<size_t>(c) * image_h + rects.dst_y[k] + y) * image_w + rects.dst_x[k] + x] = v;
+  }
+}
+
 template <typename T>
 __global__ void EpilogueKernel(const T* src, int src_h, int src_w, int oy, int ox, T* out, Shape4 s, Epilogue e) {
   GRID_STRIDE(i, s.count()) {
@@ -334,6 +374,28 @@ void NhwcToPlanar(const void* src, DataType dtype, float* dst, Shape4 shape, cud
   ForType(dtype, [&](auto* t) {
     using T = std::remove_pointer_t<decltype(t)>;
     NhwcToPlanarKernel<<<Blocks(shape.count()), kThreads, 0, stream>>>(static_cast<const T*>(src), dst, shape);
+  });
+}
+
+void GatherTiles(const float* image, int image_h, int image_w, const TileOrigins& origins, bool reflect, void* out,
+                 Shape4 out_shape, DataType dtype, cudaStream_t stream) {
+  const size_t item = static_cast<size_t>(out_shape.h) * out_shape.w * out_shape.c;
+  const dim3 grid(static_cast<unsigned>(Blocks(item)), static_cast<unsigned>(origins.count));
+  ForType(dtype, [&](auto* t) {
+    using T = std::remove_pointer_t<decltype(t)>;
+    GatherTilesKernel<<<grid, kThreads, 0, stream>>>(image, image_h, image_w, origins, reflect, static_cast<T*>(out),
+                                                     out_shape);
+  });
+}
+
+void PlaceTiles(const void* batch, Shape4 batch_shape, DataType dtype, const TileRects& rects, float* image,
+                int image_h, int image_w, cudaStream_t stream) {
+  const size_t item = static_cast<size_t>(batch_shape.h) * batch_shape.w * batch_shape.c;  // the largest rect
+  const dim3 grid(static_cast<unsigned>(Blocks(item)), static_cast<unsigned>(rects.count));
+  ForType(dtype, [&](auto* t) {
+    using T = std::remove_pointer_t<decltype(t)>;
+    PlaceTilesKernel<<<grid, kThreads, 0, stream>>>(static_cast<const T*>(batch), batch_shape, rects, image, image_h,
+                                                    image_w);
   });
 }
 

@@ -30,6 +30,29 @@ struct Shape4 {
 void PlanarToNhwc(const float* src, void* dst, DataType dtype, Shape4 shape, cudaStream_t stream);
 void NhwcToPlanar(const void* src, DataType dtype, float* dst, Shape4 shape, cudaStream_t stream);
 
+// Tiles cut and placed on the device (engine/device_tiling.h). Images are
+// planar fp32 (c x h x w); a batch is NHWC in `dtype`, converted as
+// PlanarToNhwc and NhwcToPlanar convert, so the bytes match the host path's.
+inline constexpr int kMaxTileBatch = 64;
+struct TileOrigins {
+  int x[kMaxTileBatch] = {};
+  int y[kMaxTileBatch] = {};
+  int count = 0;
+};
+// out[k] (out.h x out.w x out.c) = image at origin k, its rows and columns
+// outside the image mirrored without repeating the edge (`reflect`) or clamped.
+void GatherTiles(const float* image, int image_h, int image_w, const TileOrigins& origins, bool reflect, void* out,
+                 Shape4 out_shape, DataType dtype, cudaStream_t stream);
+struct TileRects {
+  int src_x[kMaxTileBatch] = {}, src_y[kMaxTileBatch] = {};
+  int dst_x[kMaxTileBatch] = {}, dst_y[kMaxTileBatch] = {};
+  int w[kMaxTileBatch] = {}, h[kMaxTileBatch] = {};
+  int count = 0;
+};
+// image[:, dst_y + y, dst_x + x] = batch[k, src_y + y, src_x + x, :] for each rect k.
+void PlaceTiles(const void* batch, Shape4 batch_shape, DataType dtype, const TileRects& rects, float* image,
+                int image_h, int image_w, cudaStream_t stream);
+
 // What a convolution's output goes through before it is stored: bias, the
 // layer's activation, then the layers fused into it, in order.
 struct PostOp {
