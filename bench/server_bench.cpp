@@ -5,7 +5,7 @@
 //   build/bench/server_bench [--binary PATH] [--old-binary PATH] [--only front|start|queue]
 //                            [--queue-jobs 10000] [--start-jobs 50] [--submit-threads 4]
 //                            [--wrk-threads 2] [--wrk-connections 64] [--wrk-seconds 10]
-//                            [--front-clients 1000] [--keep]
+//                            [--front-clients 1000] [--keep] [--pin]
 //
 // Four measurements, each printed as a table:
 //   front   the HTTP front (issue 16), for --binary and, in the same run, for
@@ -18,6 +18,8 @@
 //           server's CPU time per request (/proc/PID/stat around the run): on 2
 //           cores wrk and the loopback take half the machine, so req/s bounds
 //           what both sides do together and CPU per request what the server costs.
+//           --pin runs the server on CPU 1 and wrk on CPU 0 (taskset), so that
+//           req/s is one core's worth of server.
 //   status  GET /status/{id} with wrk (--latency): requests/s and latency
 //           percentiles, once with a nearly empty store (the id of the one queued
 //           job) and once with the big queue (a job near its back).
@@ -82,6 +84,9 @@ struct BenchOptions {
   std::string only;        // front | start | queue; empty: all
   int front_clients = 1000;
   bool keep = false;  // keep the data folders (server logs, SQLite) for a look afterwards
+  // Server on CPU 1, wrk on CPU 0 (taskset): each side has one core of its own,
+  // so req/s measures the server rather than who wins the shared cores.
+  bool pin = false;
 };
 
 // Every failure ends the run with a message; main() catches it so that the
@@ -143,6 +148,8 @@ class ServerUnderTest {
     spawn.argv = {program, "serve", "--port", "0", "--port-file", port_file, "--data-dir", dir_ + "/data",
                   "--wan-ckpt-dir", dir_ + "/ckpt", "--cpu-lanes", "1", "--rate-limit-per-minute", "0",
                   "--generate-command", generator, "--log-format", "kv"};
+    // taskset execs the server: the pid stays the server's.
+    if (options.pin) spawn.argv.insert(spawn.argv.begin(), {"taskset", "-c", "1"});
     spawn.argv.insert(spawn.argv.end(), extra_args.begin(), extra_args.end());
     // One CPU lane whatever this machine has: an empty GPU_IDS defers to
     // NVIDIA_VISIBLE_DEVICES, and "void" there means no GPU (nvidia-smi is not asked).
@@ -270,8 +277,9 @@ double ProcessCpuSeconds(pid_t pid) {
 WrkResult RunWrk(const BenchOptions& options, const std::string& url, int connections = 0, bool tolerant = false,
                  pid_t server_pid = 0) {
   if (connections <= 0) connections = options.wrk_connections;
-  std::string command = "wrk -t" + std::to_string(options.wrk_threads) + " -c" + std::to_string(connections) +
-                        " -d" + std::to_string(options.wrk_seconds) + "s --timeout 5s --latency " + url + " 2>&1";
+  std::string command = std::string(options.pin ? "taskset -c 0 " : "") + "wrk -t" +
+                        std::to_string(options.wrk_threads) + " -c" + std::to_string(connections) + " -d" +
+                        std::to_string(options.wrk_seconds) + "s --timeout 5s --latency " + url + " 2>&1";
   double cpu_before = server_pid > 0 ? ProcessCpuSeconds(server_pid) : 0;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) Fail("cannot run wrk");
@@ -750,6 +758,7 @@ BenchOptions ParseOptions(int argc, char** argv) {
     else if (flag == "--only") options.only = value();
     else if (flag == "--front-clients") options.front_clients = number();
     else if (flag == "--keep") options.keep = true;
+    else if (flag == "--pin") options.pin = true;
     else Fail("unknown flag " + flag + " (see the comment at the top of bench/server_bench.cpp)");
   }
   return options;
