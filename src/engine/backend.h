@@ -68,6 +68,14 @@ class Op {
     (void)next, (void)next_weights, (void)slot, (void)fusion;
     return false;
   }
+
+  // (optional) What the op chose on its runs that another process on the same
+  // backend fingerprint may reuse (e.g. a cuDNN algorithm), at most 256 bytes;
+  // empty when nothing was chosen. Kept beside the plan (runtime/plan_choices.h).
+  virtual std::string SavedChoice() const { return {}; }
+  // Takes back a SavedChoice before the first run. The bytes come from a file:
+  // an op checks them and ignores what it cannot use (it then chooses again).
+  virtual void RestoreChoice(const std::string& saved) { (void)saved; }
 };
 
 struct BackendMemory {

@@ -195,6 +195,21 @@ bool GraphExecutor::RunsWhollyOnBackend() const {
                       [](const Step& step) { return step.kind == Step::Kind::kOp && step.backend != 0; });
 }
 
+std::vector<std::string> GraphExecutor::SavedChoices() const {
+  std::vector<std::string> choices(ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    if (ops_[i]) choices[i] = ops_[i]->SavedChoice();
+  }
+  return choices;
+}
+
+void GraphExecutor::RestoreChoices(const std::vector<std::string>& choices) {
+  if (choices.size() != ops_.size()) return;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    if (ops_[i] && !choices[i].empty()) ops_[i]->RestoreChoice(choices[i]);
+  }
+}
+
 Result<Tensor> GraphExecutor::Run(Tensor input, const Deadline& deadline, RunStats* stats) const {
   return RunSteps(std::move(input), true, deadline, stats);
 }

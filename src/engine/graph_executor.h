@@ -58,6 +58,12 @@ class GraphExecutor {
   // Whether every layer runs on the backend (none on the fallback).
   bool RunsWhollyOnBackend() const;
 
+  // Each layer's Op::SavedChoice, by layer index ("" for layers without an op
+  // or choice); RestoreChoices gives them back (before any Run; a list of
+  // another length is ignored: it belongs to another graph).
+  std::vector<std::string> SavedChoices() const;
+  void RestoreChoices(const std::vector<std::string>& choices);
+
   // Layers absorbed into the op before them (for tests and logs).
   int fused_layers() const { return fused_layers_; }
   // "cpu onednn", or "cpu onednn (+reference for 1 layer)".

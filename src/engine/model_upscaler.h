@@ -101,6 +101,13 @@ class ModelUpscaler : public Upscaler {
   // none). Call before the upscaler is shared between threads.
   void SetMemoryPlan(MemoryPlanOptions options, std::shared_ptr<MemoryBudget> budget);
 
+  // The backend's choices for this model (GraphExecutor::SavedChoices), and
+  // choices given back before the upscaler is shared (runtime/plan_choices.h).
+  std::vector<std::string> SavedChoices() const { return executor_.SavedChoices(); }
+  void RestoreChoices(const std::vector<std::string>& choices) { executor_.RestoreChoices(choices); }
+  // Whether the model runs on a device (not host memory): what warms up at load.
+  bool OnDevice() const { return !backends_.backend->HostMemory(); }
+
   const ModelEntry& entry() const { return entry_; }
   int tile_size() const { return tile_size_; }
   // Bytes of the weights held as loaded (fp32), what keeping this model resident costs.

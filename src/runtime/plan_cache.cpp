@@ -581,7 +581,7 @@ PlanTarget DefaultPlanTarget() {
 }
 
 Result<Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& model_dir, const std::string& name,
-                                     int tile_size, const PlanTarget& target) {
+                                     int tile_size, const PlanTarget& target, Sha256Digest* key_out) {
   const auto started = std::chrono::steady_clock::now();
   const std::string param_file = model_dir + "/" + name + ".param";
   const std::string bin_file = model_dir + "/" + name + ".bin";
@@ -601,6 +601,7 @@ Result<Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& 
   std::optional<Sha256Digest> remembered;
   if (param_stamp && bin_stamp) remembered = ReadDigestMemo(memo_path, *param_stamp, *bin_stamp);
   if (remembered) {
+    if (key_out != nullptr) *key_out = key_of(*remembered);
     PlanReadResult read = cache.Read(key_of(*remembered));
     if (read.lookup == PlanLookup::kHit) return hit(&read);
   }
@@ -612,6 +613,7 @@ Result<Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& 
   const std::span<const uint8_t> param_bytes(reinterpret_cast<const uint8_t*>(param->data()), param->size());
   const Sha256Digest digest = ModelDigest(param_bytes, *bin);
   const Sha256Digest key = key_of(digest);
+  if (key_out != nullptr) *key_out = key;
   if (remembered != digest) {
     if (param_stamp && bin_stamp) WriteDigestMemo(memo_path, *param_stamp, *bin_stamp, digest);
     PlanReadResult read = cache.Read(key);

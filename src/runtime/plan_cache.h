@@ -131,8 +131,11 @@ class PlanCache {
 // plan (a failed write is logged, the model still returned). Logs
 // event=plan_cache status=hit|miss|written ms=... . `tile_size` is the resolved
 // tile edge and `target` the backend that will run it, both part of the key.
+// `key_out` (optional) receives the plan's key (runtime/plan_choices.h files
+// sit beside it).
 Result<engine::ncnn::Model> LoadModelWithPlanCache(const PlanCache& cache, const std::string& model_dir,
                                                    const std::string& name, int tile_size,
-                                                   const PlanTarget& target = DefaultPlanTarget());
+                                                   const PlanTarget& target = DefaultPlanTarget(),
+                                                   Sha256Digest* key_out = nullptr);
 
 }  // namespace tessera::runtime

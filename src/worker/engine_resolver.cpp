@@ -5,6 +5,7 @@
 #include "engine/lanczos_upscaler.h"
 #include "engine/buffer_pool.h"
 #include "runtime/plan_cache.h"
+#include "runtime/plan_choices.h"
 #include "util/process_memory.h"
 #include "util/byte_size.h"
 #include "util/deadline.h"
@@ -198,6 +199,32 @@ Result<engine::ModelEntry> EngineResolver::FindModel(const std::string& name,
   return *entry;
 }
 
+void EngineResolver::PrepareOnDevice(engine::ModelUpscaler& model, const runtime::PlanCache& plans,
+                                     const Sha256Digest& key) const {
+  // On a device, what the backend chooses per layer (cuDNN algorithms) is kept
+  // beside the plan: given back here, made by one warm-up tile when missing
+  // (which also uploads the weights before the first request), then stored.
+  std::optional<std::vector<std::string>> restored = runtime::ReadChoices(plans, key);
+  if (restored) model.RestoreChoices(*restored);
+  const auto started = std::chrono::steady_clock::now();
+  Status warm = model.WarmUp();
+  if (!warm.ok()) {
+    // The first request meets the same failure with its own context.
+    LogWarn("device_warmup").Field("model", model.entry().name).Field("error", warm.message());
+    return;
+  }
+  std::vector<std::string> chosen = model.SavedChoices();
+  const bool any = std::any_of(chosen.begin(), chosen.end(), [](const std::string& c) { return !c.empty(); });
+  LogInfo("device_warmup")
+      .Field("model", model.entry().name)
+      .Field("ms", MillisSince(started))
+      .Field("choices", restored ? "restored" : any ? "made" : "none");
+  if (any && (!restored || *restored != chosen)) {
+    Status written = runtime::WriteChoices(plans, key, chosen);
+    if (!written.ok()) LogWarn("plan_choices").Field("status", "write_failed").Field("error", written.message());
+  }
+}
+
 Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
     const std::string& name, std::optional<engine::ModelFamily> family, const engine::Device& device) {
   // Unknown names and wrong families are refused before they count as misses.
@@ -221,11 +248,14 @@ Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
     std::shared_ptr<const engine::ModelUpscaler> shared;
     if (options_.plan_cache && !options_.cache_dir.empty()) {
       const int tile = engine::ModelUpscaler::ResolvedTileSize(options_.tile_size);
-      auto model = runtime::LoadModelWithPlanCache(runtime::PlanCache(options_.cache_dir), options_.model_dir,
-                                                   entry->name, tile, runtime::PlanTargetFor(backend));
+      const runtime::PlanCache plans(options_.cache_dir);
+      Sha256Digest key{};
+      auto model = runtime::LoadModelWithPlanCache(plans, options_.model_dir, entry->name, tile,
+                                                   runtime::PlanTargetFor(backend), &key);
       if (!model.ok()) return model.status();
       auto made = engine::ModelUpscaler::FromModel(*entry, std::move(model).value(), tile, *backends);
       made->SetMemoryPlan(MemoryPlan(backend), memory_budget_);
+      if (made->OnDevice()) PrepareOnDevice(*made, plans, key);
       shared = std::move(made);
     } else {
       auto loaded = engine::ModelUpscaler::Load(options_.model_dir, *entry, options_.tile_size, *backends);

@@ -19,6 +19,7 @@
 #include "engine/upscaler.h"
 #include "protocol/wire_format.h"
 #include "runtime/model_cache.h"
+#include "runtime/plan_cache.h"
 #include "worker/worker_options.h"
 
 namespace tessera::worker {
@@ -66,6 +67,9 @@ class EngineResolver {
   // --oom-retries), with a probe bounded by what is left of --ram-budget.
   // On a GPU, the probe is the device's free memory (engine::Backend::ProbeMemory).
   engine::MemoryPlanOptions MemoryPlan(const engine::Backend& backend) const;
+  // A model on a device, after its load: the backend's saved choices given
+  // back, one warm-up tile, the choices stored (runtime/plan_choices.h).
+  void PrepareOnDevice(engine::ModelUpscaler& model, const runtime::PlanCache& plans, const Sha256Digest& key) const;
 
   const WorkerOptions& options_;
   // --ram-budget as a live accountant: every chunk of tiles reserves from it.

@@ -167,5 +167,31 @@ TEST_F(DeviceMemoryPlanningTest, ImagesThatDoNotFitTheDeviceGoThroughTheHost) {
   EXPECT_EQ(out->data, reference_.data);
 }
 
+TEST_F(DeviceMemoryPlanningTest, ADevicesChoicesAreSavedAndGivenBackBeforeAnyRun) {
+  auto first = OnFakeDevice(8 * kGiB, 0);
+  ASSERT_NE(first, nullptr);
+  for (const std::string& choice : first->SavedChoices()) EXPECT_EQ(choice, "") << "nothing chosen before a run";
+  ASSERT_TRUE(first->RunPlanar(rgb_, Deadline()).ok());
+  const std::vector<std::string> saved = first->SavedChoices();
+  const size_t chosen = std::count_if(saved.begin(), saved.end(), [](const std::string& c) { return !c.empty(); });
+  EXPECT_GT(chosen, 10u);
+  const size_t first_choice = static_cast<size_t>(
+      std::find_if(saved.begin(), saved.end(), [](const std::string& c) { return !c.empty(); }) - saved.begin());
+
+  auto second = OnFakeDevice(8 * kGiB, 0);
+  ASSERT_NE(second, nullptr);
+  std::vector<std::string> other_graph = saved;
+  other_graph.pop_back();
+  second->RestoreChoices(other_graph);  // another graph's list: ignored
+  for (const std::string& choice : second->SavedChoices()) EXPECT_EQ(choice, "");
+  std::vector<std::string> damaged = saved;
+  damaged[first_choice] = "not a choice";
+  second->RestoreChoices(damaged);  // each op checks its own
+  std::vector<std::string> restored = second->SavedChoices();
+  EXPECT_EQ(restored[first_choice], "");
+  restored[first_choice] = saved[first_choice];
+  EXPECT_EQ(restored, saved);
+}
+
 }  // namespace
 }  // namespace tessera::engine::gpu

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -147,7 +149,22 @@ class FakeDeviceBackend : public Backend, public DeviceTiling {
   class FakeOp : public Op {
    public:
     FakeOp(std::unique_ptr<Op> inner, const FakeDeviceBackend& backend) : inner_(std::move(inner)), backend_(backend) {}
+    // Stands in for a device's per-layer choice (a cuDNN algorithm): made on
+    // the first run, or given back.
+    std::string SavedChoice() const override {
+      std::lock_guard lock(mutex_);
+      return choice_;
+    }
+    void RestoreChoice(const std::string& saved) override {
+      std::lock_guard lock(mutex_);
+      if (saved.rfind("fake-choice ", 0) == 0) choice_ = saved;
+    }
+
     Result<Tensor> Run(const OpInputs& run) const override {
+      {
+        std::lock_guard lock(mutex_);
+        if (choice_.empty()) choice_ = "fake-choice " + std::to_string(run.tensors.empty() ? 0 : run.tensors.front()->c);
+      }
       const int n = run.tensors.empty() ? 1 : run.tensors.front()->n;
       if (n == 1) {
         Result<Tensor> out = inner_->Run(run);
@@ -175,6 +192,8 @@ class FakeDeviceBackend : public Backend, public DeviceTiling {
    private:
     std::unique_ptr<Op> inner_;
     const FakeDeviceBackend& backend_;
+    mutable std::mutex mutex_;
+    mutable std::string choice_;
   };
 
   ReferenceBackend host_;

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
+#include <sstream>
 
 #include "engine/backends/cuda/cuda_backend.h"
 #include "engine/ncnn/layer_params.h"
@@ -419,6 +420,38 @@ class CudaConvolution : public Op {
     kernels::ApplyEpilogue(DevicePointer(*full), full_h, full_w, k_.pad_top, k_.pad_left, DevicePointer(out), ShapeOf(out),
                            out.dtype, epilogue, context.stream);
     return true;
+  }
+
+  // "cudnn-fwd <algo> <math>" or "cudnn-bwd-data <algo> <math>" (runtime/plan_choices.h).
+  std::string SavedChoice() const override {
+    std::lock_guard lock(mutex_);
+    if (!algo_chosen_) return {};
+    return std::string(deconv_ ? "cudnn-bwd-data " : "cudnn-fwd ") + std::to_string(algo_) + " " +
+           std::to_string(static_cast<int>(math_));
+  }
+
+  // Only a choice of this layer's kind with an algorithm and math type cuDNN
+  // defines and this precision allows; anything else is ignored. The heuristics
+  // would choose the same on the fingerprint the file is keyed by.
+  void RestoreChoice(const std::string& saved) override {
+    std::istringstream words(saved);
+    std::string kind;
+    int algo = -1, math = -1;
+    if (!(words >> kind >> algo >> math) || !words.eof()) return;
+    if (kind != (deconv_ ? "cudnn-bwd-data" : "cudnn-fwd")) return;
+    const int algo_count = deconv_ ? static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)
+                                   : static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    if (algo < 0 || algo >= algo_count) return;
+    const bool fp32 = backend_.dtype() == DataType::kF32;
+    if (fp32 ? math != CUDNN_FMA_MATH
+             : math != CUDNN_DEFAULT_MATH && math != CUDNN_TENSOR_OP_MATH &&
+                   math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) {
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    algo_ = algo;
+    math_ = static_cast<cudnnMathType_t>(math);
+    algo_chosen_ = true;
   }
 
   bool NoAlgorithm() const {
