@@ -12,6 +12,7 @@
 namespace tessera::store {
 
 using namespace sqlite_detail;
+using namespace rows;
 
 Result<std::vector<int64_t>> SqliteJobStore::CreateBatch(const Batch& batch, const std::vector<BatchImage>& images,
                                                          const std::vector<Job>& jobs) {

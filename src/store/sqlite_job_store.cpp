@@ -16,6 +16,7 @@
 namespace tessera::store {
 
 using namespace sqlite_detail;
+using namespace rows;
 
 namespace {
 
