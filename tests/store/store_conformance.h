@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ struct BackendParam {
   std::string name;
   std::function<Result<std::unique_ptr<StoreBackend>>()> make;
 };
+// Shown as its name (in test names too), not as bytes.
+inline void PrintTo(const BackendParam& param, std::ostream* out) { *out << param.name; }
 
 // A fresh backend per test; failpoints disarmed before and after.
 class StoreConformanceTest : public ::testing::TestWithParam<BackendParam> {
