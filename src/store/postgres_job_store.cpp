@@ -70,7 +70,7 @@ Result<std::unique_ptr<PostgresJobStore>> PostgresJobStore::Open(const std::stri
   std::unique_ptr<PostgresJobStore> store(new PostgresJobStore(conninfo, options));
   int applied = 0;
   {
-    auto connection = store->pool_.Acquire("open " + where);
+    auto connection = store->pool_.Acquire("open the PostgreSQL store");
     if (!connection.ok()) return connection.status();
     auto migrated = pg::Migrate(**connection, where);
     if (!migrated.ok()) return migrated.status();
