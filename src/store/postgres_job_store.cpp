@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include "store/pg_migrations.h"
+#include "store/store_checks.h"
 #include "store/store_rows.h"
 #include "util/log.h"
 
 namespace tessera::store {
 
 using namespace rows;
+using namespace checks;
 using pg::PgConnection;
 using pg::PgParams;
 using pg::PgResult;

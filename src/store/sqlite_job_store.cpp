@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "store/sqlite_rows.h"
+#include "store/store_checks.h"
 #include "util/failpoint.h"
 #include "util/log.h"
 
@@ -17,6 +18,7 @@ namespace tessera::store {
 
 using namespace sqlite_detail;
 using namespace rows;
+using namespace checks;
 
 namespace {
 

@@ -48,14 +48,6 @@ inline int64_t NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-inline bool ValidProgress(double progress) { return std::isfinite(progress) && progress >= 0.0 && progress <= 1.0; }
-
-inline std::string ProgressOutOfRange(const std::string& operation, double progress) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%g", progress);
-  return operation + ": progress " + text + " is outside [0, 1]";
-}
-
 // Binds the kMutableColumns of `job`, in their order.
 template <typename Binder>
 void BindMutableFields(Binder& statement, const Job& job) {

@@ -10,52 +10,15 @@
 #include <vector>
 
 #include "store/sqlite_job_store.h"
+#include "store_conformance.h"
 
 namespace tessera::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A batch with its images and their jobs, as CreateBatch takes them.
-struct BatchParts {
-  Batch batch;
-  std::vector<BatchImage> images;
-  std::vector<Job> jobs;
-};
-
-// `count` images at positions 0..count-1; ids derive from the batch id.
-BatchParts MakeBatch(const std::string& id, int count) {
-  BatchParts parts;
-  parts.batch.id = id;
-  parts.batch.game_id = "game-" + id;
-  parts.batch.total_images = count;
-  parts.batch.max_retries = 2;
-  parts.batch.params_json = R"({"model":"realesrgan-x4plus","scale":4,"format":"png"})";
-  parts.batch.webhook_url = "https://example.test/batch?id=" + id;
-  parts.batch.created_ms = 1'700'000'000'000;
-  for (int i = 0; i < count; ++i) {
-    const std::string suffix = "-" + std::to_string(i);
-    BatchImage image;
-    image.id = id + "-image" + suffix;
-    image.batch_id = id;
-    image.position = i;
-    image.original_name = "photo" + suffix + ".jpg";
-    image.input_path = "/data/games/game-" + id + "/batches/" + id + "/in" + suffix + ".jpg";
-    image.job_id = id + "-job" + suffix;
-    Job job;
-    job.id = image.job_id;
-    job.kind = JobKind::kUpscale;
-    job.status = JobStatus::kQueued;
-    job.params_json = parts.batch.params_json;
-    job.input_path = image.input_path;
-    job.filename = "out" + suffix + ".png";
-    job.batch_id = id;
-    job.created_ms = parts.batch.created_ms;
-    parts.images.push_back(image);
-    parts.jobs.push_back(job);
-  }
-  return parts;
-}
+using testing::BatchParts;
+using testing::MakeBatch;
 
 // A fresh database file per test.
 class SqliteBatchStoreTest : public ::testing::Test {

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "store_conformance.h"
+
 namespace tessera::store {
 namespace {
 
@@ -67,14 +69,7 @@ class SqliteJobStoreTest : public ::testing::Test {
   std::string path_;
 };
 
-Job MakeJob(const std::string& id, JobKind kind = JobKind::kGenerate, JobStatus status = JobStatus::kQueued) {
-  Job job;
-  job.id = id;
-  job.kind = kind;
-  job.status = status;
-  job.created_ms = 1'700'000'000'000;
-  return job;
-}
+using testing::MakeJob;
 
 bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -19,7 +19,17 @@
 
 namespace tessera::store::testing {
 
-struct BatchParts;  // store_conformance_test.cpp
+// A queued job with a fixed creation time.
+Job MakeJob(const std::string& id, JobKind kind = JobKind::kGenerate, JobStatus status = JobStatus::kQueued);
+
+// A batch with its images and their jobs, as CreateBatch takes them.
+struct BatchParts {
+  Batch batch;
+  std::vector<BatchImage> images;
+  std::vector<Job> jobs;
+};
+// `count` images at positions 0..count-1; ids derive from the batch id.
+BatchParts MakeBatch(const std::string& id, int count);
 
 // One test's database on one implementation. Made fresh (empty) for each test
 // and dropped when destroyed.

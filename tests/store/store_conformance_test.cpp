@@ -15,11 +15,7 @@
 
 namespace tessera::store::testing {
 
-namespace {
-
-using Names = std::vector<std::string>;
-
-Job MakeJob(const std::string& id, JobKind kind = JobKind::kGenerate, JobStatus status = JobStatus::kQueued) {
+Job MakeJob(const std::string& id, JobKind kind, JobStatus status) {
   Job job;
   job.id = id;
   job.kind = kind;
@@ -27,6 +23,11 @@ Job MakeJob(const std::string& id, JobKind kind = JobKind::kGenerate, JobStatus 
   job.created_ms = 1'700'000'000'000;
   return job;
 }
+
+namespace {
+
+using Names = std::vector<std::string>;
+
 
 // A job whose every field differs from its default.
 Job FullJob(const std::string& id) {
@@ -88,12 +89,6 @@ bool Contains(const std::string& text, const std::string& part) { return text.fi
 
 }  // namespace
 
-// A batch with its images and their jobs, as CreateBatch takes them.
-struct BatchParts {
-  Batch batch;
-  std::vector<BatchImage> images;
-  std::vector<Job> jobs;
-};
 
 // `count` images at positions 0..count-1; ids derive from the batch id.
 BatchParts MakeBatch(const std::string& id, int count) {
