@@ -91,7 +91,10 @@ class Scheduler {
   // Commits `job` (id, kind, prompt, params, filename... filled by the caller;
   // status queued) and places it. `before_insert`, when given, sees the job with its
   // lane chosen, just before it is written (names that include the GPU), and may
-  // refuse it. Returns the view the client is answered with.
+  // refuse it; submissions run one at a time, so its checks and the insert are
+  // atomic with respect to other submissions. Neither it nor the insert runs under
+  // the lock that lanes and status reads take. Returns the view the client is
+  // answered with.
   Result<JobView> Submit(store::Job job, std::function<Status(store::Job&)> before_insert = nullptr);
   // Places jobs another transaction already committed (an image batch and its
   // jobs are created together): status queued, seq set. Lanes by least backlog.
