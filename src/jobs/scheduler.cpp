@@ -134,6 +134,7 @@ Status Scheduler::Start() {
   queued_filter.statuses = {JobStatus::kQueued};
   auto queued = store_.List(queued_filter);  // seq order
   if (!queued.ok()) return queued.status();
+  std::vector<Job> moved;  // placed on a lane other than the one their row names
   {
     std::lock_guard lock(mutex_);
     for (Job& job : *queued) {
@@ -143,10 +144,17 @@ Status Scheduler::Start() {
         lane = LeastBacklogLaneLocked();
         job.lane = lanes_[*lane]->spec.name;
         job.gpu_id = lanes_[*lane]->spec.gpu_id;
-        if (Status saved = store_.Update(job); !saved.ok()) return saved;
+        moved.push_back(job);
       }
       PlaceLocked(job, *lane);
     }
+  }
+  // Saved before any lane runs, and outside mutex_: a store write may wait on the disk.
+  if (!moved.empty()) {
+    if (Status saved = store_.UpdateAll(moved); !saved.ok()) return saved;
+  }
+  {
+    std::lock_guard lock(mutex_);
     stopping_ = false;
     started_ = true;
     for (size_t i = 0; i < lanes_.size(); ++i) {
@@ -184,19 +192,28 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
   job.progress = 0.0;
   JobView view;
   JobSnapshot snapshot;
+  // One submission at a time, so that before_insert's checks (a result name
+  // still free) and the insert are atomic with respect to other submissions —
+  // without holding mutex_, which lanes and status reads need, across the
+  // store's write (an fsync).
+  std::lock_guard submitting(submit_mutex_);
+  size_t lane = 0;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return Status(StatusCode::kDeviceUnavailable, "the server is shutting down");
-    size_t lane = LeastBacklogLaneLocked();
-    job.lane = lanes_[lane]->spec.name;
-    job.gpu_id = lanes_[lane]->spec.gpu_id;
-    if (before_insert) {
-      if (Status accepted = before_insert(job); !accepted.ok()) return accepted;
-    }
-    // Committed before anyone is told the job exists.
-    auto seq = store_.Insert(job);
-    if (!seq.ok()) return seq.status();
-    job.seq = *seq;
+    lane = LeastBacklogLaneLocked();
+  }
+  job.lane = lanes_[lane]->spec.name;
+  job.gpu_id = lanes_[lane]->spec.gpu_id;
+  if (before_insert) {
+    if (Status accepted = before_insert(job); !accepted.ok()) return accepted;
+  }
+  // Committed before anyone is told the job exists.
+  auto seq = store_.Insert(job);
+  if (!seq.ok()) return seq.status();
+  job.seq = *seq;
+  {
+    std::lock_guard lock(mutex_);
     PlaceLocked(job, lane);
     // What the client is told is the job as it was placed, before any lane can
     // take it: queued, with its place in line.
@@ -412,18 +429,14 @@ void Scheduler::RunLane(size_t index) {
     bool more_waiting = false;
     {
       std::unique_lock lock(mutex_);
+      // stopping_ is read first and under the same lock as the take: a job is
+      // never taken by a lane that is about to return.
       work_ready_.wait(lock, [&] {
         if (stopping_) return true;
         id = TakeNextJob(index);
         return !id.empty();
       });
-      if (stopping_) {
-        if (!id.empty()) {  // taken just now: leave it queued for the next start
-          auto job = store_.Get(id);
-          if (job.ok()) PlaceLocked(*job, index);
-        }
-        return;
-      }
+      if (stopping_) return;
       lane.running_id = id;
       lane.running_cancel = std::make_shared<CancelSignal>();
       more_waiting = !lane.queue.empty();
@@ -431,31 +444,47 @@ void Scheduler::RunLane(size_t index) {
     // Work left behind a lane that just became busy: an idle lane may take it
     // (it may have looked before this lane was busy, and found nothing to take).
     if (more_waiting) work_ready_.notify_all();
-    RunOne(index, id);
-    {
-      std::lock_guard lock(mutex_);
-      lane.running_id.clear();
-      lane.running_cancel.reset();
-      if (auto info = running_.find(id); info != running_.end() && !info->second.batch_id.empty()) {
-        if (--batch_running_[info->second.batch_id] <= 0) batch_running_.erase(info->second.batch_id);
-      }
-      running_.erase(id);
-      ForgetRowUnlessHeldLocked(id);  // RunOne gave up early (canceled meanwhile, a failed save)
-    }
+    RunResult result = RunOne(index, id);
+    ReleaseLane(index, id, result);
     job_left_lane_.notify_all();
     work_ready_.notify_all();  // an idle lane may now take over waiting work
+    // The job has left the lane before anyone hears it finished: a client that
+    // submits on that news finds the lane idle.
+    if (result.ran) Notify(result.job);
   }
 }
 
-void Scheduler::RunOne(size_t index, const std::string& id) {
+void Scheduler::ReleaseLane(size_t index, const std::string& id, const RunResult& result) {
   Lane& lane = *lanes_[index];
+  std::lock_guard lock(mutex_);
+  lane.busy_seconds += result.ran_seconds;
+  if (result.requeue_front && !stopping_) {
+    int64_t head = lane.queue.empty() ? 0 : std::min<int64_t>(0, lane.queue.begin()->first.first);
+    const Job& job = result.job;
+    EnqueueLocked(index, job.id, QueueOrder{head - 1, job.seq}, job.kind, job.batch_id, job.seq);
+    held_rows_[id] = job;
+  }
+  if (auto info = running_.find(id); info != running_.end()) {
+    if (!info->second.batch_id.empty() && --batch_running_[info->second.batch_id] <= 0) {
+      batch_running_.erase(info->second.batch_id);
+    }
+    running_.erase(info);
+  }
+  ForgetRowUnlessHeldLocked(id);
+  lane.running_id.clear();
+  lane.running_cancel.reset();
+}
+
+Scheduler::RunResult Scheduler::RunOne(size_t index, const std::string& id) {
+  Lane& lane = *lanes_[index];
+  RunResult result;
   auto loaded = store_.Get(id);
   if (!loaded.ok()) {
     LogError("job_load_failed").Field("job_id", id).Field("error", loaded.status().ToString());
-    return;
+    return result;
   }
   Job job = std::move(loaded).value();
-  if (job.status != JobStatus::kQueued) return;  // canceled or deleted meanwhile
+  if (job.status != JobStatus::kQueued) return result;  // canceled or deleted meanwhile
 
   std::shared_ptr<CancelSignal> cancel;
   {
@@ -466,12 +495,12 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
   job.gpu_id = lane.spec.gpu_id;
   if (Status moved = TransitionJob(job, JobStatus::kRunning, NowMs()); !moved.ok()) {
     LogError("job_transition_failed").Field("job_id", id).Field("error", moved.ToString());
-    return;
+    return result;
   }
   if (Status saved = store_.Update(job); !saved.ok()) {
     // Not started: it stays queued in the store and runs after the next start.
     LogError("job_start_not_saved").Field("job_id", id).Field("error", saved.ToString());
-    return;
+    return result;
   }
   {
     std::lock_guard lock(mutex_);
@@ -482,133 +511,81 @@ void Scheduler::RunOne(size_t index, const std::string& id) {
       .Field("attempt", job.attempts);
   Notify(job);
 
-  ExecutionOutcome outcome;
-  if (job.attempts > options_.max_attempts) {
-    outcome = {ExecutionOutcome::Kind::kError, "gave up after " + std::to_string(options_.max_attempts) + " attempts"};
-  } else {
-    JobExecutor* executor = nullptr;
-    if (auto it = lane.executors.find(job.kind); it != lane.executors.end()) {
-      executor = it->second.get();
-    } else if (auto factory = factories_.find(job.kind); factory != factories_.end()) {
-      auto made = factory->second(lane.spec);
-      executor = made.get();
-      std::lock_guard lock(mutex_);
-      lane.executors[job.kind] = std::move(made);
-    }
-    if (executor == nullptr) {
-      outcome = {ExecutionOutcome::Kind::kError,
-                 "this server runs no " + std::string(store::JobKindName(job.kind)) + " jobs"};
-    } else {
-      int64_t last_saved_ms = 0;
-      double last_saved_fraction = -1.0;
-      ExecutionContext context{lane.spec, *cancel, [&](const ProgressReport& report) {
-        {
-          std::lock_guard lock(mutex_);
-          running_[id].progress = report;
-        }
-        job.progress = report.fraction;
-        int64_t now = NowMs();
-        // Progress is cheap to lose (it is recomputed on restart): save it at most
-        // once a second or per percent, never per output line.
-        if (report.fraction - last_saved_fraction >= 0.01 || now - last_saved_ms >= 1000) {
-          last_saved_ms = now;
-          last_saved_fraction = report.fraction;
-          if (Status s = store_.UpdateProgress(id, report.fraction); !s.ok()) {
-            LogWarn("progress_not_saved").Field("job_id", id).Field("error", s.ToString());
-          } else {
-            std::lock_guard lock(mutex_);
-            if (auto row = held_rows_.find(id); row != held_rows_.end()) row->second.progress = report.fraction;
-          }
-          Notify(job);
-        }
-      }};
-      outcome = executor->Execute(job, context);
-      cancel->ClearAction();
-    }
-  }
+  ExecutionOutcome outcome = Execute(lane, job, *cancel);
 
-  bool stopping = false;
+  RunCircumstances circumstances;
+  circumstances.cancel_requested = cancel->requested();
+  circumstances.attempts = job.attempts;
+  circumstances.max_attempts = options_.max_attempts;
   {
     std::lock_guard lock(mutex_);
-    stopping = stopping_;
+    circumstances.stopping = stopping_;
   }
-  JobStatus next = JobStatus::kSuccess;
-  std::string message = outcome.message;
-  bool requeue_front = false;
-  switch (outcome.kind) {
-    case ExecutionOutcome::Kind::kSuccess:
-      next = JobStatus::kSuccess;
-      break;
-    case ExecutionOutcome::Kind::kError:
-      next = JobStatus::kError;
-      break;
-    case ExecutionOutcome::Kind::kCanceled:
-    case ExecutionOutcome::Kind::kRetry:
-      if (stopping) {
-        // The server is stopping, the job did nothing wrong: it runs again next start.
-        next = JobStatus::kQueued;
-        job.attempts -= 1;
-      } else if (outcome.kind == ExecutionOutcome::Kind::kCanceled || cancel->requested()) {
-        next = JobStatus::kCanceled;
-      } else if (job.attempts >= options_.max_attempts) {
-        next = JobStatus::kError;
-        message = "failed " + std::to_string(job.attempts) + " times; last: " + outcome.message;
-      } else {
-        next = JobStatus::kQueued;
-        requeue_front = true;
-      }
-      break;
+  NextState next = DecideAfterOutcome(outcome, circumstances);
+  if (next.status == JobStatus::kQueued) {
+    LogWarn("job_requeued").Field("job_id", id)
+        .Field("reason", circumstances.stopping ? "the server is stopping" : outcome.message)
+        .Field("attempts", job.attempts - (next.refund_attempt ? 1 : 0));
   }
-  if (outcome.kind == ExecutionOutcome::Kind::kError && cancel->requested()) {
-    if (stopping) {
-      // Interrupted by the server stopping, whatever the executor made of it.
-      next = JobStatus::kQueued;
-      job.attempts -= 1;
-    } else {
-      next = JobStatus::kCanceled;  // killed on request: say so, not "exit status -15"
-      message = "canceled by request";
-    }
-  }
-  if (next == JobStatus::kQueued) {
-    LogWarn("job_requeued").Field("job_id", id).Field("reason", stopping ? "the server is stopping" : outcome.message)
-        .Field("attempts", job.attempts);
-  }
-  double ran_seconds = (NowMs() - job.started_ms) / 1000.0;
-  if (Status moved = TransitionJob(job, next, NowMs(), message); !moved.ok()) {
+  result.ran_seconds = (NowMs() - job.started_ms) / 1000.0;
+  if (Status moved = ApplyNextState(job, next, NowMs()); !moved.ok()) {
     LogError("job_transition_failed").Field("job_id", id).Field("error", moved.ToString());
   }
   if (Status saved = store_.Update(job); !saved.ok()) {
     LogError("job_result_not_saved").Field("job_id", id).Field("error", saved.ToString());
   }
-  {
-    std::lock_guard lock(mutex_);
-    lane.busy_seconds += ran_seconds;
-    if (requeue_front && !stopping_) {
-      int64_t head = lane.queue.empty() ? 0 : std::min<int64_t>(0, lane.queue.begin()->first.first);
-      EnqueueLocked(index, job.id, QueueOrder{head - 1, job.seq}, job.kind, job.batch_id, job.seq);
-      held_rows_[id] = job;
-    }
-  }
-  if (next == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
+  if (next.status == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
   LogInfo("job_finished").Field("job_id", id).Field("status", store::JobStatusName(job.status))
-      .Field("lane", job.lane).Field("seconds", ran_seconds).Field("error", job.error);
-  {
-    // The job has left the lane before anyone hears it finished: a client that
-    // submits on that news finds the lane idle.
-    std::lock_guard lock(mutex_);
-    if (auto info = running_.find(id); info != running_.end()) {
-      if (!info->second.batch_id.empty() && --batch_running_[info->second.batch_id] <= 0) {
-        batch_running_.erase(info->second.batch_id);
-      }
-      running_.erase(info);
-    }
-    ForgetRowUnlessHeldLocked(id);
-    lane.running_id.clear();
-    lane.running_cancel.reset();
+      .Field("lane", job.lane).Field("seconds", result.ran_seconds).Field("error", job.error);
+  result.ran = true;
+  result.requeue_front = next.requeue_front;
+  result.job = std::move(job);
+  return result;
+}
+
+ExecutionOutcome Scheduler::Execute(Lane& lane, Job& job, CancelSignal& cancel) {
+  if (job.attempts > options_.max_attempts) {
+    return {ExecutionOutcome::Kind::kError, "gave up after " + std::to_string(options_.max_attempts) + " attempts"};
   }
-  job_left_lane_.notify_all();
-  work_ready_.notify_all();
-  Notify(job);
+  JobExecutor* executor = nullptr;
+  if (auto it = lane.executors.find(job.kind); it != lane.executors.end()) {
+    executor = it->second.get();
+  } else if (auto factory = factories_.find(job.kind); factory != factories_.end()) {
+    auto made = factory->second(lane.spec);
+    executor = made.get();
+    std::lock_guard lock(mutex_);
+    lane.executors[job.kind] = std::move(made);
+  }
+  if (executor == nullptr) {
+    return {ExecutionOutcome::Kind::kError, "this server runs no " + std::string(store::JobKindName(job.kind)) + " jobs"};
+  }
+  const std::string id = job.id;
+  int64_t last_saved_ms = 0;
+  double last_saved_fraction = -1.0;
+  ExecutionContext context{lane.spec, cancel, [&](const ProgressReport& report) {
+    {
+      std::lock_guard lock(mutex_);
+      running_[id].progress = report;
+    }
+    job.progress = report.fraction;
+    int64_t now = NowMs();
+    // Progress is cheap to lose (it is recomputed on restart): save it at most
+    // once a second or per percent, never per output line.
+    if (report.fraction - last_saved_fraction >= 0.01 || now - last_saved_ms >= 1000) {
+      last_saved_ms = now;
+      last_saved_fraction = report.fraction;
+      if (Status s = store_.UpdateProgress(id, report.fraction); !s.ok()) {
+        LogWarn("progress_not_saved").Field("job_id", id).Field("error", s.ToString());
+      } else {
+        std::lock_guard lock(mutex_);
+        if (auto row = held_rows_.find(id); row != held_rows_.end()) row->second.progress = report.fraction;
+      }
+      Notify(job);
+    }
+  }};
+  ExecutionOutcome outcome = executor->Execute(job, context);
+  cancel.ClearAction();
+  return outcome;
 }
 
 void Scheduler::Notify(const Job& job) {

@@ -91,7 +91,10 @@ class Scheduler {
   // Commits `job` (id, kind, prompt, params, filename... filled by the caller;
   // status queued) and places it. `before_insert`, when given, sees the job with its
   // lane chosen, just before it is written (names that include the GPU), and may
-  // refuse it. Returns the view the client is answered with.
+  // refuse it; submissions run one at a time, so its checks and the insert are
+  // atomic with respect to other submissions. Neither it nor the insert runs under
+  // the lock that lanes and status reads take. Returns the view the client is
+  // answered with.
   Result<JobView> Submit(store::Job job, std::function<Status(store::Job&)> before_insert = nullptr);
   // Places jobs another transaction already committed (an image batch and its
   // jobs are created together): status queued, seq set. Lanes by least backlog.
@@ -152,7 +155,22 @@ class Scheduler {
   void EnqueueLocked(size_t index, const std::string& id, QueueOrder order, store::JobKind kind,
                      const std::string& batch_id, int64_t seq);
   void DequeueLocked(const std::string& id);
-  void RunOne(size_t index, const std::string& id);
+  // What a lane's run of one job left to do once the lane is released.
+  struct RunResult {
+    bool ran = false;            // started and finished (announce `job`); false: given up before starting
+    store::Job job;              // as saved after the run
+    bool requeue_front = false;  // back at the head of the lane (a retry)
+    double ran_seconds = 0.0;
+  };
+  // Starts the job, runs it and saves its next state (job_state decides it).
+  RunResult RunOne(size_t index, const std::string& id);
+  // The executor's part of RunOne: its outcome (attempts exhausted, or no
+  // executor for the kind, are errors too).
+  ExecutionOutcome Execute(Lane& lane, store::Job& job, CancelSignal& cancel);
+  // The one way a job leaves its lane, whatever became of it: the lane is idle
+  // again, the job no longer counts as running, and a retry is put back at the
+  // head of the lane.
+  void ReleaseLane(size_t index, const std::string& id, const RunResult& result);
   void Notify(const store::Job& job);
   std::optional<Seconds> AverageDuration(const std::string& lane, store::JobKind kind);
   // Whether AverageDuration(lane, kind) would answer without reading the store.
@@ -165,6 +183,8 @@ class Scheduler {
   std::map<store::JobKind, ExecutorFactory> factories_;
   SchedulerOptions options_;
 
+  // Serialises Submit (see there); taken before mutex_, never while holding it.
+  std::mutex submit_mutex_;
   std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable job_left_lane_;

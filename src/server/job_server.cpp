@@ -12,7 +12,7 @@
 #include "jobs/upscale_executor.h"
 #include "server/server_state.h"
 #include "server/startup_cleanup.h"
-#include "store/sqlite_job_store.h"
+#include "store/store_factory.h"
 #include "util/log.h"
 
 namespace tessera::server {
@@ -64,7 +64,7 @@ Status MakeFolders(const ServerConfig& config) {
 }
 
 Status OpenStore(State& state) {
-  auto opened = store::SqliteJobStore::Open(state.config.DbPath());
+  auto opened = store::OpenStore(state.config.store, state.config.DbPath());
   if (!opened.ok()) return opened.status();
   state.batch_store = opened->get();
   state.store = std::move(opened).value();
@@ -313,7 +313,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   }
   StartRetention(*state);
   LogInfo("server_listening").Field("host", config.host).Field("port", state->port)
-      .Field("lanes", state->lanes.size()).Field("db", config.DbPath()).Field("results", config.ResultsDir());
+      .Field("lanes", state->lanes.size()).Field("store", store::DescribeStore(config.store, config.DbPath())).Field("results", config.ResultsDir());
   return std::unique_ptr<JobServer>(new JobServer(std::move(state)));
 }
 

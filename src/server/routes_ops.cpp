@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/server_state.h"
+#include "store/store_factory.h"
 
 namespace tessera::server {
 namespace {
@@ -33,7 +34,8 @@ void Ready(JobServer::State& state, const HttpRequest&, HttpResponse& response) 
     ready = ready && ok;
   };
   auto counts = state.store->CountByStatus();
-  check("store", counts.ok(), counts.ok() ? state.config.DbPath() : counts.status().message());
+  check("store", counts.ok(),
+        counts.ok() ? store::DescribeStore(state.config.store, state.config.DbPath()) : counts.status().message());
   check("results_dir", IsWritableDir(state.config.ResultsDir()), state.config.ResultsDir());
   check("logs_dir", IsWritableDir(state.config.LogsDir()), state.config.LogsDir());
   struct stat info {};

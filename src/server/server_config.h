@@ -27,6 +27,9 @@ struct ServerConfig {
   std::string logs_dir;
   std::string db_path;
   std::string uploads_dir;
+  // Empty: the SQLite file db_path. A postgresql:// URL: that shared database
+  // (store/store_factory.h), which several servers may name.
+  std::string store;
 
   std::optional<std::string> gpu_ids;  // GPU_IDS; unset: NVIDIA_VISIBLE_DEVICES, then nvidia-smi
   int cpu_lanes = 1;

@@ -6,39 +6,20 @@
 
 #include "store/sqlite_job_store.h"
 #include "store/sqlite_rows.h"
+#include "store/store_checks.h"
 #include "util/failpoint.h"
 #include "util/log.h"
 
 namespace tessera::store {
 
 using namespace sqlite_detail;
+using namespace rows;
+using namespace checks;
 
 Result<std::vector<int64_t>> SqliteJobStore::CreateBatch(const Batch& batch, const std::vector<BatchImage>& images,
                                                          const std::vector<Job>& jobs) {
-  if (batch.id.empty()) return InvalidError("create batch: empty id");
+  if (Status valid = checks::CheckNewBatch(batch, images, jobs); !valid.ok()) return valid;
   const std::string operation = "create batch " + batch.id;
-  if (images.size() != jobs.size()) {
-    return InvalidError(operation + ": " + std::to_string(images.size()) + " images but " +
-                        std::to_string(jobs.size()) + " jobs");
-  }
-  if (batch.total_images != static_cast<int64_t>(images.size())) {
-    return InvalidError(operation + ": total_images is " + std::to_string(batch.total_images) + " but " +
-                        std::to_string(images.size()) + " images were given");
-  }
-  for (size_t i = 0; i < images.size(); ++i) {
-    const BatchImage& image = images[i];
-    if (image.id.empty()) return InvalidError(operation + ": image " + std::to_string(i) + " has an empty id");
-    if (image.batch_id != batch.id) {
-      return InvalidError(operation + ": image " + image.id + " names batch '" + image.batch_id + "'");
-    }
-    if (image.job_id != jobs[i].id) {
-      return InvalidError(operation + ": image " + image.id + " names job '" + image.job_id + "' but its job is '" +
-                          jobs[i].id + "'");
-    }
-    if (jobs[i].batch_id != batch.id) {
-      return InvalidError(operation + ": job " + jobs[i].id + " names batch '" + jobs[i].batch_id + "'");
-    }
-  }
 
   std::vector<int64_t> seqs;
   std::lock_guard lock(mu_);

@@ -10,12 +10,15 @@
 #include <variant>
 
 #include "store/sqlite_rows.h"
+#include "store/store_checks.h"
 #include "util/failpoint.h"
 #include "util/log.h"
 
 namespace tessera::store {
 
 using namespace sqlite_detail;
+using namespace rows;
+using namespace checks;
 
 namespace {
 

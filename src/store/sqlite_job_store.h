@@ -29,15 +29,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "store/batch_store.h"
-#include "store/job_store.h"
+#include "store/store.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace tessera::store {
 
-class SqliteJobStore final : public JobStore, public BatchStore {
+class SqliteJobStore final : public Store {
  public:
   // Opens (creating when missing) the database at `path`, and its parent directory;
   // ":memory:" gives a private in-memory database, for tests. Errors name the path:

@@ -1,6 +1,7 @@
 // Internal to src/store: the pieces the SQLite job and batch store files share —
-// column lists, a bound-statement wrapper, row readers, the durability guard.
-// Include only from sqlite_*_store.cpp (it includes sqlite3.h).
+// a bound-statement wrapper and the durability guard (columns and row readers
+// shared with PostgreSQL are in store_rows.h). Include only from
+// sqlite_*_store.cpp (it includes sqlite3.h).
 #pragma once
 
 #include <sqlite3.h>
@@ -12,46 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "store/batch.h"
-#include "store/job.h"
+#include "store/store_rows.h"
 #include "util/status.h"
 
 namespace tessera::store::sqlite_detail {
-
-// The columns a Job is read from, in the order ReadJob expects.
-inline constexpr const char* kJobColumns =
-    "seq, id, kind, status, created_ms, prompt, params_json, input_path, filename, webhook_url, client, "
-    "lane, gpu_id, attempts, progress, error, started_ms, finished_ms, batch_id";
-
-// The columns Update writes (everything but id, kind, seq and created_ms), in the
-// order BindMutableFields binds them.
-inline constexpr const char* kMutableColumns[] = {"status",      "prompt", "params_json", "input_path",  "filename",
-                                           "webhook_url", "client", "lane",        "gpu_id",      "attempts",
-                                           "progress",    "error",  "started_ms",  "finished_ms", "batch_id"};
-
-// The columns a BatchImageRow is read from (image `i` left-joined with its job
-// `j`), in the order ReadImageRow expects.
-inline constexpr const char* kImageRowColumns =
-    "i.id, i.batch_id, i.position, i.original_name, i.input_path, i.job_id, i.attempts, i.retry_at_ms, "
-    "j.status, j.error, j.filename, j.started_ms, j.finished_ms";
-inline constexpr const char* kImageRowsFrom = " FROM batch_images i LEFT JOIN jobs j ON j.id = i.job_id";
-
-// The columns a Batch is read from, in the order ReadBatch expects.
-inline constexpr const char* kBatchColumns =
-    "id, game_id, total_images, max_retries, params_json, webhook_url, created_ms, notified_ms";
-
-inline int64_t NowMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-inline bool ValidProgress(double progress) { return std::isfinite(progress) && progress >= 0.0 && progress <= 1.0; }
-
-inline std::string ProgressOutOfRange(const std::string& operation, double progress) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%g", progress);
-  return operation + ": progress " + text + " is outside [0, 1]";
-}
 
 // A JSON array of strings, the one bound value behind `IN (SELECT value FROM
 // json_each(?))`, so a list of any length is one cached statement.
@@ -130,105 +95,6 @@ class BoundStatement {
   int index_ = 0;
   int bind_rc_ = SQLITE_OK;
 };
-
-// Binds the kMutableColumns of `job`, in their order.
-inline void BindMutableFields(BoundStatement& statement, const Job& job) {
-  statement.Text(JobStatusName(job.status))
-      .Text(job.prompt)
-      .Text(job.params_json)
-      .Text(job.input_path)
-      .Text(job.filename)
-      .Text(job.webhook_url)
-      .Text(job.client)
-      .Text(job.lane)
-      .Int(job.gpu_id)
-      .Int(job.attempts)
-      .Real(job.progress)
-      .Text(job.error)
-      .Int(job.started_ms)
-      .Int(job.finished_ms)
-      .Text(job.batch_id);
-}
-
-// Reads one row selected with kJobColumns.
-inline Result<Job> ReadJob(const BoundStatement& row, std::string_view operation) {
-  Job job;
-  job.seq = row.ColumnInt(0);
-  job.id = row.ColumnText(1);
-  std::string kind = row.ColumnText(2);
-  std::string status = row.ColumnText(3);
-  std::optional<JobKind> parsed_kind = ParseJobKind(kind);
-  std::optional<JobStatus> parsed_status = ParseJobStatus(status);
-  if (!parsed_kind) return IoError(std::string(operation) + ": job " + job.id + " has unknown kind '" + kind + "'");
-  if (!parsed_status) {
-    return IoError(std::string(operation) + ": job " + job.id + " has unknown status '" + status + "'");
-  }
-  job.kind = *parsed_kind;
-  job.status = *parsed_status;
-  job.created_ms = row.ColumnInt(4);
-  job.prompt = row.ColumnText(5);
-  job.params_json = row.ColumnText(6);
-  job.input_path = row.ColumnText(7);
-  job.filename = row.ColumnText(8);
-  job.webhook_url = row.ColumnText(9);
-  job.client = row.ColumnText(10);
-  job.lane = row.ColumnText(11);
-  job.gpu_id = static_cast<int>(row.ColumnInt(12));
-  job.attempts = static_cast<int>(row.ColumnInt(13));
-  job.progress = row.ColumnReal(14);
-  job.error = row.ColumnText(15);
-  job.started_ms = row.ColumnInt(16);
-  job.finished_ms = row.ColumnInt(17);
-  job.batch_id = row.ColumnText(18);
-  return job;
-}
-
-// Reads one row selected with kImageRowColumns and kImageRowsFrom.
-inline Result<BatchImageRow> ReadImageRow(const BoundStatement& row, std::string_view operation) {
-  BatchImageRow result;
-  BatchImage& image = result.image;
-  image.id = row.ColumnText(0);
-  image.batch_id = row.ColumnText(1);
-  image.position = row.ColumnInt(2);
-  image.original_name = row.ColumnText(3);
-  image.input_path = row.ColumnText(4);
-  image.job_id = row.ColumnText(5);
-  image.attempts = static_cast<int>(row.ColumnInt(6));
-  image.retry_at_ms = row.ColumnInt(7);
-  if (row.ColumnIsNull(8)) {
-    // The job row is gone (retention deleted it); what it said is lost, and an
-    // image must not read as still waiting for it.
-    result.job_status = JobStatus::kError;
-    result.job_error = "job " + image.job_id + " was deleted";
-    return result;
-  }
-  std::string status = row.ColumnText(8);
-  std::optional<JobStatus> parsed_status = ParseJobStatus(status);
-  if (!parsed_status) {
-    return IoError(std::string(operation) + ": job " + image.job_id + " has unknown status '" + status + "'");
-  }
-  result.job_status = *parsed_status;
-  result.job_error = row.ColumnText(9);
-  result.result_filename = row.ColumnText(10);
-  result.job_started_ms = row.ColumnInt(11);
-  result.job_finished_ms = row.ColumnInt(12);
-  return result;
-}
-
-inline Batch ReadBatch(const BoundStatement& row) {
-  Batch batch;
-  batch.id = row.ColumnText(0);
-  batch.game_id = row.ColumnText(1);
-  batch.total_images = row.ColumnInt(2);
-  batch.max_retries = static_cast<int>(row.ColumnInt(3));
-  batch.params_json = row.ColumnText(4);
-  batch.webhook_url = row.ColumnText(5);
-  batch.created_ms = row.ColumnInt(6);
-  batch.notified_ms = row.ColumnInt(7);
-  return batch;
-}
-
-
 
 // For the length of a write a client is told about: synchronous=FULL, so the
 // commit is on disk (power cut included) when the call returns. Requires the

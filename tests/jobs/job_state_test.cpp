@@ -194,6 +194,109 @@ TEST(JobStateTest, ARequeuedJobCanStartAgainAndCountsTheNewAttempt) {
   EXPECT_EQ(job.started_ms, 3'000);
 }
 
+// --- The state after an executor's outcome ---------------------------------------
+
+using Kind = ExecutionOutcome::Kind;
+
+RunCircumstances Around(int attempts, int max_attempts, bool cancel_requested = false, bool stopping = false) {
+  RunCircumstances circumstances;
+  circumstances.attempts = attempts;
+  circumstances.max_attempts = max_attempts;
+  circumstances.cancel_requested = cancel_requested;
+  circumstances.stopping = stopping;
+  return circumstances;
+}
+
+TEST(NextStateTest, SuccessStaysSuccessWhateverHappenedAroundIt) {
+  for (bool cancel : {false, true}) {
+    for (bool stopping : {false, true}) {
+      NextState next = DecideAfterOutcome({Kind::kSuccess, ""}, Around(3, 3, cancel, stopping));
+      EXPECT_EQ(next.status, JobStatus::kSuccess) << cancel << stopping;
+      EXPECT_FALSE(next.refund_attempt);
+      EXPECT_FALSE(next.requeue_front);
+      EXPECT_EQ(next.error, "");
+    }
+  }
+}
+
+TEST(NextStateTest, AnErrorOfTheJobIsFinalEvenWhileStopping) {
+  for (bool stopping : {false, true}) {
+    NextState next = DecideAfterOutcome({Kind::kError, "exit status 2"}, Around(1, 3, false, stopping));
+    EXPECT_EQ(next.status, JobStatus::kError);
+    EXPECT_EQ(next.error, "exit status 2");
+    EXPECT_FALSE(next.refund_attempt);
+    EXPECT_FALSE(next.requeue_front);
+  }
+}
+
+TEST(NextStateTest, AProcessKilledOnRequestIsCanceledNotAnError) {
+  NextState next = DecideAfterOutcome({Kind::kError, "exit status -15"}, Around(1, 3, true, false));
+  EXPECT_EQ(next.status, JobStatus::kCanceled);
+  EXPECT_EQ(next.error, "canceled by request");
+}
+
+TEST(NextStateTest, ACanceledRunIsCanceledWithTheExecutorsReason) {
+  NextState next = DecideAfterOutcome({Kind::kCanceled, "canceled by the client"}, Around(1, 3));
+  EXPECT_EQ(next.status, JobStatus::kCanceled);
+  EXPECT_EQ(next.error, "canceled by the client");
+  // A retry asked for while a cancel was requested: the cancel wins.
+  next = DecideAfterOutcome({Kind::kRetry, "worker died"}, Around(1, 3, true, false));
+  EXPECT_EQ(next.status, JobStatus::kCanceled);
+  EXPECT_FALSE(next.requeue_front);
+}
+
+TEST(NextStateTest, ARunInterruptedByTheServerStoppingIsQueuedAgainAndItsAttemptRefunded) {
+  for (Kind kind : {Kind::kCanceled, Kind::kRetry}) {
+    NextState next = DecideAfterOutcome({kind, "stopped"}, Around(3, 3, true, true));
+    EXPECT_EQ(next.status, JobStatus::kQueued);
+    EXPECT_TRUE(next.refund_attempt);
+    EXPECT_FALSE(next.requeue_front);  // the lanes are going away: it waits in the store
+  }
+  NextState killed = DecideAfterOutcome({Kind::kError, "exit status -15"}, Around(2, 3, true, true));
+  EXPECT_EQ(killed.status, JobStatus::kQueued);
+  EXPECT_TRUE(killed.refund_attempt);
+}
+
+TEST(NextStateTest, AMachineryFailureIsRetriedAtTheHeadUntilTheLastAttemptThenFails) {
+  NextState first = DecideAfterOutcome({Kind::kRetry, "worker hung"}, Around(1, 3));
+  EXPECT_EQ(first.status, JobStatus::kQueued);
+  EXPECT_TRUE(first.requeue_front);
+  EXPECT_FALSE(first.refund_attempt);
+  EXPECT_EQ(DecideAfterOutcome({Kind::kRetry, "worker hung"}, Around(2, 3)).status, JobStatus::kQueued);
+  NextState last = DecideAfterOutcome({Kind::kRetry, "worker hung"}, Around(3, 3));
+  EXPECT_EQ(last.status, JobStatus::kError);
+  EXPECT_EQ(last.error, "failed 3 times; last: worker hung");
+  EXPECT_FALSE(last.requeue_front);
+}
+
+TEST(NextStateTest, ApplyingARefundGivesTheAttemptBackOnce) {
+  Job job = JobIn(JobStatus::kRunning);
+  job.attempts = 3;
+  NextState next = DecideAfterOutcome({Kind::kRetry, "stopped"}, Around(3, 3, true, true));
+  ASSERT_TRUE(ApplyNextState(job, next, 9'000).ok());
+  EXPECT_EQ(job.status, JobStatus::kQueued);
+  EXPECT_EQ(job.attempts, 2);
+  EXPECT_EQ(job.started_ms, 0);
+
+  Job failed = JobIn(JobStatus::kRunning);
+  failed.attempts = 3;
+  ASSERT_TRUE(ApplyNextState(failed, DecideAfterOutcome({Kind::kRetry, "hung"}, Around(3, 3)), 9'000).ok());
+  EXPECT_EQ(failed.status, JobStatus::kError);
+  EXPECT_EQ(failed.attempts, 3);
+  EXPECT_EQ(failed.finished_ms, 9'000);
+  EXPECT_EQ(failed.error, "failed 3 times; last: hung");
+}
+
+TEST(NextStateTest, ApplyingToAJobThatIsNotRunningIsRefusedAndLeavesItAlone) {
+  Job job = JobIn(JobStatus::kQueued);
+  NextState next;
+  next.status = JobStatus::kQueued;
+  next.refund_attempt = true;
+  EXPECT_EQ(ApplyNextState(job, next, 9'000).code(), StatusCode::kInvalid);
+  EXPECT_EQ(job.attempts, 2);
+  EXPECT_EQ(job.status, JobStatus::kQueued);
+}
+
 TEST(JobStateTest, NowMsIsWallClockMilliseconds) {
   int64_t now = NowMs();
   EXPECT_GT(now, 1'600'000'000'000);  // after September 2020, in milliseconds

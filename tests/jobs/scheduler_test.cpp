@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -963,6 +964,126 @@ TEST_F(SchedulerTest, ACanceledQueuedJobIsAnnouncedToListeners) {
   std::vector<JobView> views = world_.ViewsOf("j");
   ASSERT_FALSE(views.empty());
   EXPECT_EQ(views.back().job.status, JobStatus::kCanceled);
+}
+
+// --- Store writes and the scheduler's lock ---
+
+// A JobStore in front of another whose Insert, and Update of a finished job,
+// wait at a gate the test opens: a store write that takes long (an fsync, a
+// database across the network).
+class GatedStore : public store::JobStore {
+ public:
+  explicit GatedStore(store::JobStore& inner) : inner_(inner) {}
+
+  void Close() {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+  }
+  void Open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    changed_.notify_all();
+  }
+  bool WaitSomeoneWaiting() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, kPatience, [&] { return waiting_ > 0; });
+  }
+
+  Result<int64_t> Insert(const Job& job) override {
+    Gate();
+    return inner_.Insert(job);
+  }
+  Status Update(const Job& job) override {
+    if (store::IsFinished(job.status)) Gate();
+    return inner_.Update(job);
+  }
+  Result<Job> Get(const std::string& id) override { return inner_.Get(id); }
+  Status UpdateAll(const std::vector<Job>& jobs) override { return inner_.UpdateAll(jobs); }
+  Status UpdateProgress(const std::string& id, double progress) override { return inner_.UpdateProgress(id, progress); }
+  Result<std::vector<Job>> List(const store::JobFilter& filter) override { return inner_.List(filter); }
+  Result<int64_t> Delete(const std::vector<std::string>& ids) override { return inner_.Delete(ids); }
+  Result<std::map<JobStatus, int64_t>> CountByStatus() override { return inner_.CountByStatus(); }
+  Result<std::vector<double>> RecentDurations(const std::string& lane, JobKind kind, int limit) override {
+    return inner_.RecentDurations(lane, kind, limit);
+  }
+  Result<int64_t> AddWebhook(const store::WebhookRegistration& registration) override {
+    return inner_.AddWebhook(registration);
+  }
+  Result<std::vector<store::WebhookRegistration>> WebhooksFor(const std::string& job_id) override {
+    return inner_.WebhooksFor(job_id);
+  }
+  Status AddWebhookAttempt(const store::WebhookAttemptRecord& attempt) override {
+    return inner_.AddWebhookAttempt(attempt);
+  }
+  Result<std::vector<store::WebhookAttemptRecord>> WebhookAttempts(const std::string& job_id, int64_t limit) override {
+    return inner_.WebhookAttempts(job_id, limit);
+  }
+
+ private:
+  void Gate() {
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+    --waiting_;
+  }
+
+  store::JobStore& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = true;
+  int waiting_ = 0;
+};
+
+// What a status read needs from the scheduler answers while a store write
+// waits: the write never holds the scheduler's lock.
+TEST_F(SchedulerTest, StatusReadsAnswerWhileASubmitOrAFinishWaitsOnTheStore) {
+  GatedStore gated(*store_);
+  ExecutorFactory factory = [this](const LaneSpec&) { return std::make_unique<FakeExecutor>(world_); };
+  Scheduler scheduler(gated, CpuLanes(1), {{JobKind::kGenerate, factory}}, {});
+  scheduler.AddListener([this](const JobView& view) { world_.Change([&] { world_.views.push_back(view); }); });
+  ASSERT_TRUE(scheduler.Start().ok());
+  auto running = scheduler.Submit(NewJob("running", "block"));
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  ASSERT_TRUE(world_.WaitStarted("running"));
+  // Each read must answer while the write waits. One that does not is a failure,
+  // and the gate then opens so that the test ends instead of hanging.
+  auto answers_soon = [&](const char* what) {
+    auto lanes = std::async(std::launch::async, [&] { return scheduler.Lanes(); });
+    bool lanes_ready = lanes.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    EXPECT_TRUE(lanes_ready) << "Lanes() waited " << what;
+    if (!lanes_ready) gated.Open();
+    auto snapshot = lanes.get();
+    EXPECT_EQ(snapshot.size(), 1u);
+    if (!snapshot.empty()) {
+      EXPECT_EQ(snapshot[0].running_id, "running") << what;
+    }
+    auto held = std::async(std::launch::async, [&] { return scheduler.DescribeHeld("running"); });
+    bool held_ready = held.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    EXPECT_TRUE(held_ready) << "DescribeHeld() waited " << what;
+    if (!held_ready) gated.Open();
+    held.get();
+  };
+
+  // A submission waiting on its insert.
+  gated.Close();
+  std::thread submitter([&] { EXPECT_TRUE(scheduler.Submit(NewJob("queued", "ok")).ok()); });
+  ASSERT_TRUE(gated.WaitSomeoneWaiting());
+  answers_soon("while a submission's insert waits");
+  gated.Open();
+  submitter.join();
+
+  // A lane saving its job's result.
+  gated.Close();
+  world_.Release("running");
+  ASSERT_TRUE(gated.WaitSomeoneWaiting());
+  answers_soon("while a finished job's save waits");
+  gated.Open();
+  EXPECT_TRUE(world_.WaitStatus("queued", JobStatus::kSuccess));
+  EXPECT_EQ(Stored("running").status, JobStatus::kSuccess);
+  scheduler.Stop();
 }
 
 }  // namespace

@@ -1,0 +1,158 @@
+#include "store/pg_connection.h"
+
+#include <libpq-fe.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <regex>
+
+namespace tessera::store::pg {
+
+PgParams& PgParams::Text(std::string_view value) {
+  values_.emplace_back(std::string(value));
+  return *this;
+}
+
+PgParams& PgParams::Int(int64_t value) {
+  values_.emplace_back(std::to_string(value));
+  return *this;
+}
+
+PgParams& PgParams::Real(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  values_.emplace_back(text);
+  return *this;
+}
+
+PgParams& PgParams::Bool(bool value) {
+  values_.emplace_back(value ? "true" : "false");
+  return *this;
+}
+
+PgParams& PgParams::Null() {
+  values_.emplace_back(std::nullopt);
+  return *this;
+}
+
+PgParams& PgParams::TextArray(const std::vector<std::string>& values) {
+  // Every element double-quoted, with '"' and '\' escaped: any text (commas,
+  // braces, spaces, the word NULL) reads back as itself.
+  std::string literal = "{";
+  for (const std::string& value : values) {
+    if (literal.size() > 1) literal.push_back(',');
+    literal.push_back('"');
+    for (char c : value) {
+      if (c == '"' || c == '\\') literal.push_back('\\');
+      literal.push_back(c);
+    }
+    literal.push_back('"');
+  }
+  literal.push_back('}');
+  values_.emplace_back(std::move(literal));
+  return *this;
+}
+
+void PgResult::Clear::operator()(pg_result* result) const { PQclear(result); }
+
+PgResult::PgResult(pg_result* result) : result_(result) {}
+
+int PgResult::rows() const { return PQntuples(result_.get()); }
+
+std::string PgResult::Text(int row, int column) const {
+  return std::string(PQgetvalue(result_.get(), row, column),
+                     static_cast<size_t>(PQgetlength(result_.get(), row, column)));
+}
+
+int64_t PgResult::Int(int row, int column) const {
+  return std::strtoll(PQgetvalue(result_.get(), row, column), nullptr, 10);
+}
+
+double PgResult::Real(int row, int column) const {
+  return std::strtod(PQgetvalue(result_.get(), row, column), nullptr);
+}
+
+bool PgResult::IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+
+int64_t PgResult::AffectedRows() const {
+  const char* text = PQcmdTuples(result_.get());
+  return text[0] == '\0' ? 0 : std::strtoll(text, nullptr, 10);
+}
+
+Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (conn == nullptr) return IoError("connect to PostgreSQL: out of memory");
+  // Owned from here on, closed on every return.
+  std::unique_ptr<PgConnection> connection(new PgConnection(conn));
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string reason = PQerrorMessage(conn);
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+    return IoError("connect to PostgreSQL at " + RedactConninfo(conninfo) + ": " + reason);
+  }
+  // The server's notices ("relation already exists, skipping", "drop cascades
+  // to...") would go to stderr unasked; the store reports what matters itself.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  if (PQsetClientEncoding(conn, "UTF8") != 0) {
+    return IoError("connect to PostgreSQL at " + RedactConninfo(conninfo) + ": cannot use UTF8");
+  }
+  return connection;
+}
+
+PgConnection::~PgConnection() { PQfinish(conn_); }
+
+namespace {
+
+// "<operation>: <message> (SQLSTATE xxxxx)" with the code the SQLSTATE maps to.
+Status ErrorOf(std::string_view operation, PGconn* conn, PGresult* result) {
+  std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (message.empty()) message = PQerrorMessage(conn);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  StatusCode code = StatusCode::kIo;
+  std::string text = std::string(operation) + ": " + message;
+  if (state != nullptr) {
+    if (std::strcmp(state, "23505") == 0) code = StatusCode::kInvalid;
+    if (std::strcmp(state, "23503") == 0) code = StatusCode::kNotFound;
+    text += std::string(" (SQLSTATE ") + state + ")";
+  }
+  if (PQstatus(conn) == CONNECTION_BAD) text += " (connection lost)";
+  return Status(code, text);
+}
+
+}  // namespace
+
+Result<PgResult> PgConnection::Exec(std::string_view operation, const std::string& sql, const PgParams& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const std::optional<std::string>& value : params.values()) values.push_back(value ? value->c_str() : nullptr);
+  PGresult* raw = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0);
+  PgResult result(raw);
+  ExecStatusType status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return ErrorOf(operation, conn_, raw);
+  return result;
+}
+
+Status PgConnection::ExecScript(std::string_view operation, const std::string& sql) {
+  PGresult* raw = PQexec(conn_, sql.c_str());
+  PgResult result(raw);
+  ExecStatusType status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return ErrorOf(operation, conn_, raw);
+  return Status::Ok();
+}
+
+bool PgConnection::Reusable() const {
+  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+std::string RedactConninfo(const std::string& conninfo) {
+  // URI form: scheme://user:password@host...; key=value form: password=...;
+  // and a password=... query parameter of a URI.
+  static const std::regex uri_password(R"(^([a-z]+://[^:/@]*):[^@/]*@)");
+  static const std::regex key_password(R"((^|[\s?&])password\s*=\s*('[^']*'|[^\s&]*))");
+  std::string redacted = std::regex_replace(conninfo, uri_password, "$1:***@");
+  return std::regex_replace(redacted, key_password, "$1password=***");
+}
+
+}  // namespace tessera::store::pg
