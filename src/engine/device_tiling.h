@@ -50,6 +50,10 @@ class DeviceTiling {
                                      bool reflect) const = 0;
   // Batch item k's rectangle `placements[k]` written into `image`.
   virtual Status PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const = 0;
+  // output[c, y, x] += input[c, y / scale, x / scale]: the nearest-upscaled
+  // input a residual model (Real-CUGAN x4) predicts over, added as the host
+  // path adds it (one fp32 addition per value).
+  virtual Status AddNearestInput(const Tensor& input, int scale, Tensor& output) const = 0;
   // The image back on the host (plain fp32), once every write to it is done.
   virtual Result<Tensor> DownloadImage(const Tensor& image) const = 0;
 };

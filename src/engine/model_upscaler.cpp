@@ -402,12 +402,16 @@ Result<Tensor> ModelUpscaler::RunPlanar(const Tensor& rgb, const Deadline& deadl
     done_report.largest_chunk = std::max(done_report.largest_chunk, count);
   }
   if (device) {
+    if (geometry_.adds_nearest_input) {
+      Status added = device->tiling->AddNearestInput(device->input, s, device->output);
+      if (!added.ok()) return added;
+    }
     Result<Tensor> downloaded = device->tiling->DownloadImage(device->output);
     if (!downloaded.ok()) return downloaded.status();
     out = std::move(downloaded).value();
     device.reset();  // the device's images are given back before the post-processing
   }
-  if (geometry_.adds_nearest_input) {
+  if (geometry_.adds_nearest_input && !done_report.tiles_on_device) {
     for (int q = 0; q < out.c; ++q) {
       for (int y = 0; y < out.h; ++y) {
         for (int x = 0; x < out.w; ++x) out.at(q, y, x) += rgb.at(q, y / s, x / s);

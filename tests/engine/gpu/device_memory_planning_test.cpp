@@ -193,5 +193,33 @@ TEST_F(DeviceMemoryPlanningTest, ADevicesChoicesAreSavedAndGivenBackBeforeAnyRun
   EXPECT_EQ(restored, saved);
 }
 
+TEST_F(DeviceMemoryPlanningTest, AResidualModelsNearestInputIsAddedOnTheDevice) {
+  ModelEntry cugan;
+  auto manifest = ReadManifest(DefaultModelDir());
+  ASSERT_TRUE(manifest.ok());
+  for (const auto& e : *manifest) {
+    if (e.name == "up4x-conservative") cugan = e;
+  }
+  ASSERT_EQ(cugan.name, "up4x-conservative");
+  ASSERT_TRUE(GeometryFor(cugan).adds_nearest_input);
+  const Tensor small = Pattern(12, 14);  // one tile: the reference kernels are slow on Real-CUGAN
+  auto host = ModelUpscaler::Load(DefaultModelDir(), cugan, kTile, BackendSet{std::make_shared<ReferenceBackend>(), nullptr});
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  auto expected = (*host)->RunPlanar(small, Deadline());
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+
+  device_ = std::make_shared<FakeDeviceMemory>(8 * kGiB);
+  allocator_ = CachingAllocator::Create(device_, CachingAllocatorOptions());
+  auto backend = std::make_shared<FakeDeviceBackend>(allocator_, /*max_batch=*/4);
+  auto up = ModelUpscaler::Load(DefaultModelDir(), cugan, kTile, BackendSet{backend, nullptr});
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  TilingReport report;
+  auto out = (*up)->RunPlanar(small, Deadline(), nullptr, &report);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(report.tiles_on_device);
+  EXPECT_EQ(backend->nearest_added(), 1);
+  EXPECT_EQ(out->data, expected->data);
+}
+
 }  // namespace
 }  // namespace tessera::engine::gpu

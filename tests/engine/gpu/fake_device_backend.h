@@ -116,6 +116,16 @@ class FakeDeviceBackend : public Backend, public DeviceTiling {
     }
     return Status::Ok();
   }
+  Status AddNearestInput(const Tensor& input, int scale, Tensor& output) const override {
+    for (int q = 0; q < output.c; ++q) {
+      for (int y = 0; y < output.h; ++y) {
+        for (int x = 0; x < output.w; ++x) output.at(q, y, x) += input.at(q, y / scale, x / scale);
+      }
+    }
+    ++nearest_added_;
+    return Status::Ok();
+  }
+  int nearest_added() const { return nearest_added_; }
   Result<Tensor> DownloadImage(const Tensor& image) const override { return ToHost(image); }
   int batches_gathered() const { return batches_gathered_; }
 
@@ -200,6 +210,7 @@ class FakeDeviceBackend : public Backend, public DeviceTiling {
   std::shared_ptr<CachingAllocator> allocator_;
   int max_batch_ = 0;
   mutable std::atomic<int> batches_gathered_{0};
+  mutable std::atomic<int> nearest_added_{0};
 };
 
 }  // namespace tessera::engine::gpu

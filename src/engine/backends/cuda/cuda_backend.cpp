@@ -374,6 +374,18 @@ Status CudaBackend::PlaceTiles(const Tensor& batch, const std::vector<TilePlacem
   return LastLaunchStatus("placing tiles");
 }
 
+Status CudaBackend::AddNearestInput(const Tensor& input, int scale, Tensor& output) const {
+  if (!input.on_device() || !output.on_device() || input.layout != Layout::kPlain || output.layout != Layout::kPlain ||
+      scale < 1 || output.c != input.c || output.h != input.h * scale || output.w != input.w * scale) {
+    return InvalidError("AddNearestInput takes two device images, the output scale times the input");
+  }
+  Result<CudaThreadContext*> context = Context();
+  if (!context.ok()) return context.status();
+  kernels::AddNearest(static_cast<const float*>(DevicePointer(input)), input.c, input.h, input.w, scale,
+                      static_cast<float*>(DevicePointer(output)), (*context)->stream);
+  return LastLaunchStatus("adding the nearest-upscaled input");
+}
+
 Result<Tensor> CudaBackend::DownloadImage(const Tensor& image) const {
   if (!image.on_device() || image.layout != Layout::kPlain) return InvalidError("DownloadImage takes a device image");
   Result<CudaThreadContext*> context_or = Context();

@@ -17,7 +17,8 @@
 //
 // It cuts tiles itself (engine/device_tiling.h): the image is uploaded once as
 // planar fp32, tiles are gathered into NHWC batches of up to 64 and their
-// outputs placed into a planar fp32 output image by kernels.
+// outputs placed into a planar fp32 output image by kernels, where a residual
+// model's nearest-upscaled input is added too.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -93,6 +94,7 @@ class CudaBackend : public Backend, public DeviceTiling {
   Result<Tensor> GatherTiles(const Tensor& image, const std::vector<TileCut>& cuts, int h, int w,
                              bool reflect) const override;
   Status PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const override;
+  Status AddNearestInput(const Tensor& input, int scale, Tensor& output) const override;
   Result<Tensor> DownloadImage(const Tensor& image) const override;
 
   // For the ops.

@@ -125,6 +125,18 @@ __global__ void PlaceTilesKernel(const T* batch, Shape4 s, TileRects rects, floa
   }
 }
 
+__global__ void AddNearestKernel(const float* in, int c, int in_h, int in_w, int scale, float* out) {
+  const int out_h = in_h * scale, out_w = in_w * scale;
+  GRID_STRIDE(i, static_cast<size_t>(c) * out_h * out_w) {
+    const int x = static_cast<int>(i % out_w);
+    const size_t rest = i / out_w;
+    const int y = static_cast<int>(rest % out_h);
+    const int q = static_cast<int>(rest / out_h);
+    // __fadd_rn: one rounded addition, never contracted into something else.
+    out[i] = __fadd_rn(out[i], in[(static_cast<size_t>(q) * in_h + y / scale) * in_w + x / scale]);
+  }
+}
+
 template <typename T>
 __global__ void EpilogueKernel(const T* src, int src_h, int src_w, int oy, int ox, T* out, Shape4 s, Epilogue e) {
   GRID_STRIDE(i, s.count()) {
@@ -397,6 +409,11 @@ void PlaceTiles(const void* batch, Shape4 batch_shape, DataType dtype, const Til
     PlaceTilesKernel<<<grid, kThreads, 0, stream>>>(static_cast<const T*>(batch), batch_shape, rects, image, image_h,
                                                     image_w);
   });
+}
+
+void AddNearest(const float* in, int c, int in_h, int in_w, int scale, float* out, cudaStream_t stream) {
+  const size_t count = static_cast<size_t>(c) * in_h * scale * in_w * scale;
+  AddNearestKernel<<<Blocks(count), kThreads, 0, stream>>>(in, c, in_h, in_w, scale, out);
 }
 
 void ApplyEpilogue(const void* src, int src_h, int src_w, int offset_y, int offset_x, void* out, Shape4 out_shape,

@@ -53,6 +53,9 @@ struct TileRects {
 void PlaceTiles(const void* batch, Shape4 batch_shape, DataType dtype, const TileRects& rects, float* image,
                 int image_h, int image_w, cudaStream_t stream);
 
+// out[c, y, x] += in[c, y / scale, x / scale], both planar fp32.
+void AddNearest(const float* in, int c, int in_h, int in_w, int scale, float* out, cudaStream_t stream);
+
 // What a convolution's output goes through before it is stored: bias, the
 // layer's activation, then the layers fused into it, in order.
 struct PostOp {
