@@ -4,6 +4,7 @@
 #include "store/pg_statements.h"
 #include "store/store_checks.h"
 #include "store/store_rows.h"
+#include "util/failpoint.h"
 
 namespace tessera::store {
 
@@ -97,6 +98,9 @@ Result<ImportCounts> PostgresImport::ImportJobs(const std::vector<JobWithHistory
         if (Status s = InsertAttempt(db, operation + ": webhook attempt of job " + job.id, attempt); !s.ok()) return s;
         counts.webhook_attempts.copied += 1;
       }
+    }
+    if (FailpointHit("store.import_jobs")) {
+      return IoError(operation + ": injected failure (failpoint store.import_jobs)");
     }
     return Status::Ok();
   });

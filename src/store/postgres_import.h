@@ -51,7 +51,8 @@ class PostgresImport {
   Result<int64_t> JobCount();
   // One transaction: each job not already present (by id), with its webhook
   // registrations and delivery attempts. A job that is present is skipped with
-  // its registrations and attempts (they came with it).
+  // its registrations and attempts (they came with it). Failpoint (tests):
+  // "store.import_jobs" fails the call after every row is written, before COMMIT.
   Result<ImportCounts> ImportJobs(const std::vector<JobWithHistory>& jobs);
   // One transaction: registrations for every job (job_id empty). One with the
   // same url and created_ms already present is skipped.

@@ -14,6 +14,7 @@
 #include "store/sqlite_job_store.h"
 #include "store/store_migration.h"
 #include "store_conformance.h"
+#include "util/failpoint.h"
 
 namespace tessera::store::testing {
 namespace {
@@ -280,6 +281,37 @@ TEST_F(StoreMigrationTest, ARerunIsRefusedWithoutMergeAndSkipsEverythingWithIt) 
   EXPECT_EQ(merged->batches.skipped, 2);
   EXPECT_EQ(merged->batch_images.skipped, 5);
   // Still one copy of everything.
+  auto source = SqliteJobStore::Open(sqlite_path_);
+  auto target = PostgresJobStore::Open(schema_->url());
+  ASSERT_TRUE(source.ok() && target.ok());
+  ExpectSameStores(**target, **source);
+}
+
+// Interrupted in its second transaction of jobs (after its rows were written,
+// before COMMIT): the first stays whole, nothing of the second is there, and a
+// rerun with --merge finishes the copy.
+TEST_F(StoreMigrationTest, AnInterruptedCopyLeavesWholeTransactionsAndARerunWithMergeFinishesIt) {
+  FillSqlite();
+  ASSERT_TRUE(ArmFailpoints("store.import_jobs@2").ok());
+  auto interrupted = Migrate(false);
+  DisarmFailpoints();
+  ASSERT_FALSE(interrupted.ok());
+  EXPECT_NE(interrupted.status().message().find("injected failure"), std::string::npos)
+      << interrupted.status().message();
+  {
+    auto target = PostgresJobStore::Open(schema_->url());
+    ASSERT_TRUE(target.ok());
+    auto jobs = (*target)->List({});
+    ASSERT_TRUE(jobs.ok());
+    ASSERT_EQ(jobs->size(), 3u);  // the first transaction's 3 jobs, and none of the second's
+    EXPECT_EQ((*jobs)[0].id, "job-1");
+    EXPECT_EQ((*target)->WebhookAttempts("job-3", kAll)->size(), 1u);  // its history came with it
+  }
+  ASSERT_FALSE(Migrate(false).ok());  // the target holds jobs now
+  auto finished = Migrate(true);
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_EQ(finished->jobs.copied, 10);
+  EXPECT_EQ(finished->jobs.skipped, 3);
   auto source = SqliteJobStore::Open(sqlite_path_);
   auto target = PostgresJobStore::Open(schema_->url());
   ASSERT_TRUE(source.ok() && target.ok());
