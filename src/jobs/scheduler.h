@@ -219,6 +219,8 @@ class Scheduler {
   JobSnapshot SnapshotLocked(const store::Job& job) const;
   JobView Estimate(const store::Job& job, const JobSnapshot& snapshot);
   size_t LeastBacklogLaneLocked() const;
+  // Lanes running a job now.
+  int RunningCountLocked() const;
 
   // The row of every job held here (placed_ or running_), as last saved by this
   // scheduler: what DescribeHeld answers from. Set where a held job is placed or
@@ -232,7 +234,6 @@ class Scheduler {
   bool started_ = false;
   bool stopping_ = false;
   bool draining_ = false;  // Drain(): no job is started any more
-  int RunningCountLocked() const;
 
   std::mutex averages_mutex_;
   // Cached moving averages (nullopt: no history yet); dropped when a job succeeds.
