@@ -130,7 +130,7 @@ MemorySample ReadMemory(pid_t pid) {
   return sample;
 }
 
-// A `tessera serve` on 127.0.0.1 with its own data folder, stopped with SIGTERM
+// A `tessera serve` on 127.0.0.1 with its own data folder, stopped with SIGINT
 // when this object goes.
 class ServerUnderTest {
  public:
@@ -181,7 +181,7 @@ class ServerUnderTest {
 
   ~ServerUnderTest() {
     if (process_) {
-      process_->Signal(SIGTERM);
+      process_->Signal(SIGINT);  // at once: SIGTERM would drain (wait for running jobs)
       (void)process_->Wait();
     }
     std::error_code ignored;

@@ -18,5 +18,6 @@ void AddVersionCommand(CLI::App& app, CommandRunner* runner);
 void AddServeCommand(CLI::App& app, CommandRunner* runner);
 void AddDevicesCommand(CLI::App& app, CommandRunner* runner);
 void AddThumbnailCommand(CLI::App& app, CommandRunner* runner);
+void AddStoreCommand(CLI::App& app, CommandRunner* runner);
 
 }  // namespace tessera::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   tessera::cli::AddServeCommand(app, &runner);
   tessera::cli::AddDevicesCommand(app, &runner);
   tessera::cli::AddThumbnailCommand(app, &runner);
+  tessera::cli::AddStoreCommand(app, &runner);
   tessera::cli::AddVersionCommand(app, &runner);
 
   try {

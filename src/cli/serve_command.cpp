@@ -79,11 +79,23 @@ int RunServe(const ServeFlags& flags) {
     return 1;
   }
   server::JobServer* running = server->get();
+  // SIGTERM drains (JobServer::Drain: running jobs may finish, up to
+  // drain_timeout_s) on a thread of its own, so that this one still hears a
+  // second SIGTERM or a SIGINT, which stops at once. SIGINT alone (Ctrl-C) stops
+  // at once too. SIGUSR1 comes from below once Serve returned.
   std::thread signal_thread([&signals, running] {
     int received = 0;
     sigwait(&signals, &received);
-    if (received != SIGUSR1) LogInfo("signal_received").Field("signal", received);
+    if (received == SIGUSR1) return running->Stop();
+    LogInfo("signal_received").Field("signal", received);
+    if (received != SIGTERM) return running->Stop();
+    std::thread drainer([running] { running->Drain(); });
+    sigwait(&signals, &received);
+    if (received != SIGUSR1) {
+      LogInfo("signal_received").Field("signal", received).Field("action", "stop now: running jobs handed back");
+    }
     running->Stop();
+    drainer.join();
   });
   WritePortFile(flags.port_file, running->port());
   Status served = running->Serve();
@@ -104,7 +116,9 @@ void AddServeCommand(CLI::App& app, CommandRunner* runner) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
       "Run the job server: REST API for video generation and upscale jobs, FIFO over the GPUs (or CPU lanes), "
-      "SQLite store. Precedence: flags > environment > config file > defaults. Routes and settings: docs/server.md.");
+      "SQLite store (or PostgreSQL: --store). SIGTERM drains (new jobs refused, running ones get --drain-timeout-s to "
+      "finish, then go back to the queue); a second SIGTERM or Ctrl-C stops at once. "
+      "Precedence: flags > environment > config file > defaults. Routes and settings: docs/server.md.");
   cmd->add_option("--config", flags->config_path, "JSON file of settings (keys as below, with _; default: $TESSERA_CONFIG)");
   cmd->add_option("--port-file", flags->port_file, "Write the bound port here once listening (useful with --port 0)");
   cmd->add_option("--log-format", flags->log_format, "Log lines on stderr: json or kv (key=value)")

@@ -156,6 +156,7 @@ Status Scheduler::Start() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = false;
+    draining_ = false;
     started_ = true;
     for (size_t i = 0; i < lanes_.size(); ++i) {
       lanes_[i]->thread = std::thread([this, i] { RunLane(i); });
@@ -176,12 +177,28 @@ void Scheduler::Stop() {
     }
   }
   work_ready_.notify_all();
+  job_left_lane_.notify_all();  // a Drain() waiting for idle lanes returns
   for (auto& lane : lanes_) {
     if (lane->thread.joinable()) lane->thread.join();
   }
   std::lock_guard lock(mutex_);
   for (auto& lane : lanes_) lane->executors.clear();
   started_ = false;
+}
+
+int Scheduler::RunningCountLocked() const {
+  int running = 0;
+  for (const auto& lane : lanes_) running += lane->running_id.empty() ? 0 : 1;
+  return running;
+}
+
+int Scheduler::Drain(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  draining_ = true;
+  LogInfo("scheduler_draining").Field("running", RunningCountLocked()).Field("queued", placed_.size());
+  // Lanes notify job_left_lane_ as each job leaves, and Stop() notifies it too.
+  job_left_lane_.wait_until(lock, deadline, [this] { return stopping_ || RunningCountLocked() == 0; });
+  return RunningCountLocked();
 }
 
 Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_insert) {
@@ -200,7 +217,7 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
   size_t lane = 0;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return Status(StatusCode::kDeviceUnavailable, "the server is shutting down");
+    if (stopping_ || draining_) return Status(StatusCode::kDeviceUnavailable, "the server is shutting down");
     lane = LeastBacklogLaneLocked();
   }
   job.lane = lanes_[lane]->spec.name;
@@ -433,6 +450,7 @@ void Scheduler::RunLane(size_t index) {
       // never taken by a lane that is about to return.
       work_ready_.wait(lock, [&] {
         if (stopping_) return true;
+        if (draining_) return false;  // queued jobs stay queued for the next start
         id = TakeNextJob(index);
         return !id.empty();
       });

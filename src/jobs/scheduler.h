@@ -15,6 +15,7 @@
 // Thread-safe. Lane threads call the executors; everything else is quick.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -85,6 +86,11 @@ class Scheduler {
   // Stops the lanes: running jobs are interrupted and put back in the queue (they
   // run again on the next start); queued jobs stay queued in the store.
   void Stop();
+  // The first half of a graceful stop (SIGTERM): from now on lanes start no
+  // queued job and Submit refuses (kDeviceUnavailable); running jobs go on.
+  // Returns once no lane runs a job, Stop() was called, or `deadline` passed,
+  // with the number of jobs still running (Stop hands those back to the queue).
+  int Drain(std::chrono::steady_clock::time_point deadline);
 
   void AddListener(JobListener listener);
 
@@ -213,6 +219,8 @@ class Scheduler {
   JobSnapshot SnapshotLocked(const store::Job& job) const;
   JobView Estimate(const store::Job& job, const JobSnapshot& snapshot);
   size_t LeastBacklogLaneLocked() const;
+  // Lanes running a job now.
+  int RunningCountLocked() const;
 
   // The row of every job held here (placed_ or running_), as last saved by this
   // scheduler: what DescribeHeld answers from. Set where a held job is placed or
@@ -225,6 +233,7 @@ class Scheduler {
   std::map<std::string, int> batch_running_;    // batch id -> its jobs running now
   bool started_ = false;
   bool stopping_ = false;
+  bool draining_ = false;  // Drain(): no job is started any more
 
   std::mutex averages_mutex_;
   // Cached moving averages (nullopt: no history yet); dropped when a job succeeds.

@@ -38,6 +38,9 @@ struct Route {
   uint64_t body_limit = 0;            // streamed routes: most body bytes accepted
   bool needs_no_token = false;        // GET /health
   bool not_rate_limited = false;      // probes and metrics
+  // Creates jobs (POST /generate, /upscale, a batch upload, a retry): refused
+  // with 503 while the server drains.
+  bool submits_work = false;
   // The handler is quick and never waits on a lock held for long (a probe, one
   // indexed read): it runs on the event loop, saving two thread switches.
   bool runs_on_event_loop = false;

@@ -324,6 +324,23 @@ Status JobServer::Serve() {
   return Status::Ok();
 }
 
+void JobServer::Drain() {
+  const double timeout_s = state_->config.drain_timeout_s;
+  state_->draining = true;
+  LogInfo("server_draining").Field("timeout_s", timeout_s);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  int still_running = state_->scheduler->Drain(deadline);
+  {
+    std::lock_guard lock(state_->stop_mutex);
+    if (state_->stopping) {  // a second signal: Stop() runs on its thread and hands the jobs back
+      LogInfo("server_drain_interrupted");
+      return;
+    }
+  }
+  LogInfo("server_drained").Field("handed_back", still_running);
+  Stop();
+}
+
 void JobServer::Stop() {
   {
     std::lock_guard lock(state_->stop_mutex);

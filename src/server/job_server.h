@@ -22,6 +22,11 @@ class JobServer {
   int port() const;
   // Serves until Stop() (from another thread or a signal handler thread).
   Status Serve();
+  // A graceful stop (SIGTERM): new work is refused (503 with Retry-After, /health
+  // says draining), no queued job is started, running jobs get up to
+  // drain_timeout_s to finish; then Stop() hands back what still runs. Returns
+  // early when Stop() is called meanwhile (a second signal).
+  void Drain();
   // Stops accepting requests, interrupts running jobs (they stay queued for the
   // next start) and flushes webhooks. Idempotent.
   void Stop();

@@ -8,6 +8,10 @@
 namespace tessera::server {
 namespace {
 
+// What a client refused during a drain is told to wait: a restart under a
+// supervisor takes a few seconds.
+constexpr int kDrainingRetryAfterSeconds = 5;
+
 bool ChangesSomething(const std::string& method) { return method != "GET" && method != "HEAD" && method != "OPTIONS"; }
 
 }  // namespace
@@ -34,6 +38,14 @@ RequestGuard MakeRequestGuard(JobServer::State& state) {
         ReplyError(response, 401, "a valid bearer token is required (Authorization: Bearer <token>)");
         return true;
       }
+    }
+    if (route != nullptr && route->submits_work && state.draining) {
+      // Before the body is read: a large upload is refused at its head.
+      response.SetHeader("Retry-After", std::to_string(kDrainingRetryAfterSeconds));
+      ReplyError(response, 503,
+                 "this server is draining (shutting down) and takes no new jobs; retry in a few seconds, "
+                 "on another server or once it has restarted");
+      return true;
     }
     if (state.limiter && !(route != nullptr && route->not_rate_limited)) {
       auto decision = state.limiter->Take(request.remote_addr, RateLimiter::Clock::now());

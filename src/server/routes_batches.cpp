@@ -220,7 +220,8 @@ void RegisterBatchRoutes(JobServer::State& state) {
   state.router.AddStreamed(
       "POST", "/images/games/{}/batch-upload",
       [&state](const HttpRequest& head) { return StartBatchUpload(state, head); },
-      static_cast<uint64_t>(state.config.max_upload_mb * 1024 * 1024));
+      static_cast<uint64_t>(state.config.max_upload_mb * 1024 * 1024))
+      .submits_work = true;
   state.router.Add("GET", "/images/batches/{}/status",
                    [&state](const HttpRequest& q, HttpResponse& r) { BatchStatus(state, q, r); });
   state.router.Add("GET", "/images/batches/{}/images",
@@ -228,7 +229,8 @@ void RegisterBatchRoutes(JobServer::State& state) {
   state.router.Add("GET", "/images/batches/{}/images/{}/result",
                    [&state](const HttpRequest& q, HttpResponse& r) { ImageResult(state, q, r); });
   state.router.Add("POST", "/images/batches/{}/retry",
-                   [&state](const HttpRequest& q, HttpResponse& r) { RetryBatch(state, q, r); });
+                   [&state](const HttpRequest& q, HttpResponse& r) { RetryBatch(state, q, r); })
+      .submits_work = true;
 }
 
 }  // namespace tessera::server

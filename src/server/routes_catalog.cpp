@@ -287,7 +287,8 @@ void ListBatches(JobServer::State& state, const HttpRequest& request, HttpRespon
 void RegisterCatalogRoutes(JobServer::State& state) {
   state.router.Add("GET", "/models", [&state](const HttpRequest& q, HttpResponse& r) { Models(state, q, r); });
   state.router.Add("GET", "/jobs/counts", [&state](const HttpRequest& q, HttpResponse& r) { Counts(state, q, r); });
-  state.router.Add("POST", "/jobs/{}/retry", [&state](const HttpRequest& q, HttpResponse& r) { Retry(state, q, r); });
+  state.router.Add("POST", "/jobs/{}/retry", [&state](const HttpRequest& q, HttpResponse& r) { Retry(state, q, r); })
+      .submits_work = true;
   state.router.Add("GET", "/jobs/{}/log", [&state](const HttpRequest& q, HttpResponse& r) { Log(state, q, r); });
   state.router.Add("GET", "/jobs/{}/input", [&state](const HttpRequest& q, HttpResponse& r) { Input(state, q, r); });
   state.router.Add("GET", "/jobs/{}/result", [&state](const HttpRequest& q, HttpResponse& r) { Result(state, q, r); });

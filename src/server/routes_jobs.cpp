@@ -281,7 +281,8 @@ void RegisterWebhook(JobServer::State& state, const HttpRequest& request, HttpRe
 }  // namespace
 
 void RegisterJobRoutes(JobServer::State& state) {
-  state.router.Add("POST", "/generate", [&state](const HttpRequest& q, HttpResponse& r) { Generate(state, q, r); });
+  state.router.Add("POST", "/generate", [&state](const HttpRequest& q, HttpResponse& r) { Generate(state, q, r); })
+      .submits_work = true;
   // On a handler thread, not the event loop: the store serialises its reads, and
   // a read waiting there would stall every connection of the loop (measured:
   // p99 2 s at 1000 connections against 0.1 s).

@@ -23,7 +23,11 @@ bool IsWritableDir(const std::string& path) {
 
 void Health(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
   double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.started).count();
-  ReplyJson(response, 200, json{{"status", "ok"}, {"uptime_seconds", static_cast<int64_t>(uptime)}}.dump());
+  // Draining (SIGTERM): 503, so that a load balancer sends new work elsewhere
+  // while this process finishes what it runs.
+  bool draining = state.draining;
+  ReplyJson(response, draining ? 503 : 200,
+            json{{"status", draining ? "draining" : "ok"}, {"uptime_seconds", static_cast<int64_t>(uptime)}}.dump());
 }
 
 void Ready(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
@@ -42,6 +46,7 @@ void Ready(JobServer::State& state, const HttpRequest&, HttpResponse& response) 
   bool ckpt = ::stat(state.config.wan_ckpt_dir.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
   check("ckpt_dir", ckpt, ckpt ? state.config.wan_ckpt_dir
                                : state.config.wan_ckpt_dir + " is missing: generate jobs would fail (set WAN_CKPT_DIR)");
+  if (state.draining) check("draining", false, "the server is stopping (SIGTERM): it takes no new jobs");
   ReplyJson(response, ready ? 200 : 503, json{{"ready", ready}, {"checks", checks}}.dump());
 }
 

@@ -223,7 +223,8 @@ Result<UpscaleChoice> ResolveUpscaleChoice(const JobServer::State& state, const 
 void RegisterUpscaleRoutes(JobServer::State& state) {
   state.router.AddStreamed(
       "POST", "/upscale", [&state](const HttpRequest& head) { return StartUpscale(state, head); },
-      static_cast<uint64_t>(state.config.max_body_mb * 1024 * 1024));
+      static_cast<uint64_t>(state.config.max_body_mb * 1024 * 1024))
+      .submits_work = true;
 }
 
 }  // namespace tessera::server

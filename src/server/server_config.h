@@ -53,6 +53,9 @@ struct ServerConfig {
   double rate_limit_burst = 60;
   double max_body_mb = 256;
   std::string restart_policy = "requeue";  // requeue | fail
+  // SIGTERM: how long running jobs may take to finish before they are handed
+  // back to the queue (docs/server.md, "Stopping"); 0: hand them back at once.
+  double drain_timeout_s = 30;
   int max_attempts = 3;
   std::string webhook_secret;
   int webhook_max_attempts = 5;

@@ -2,6 +2,7 @@
 // services. Internal to src/server.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -52,6 +53,8 @@ struct JobServer::State {
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
   bool stopping = false;
+  // Set by Drain(): routes that submit work answer 503, /health says draining.
+  std::atomic<bool> draining{false};
   std::thread retention_thread;
 };
 

@@ -1,5 +1,6 @@
 // The batch half of PostgresJobStore (src/store/batch_store.h): batches, their
 // images and the jobs behind them, in the same database as the jobs.
+#include "store/pg_statements.h"
 #include "store/postgres_job_store.h"
 #include "store/store_checks.h"
 #include "store/store_rows.h"
@@ -51,17 +52,9 @@ Result<std::vector<int64_t>> PostgresJobStore::CreateBatch(const Batch& batch, c
   PgConnection& db = **connection;
   std::vector<int64_t> seqs;
   Status status = db.InTransaction(operation, [&]() -> Status {
-    auto inserted = db.Exec(operation,
-                            std::string("INSERT INTO batches(") + kBatchColumns + ") VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
-                            PgParams()
-                                .Text(batch.id)
-                                .Text(batch.game_id)
-                                .Int(batch.total_images)
-                                .Int(batch.max_retries)
-                                .Text(batch.params_json)
-                                .Text(batch.webhook_url)
-                                .Int(batch.created_ms)
-                                .Int(batch.notified_ms));
+    PgParams batch_values;
+    BindBatch(batch_values, batch);
+    auto inserted = db.Exec(operation, pg::BatchInsertSql(), batch_values);
     if (!inserted.ok()) {
       if (inserted.status().code() == StatusCode::kInvalid) {
         return InvalidError(operation + ": a batch with this id already exists");
@@ -70,18 +63,9 @@ Result<std::vector<int64_t>> PostgresJobStore::CreateBatch(const Batch& batch, c
     }
     for (const BatchImage& image : images) {
       // The message names the constraint: a duplicate id or a taken position.
-      auto row = db.Exec(operation + ": image " + image.id,
-                         "INSERT INTO batch_images(id, batch_id, position, original_name, input_path, job_id, attempts, "
-                         "retry_at_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
-                         PgParams()
-                             .Text(image.id)
-                             .Text(batch.id)
-                             .Int(image.position)
-                             .Text(image.original_name)
-                             .Text(image.input_path)
-                             .Text(image.job_id)
-                             .Int(image.attempts)
-                             .Int(image.retry_at_ms));
+      PgParams image_values;
+      BindImage(image_values, image, batch.id);
+      auto row = db.Exec(operation + ": image " + image.id, pg::ImageInsertSql(), image_values);
       if (!row.ok()) return row.status();
     }
     for (const Job& job : jobs) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "store/pg_migrations.h"
+#include "store/pg_statements.h"
 #include "store/store_checks.h"
 #include "store/store_rows.h"
 #include "util/log.h"
@@ -18,20 +19,8 @@ using pg::PgRow;
 
 namespace {
 
-// "$1, $2, ..." placeholders, numbered from `first`.
-std::string Placeholders(int first, int count) {
-  std::string text;
-  for (int i = 0; i < count; ++i) text += (i == 0 ? "$" : ", $") + std::to_string(first + i);
-  return text;
-}
-
 const std::string& InsertJobSql() {
-  static const std::string sql = [] {
-    std::string columns = "id, kind, created_ms";
-    for (const char* column : kMutableColumns) columns += std::string(", ") + column;
-    constexpr int kCount = 3 + static_cast<int>(std::size(kMutableColumns));
-    return "INSERT INTO jobs(" + columns + ") VALUES(" + Placeholders(1, kCount) + ") RETURNING seq";
-  }();
+  static const std::string sql = pg::JobInsertSql() + " RETURNING seq";
   return sql;
 }
 

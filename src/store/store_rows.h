@@ -43,6 +43,10 @@ inline constexpr const char* kImageRowsFrom = " FROM batch_images i LEFT JOIN jo
 inline constexpr const char* kBatchColumns =
     "id, game_id, total_images, max_retries, params_json, webhook_url, created_ms, notified_ms";
 
+// The columns of an image row, in the order BindImage binds them.
+inline constexpr const char* kImageColumns =
+    "id, batch_id, position, original_name, input_path, job_id, attempts, retry_at_ms";
+
 inline int64_t NowMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -66,6 +70,32 @@ void BindMutableFields(Binder& statement, const Job& job) {
       .Int(job.started_ms)
       .Int(job.finished_ms)
       .Text(job.batch_id);
+}
+
+// Binds the kBatchColumns of `batch`, in their order.
+template <typename Binder>
+void BindBatch(Binder& statement, const Batch& batch) {
+  statement.Text(batch.id)
+      .Text(batch.game_id)
+      .Int(batch.total_images)
+      .Int(batch.max_retries)
+      .Text(batch.params_json)
+      .Text(batch.webhook_url)
+      .Int(batch.created_ms)
+      .Int(batch.notified_ms);
+}
+
+// Binds the kImageColumns of `image`, in their order, as an image of `batch_id`.
+template <typename Binder>
+void BindImage(Binder& statement, const BatchImage& image, const std::string& batch_id) {
+  statement.Text(image.id)
+      .Text(batch_id)
+      .Int(image.position)
+      .Text(image.original_name)
+      .Text(image.input_path)
+      .Text(image.job_id)
+      .Int(image.attempts)
+      .Int(image.retry_at_ms);
 }
 
 // Reads one row selected with kJobColumns.

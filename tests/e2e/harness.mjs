@@ -50,7 +50,7 @@ export async function startServer({ binary, source, dataDir, args = [], env = {}
   ]);
   return {
     port, url: `http://127.0.0.1:${port}`, dataDir, pid: child.pid,
-    async stop() { if (child.exitCode === null) { child.kill('SIGTERM'); await exited; } },
+    async stop() { if (child.exitCode === null) { child.kill('SIGINT'); await exited; } },
   };
 }
 

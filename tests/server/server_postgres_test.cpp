@@ -3,6 +3,8 @@
 // per test.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -107,6 +109,88 @@ TEST(ServerPostgres, AJobSurvivesKillDashNineOfTheServer) {
   json done = WaitFinished(*client, id);
   EXPECT_EQ(done["status"], "success") << done.dump();
   EXPECT_EQ(done["attempts"], 2);
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// `tessera store migrate ...`, its output kept.
+CommandResult RunMigrate(const std::string& dir, const std::vector<std::string>& args) {
+  SubprocessOptions spawn;
+  spawn.argv = {TesseraBinary(), "store", "migrate"};
+  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.pipe_stdin = false;
+  spawn.merge_stderr_into_stdout = false;
+  spawn.stderr_path = dir + "/migrate-stderr.log";
+  CommandResult result;
+  auto started = Subprocess::Start(spawn);
+  EXPECT_TRUE(started.ok()) << started.status().ToString();
+  if (!started.ok()) return result;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(started->stdout_fd(), buffer, sizeof buffer)) > 0) result.out.append(buffer, static_cast<size_t>(n));
+  auto status = started->Wait();
+  EXPECT_TRUE(status.ok());
+  if (status.ok() && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
+  result.err = ReadWholeFile(dir + "/migrate-stderr.log");
+  return result;
+}
+
+// A server's SQLite store moved to PostgreSQL with `tessera store migrate`: what
+// it finished stays finished, what it had queued runs on the new server.
+TEST(ServerPostgres, StoreMigrateMovesASqliteServersJobsToAPostgresqlServer) {
+  auto schema = MakeSchema();
+  if (schema == nullptr && !::testing::Test::HasFailure()) GTEST_SKIP() << "TESSERA_STORE_TESTS_PG=off";
+  ASSERT_NE(schema, nullptr);
+  TempDir dir;
+  std::string data = dir.path() + "/data";
+  std::string finished, interrupted, waiting;
+  {
+    ServerProcess server({data, {}, {}});
+    ASSERT_TRUE(server.started());
+    auto client = server.Client();
+    finished = PostGenerate(*client, "finished on SQLite");
+    ASSERT_EQ(WaitFinished(*client, finished)["status"], "success");
+  }
+  {
+    ServerProcess server({data, {}, {{"FAKE_GENERATE_BLOCK_FILE", dir.path() + "/never"}}});
+    ASSERT_TRUE(server.started());
+    auto client = server.Client();
+    interrupted = PostGenerate(*client, "running when the server stopped");
+    waiting = PostGenerate(*client, "queued when the server stopped");
+    ASSERT_EQ(WaitRunning(*client, interrupted)["status"], "running");
+    // The server holds the file: the migration refuses to start.
+    CommandResult held = RunMigrate(dir.path(), {"--from", data, "--to", schema->url()});
+    EXPECT_EQ(held.exit_code, 1) << held.out << held.err;
+    EXPECT_NE(held.err.find("in use"), std::string::npos) << held.err;
+  }  // stopped: the running job goes back to the queue
+
+  CommandResult copied = RunMigrate(dir.path(), {"--from", data, "--to", schema->url()});
+  ASSERT_EQ(copied.exit_code, 0) << copied.out << copied.err;
+  EXPECT_NE(copied.out.find("jobs: 3/3 (3 copied, 0 skipped)"), std::string::npos) << copied.out;
+  EXPECT_NE(copied.out.find("done:"), std::string::npos) << copied.out;
+  CommandResult again = RunMigrate(dir.path(), {"--from", data, "--to", schema->url()});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already holds 3 jobs"), std::string::npos) << again.err;
+  CommandResult merged = RunMigrate(dir.path(), {"--from", data, "--to", schema->url(), "--merge"});
+  EXPECT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_NE(merged.out.find("jobs: 3/3 (0 copied, 3 skipped)"), std::string::npos) << merged.out;
+
+  ServerProcess server({data, {"--store", schema->url()}, {}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  EXPECT_EQ(WaitFinished(*client, interrupted)["status"], "success");
+  json last = WaitFinished(*client, waiting);
+  EXPECT_EQ(last["status"], "success") << last.dump();
+  json first = WaitFinished(*client, finished);
+  EXPECT_EQ(first["status"], "success");
+  EXPECT_EQ(first["attempts"], 1);
+  // Its result file is still served: the rows point at the same data folder.
+  auto file = client->Get(("/files/" + first["filename"].get<std::string>()).c_str());
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->status, 200);
 }
 
 TEST(ServerPostgres, AnUnreachableDatabaseStopsTheServerAtStartSayingSo) {

@@ -22,6 +22,12 @@ namespace tessera::store::testing {
 // A queued job with a fixed creation time.
 Job MakeJob(const std::string& id, JobKind kind = JobKind::kGenerate, JobStatus status = JobStatus::kQueued);
 
+// A job whose every field differs from its default (but batch_id, and seq,
+// which the store assigns).
+Job FullJob(const std::string& id);
+// Every field but seq (assigned by the store) and batch_id.
+void ExpectSameJob(const Job& actual, const Job& expected);
+
 // A batch with its images and their jobs, as CreateBatch takes them.
 struct BatchParts {
   Batch batch;

@@ -24,11 +24,6 @@ Job MakeJob(const std::string& id, JobKind kind, JobStatus status) {
   return job;
 }
 
-namespace {
-
-using Names = std::vector<std::string>;
-
-
 // A job whose every field differs from its default.
 Job FullJob(const std::string& id) {
   Job job;
@@ -72,6 +67,10 @@ void ExpectSameJob(const Job& actual, const Job& expected) {
   EXPECT_EQ(actual.started_ms, expected.started_ms);
   EXPECT_EQ(actual.finished_ms, expected.finished_ms);
 }
+
+namespace {
+
+using Names = std::vector<std::string>;
 
 std::vector<std::string> Ids(const std::vector<Job>& jobs) {
   std::vector<std::string> ids;

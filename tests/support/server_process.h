@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,7 +72,9 @@ class ServerProcess {
  public:
   explicit ServerProcess(ServerOptions options) : options_(std::move(options)) { Start(); }
   ~ServerProcess() {
-    Terminate();
+    // SIGINT stops at once (running jobs go back to the queue); SIGTERM would
+    // drain, waiting up to --drain-timeout-s for a job a test left blocked.
+    StopWith(SIGINT);
     // A failed test shows what the server said: an intermittent failure must be
     // diagnosable from the one run that saw it.
     if (::testing::Test::HasFailure()) {
@@ -98,6 +101,36 @@ class ServerProcess {
   int Terminate() { return StopWith(SIGTERM); }
   // kill -9: the server gets no chance to tidy up.
   int Kill() { return StopWith(SIGKILL); }
+  // Sends `signal` and returns at once (a drain test watches what follows).
+  void SendSignal(int signal) {
+    if (process_) process_->Signal(signal);
+  }
+  // Waits up to `timeout` for the server to exit: its wait status, or -1 when it
+  // still runs (or was not running). Waits on a pidfd, not on a clock.
+  int WaitExit(std::chrono::milliseconds timeout) {
+    if (!process_) return -1;
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, process_->pid(), 0));
+    if (fd >= 0) {
+      pollfd entry{fd, POLLIN, 0};
+      int ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
+      ::close(fd);
+      if (ready <= 0) return -1;
+    }
+    auto status = process_->Wait();
+    process_.reset();
+    port_ = 0;
+    return status.ok() ? *status : -1;
+  }
+  // Waits up to `timeout` until the server's log holds `text` (checked every
+  // 20 ms: the log is a file, and this waits on what it says, not on a clock).
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (stderr_text().find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      ::poll(nullptr, 0, 20);
+    }
+    return true;
+  }
 
  private:
   void Start() {
