@@ -64,7 +64,15 @@ RequestObserver MakeRequestObserver(JobServer::State& state) {
   return [&state](const HttpRequest& request, int status) {
     state.metrics.CountRequest(request.method, status);
     if (request.path == "/metrics" || request.path == "/health") return;
-    LogInfo("http_request").Field("method", request.method).Field("path", request.path).Field("status", status)
+    // Reads that succeed are the bulk — status polling, the dashboard, files —
+    // and would be tens of thousands of lines a second: logged at debug level
+    // (`tessera --log-level debug serve`). Submissions, deletions and every
+    // error stay at info.
+    const bool routine_read = (request.method == "GET" || request.method == "HEAD") && status < 400;
+    LogLine(routine_read ? LogLevel::kDebug : LogLevel::kInfo, "http_request")
+        .Field("method", request.method)
+        .Field("path", request.path)
+        .Field("status", status)
         .Field("client", request.remote_addr);
   };
 }
