@@ -5,6 +5,8 @@
 #include <iterator>
 #include <string>
 
+#include "store/job_store.h"
+#include "store/pg_connection.h"
 #include "store/store_rows.h"
 
 namespace tessera::store::pg {
@@ -40,6 +42,24 @@ inline const std::string& ImageInsertSql() {
   static const std::string sql = std::string("INSERT INTO batch_images(") + rows::kImageColumns + ") VALUES(" +
                                  Placeholders(1, 8) + ")";
   return sql;
+}
+
+// INSERT of a webhook delivery attempt, its values bound (the store records one
+// as it happens, the importer copies them).
+inline constexpr const char* kWebhookAttemptInsertSql =
+    "INSERT INTO webhook_attempts(delivery_id, job_id, url, event, attempt, delivered, final, error, at_ms) "
+    "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+inline PgParams WebhookAttemptParams(const WebhookAttemptRecord& attempt) {
+  return PgParams()
+      .Text(attempt.delivery_id)
+      .Text(attempt.job_id)
+      .Text(attempt.url)
+      .Text(attempt.event)
+      .Int(attempt.attempt)
+      .Bool(attempt.delivered)
+      .Bool(attempt.final)
+      .Text(attempt.error)
+      .Int(attempt.at_ms);
 }
 
 }  // namespace tessera::store::pg

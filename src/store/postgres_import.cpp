@@ -25,19 +25,7 @@ Status InsertWebhook(PgConnection& db, const std::string& operation, const Webho
 }
 
 Status InsertAttempt(PgConnection& db, const std::string& operation, const WebhookAttemptRecord& attempt) {
-  auto inserted = db.Exec(operation,
-                          "INSERT INTO webhook_attempts(delivery_id, job_id, url, event, attempt, delivered, final, "
-                          "error, at_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                          PgParams()
-                              .Text(attempt.delivery_id)
-                              .Text(attempt.job_id)
-                              .Text(attempt.url)
-                              .Text(attempt.event)
-                              .Int(attempt.attempt)
-                              .Bool(attempt.delivered)
-                              .Bool(attempt.final)
-                              .Text(attempt.error)
-                              .Int(attempt.at_ms));
+  auto inserted = db.Exec(operation, pg::kWebhookAttemptInsertSql, pg::WebhookAttemptParams(attempt));
   return inserted.status();
 }
 

@@ -322,19 +322,7 @@ Status PostgresJobStore::AddWebhookAttempt(const WebhookAttemptRecord& attempt) 
       "record webhook attempt " + std::to_string(attempt.attempt) + " for job " + attempt.job_id;
   auto connection = pool_.Acquire(operation);
   if (!connection.ok()) return connection.status();
-  auto inserted = (*connection)->Exec(operation,
-                                      "INSERT INTO webhook_attempts(delivery_id, job_id, url, event, attempt, delivered, "
-                                      "final, error, at_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                                      PgParams()
-                                          .Text(attempt.delivery_id)
-                                          .Text(attempt.job_id)
-                                          .Text(attempt.url)
-                                          .Text(attempt.event)
-                                          .Int(attempt.attempt)
-                                          .Bool(attempt.delivered)
-                                          .Bool(attempt.final)
-                                          .Text(attempt.error)
-                                          .Int(attempt.at_ms));
+  auto inserted = (*connection)->Exec(operation, pg::kWebhookAttemptInsertSql, pg::WebhookAttemptParams(attempt));
   if (!inserted.ok() && inserted.status().code() == StatusCode::kNotFound) {
     return NotFoundError(operation + ": no such job");
   }

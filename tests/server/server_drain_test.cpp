@@ -14,6 +14,7 @@
 
 #include "store/sqlite_job_store.h"
 #include "../support/job_events.h"
+#include "../support/process_wait.h"
 #include "../support/server_process.h"
 
 namespace tessera::test {
@@ -37,15 +38,6 @@ store::Job StoredJob(const std::string& data_dir, const std::string& id) {
   auto job = (*store)->Get(id);
   EXPECT_TRUE(job.ok()) << job.status().ToString();
   return job.ok() ? *job : store::Job{};
-}
-
-bool ProcessGone(int pid, std::chrono::milliseconds timeout) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd entry{fd, POLLIN, 0};
-  int ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
-  ::close(fd);
-  return ready > 0;
 }
 
 void ExpectCleanExit(int status, const ServerProcess& server) {
@@ -120,7 +112,7 @@ TEST(ServerDrain, AJobThatOutlivesTheDrainTimeoutIsQueuedAgainAndSucceedsOnTheNe
     std::string log = server.stderr_text();
     EXPECT_NE(log.find("event=server_drained handed_back=1"), std::string::npos) << log;
     // Handed back: its process group killed, the job queued with its attempt refunded.
-    EXPECT_TRUE(ProcessGone(pid, 10s)) << "the generator outlived the drain";
+    EXPECT_TRUE(WaitProcessGone(pid, 10s)) << "the generator outlived the drain";
     store::Job stored = StoredJob(data, id);
     EXPECT_EQ(stored.status, store::JobStatus::kQueued);
     EXPECT_EQ(stored.attempts, 0);

@@ -15,6 +15,7 @@
 #include "store/sqlite_job_store.h"
 #include "../support/job_events.h"
 #include "../support/raw_http.h"
+#include "../support/process_wait.h"
 #include "../support/server_process.h"
 #include "../support/test_images.h"
 
@@ -44,17 +45,6 @@ void Touch(const std::string& path) { std::ofstream(path) << "go"; }
 int ReadPid(const std::string& path) { return std::atoi(ReadWholeFile(path).c_str()); }
 
 bool ProcessExists(int pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
-
-// Waits for a process that is not our child to exit, on a pidfd (readable once it
-// has exited), not on a clock.
-bool WaitProcessGone(int pid, std::chrono::milliseconds timeout) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd entry{fd, POLLIN, 0};
-  int ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
-  ::close(fd);
-  return ready > 0;
-}
 
 int64_t ParseIsoMs(const json& value) {
   // "2026-11-23T14:32:07.346Z" -> ms since epoch (UTC).
