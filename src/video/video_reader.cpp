@@ -1,5 +1,6 @@
 #include "video/video_reader.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "video/av_error.h"
@@ -30,7 +31,11 @@ Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path, 
   }
   d->pkt_timebase = stream->time_base;
   d->err_recognition |= AV_EF_EXPLODE;  // damaged data is an error, not a concealed frame
-  d->thread_count = 0;                  // libavcodec picks; decoding is small next to the model
+  // Slice threads only: with frame threads a decoding error surfaces frames
+  // after the packet that caused it, and the message would name the wrong frame.
+  // Decoding is small next to the model either way.
+  d->thread_count = 0;
+  d->thread_type = FF_THREAD_SLICE;
   if (int error = avcodec_open2(d, codec, nullptr); error < 0) {
     return AvStatus(StatusCode::kBadImage, path + ": cannot open the " + codec->name + " decoder", error);
   }
@@ -44,14 +49,57 @@ Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path, 
   return reader;
 }
 
+namespace {
+
+std::string SecondsText(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.3f", seconds);
+  return text;
+}
+
+}  // namespace
+
 std::string VideoReader::Where() const {
-  std::string where = "frame " + std::to_string(frames_out_);
-  if (last_pts_ != AV_NOPTS_VALUE) {
-    char seconds[32];
-    std::snprintf(seconds, sizeof(seconds), "%.3f", static_cast<double>(last_pts_) * av_q2d(video_stream().time_base));
-    where += " (after t = " + std::string(seconds) + " s)";
+  // Packets reach the decoder in decoding order; the one being decoded is the
+  // last one sent, which B-frames may place before frames already shown.
+  std::string where = "frame " + std::to_string(video_packets_ > 0 ? video_packets_ - 1 : 0) + " in decoding order";
+  if (packet_pts_ != AV_NOPTS_VALUE) {
+    where += " (t = " + SecondsText(static_cast<double>(packet_pts_) * av_q2d(video_stream().time_base)) + " s)";
   }
   return where;
+}
+
+Status VideoReader::CheckComplete() const {
+  if (!range_.whole()) return Status::Ok();
+  const int64_t announced = video_stream().nb_frames;
+  if (announced > 0 && video_packets_ < announced) {
+    return BadImageError(path_ + ": the video ends after " + std::to_string(video_packets_) +
+                         " frames, but its header announces " + std::to_string(announced) + ": the file is truncated");
+  }
+  // Containers without a frame count (MKV) announce a duration: a file whose
+  // streams all stop well short of it lost its end. "Well short" is two frame
+  // intervals, since a complete file ends within one.
+  const AVFormatContext& c = *input_;
+  if (c.duration > 0 && max_end_ != AV_NOPTS_VALUE) {
+    const int64_t start = c.start_time != AV_NOPTS_VALUE ? c.start_time : 0;
+    const AVRational rate = video_stream().avg_frame_rate;
+    const double interval = rate.num > 0 && rate.den > 0 ? av_q2d(av_inv_q(rate)) : 0.1;
+    const double missing = static_cast<double>(c.duration - (max_end_ - start)) / AV_TIME_BASE;
+    if (missing > 2 * interval) {
+      return BadImageError(path_ + ": the video ends after " + std::to_string(video_packets_) + " frames at t = " +
+                           SecondsText(static_cast<double>(max_end_) / AV_TIME_BASE) + " s, but the file announces " +
+                           SecondsText(static_cast<double>(c.duration) / AV_TIME_BASE) +
+                           " s: the file is truncated");
+    }
+  }
+  return Status::Ok();
+}
+
+void VideoReader::NoteEnd(const AVPacket& packet) {
+  if (packet.pts == AV_NOPTS_VALUE) return;
+  const int64_t end = av_rescale_q(packet.pts + std::max<int64_t>(packet.duration, 0),
+                                   input_->streams[packet.stream_index]->time_base, AV_TIME_BASE_Q);
+  if (max_end_ == AV_NOPTS_VALUE || end > max_end_) max_end_ = end;
 }
 
 Status VideoReader::FrameError(std::string_view what, int error) const {
@@ -84,7 +132,6 @@ Result<ReadItem> VideoReader::Next() {
         return item;
       }
       frame->pts = pts;
-      last_pts_ = pts;
       item.kind = ReadItem::Kind::kFrame;
       item.frame = std::move(frame);
       item.frame_index = frames_out_++;
@@ -92,11 +139,7 @@ Result<ReadItem> VideoReader::Next() {
     }
     if (error == AVERROR_EOF) {
       ended_ = true;
-      const int64_t announced = video_stream().nb_frames;
-      if (range_.whole() && announced > 0 && video_packets_ < announced) {
-        return Status(BadImageError(path_ + ": the video ends at " + Where() + ", but its header announces " +
-                                    std::to_string(announced) + " frames: the file is truncated"));
-      }
+      if (Status s = CheckComplete(); !s.ok()) return s;
       return item;
     }
     if (error != AVERROR(EAGAIN)) return FrameError("cannot decode", error);
@@ -110,8 +153,10 @@ Result<ReadItem> VideoReader::Next() {
       continue;
     }
     if (error < 0) return FrameError("cannot read the file", error);
+    NoteEnd(*packet_);
     if (packet_->stream_index == video_index_) {
       ++video_packets_;
+      packet_pts_ = packet_->pts;
       if (packet_->flags & AV_PKT_FLAG_CORRUPT) {
         return Status(BadImageError(path_ + ": " + Where() + " is cut short (the file is truncated or damaged)"));
       }

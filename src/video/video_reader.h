@@ -6,7 +6,7 @@
 // AV_EF_EXPLODE, a frame flagged corrupt or a packet the demuxer could only read
 // in part stops the read, and a file that ends before the frame count its header
 // announces is reported as truncated. Each message names the frame (counting
-// from 0) and its time.
+// from 0, in decoding order) and its time.
 #pragma once
 
 #include <cstdint>
@@ -55,8 +55,12 @@ class VideoReader {
  private:
   VideoReader() = default;
   Status FrameError(std::string_view what, int error) const;
-  std::string Where() const;  // "frame N (t = S s)"
+  std::string Where() const;  // "frame N in decoding order (t = S s)"
   bool InRange(const AVPacket& packet) const;
+  // At the end of a whole-file read: kBadImage when the file announced more.
+  Status CheckComplete() const;
+  // Tracks where the packets read so far end (any stream), for CheckComplete.
+  void NoteEnd(const AVPacket& packet);
 
   std::string path_;
   InputContext input_;
@@ -66,7 +70,8 @@ class VideoReader {
   VideoRange range_;
   int64_t frames_out_ = 0;
   int64_t video_packets_ = 0;
-  int64_t last_pts_ = AV_NOPTS_VALUE;
+  int64_t packet_pts_ = AV_NOPTS_VALUE;  // of the last video packet sent to the decoder
+  int64_t max_end_ = AV_NOPTS_VALUE;     // AV_TIME_BASE units
   bool input_done_ = false;
   bool ended_ = false;
 };

@@ -9,6 +9,9 @@
 #include <iterator>
 
 #include "../support/test_images.h"
+#include "engine/lanczos_upscaler.h"
+#include "video/av_error.h"
+#include "video/video_upscale_pipeline.h"
 #include "video_clips.h"
 
 namespace tessera::test {
@@ -256,6 +259,34 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   EXPECT_NE(t.output.find("truncated"), std::string::npos) << t.output;
   EXPECT_FALSE(fs::exists(dir / "t.mp4"));
   EXPECT_FALSE(fs::exists(dir / "t.mp4.partial"));
+
+  // MKV has no frame count: the duration it announces gives a cut file away.
+  MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264", "-g", "2"}, false);
+  std::vector<uint8_t> mkv = ReadFile(dir / "in.mkv");
+  std::ofstream(dir / "cut.mkv", std::ios::binary).write(reinterpret_cast<const char*>(mkv.data()),
+                                                         static_cast<std::streamsize>(mkv.size() * 2 / 3));
+  ProgramResult m = RunTessera({"upscale", "-i", dir / "cut.mkv", "-o", dir / "m.mp4", "-n", kModel});
+  EXPECT_EQ(m.exit_code, 1) << m.output;
+  EXPECT_NE(m.output.find("the video ends after "), std::string::npos) << m.output;
+  EXPECT_NE(m.output.find("truncated"), std::string::npos) << m.output;
+  EXPECT_FALSE(fs::exists(dir / "m.mp4"));
+}
+
+TEST(VideoUpscaleTest, NvencRunsOnAnNvidiaGpuOrFailsClearlyBeforeWork) {
+  TempDir dir;
+  MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264"}, false);
+  ProgramResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel, "--codec",
+                                "h264_nvenc"});
+  if (r.exit_code == 0) {
+    EXPECT_EQ(StreamOfType(ProbeStreams(dir / "out.mp4"), "video")["codec_name"], "h264");
+  } else {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_TRUE(r.output.find("NVENC needs an NVIDIA GPU") != std::string::npos ||
+                r.output.find("has no encoder h264_nvenc") != std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("frames 1/"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(dir / "out.mp4"));
+  }
 }
 
 TEST(VideoUpscaleTest, AFullDiskFailsTheRunAndRemovesThePartialFile) {
@@ -271,6 +302,33 @@ TEST(VideoUpscaleTest, AFullDiskFailsTheRunAndRemovesThePartialFile) {
   EXPECT_FALSE(fs::exists(dir / "out.mkv.partial"));
   std::ifstream old(dir / "out.mkv");
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(old), std::istreambuf_iterator<char>()), "an older output");
+}
+
+TEST(VideoUpscalePipelineTest, ASegmentIsUpscaledIntoAFileOfItsOwn) {
+  TempDir dir;
+  Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.6", "-c:v", "libx264", "-g", "2", "-bf", "0",
+          dir / "in.mkv"});
+  std::vector<double> times = FrameTimes(dir / "in.mkv");
+  ASSERT_EQ(times.size(), 6u);
+  InitImagingForTests();
+  video::ShowOnlyLibavErrors();
+  engine::LanczosUpscaler lanczos(2.0);
+  video::VideoUpscaleOptions options;
+  options.input = dir / "in.mkv";
+  options.output = dir / "segment.mkv";
+  options.range = {200, 400};  // frames 2 and 3 (MKV's time base is 1/1000), keyframe to keyframe
+  std::vector<int64_t> progress;
+  video::VideoUpscaleReport report;
+  Status s = video::UpscaleVideo(lanczos, options, [&](int64_t done, int64_t) { progress.push_back(done); }, &report);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(report.frames, 2);
+  EXPECT_EQ(progress, (std::vector<int64_t>{1, 2}));
+  std::vector<double> segment = FrameTimes(dir / "segment.mkv");
+  ASSERT_EQ(segment.size(), 2u);
+  EXPECT_NEAR(segment[0], times[2], 1e-3);
+  EXPECT_NEAR(segment[1], times[3], 1e-3);
+  EXPECT_EQ(StreamOfType(ProbeStreams(dir / "segment.mkv"), "video")["width"], 128);
+  EXPECT_FALSE(fs::exists(dir / "segment.mkv.partial"));
 }
 
 TEST(VideoUpscaleTest, ANonVideoStillGoesTheImageWay) {
