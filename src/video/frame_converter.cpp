@@ -15,13 +15,28 @@ namespace {
 // out and accurate rounding, so an RGB or 4:4:4 video goes through unchanged.
 constexpr int kScaleFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP | SWS_BITEXACT;
 
+// The JPEG ("J") formats are their plain twins at full range; libswscale warns
+// about them, and the range is passed to it explicitly (ApplyColour).
+AVPixelFormat WithoutJ(AVPixelFormat format) {
+  switch (format) {
+    case AV_PIX_FMT_YUVJ420P: return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P: return AV_PIX_FMT_YUV411P;
+    default: return format;
+  }
+}
+
+bool IsJ(AVPixelFormat format) { return WithoutJ(format) != format; }
+
 // libswscale's matrix for a colour space; unspecified is BT.601, as everywhere in libav*.
 const int* Coefficients(AVColorSpace matrix) { return sws_getCoefficients(static_cast<int>(matrix)); }
 
 int IsFullRange(AVColorRange range, AVPixelFormat format) {
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
   if (d != nullptr && (d->flags & AV_PIX_FMT_FLAG_RGB)) return 1;
-  return range == AVCOL_RANGE_JPEG ? 1 : 0;
+  return range == AVCOL_RANGE_JPEG || IsJ(format) ? 1 : 0;
 }
 
 // Sets the matrix and ranges; RGB-to-RGB conversions refuse a matrix (they need
@@ -40,7 +55,7 @@ void ApplyColour(SwsContext* context, ColourSpace colour, AVPixelFormat yuv_form
 Result<imaging::PixelBuffer> FrameToRgb::Convert(const AVFrame& frame) {
   if (!context_ || frame.width != width_ || frame.height != height_ || frame.format != format_) {
     const auto format = static_cast<AVPixelFormat>(frame.format);
-    context_.reset(sws_getContext(frame.width, frame.height, format, frame.width, frame.height, AV_PIX_FMT_RGB24,
+    context_.reset(sws_getContext(frame.width, frame.height, WithoutJ(format), frame.width, frame.height, AV_PIX_FMT_RGB24,
                                   kScaleFlags, nullptr, nullptr, nullptr));
     if (!context_) {
       const char* name = av_get_pix_fmt_name(format);
@@ -77,8 +92,8 @@ Result<Frame> RgbToFrame::Convert(const imaging::PixelBuffer& rgb) {
                                 std::to_string(height_)));
   }
   if (!context_) {
-    context_.reset(sws_getContext(width_, height_, AV_PIX_FMT_RGB24, width_, height_, format_, kScaleFlags, nullptr,
-                                  nullptr, nullptr));
+    context_.reset(sws_getContext(width_, height_, AV_PIX_FMT_RGB24, width_, height_, WithoutJ(format_), kScaleFlags,
+                                  nullptr, nullptr, nullptr));
     if (!context_) return Status(InternalError(std::string("cannot convert RGB to ") + av_get_pix_fmt_name(format_)));
     ApplyColour(context_.get(), colour_, format_, false);
   }

@@ -102,7 +102,8 @@ std::vector<std::vector<uint8_t>> RgbFrames(const std::string& path) {
     }
   }
   TempDir dir;
-  Ffmpeg({"-noautorotate", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24",
+  Ffmpeg({"-noautorotate", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags", kPipelineSwsFlags,
+          "-f", "rawvideo", "-pix_fmt", "rgb24",
           dir / "frames.rgb"});
   std::vector<uint8_t> all = ReadAll(dir / "frames.rgb");
   const size_t frame_bytes = static_cast<size_t>(width) * height * 3;

@@ -34,12 +34,18 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// The chroma and rounding flags of src/video/frame_converter.cpp, for ffmpeg's
+// own conversions to RGB: ffmpeg's default upsamples chroma differently, and the
+// model magnifies such differences.
+inline constexpr const char* kPipelineSwsFlags = "bicubic+accurate_rnd+full_chroma_int+full_chroma_inp+bitexact";
+
 // ffprobe -show_streams -show_chapters -show_format as JSON.
 nlohmann::json ProbeStreams(const std::string& path);
 // The first video stream's frames: pts_time of each, in order of presentation.
 std::vector<double> FrameTimes(const std::string& path);
 // The first video stream's frames as rgb24, each width*height*3 bytes, as
-// stored (not rotated by the display matrix).
+// stored (not rotated by the display matrix), converted by ffmpeg with
+// kPipelineSwsFlags and the stream's own matrix and range.
 std::vector<std::vector<uint8_t>> RgbFrames(const std::string& path);
 // The first video stream's luma planes as stored (yuv420p, yuv444p or
 // yuv420p10le), in 8-bit units (10-bit values / 4).

@@ -44,10 +44,9 @@ std::vector<std::vector<uint8_t>> UpscaledAsImages(const std::string& video, con
                                                    const std::string& model = kModel) {
   fs::create_directories(dir.path() / "frames");
   // As stored: the model is not rotation-invariant, so frames are compared
-  // unrotated. Chroma is upsampled as the pipeline does it (frame_converter.cpp):
-  // ffmpeg's default differs, and the model magnifies the difference.
-  Ffmpeg({"-noautorotate", "-i", video, "-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags",
-          "bicubic+accurate_rnd+full_chroma_int+full_chroma_inp+bitexact", "-pix_fmt", "rgb24",
+  // unrotated, and converted to RGB as the pipeline converts them.
+  Ffmpeg({"-noautorotate", "-i", video, "-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags", kPipelineSwsFlags,
+          "-pix_fmt", "rgb24",
           (dir.path() / "frames" / "%03d.png").string()});
   ProgramResult r = RunTessera({"upscale", "-i", dir / "frames", "-o", dir / "big", "-n", model, "-f", "png"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -183,6 +182,33 @@ TEST(VideoUpscaleTest, OddSizeAndTenBitVideos) {
   EXPECT_EQ(StreamOfType(ProbeStreams(dir / "ten_out.mp4"), "video")["pix_fmt"], "yuv420p10le");
   TempDir ten_frames;
   ExpectFramesMatchImages(dir / "ten.mp4", dir / "ten_out.mp4", ten_frames);
+}
+
+std::vector<double> AsDoubles(const std::vector<uint8_t>& bytes) { return {bytes.begin(), bytes.end()}; }
+
+TEST(VideoUpscaleTest, ColourMatrixRangeAndPrimariesAreKept) {
+  TempDir dir;
+  // BT.709, full range: both differ from the BT.601 limited-range default, and a
+  // pipeline that ignored either would shift testsrc2's saturated colours.
+  MakeClip(dir / "in.mkv", "64x48",
+           {"-c:v", "libx264", "-pix_fmt", "yuv444p", "-colorspace", "bt709", "-color_primaries", "bt709",
+            "-color_trc", "bt709", "-color_range", "pc"},
+           false);
+  const nlohmann::json in = StreamOfType(ProbeStreams(dir / "in.mkv"), "video");
+  ASSERT_EQ(in["color_space"], "bt709");
+  ASSERT_EQ(in["color_range"], "pc");
+  ProgramResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mkv", "-n", kModel, "--crf", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json out = StreamOfType(ProbeStreams(dir / "out.mkv"), "video");
+  for (const char* key : {"color_space", "color_range", "color_primaries", "color_transfer", "pix_fmt"}) {
+    EXPECT_EQ(out[key], in[key]) << key;
+  }
+  std::vector<std::vector<uint8_t>> expected = UpscaledAsImages(dir / "in.mkv", dir);
+  std::vector<std::vector<uint8_t>> got = RgbFrames(dir / "out.mkv");
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_GE(PlanePsnr(AsDoubles(got[i]), AsDoubles(expected[i])), 38) << "frame " << i << " (RGB)";
+  }
 }
 
 TEST(VideoUpscaleTest, LosslessRgbIsBitExactAndX4Quadruples) {
