@@ -22,6 +22,7 @@
 #include "engine/model_upscaler.h"
 #include "imaging/pixel_buffer.h"
 #include "imaging/vips_runtime.h"
+#include "video/av_error.h"
 #include "video/frame_converter.h"
 #include "video/video_reader.h"
 #include "video/video_upscale_pipeline.h"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
                            std::to_string(frames) + " -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest '" + clip + "'";
   if (std::system(make.c_str()) != 0) return Fail("ffmpeg could not make the clip");
 
+  video::ShowOnlyLibavErrors();
   if (Status s = imaging::InitImaging({}); !s.ok()) return Fail(s.message());
   const std::string model_dir = engine::DefaultModelDir();
   auto manifest = engine::ReadManifest(model_dir);
@@ -112,7 +114,10 @@ int main(int argc, char** argv) {
   const double pipeline = Seconds(start);
 
   const double n = static_cast<double>(rgb.size());
-  std::printf("video_bench model=%s size=%s frames=%zu\n", model.c_str(), size.c_str(), rgb.size());
+  double load[1] = {0};
+  ::getloadavg(load, 1);
+  std::printf("video_bench model=%s size=%s frames=%zu load_average_at_end=%.2f\n", model.c_str(), size.c_str(),
+              rgb.size(), load[0]);
   std::printf("upscale_only_fps=%.3f pipeline_fps=%.3f pipeline_vs_upscale_only=%.3f\n", n / upscale_only,
               n / pipeline, upscale_only / pipeline);
   std::printf("pipeline: model %.2f s of %.2f s, model waiting for decoded frames %.2f s\n", report.upscale_seconds,
