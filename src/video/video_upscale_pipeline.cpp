@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
-#include <mutex>
+#include <functional>
 #include <thread>
 
 #include "imaging/pixel_buffer.h"
@@ -31,30 +31,6 @@ struct Item {
   Packet packet;
 };
 using Queue = runtime::BoundedQueue<Item>;
-
-// The first error of any stage; recording it stops every stage.
-class FirstError {
- public:
-  FirstError(Queue& a, Queue& b) : a_(a), b_(b) {}
-  void Set(Status status) {
-    {
-      std::lock_guard lock(mutex_);
-      if (status_.ok()) status_ = std::move(status);
-    }
-    a_.Cancel();
-    b_.Cancel();
-  }
-  Status Get() const {
-    std::lock_guard lock(mutex_);
-    return status_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  Status status_;
-  Queue& a_;
-  Queue& b_;
-};
 
 Status CheckPaths(const VideoUpscaleOptions& o) {
   namespace fs = std::filesystem;
@@ -118,77 +94,103 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
   Result<std::unique_ptr<VideoWriter>> writer = VideoWriter::Open(setup, **reader);
   if (!writer.ok()) return writer.status();
 
-  // 2. Three stages: decode here-after in its thread, the model on this one, encode in its thread.
+  // 2. Three stages: decoding in its thread, the model on this one, encoding in
+  // its thread. The first failure cancels both queues, which stops the others;
+  // the error kept is the one of the earliest frame, as in runtime/pipeline.h.
   Queue decoded(options.decoded_queue);
   Queue upscaled(options.upscaled_queue);
-  FirstError error(decoded, upscaled);
+  runtime::pipeline_detail::FirstError error;
+  auto fail = [&](int64_t frame, Status status) {
+    error.Record(static_cast<size_t>(frame), std::move(status));
+    decoded.Cancel();
+    upscaled.Cancel();
+  };
+  // Each stage returns its error; Guarded turns an escaping exception into one.
+  auto run_stage = [&](const int64_t& frame, const std::function<Status()>& stage) {
+    Status s = runtime::pipeline_detail::Guarded(stage);
+    if (!s.ok()) fail(frame, std::move(s));
+    return s.ok();
+  };
   const int64_t total = info->frames;
-  int64_t frames_written = 0;
 
+  int64_t frames_read = 0;
   std::thread decode([&] {
-    VideoReader& r = **reader;
-    FrameToRgb to_rgb(r.colour());
-    for (;;) {
-      Result<ReadItem> item = r.Next();
-      if (!item.ok()) return error.Set(item.status());
-      if (item->kind == ReadItem::Kind::kEnd) break;
-      if (item->kind == ReadItem::Kind::kPacket) {
-        if (!decoded.Push(Item{{}, std::move(item->packet)})) return;
-        continue;
+    const bool done = run_stage(frames_read, [&]() -> Status {
+      VideoReader& r = **reader;
+      FrameToRgb to_rgb(r.colour());
+      for (;;) {
+        Result<ReadItem> item = r.Next();
+        if (!item.ok()) return item.status();
+        if (item->kind == ReadItem::Kind::kEnd) return Status::Ok();
+        if (item->kind == ReadItem::Kind::kPacket) {
+          if (!decoded.Push(Item{{}, std::move(item->packet)})) return Status::Ok();  // cancelled
+          continue;
+        }
+        Result<imaging::PixelBuffer> rgb = to_rgb.Convert(*item->frame);
+        if (!rgb.ok()) return rgb.status();
+        RgbFrame frame{std::move(*rgb), TimestampOf(*item->frame, item->frame_index, r.video_stream()),
+                       item->frame_index};
+        frames_read = item->frame_index + 1;
+        if (!decoded.Push(Item{std::move(frame), nullptr})) return Status::Ok();  // cancelled
       }
-      Result<imaging::PixelBuffer> rgb = to_rgb.Convert(*item->frame);
-      if (!rgb.ok()) return error.Set(rgb.status());
-      RgbFrame frame{std::move(*rgb), TimestampOf(*item->frame, item->frame_index, r.video_stream()),
-                     item->frame_index};
-      if (!decoded.Push(Item{std::move(frame), nullptr})) return;
-    }
-    decoded.Close();
+    });
+    if (done) decoded.Close();
   });
 
+  int64_t frames_written = 0;
   std::thread encode([&] {
-    VideoWriter& w = **writer;
-    RgbToFrame to_frame(static_cast<int>(out_size.width), static_cast<int>(out_size.height), w.pix_fmt(), w.colour());
-    while (std::optional<Item> item = upscaled.Pop()) {
-      if (item->packet) {
-        if (Status s = w.WritePacket(*item->packet); !s.ok()) return error.Set(s);
-        continue;
+    run_stage(frames_written, [&]() -> Status {
+      VideoWriter& w = **writer;
+      RgbToFrame to_frame(static_cast<int>(out_size.width), static_cast<int>(out_size.height), w.pix_fmt(),
+                          w.colour());
+      while (std::optional<Item> item = upscaled.Pop()) {
+        if (item->packet) {
+          if (Status s = w.WritePacket(*item->packet); !s.ok()) return s;
+          continue;
+        }
+        Result<Frame> frame = to_frame.Convert(item->frame.pixels);
+        if (!frame.ok()) {
+          return Status(frame.status().code(),
+                        "frame " + std::to_string(item->frame.index) + ": " + frame.status().message());
+        }
+        (*frame)->pts = item->frame.pts;
+        if (Status s = w.WriteFrame(**frame); !s.ok()) return s;
+        ++frames_written;
+        if (progress) progress(frames_written, total);
       }
-      RgbFrame& rgb = item->frame;
-      Result<Frame> frame = to_frame.Convert(rgb.pixels);
-      if (!frame.ok()) return error.Set(frame.status());
-      (*frame)->pts = rgb.pts;
-      if (Status s = w.WriteFrame(**frame); !s.ok()) return error.Set(s);
-      ++frames_written;
-      if (progress) progress(frames_written, total);
-    }
-    if (!error.Get().ok()) return;
-    if (Status s = w.Finish(); !s.ok()) error.Set(s);
+      // Cancelled: another stage failed, and the partial file is removed with the writer.
+      if (!error.status().ok()) return Status::Ok();
+      return w.Finish();
+    });
   });
 
   double upscale_seconds = 0;
   double wait_seconds = 0;
-  for (;;) {
-    auto wait_start = Clock::now();
-    std::optional<Item> item = decoded.Pop();
-    wait_seconds += SecondsSince(wait_start);
-    if (!item) break;
-    if (!item->packet) {
-      RgbFrame* frame = &item->frame;
-      auto run_start = Clock::now();
-      Result<imaging::Image> image = imaging::FromPixels(frame->pixels);
-      Result<imaging::Image> big = image.ok() ? upscaler.Run(*image, Deadline(), nullptr) : image.status();
-      Result<imaging::PixelBuffer> pixels = big.ok() ? imaging::ToPixels(*big) : big.status();
-      upscale_seconds += SecondsSince(run_start);
-      if (!pixels.ok()) {
-        error.Set(Status(pixels.status().code(),
-                         "frame " + std::to_string(frame->index) + ": " + pixels.status().message()));
-        break;
+  int64_t frames_upscaled = 0;
+  const bool upscaled_all = run_stage(frames_upscaled, [&]() -> Status {
+    for (;;) {
+      auto wait_start = Clock::now();
+      std::optional<Item> item = decoded.Pop();
+      wait_seconds += SecondsSince(wait_start);
+      if (!item) return Status::Ok();
+      if (!item->packet) {
+        RgbFrame& frame = item->frame;
+        frames_upscaled = frame.index;
+        auto run_start = Clock::now();
+        Result<imaging::Image> image = imaging::FromPixels(frame.pixels);
+        Result<imaging::Image> big = image.ok() ? upscaler.Run(*image, Deadline(), nullptr) : image.status();
+        Result<imaging::PixelBuffer> pixels = big.ok() ? imaging::ToPixels(*big) : big.status();
+        upscale_seconds += SecondsSince(run_start);
+        if (!pixels.ok()) {
+          return Status(pixels.status().code(), "frame " + std::to_string(frame.index) + ": " +
+                                                    pixels.status().message());
+        }
+        frame.pixels = std::move(*pixels);
       }
-      frame->pixels = std::move(*pixels);
+      if (!upscaled.Push(std::move(*item))) return Status::Ok();  // cancelled
     }
-    if (!upscaled.Push(std::move(*item))) break;
-  }
-  if (error.Get().ok()) upscaled.Close();
+  });
+  if (upscaled_all) upscaled.Close();
   decode.join();
   encode.join();
 
@@ -200,7 +202,7 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
     report->decode_wait_seconds = wait_seconds;
     report->engine = upscaler.Describe();
   }
-  return error.Get();
+  return error.status();
 }
 
 }  // namespace tessera::video

@@ -1,7 +1,6 @@
 #include "video_clips.h"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -9,49 +8,15 @@
 #include <iterator>
 
 #include "../support/test_images.h"
-#include "util/fd_io.h"
-#include "util/subprocess.h"
 
 namespace tessera::test {
 
 namespace fs = std::filesystem;
 
-ProgramResult RunProgram(const std::vector<std::string>& argv) {
-  char path[] = "/tmp/tessera-video-test-XXXXXX";
-  int fd = ::mkstemp(path);
-  ::close(fd);
-  SubprocessOptions o;
-  o.argv = argv;
-  o.pipe_stdin = false;
-  o.stderr_path = path;
-  auto child = Subprocess::Start(o);
-  EXPECT_TRUE(child.ok()) << argv[0];
-  ProgramResult result;
-  if (!child.ok()) return result;
-  std::vector<uint8_t> buf(1 << 16);
-  for (;;) {
-    auto n = ReadSome(child->stdout_fd(), buf.data(), buf.size());
-    if (!n.ok() || *n == 0) break;
-    result.output.append(reinterpret_cast<char*>(buf.data()), *n);
-  }
-  auto status = child->Wait();
-  if (status.ok() && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-  std::ifstream err(path);
-  result.output.append(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-  std::remove(path);
-  return result;
-}
-
-ProgramResult RunTessera(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{TesseraBinary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProgram(argv);
-}
-
 void Ffmpeg(const std::vector<std::string>& args) {
   std::vector<std::string> argv{"ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-nostdin"};
   argv.insert(argv.end(), args.begin(), args.end());
-  ProgramResult r = RunProgram(argv);
+  RunResult r = RunProgram(argv);
   ASSERT_EQ(r.exit_code, 0) << r.output;
 }
 
@@ -66,14 +31,14 @@ TempDir::~TempDir() {
 }
 
 nlohmann::json ProbeStreams(const std::string& path) {
-  ProgramResult r = RunProgram({"ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-show_format", "-of",
+  RunResult r = RunProgram({"ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-show_format", "-of",
                                 "json", path});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return nlohmann::json::parse(r.output, nullptr, false);
 }
 
 std::vector<double> FrameTimes(const std::string& path) {
-  ProgramResult r = RunProgram({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+  RunResult r = RunProgram({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                                 "frame=pts_time", "-of", "json", path});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::vector<double> times;

@@ -8,17 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../support/run_program.h"
+
 namespace tessera::test {
 
-struct ProgramResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs `argv` (argv[0] looked up in PATH) and waits for it.
-ProgramResult RunProgram(const std::vector<std::string>& argv);
-// `tessera <args>`.
-ProgramResult RunTessera(const std::vector<std::string>& args);
 // ffmpeg -y -hide_banner -loglevel error <args>; fails the test when ffmpeg fails.
 void Ffmpeg(const std::vector<std::string>& args);
 

@@ -48,7 +48,7 @@ std::vector<std::vector<uint8_t>> UpscaledAsImages(const std::string& video, con
   Ffmpeg({"-noautorotate", "-i", video, "-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags", kPipelineSwsFlags,
           "-pix_fmt", "rgb24",
           (dir.path() / "frames" / "%03d.png").string()});
-  ProgramResult r = RunTessera({"upscale", "-i", dir / "frames", "-o", dir / "big", "-n", model, "-f", "png"});
+  RunResult r = RunTessera({"upscale", "-i", dir / "frames", "-o", dir / "big", "-n", model, "-f", "png"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir.path() / "big")) files.push_back(e.path());
@@ -98,7 +98,7 @@ TEST(VideoUpscaleTest, Mp4KeepsTimestampsAudioChaptersAndRotation) {
           "-shortest", dir / "plain.mp4"});
   // FFmpeg 5.1 writes a display matrix from the rotate tag on a stream copy only.
   Ffmpeg({"-i", dir / "plain.mp4", "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90", dir / "in.mp4"});
-  ProgramResult r = RunTessera({"upscale", "-i", dir / "in.mp4", "-o", dir / "out.mp4", "-n", kModel, "--crf", "8"});
+  RunResult r = RunTessera({"upscale", "-i", dir / "in.mp4", "-o", dir / "out.mp4", "-n", kModel, "--crf", "8"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("frames 6/6"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "out.mp4.partial"));
@@ -130,19 +130,19 @@ TEST(VideoUpscaleTest, SubtitlesBecomeMovTextInMp4AndStayAsTheyAreInMkv) {
   Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.6", "-f", "lavfi", "-i",
           "sine=frequency=440:sample_rate=48000:duration=0.6", "-i", dir / "subs.srt", "-map", "0:v", "-map", "1:a",
           "-map", "2:s", "-c:v", "libx264", "-c:a", "libopus", "-c:s", "srt", "-shortest", dir / "in.mkv"});
-  ProgramResult mp4 = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel});
+  RunResult mp4 = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel});
   ASSERT_EQ(mp4.exit_code, 0) << mp4.output;
   EXPECT_EQ(StreamOfType(ProbeStreams(dir / "out.mp4"), "subtitle")["codec_name"], "mov_text");
   EXPECT_TRUE(PacketPayloads(dir / "in.mkv", "0:a") == PacketPayloads(dir / "out.mp4", "0:a"));
 
-  ProgramResult mkv = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mkv", "-n", kModel});
+  RunResult mkv = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mkv", "-n", kModel});
   ASSERT_EQ(mkv.exit_code, 0) << mkv.output;
   EXPECT_EQ(StreamOfType(ProbeStreams(dir / "out.mkv"), "subtitle")["codec_name"], "subrip");
   std::vector<uint8_t> subs_in = PacketPayloads(dir / "in.mkv", "0:s");
   ASSERT_FALSE(subs_in.empty());
   EXPECT_TRUE(subs_in == PacketPayloads(dir / "out.mkv", "0:s"));
   // mov_text back to MKV: SubRip with the same text.
-  ProgramResult back = RunTessera({"upscale", "-i", dir / "out.mp4", "-o", dir / "back.mkv", "-n", kModel});
+  RunResult back = RunTessera({"upscale", "-i", dir / "out.mp4", "-o", dir / "back.mkv", "-n", kModel});
   ASSERT_EQ(back.exit_code, 0) << back.output;
   EXPECT_TRUE(subs_in == PacketPayloads(dir / "back.mkv", "0:s"));
 }
@@ -156,7 +156,7 @@ TEST(VideoUpscaleTest, VariableFrameRateKeepsEveryTimestamp) {
   ASSERT_EQ(in_times.size(), 6u);
   ASSERT_NEAR(in_times[3] - in_times[2], 4.0 / 30, 2e-3);  // the clip really is variable
   for (const char* out : {"out.mp4", "out.mkv"}) {
-    ProgramResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / out, "-n", kModel});
+    RunResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / out, "-n", kModel});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     ExpectSameTimes(in_times, FrameTimes(dir / out));
   }
@@ -165,7 +165,7 @@ TEST(VideoUpscaleTest, VariableFrameRateKeepsEveryTimestamp) {
 TEST(VideoUpscaleTest, OddSizeAndTenBitVideos) {
   TempDir dir;
   MakeClip(dir / "odd.mkv", "97x61", {"-c:v", "libx264", "-pix_fmt", "yuv444p"}, false, "testsrc");
-  ProgramResult odd = RunTessera({"upscale", "-i", dir / "odd.mkv", "-o", dir / "odd_out.mkv", "-n", kModel,
+  RunResult odd = RunTessera({"upscale", "-i", dir / "odd.mkv", "-o", dir / "odd_out.mkv", "-n", kModel,
                                   "--crf", "8"});
   ASSERT_EQ(odd.exit_code, 0) << odd.output;
   const nlohmann::json v = StreamOfType(ProbeStreams(dir / "odd_out.mkv"), "video");
@@ -176,7 +176,7 @@ TEST(VideoUpscaleTest, OddSizeAndTenBitVideos) {
   ExpectFramesMatchImages(dir / "odd.mkv", dir / "odd_out.mkv", odd_frames);
 
   MakeClip(dir / "ten.mp4", "64x48", {"-c:v", "libx264", "-pix_fmt", "yuv420p10le"});
-  ProgramResult ten = RunTessera({"upscale", "-i", dir / "ten.mp4", "-o", dir / "ten_out.mp4", "-n", kModel,
+  RunResult ten = RunTessera({"upscale", "-i", dir / "ten.mp4", "-o", dir / "ten_out.mp4", "-n", kModel,
                                   "--crf", "8"});
   ASSERT_EQ(ten.exit_code, 0) << ten.output;
   EXPECT_EQ(StreamOfType(ProbeStreams(dir / "ten_out.mp4"), "video")["pix_fmt"], "yuv420p10le");
@@ -197,7 +197,7 @@ TEST(VideoUpscaleTest, ColourMatrixRangeAndPrimariesAreKept) {
   const nlohmann::json in = StreamOfType(ProbeStreams(dir / "in.mkv"), "video");
   ASSERT_EQ(in["color_space"], "bt709");
   ASSERT_EQ(in["color_range"], "pc");
-  ProgramResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mkv", "-n", kModel, "--crf", "8"});
+  RunResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mkv", "-n", kModel, "--crf", "8"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const nlohmann::json out = StreamOfType(ProbeStreams(dir / "out.mkv"), "video");
   for (const char* key : {"color_space", "color_range", "color_primaries", "color_transfer", "pix_fmt"}) {
@@ -214,7 +214,7 @@ TEST(VideoUpscaleTest, ColourMatrixRangeAndPrimariesAreKept) {
 TEST(VideoUpscaleTest, LosslessRgbIsBitExactAndX4Quadruples) {
   TempDir dir;
   MakeClip(dir / "rgb.mkv", "64x48", {"-c:v", "ffv1", "-pix_fmt", "bgr0"}, false);
-  ProgramResult r = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "out.mkv", "-n", kModel, "--codec",
+  RunResult r = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "out.mkv", "-n", kModel, "--codec",
                                 "ffv1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::vector<std::vector<uint8_t>> expected = UpscaledAsImages(dir / "rgb.mkv", dir);
@@ -223,7 +223,7 @@ TEST(VideoUpscaleTest, LosslessRgbIsBitExactAndX4Quadruples) {
   ASSERT_EQ(expected.size(), 6u);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(got[i] == expected[i]) << "frame " << i;
 
-  ProgramResult x4 = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "x4.mkv", "-n",
+  RunResult x4 = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "x4.mkv", "-n",
                                  "realesr-animevideov3-x4", "--codec", "ffv1"});
   ASSERT_EQ(x4.exit_code, 0) << x4.output;
   const nlohmann::json v = StreamOfType(ProbeStreams(dir / "x4.mkv"), "video");
@@ -251,7 +251,7 @@ TEST(VideoUpscaleTest, ContainerRulesAndLimitsRefuseBeforeWork) {
   for (const Case& c : cases) {
     std::vector<std::string> args{"upscale", "-i", dir / "in.mp4", "-o", dir / c.output, "-n", kModel};
     args.insert(args.end(), c.flags.begin(), c.flags.end());
-    ProgramResult r = RunTessera(args);
+    RunResult r = RunTessera(args);
     EXPECT_EQ(r.exit_code, 1) << c.message << "\n" << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("frames 1/"), std::string::npos) << "work started: " << r.output;
@@ -271,7 +271,7 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   for (size_t i = corrupt.size() / 2; i < corrupt.size() / 2 + 400; ++i) corrupt[i] = static_cast<uint8_t>(i * 37);
   std::ofstream(dir / "corrupt.mp4", std::ios::binary).write(reinterpret_cast<const char*>(corrupt.data()),
                                                              static_cast<std::streamsize>(corrupt.size()));
-  ProgramResult c = RunTessera({"upscale", "-i", dir / "corrupt.mp4", "-o", dir / "c.mp4", "-n", kModel});
+  RunResult c = RunTessera({"upscale", "-i", dir / "corrupt.mp4", "-o", dir / "c.mp4", "-n", kModel});
   EXPECT_EQ(c.exit_code, 1) << c.output;
   EXPECT_NE(c.output.find("frame "), std::string::npos) << c.output;
   EXPECT_FALSE(fs::exists(dir / "c.mp4"));
@@ -279,7 +279,7 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
 
   std::ofstream(dir / "cut.mp4", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
                                                          static_cast<std::streamsize>(bytes.size() * 2 / 3));
-  ProgramResult t = RunTessera({"upscale", "-i", dir / "cut.mp4", "-o", dir / "t.mp4", "-n", kModel});
+  RunResult t = RunTessera({"upscale", "-i", dir / "cut.mp4", "-o", dir / "t.mp4", "-n", kModel});
   EXPECT_EQ(t.exit_code, 1) << t.output;
   EXPECT_NE(t.output.find("frame "), std::string::npos) << t.output;
   EXPECT_NE(t.output.find("truncated"), std::string::npos) << t.output;
@@ -291,7 +291,7 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   std::vector<uint8_t> mkv = ReadFile(dir / "in.mkv");
   std::ofstream(dir / "cut.mkv", std::ios::binary).write(reinterpret_cast<const char*>(mkv.data()),
                                                          static_cast<std::streamsize>(mkv.size() * 2 / 3));
-  ProgramResult m = RunTessera({"upscale", "-i", dir / "cut.mkv", "-o", dir / "m.mp4", "-n", kModel});
+  RunResult m = RunTessera({"upscale", "-i", dir / "cut.mkv", "-o", dir / "m.mp4", "-n", kModel});
   EXPECT_EQ(m.exit_code, 1) << m.output;
   EXPECT_NE(m.output.find("the video ends after "), std::string::npos) << m.output;
   EXPECT_NE(m.output.find("truncated"), std::string::npos) << m.output;
@@ -301,7 +301,7 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
 TEST(VideoUpscaleTest, NvencRunsOnAnNvidiaGpuOrFailsClearlyBeforeWork) {
   TempDir dir;
   MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264"}, false);
-  ProgramResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel, "--codec",
+  RunResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel, "--codec",
                                 "h264_nvenc"});
   if (r.exit_code == 0) {
     EXPECT_EQ(StreamOfType(ProbeStreams(dir / "out.mp4"), "video")["codec_name"], "h264");
@@ -321,7 +321,7 @@ TEST(VideoUpscaleTest, AFullDiskFailsTheRunAndRemovesThePartialFile) {
   std::ofstream(dir / "out.mkv") << "an older output";
   // A file size limit makes writes fail with EFBIG, as a full disk fails them with ENOSPC.
   const std::string command = "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"";
-  ProgramResult r = RunProgram({"sh", "-c", command, TesseraBinary(), "upscale", "-i", dir / "in.mkv", "-o",
+  RunResult r = RunProgram({"sh", "-c", command, TesseraBinary(), "upscale", "-i", dir / "in.mkv", "-o",
                                 dir / "out.mkv", "-n", kModel, "--codec", "ffv1"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("cannot write"), std::string::npos) << r.output;
@@ -362,7 +362,7 @@ TEST(VideoUpscaleTest, ANonVideoStillGoesTheImageWay) {
   std::vector<uint8_t> png = SolidPng(8, 6, {10, 20, 30});
   std::ofstream(dir / "picture.mp4", std::ios::binary).write(reinterpret_cast<const char*>(png.data()),
                                                               static_cast<std::streamsize>(png.size()));
-  ProgramResult r = RunTessera({"upscale", "-i", dir / "picture.mp4", "-o", dir / "out.png", "-n", "lanczos", "-s",
+  RunResult r = RunTessera({"upscale", "-i", dir / "picture.mp4", "-o", dir / "out.png", "-n", "lanczos", "-s",
                                 "2"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "out.png"));
