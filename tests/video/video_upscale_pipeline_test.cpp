@@ -26,6 +26,12 @@ std::vector<uint8_t> ReadFile(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
+// The first `size` bytes of `bytes` (all by default) into `path`.
+void WriteFile(const std::string& path, const std::vector<uint8_t>& bytes, size_t size = SIZE_MAX) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(std::min(size, bytes.size())));
+}
+
 // 6 frames of `source` (testsrc2, or testsrc: testsrc2 rounds sizes to even) at
 // 10 fps, `size`, with a sine tone (AAC), into `path`.
 void MakeClip(const std::string& path, const std::string& size, const std::vector<std::string>& video_args,
@@ -247,6 +253,8 @@ TEST(VideoUpscaleTest, ContainerRulesAndLimitsRefuseBeforeWork) {
       {{"--max-video-pixels", "3000"}, "out.mp4", "64x48 = 3072 pixels a frame, over --max-video-pixels 3000"},
       {{"--pix-fmt", "rgb24"}, "out.mp4", "--pix-fmt rgb24 is not taken by libx264"},
       {{"--codec", "ffv1", "--crf", "5"}, "out.mkv", "lossless"},
+      {{"--preset", "warpspeed"}, "out.mp4", "cannot open the libx264 encoder (check --preset"},
+      {{"--codec", "libvpx-vp9"}, "out.webm", "audio stream #1 (aac) cannot be stored in WebM"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args{"upscale", "-i", dir / "in.mp4", "-o", dir / c.output, "-n", kModel};
@@ -260,6 +268,29 @@ TEST(VideoUpscaleTest, ContainerRulesAndLimitsRefuseBeforeWork) {
   }
 }
 
+TEST(VideoUpscaleTest, X265AndVp9Encode) {
+  TempDir dir;
+  // Opus audio: WebM holds it (not AAC), MP4 too.
+  Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.6", "-f", "lavfi", "-i",
+          "sine=frequency=440:sample_rate=48000:duration=0.6", "-c:v", "libx264", "-c:a", "libopus", "-shortest",
+          dir / "opus.mkv"});
+  struct Case {
+    const char* codec;
+    const char* output;
+    const char* codec_name;
+  };
+  for (const Case& c : {Case{"libx265", "out.mp4", "hevc"}, Case{"libvpx-vp9", "out.webm", "vp9"}}) {
+    RunResult r = RunTessera({"upscale", "-i", dir / "opus.mkv", "-o", dir / c.output, "-n", kModel, "--codec", c.codec,
+                              "--preset", c.codec == std::string("libx265") ? "ultrafast" : "8"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const nlohmann::json probe = ProbeStreams(dir / c.output);
+    EXPECT_EQ(StreamOfType(probe, "video")["codec_name"], c.codec_name);
+    EXPECT_EQ(StreamOfType(probe, "video")["width"], 128);
+    EXPECT_EQ(FrameTimes(dir / c.output).size(), 6u);
+    EXPECT_TRUE(PacketPayloads(dir / "opus.mkv", "0:a") == PacketPayloads(dir / c.output, "0:a")) << c.codec;
+  }
+}
+
 TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   TempDir dir;
   MakeClip(dir / "in.mp4", "64x48", {"-c:v", "libx264", "-g", "2", "-movflags", "+faststart"}, false);
@@ -269,16 +300,14 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   std::vector<uint8_t> corrupt = bytes;
   // Past the header (faststart puts moov first), over the frames' data.
   for (size_t i = corrupt.size() / 2; i < corrupt.size() / 2 + 400; ++i) corrupt[i] = static_cast<uint8_t>(i * 37);
-  std::ofstream(dir / "corrupt.mp4", std::ios::binary).write(reinterpret_cast<const char*>(corrupt.data()),
-                                                             static_cast<std::streamsize>(corrupt.size()));
+  WriteFile(dir / "corrupt.mp4", corrupt);
   RunResult c = RunTessera({"upscale", "-i", dir / "corrupt.mp4", "-o", dir / "c.mp4", "-n", kModel});
   EXPECT_EQ(c.exit_code, 1) << c.output;
   EXPECT_NE(c.output.find("frame "), std::string::npos) << c.output;
   EXPECT_FALSE(fs::exists(dir / "c.mp4"));
   EXPECT_FALSE(fs::exists(dir / "c.mp4.partial"));
 
-  std::ofstream(dir / "cut.mp4", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                         static_cast<std::streamsize>(bytes.size() * 2 / 3));
+  WriteFile(dir / "cut.mp4", bytes, bytes.size() * 2 / 3);
   RunResult t = RunTessera({"upscale", "-i", dir / "cut.mp4", "-o", dir / "t.mp4", "-n", kModel});
   EXPECT_EQ(t.exit_code, 1) << t.output;
   EXPECT_NE(t.output.find("frame "), std::string::npos) << t.output;
@@ -289,8 +318,7 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   // MKV has no frame count: the duration it announces gives a cut file away.
   MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264", "-g", "2"}, false);
   std::vector<uint8_t> mkv = ReadFile(dir / "in.mkv");
-  std::ofstream(dir / "cut.mkv", std::ios::binary).write(reinterpret_cast<const char*>(mkv.data()),
-                                                         static_cast<std::streamsize>(mkv.size() * 2 / 3));
+  WriteFile(dir / "cut.mkv", mkv, mkv.size() * 2 / 3);
   RunResult m = RunTessera({"upscale", "-i", dir / "cut.mkv", "-o", dir / "m.mp4", "-n", kModel});
   EXPECT_EQ(m.exit_code, 1) << m.output;
   EXPECT_NE(m.output.find("the video ends after "), std::string::npos) << m.output;
@@ -359,9 +387,7 @@ TEST(VideoUpscalePipelineTest, ASegmentIsUpscaledIntoAFileOfItsOwn) {
 
 TEST(VideoUpscaleTest, ANonVideoStillGoesTheImageWay) {
   TempDir dir;
-  std::vector<uint8_t> png = SolidPng(8, 6, {10, 20, 30});
-  std::ofstream(dir / "picture.mp4", std::ios::binary).write(reinterpret_cast<const char*>(png.data()),
-                                                              static_cast<std::streamsize>(png.size()));
+  WriteFile(dir / "picture.mp4", SolidPng(8, 6, {10, 20, 30}));
   RunResult r = RunTessera({"upscale", "-i", dir / "picture.mp4", "-o", dir / "out.png", "-n", "lanczos", "-s",
                                 "2"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
