@@ -111,7 +111,8 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
     if (!s.ok()) fail(frame, std::move(s));
     return s.ok();
   };
-  const int64_t total = info->frames;
+  // A segment's own frame count is known only once read: its progress has no total.
+  const int64_t total = options.range.whole() ? info->frames : 0;
 
   int64_t frames_read = 0;
   std::thread decode([&] {

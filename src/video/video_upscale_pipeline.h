@@ -26,7 +26,7 @@ namespace tessera::video {
 
 struct VideoLimits {
   uint64_t max_pixels = 3840ull * 2160;  // of one input frame (4K UHD)
-  int64_t max_frames = 0;                // 0: no limit
+  int64_t max_frames = 0;                // of the whole input, even for a segment; 0: no limit
 };
 
 struct VideoUpscaleOptions {
@@ -44,14 +44,15 @@ struct VideoUpscaleOptions {
 
 struct VideoUpscaleReport {
   int64_t frames = 0;
-  int64_t frames_expected = 0;  // the probe's count, for the whole file
+  int64_t frames_expected = 0;  // the probe's count for the whole file; 0 for a segment
   double seconds = 0;           // the whole run
   double upscale_seconds = 0;   // inside the model
   double decode_wait_seconds = 0;  // the model waiting for a decoded frame
   std::string engine;           // the upscaler's description
 };
 
-// Called from the encoding thread after each frame is written.
+// Called from the encoding thread after each frame is written; `total` is 0
+// when unknown (a segment).
 using FrameProgressFn = std::function<void(int64_t done, int64_t total)>;
 
 Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions& options,
