@@ -47,10 +47,14 @@ int main(int argc, char** argv) {
   std::string model = "realesr-animevideov3-x2";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--frames") frames = std::atoi(argv[i + 1]);
-    else if (flag == "--size") size = argv[i + 1];
-    else if (flag == "--model") model = argv[i + 1];
-    else return Fail("unknown flag " + flag);
+    if (flag == "--frames")
+      frames = std::atoi(argv[i + 1]);
+    else if (flag == "--size")
+      size = argv[i + 1];
+    else if (flag == "--model")
+      model = argv[i + 1];
+    else
+      return Fail("unknown flag " + flag);
   }
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("tessera-video-bench-" + std::to_string(::getpid()));
@@ -118,8 +122,8 @@ int main(int argc, char** argv) {
   ::getloadavg(load, 1);
   std::printf("video_bench model=%s size=%s frames=%zu load_average_at_end=%.2f\n", model.c_str(), size.c_str(),
               rgb.size(), load[0]);
-  std::printf("upscale_only_fps=%.3f pipeline_fps=%.3f pipeline_vs_upscale_only=%.3f\n", n / upscale_only,
-              n / pipeline, upscale_only / pipeline);
+  std::printf("upscale_only_fps=%.3f pipeline_fps=%.3f pipeline_vs_upscale_only=%.3f\n", n / upscale_only, n / pipeline,
+              upscale_only / pipeline);
   std::printf("pipeline: model %.2f s of %.2f s, model waiting for decoded frames %.2f s\n", report.upscale_seconds,
               report.seconds, report.decode_wait_seconds);
   fs::remove_all(dir);

@@ -32,9 +32,8 @@ int RunVideoUpscale(VideoUpscaleRequest request) {
   }
   video::ProgressPrinter printer(stderr);
   video::VideoUpscaleReport report;
-  Status status = video::UpscaleVideo(**upscaler, request.video,
-                                      [&printer](int64_t done, int64_t total) { printer.Update(done, total); },
-                                      &report);
+  Status status = video::UpscaleVideo(
+      **upscaler, request.video, [&printer](int64_t done, int64_t total) { printer.Update(done, total); }, &report);
   if (!status.ok()) {
     LogError("video_failed").Field("input", request.video.input).Field("error", status.ToString());
     return 1;

@@ -74,8 +74,10 @@ Result<Container> ContainerForPath(std::string_view path) {
   if (ext == ".mov") return Container::kMov;
   if (ext == ".mkv") return Container::kMatroska;
   if (ext == ".webm") return Container::kWebm;
-  return Status(InvalidError("the video output must end in .mp4, .m4v, .mov, .mkv or .webm (the container "
-                             "follows the extension); got '" + std::string(path) + "'"));
+  return Status(
+      InvalidError("the video output must end in .mp4, .m4v, .mov, .mkv or .webm (the container "
+                   "follows the extension); got '" +
+                   std::string(path) + "'"));
 }
 
 const char* MuxerName(Container container) {
@@ -109,7 +111,8 @@ Status CheckVideoCodec(Container container, std::string_view codec) {
     return InvalidError("--codec ffv1 is only allowed in MKV (write .mkv), not " + std::string(where));
   }
   if (h26x && container == Container::kWebm) {
-    return InvalidError("--codec " + name + " cannot go into WebM, which holds VP8/VP9/AV1 only; use "
+    return InvalidError("--codec " + name +
+                        " cannot go into WebM, which holds VP8/VP9/AV1 only; use "
                         "--codec libvpx-vp9 or write .mp4/.mkv");
   }
   if (codec == "libvpx-vp9" && container == Container::kMov) {
@@ -151,9 +154,7 @@ Result<std::vector<StreamPlan>> PlanStreams(Container container, const std::vect
       case AVMEDIA_TYPE_VIDEO:
         plans.push_back({s.index, StreamAction::kDrop, "only one video stream is upscaled; others are left out"});
         break;
-      default:
-        plans.push_back({s.index, StreamAction::kDrop, "data streams are not copied"});
-        break;
+      default: plans.push_back({s.index, StreamAction::kDrop, "data streams are not copied"}); break;
     }
   }
   return plans;

@@ -55,8 +55,8 @@ void ApplyColour(SwsContext* context, ColourSpace colour, AVPixelFormat yuv_form
 Result<imaging::PixelBuffer> FrameToRgb::Convert(const AVFrame& frame) {
   if (!context_ || frame.width != width_ || frame.height != height_ || frame.format != format_) {
     const auto format = static_cast<AVPixelFormat>(frame.format);
-    context_.reset(sws_getContext(frame.width, frame.height, WithoutJ(format), frame.width, frame.height, AV_PIX_FMT_RGB24,
-                                  kScaleFlags, nullptr, nullptr, nullptr));
+    context_.reset(sws_getContext(frame.width, frame.height, WithoutJ(format), frame.width, frame.height,
+                                  AV_PIX_FMT_RGB24, kScaleFlags, nullptr, nullptr, nullptr));
     if (!context_) {
       const char* name = av_get_pix_fmt_name(format);
       return Status(InternalError(std::string("cannot convert pixel format ") + (name ? name : "?") + " to RGB"));
@@ -77,8 +77,9 @@ Result<imaging::PixelBuffer> FrameToRgb::Convert(const AVFrame& frame) {
   uint8_t* planes[4] = {rgb.data.data(), nullptr, nullptr, nullptr};
   int strides[4] = {rgb.width * 3, 0, 0, 0};
   int rows = sws_scale(context_.get(), frame.data, frame.linesize, 0, frame.height, planes, strides);
-  if (rows != frame.height) return Status(InternalError("libswscale converted " + std::to_string(rows) + " rows of " +
-                                                        std::to_string(frame.height)));
+  if (rows != frame.height)
+    return Status(
+        InternalError("libswscale converted " + std::to_string(rows) + " rows of " + std::to_string(frame.height)));
   return rgb;
 }
 
@@ -87,9 +88,8 @@ RgbToFrame::RgbToFrame(int width, int height, AVPixelFormat format, ColourSpace 
 
 Result<Frame> RgbToFrame::Convert(const imaging::PixelBuffer& rgb) {
   if (rgb.width != width_ || rgb.height != height_ || rgb.bands != 3) {
-    return Status(InternalError("an upscaled frame is " + std::to_string(rgb.width) + "x" +
-                                std::to_string(rgb.height) + ", the encoder expects " + std::to_string(width_) + "x" +
-                                std::to_string(height_)));
+    return Status(InternalError("an upscaled frame is " + std::to_string(rgb.width) + "x" + std::to_string(rgb.height) +
+                                ", the encoder expects " + std::to_string(width_) + "x" + std::to_string(height_)));
   }
   if (!context_) {
     context_.reset(sws_getContext(width_, height_, AV_PIX_FMT_RGB24, width_, height_, WithoutJ(format_), kScaleFlags,
@@ -110,8 +110,9 @@ Result<Frame> RgbToFrame::Convert(const imaging::PixelBuffer& rgb) {
   const uint8_t* planes[4] = {rgb.data.data(), nullptr, nullptr, nullptr};
   const int strides[4] = {rgb.width * 3, 0, 0, 0};
   int rows = sws_scale(context_.get(), planes, strides, 0, height_, frame->data, frame->linesize);
-  if (rows != height_) return Status(InternalError("libswscale converted " + std::to_string(rows) + " rows of " +
-                                                   std::to_string(height_)));
+  if (rows != height_)
+    return Status(
+        InternalError("libswscale converted " + std::to_string(rows) + " rows of " + std::to_string(height_)));
   return frame;
 }
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 
 #include "imaging/pixel_buffer.h"
-#include "video/av_handles.h"
 #include "util/status.h"
+#include "video/av_handles.h"
 
 namespace tessera::video {
 

@@ -57,8 +57,8 @@ Result<Packet> SubtitleConverter::Convert(const AVPacket& packet) {
   subtitle->end_display_time -= subtitle->start_display_time;
   subtitle->start_display_time = 0;
   std::vector<uint8_t> buffer(kMaxSubtitleBytes);
-  const int size = avcodec_encode_subtitle(encoder_.get(), buffer.data(), static_cast<int>(buffer.size()),
-                                           subtitle.get());
+  const int size =
+      avcodec_encode_subtitle(encoder_.get(), buffer.data(), static_cast<int>(buffer.size()), subtitle.get());
   if (size < 0) return AvStatus(StatusCode::kInternal, "cannot encode a subtitle", size);
   Packet out = MakePacket();
   if (!out || av_new_packet(out.get(), size) < 0) return Status({StatusCode::kOutOfMemory, "subtitle packet"});

@@ -5,8 +5,8 @@
 
 #include <memory>
 
-#include "video/av_handles.h"
 #include "util/status.h"
+#include "video/av_handles.h"
 
 namespace tessera::video {
 

@@ -2,10 +2,10 @@
 
 #include <array>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string_view>
 #include <system_error>
-#include <filesystem>
 
 extern "C" {
 #include <libavutil/pixdesc.h>

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "util/status.h"
 #include "video/av_handles.h"
 #include "video/container_rules.h"
-#include "util/status.h"
 
 namespace tessera::video {
 

@@ -20,8 +20,8 @@ Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path, 
   const AVStream* stream = reader->input_->streams[reader->video_index_];
   const AVCodec* codec = avcodec_find_decoder(stream->codecpar->codec_id);
   if (codec == nullptr) {
-    return Status({StatusCode::kUnsupported, path + ": no decoder for " +
-                                                 std::string(avcodec_get_name(stream->codecpar->codec_id))});
+    return Status({StatusCode::kUnsupported,
+                   path + ": no decoder for " + std::string(avcodec_get_name(stream->codecpar->codec_id))});
   }
   reader->decoder_.reset(avcodec_alloc_context3(codec));
   if (!reader->decoder_ || !reader->packet_) return Status({StatusCode::kOutOfMemory, "cannot allocate a decoder"});
@@ -88,8 +88,7 @@ Status VideoReader::CheckComplete() const {
     if (missing > 2 * interval) {
       return BadImageError(path_ + ": the video ends after " + std::to_string(video_packets_) + " frames at t = " +
                            SecondsText(static_cast<double>(max_end_) / AV_TIME_BASE) + " s, but the file announces " +
-                           SecondsText(static_cast<double>(c.duration) / AV_TIME_BASE) +
-                           " s: the file is truncated");
+                           SecondsText(static_cast<double>(c.duration) / AV_TIME_BASE) + " s: the file is truncated");
     }
   }
   return Status::Ok();

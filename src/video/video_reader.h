@@ -14,9 +14,9 @@
 #include <optional>
 #include <string>
 
+#include "util/status.h"
 #include "video/av_handles.h"
 #include "video/frame_converter.h"
-#include "util/status.h"
 
 namespace tessera::video {
 
@@ -33,9 +33,9 @@ struct VideoRange {
 struct ReadItem {
   enum class Kind { kFrame, kPacket, kEnd };
   Kind kind = Kind::kEnd;
-  Frame frame;          // kFrame: decoded, timestamps in the video stream's time base
+  Frame frame;               // kFrame: decoded, timestamps in the video stream's time base
   int64_t frame_index = -1;  // kFrame: counting from 0 within the read
-  Packet packet;        // kPacket: another stream's packet, in its stream's time base
+  Packet packet;             // kPacket: another stream's packet, in its stream's time base
 };
 
 class VideoReader {

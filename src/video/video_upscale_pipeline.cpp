@@ -89,8 +89,9 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
   if (!reader.ok()) return reader.status();
   const engine::Size out_size =
       upscaler.OutputSize({static_cast<uint64_t>(info->width), static_cast<uint64_t>(info->height)});
-  VideoWriterSetup setup{options.output, *container, *plans, static_cast<int>(out_size.width),
-                         static_cast<int>(out_size.height), options.encode};
+  VideoWriterSetup setup{
+      options.output, *container, *plans, static_cast<int>(out_size.width), static_cast<int>(out_size.height),
+      options.encode};
   Result<std::unique_ptr<VideoWriter>> writer = VideoWriter::Open(setup, **reader);
   if (!writer.ok()) return writer.status();
 
@@ -142,8 +143,7 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
   std::thread encode([&] {
     run_stage(frames_written, [&]() -> Status {
       VideoWriter& w = **writer;
-      RgbToFrame to_frame(static_cast<int>(out_size.width), static_cast<int>(out_size.height), w.pix_fmt(),
-                          w.colour());
+      RgbToFrame to_frame(static_cast<int>(out_size.width), static_cast<int>(out_size.height), w.pix_fmt(), w.colour());
       while (std::optional<Item> item = upscaled.Pop()) {
         if (item->packet) {
           if (Status s = w.WritePacket(*item->packet); !s.ok()) return s;
@@ -183,8 +183,8 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
         Result<imaging::PixelBuffer> pixels = big.ok() ? imaging::ToPixels(*big) : big.status();
         upscale_seconds += SecondsSince(run_start);
         if (!pixels.ok()) {
-          return Status(pixels.status().code(), "frame " + std::to_string(frame.index) + ": " +
-                                                    pixels.status().message());
+          return Status(pixels.status().code(),
+                        "frame " + std::to_string(frame.index) + ": " + pixels.status().message());
         }
         frame.pixels = std::move(*pixels);
       }

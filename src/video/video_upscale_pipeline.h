@@ -18,9 +18,9 @@
 #include <string>
 
 #include "engine/upscaler.h"
+#include "util/status.h"
 #include "video/video_reader.h"
 #include "video/video_writer.h"
-#include "util/status.h"
 
 namespace tessera::video {
 
@@ -44,11 +44,11 @@ struct VideoUpscaleOptions {
 
 struct VideoUpscaleReport {
   int64_t frames = 0;
-  int64_t frames_expected = 0;  // the probe's count for the whole file; 0 for a segment
-  double seconds = 0;           // the whole run
-  double upscale_seconds = 0;   // inside the model
+  int64_t frames_expected = 0;     // the probe's count for the whole file; 0 for a segment
+  double seconds = 0;              // the whole run
+  double upscale_seconds = 0;      // inside the model
   double decode_wait_seconds = 0;  // the model waiting for a decoded frame
-  std::string engine;           // the upscaler's description
+  std::string engine;              // the upscaler's description
 };
 
 // Called from the encoding thread after each frame is written; `total` is 0

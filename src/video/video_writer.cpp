@@ -22,9 +22,9 @@ namespace {
 // Stream side data that describes the picture, not the bitstream: rotation
 // (the display matrix), stereo and 360° layouts, HDR mastering metadata. The
 // upscaled stream keeps these; codec-specific entries are the encoder's to write.
-constexpr AVPacketSideDataType kPictureSideData[] = {
-    AV_PKT_DATA_DISPLAYMATRIX, AV_PKT_DATA_STEREO3D, AV_PKT_DATA_SPHERICAL, AV_PKT_DATA_MASTERING_DISPLAY_METADATA,
-    AV_PKT_DATA_CONTENT_LIGHT_LEVEL};
+constexpr AVPacketSideDataType kPictureSideData[] = {AV_PKT_DATA_DISPLAYMATRIX, AV_PKT_DATA_STEREO3D,
+                                                     AV_PKT_DATA_SPHERICAL, AV_PKT_DATA_MASTERING_DISPLAY_METADATA,
+                                                     AV_PKT_DATA_CONTENT_LIGHT_LEVEL};
 
 // Tags that describe the old file's making, not its content.
 constexpr const char* kFileTagsNotCopied[] = {"encoder", "major_brand", "minor_version", "compatible_brands"};
@@ -32,8 +32,8 @@ constexpr const char* kFileTagsNotCopied[] = {"encoder", "major_brand", "minor_v
 Status CopySideData(const AVStream& in, AVStream* out, bool picture_only) {
   for (int i = 0; i < in.nb_side_data; ++i) {
     const AVPacketSideData& sd = in.side_data[i];
-    if (picture_only && std::find(std::begin(kPictureSideData), std::end(kPictureSideData), sd.type) ==
-                            std::end(kPictureSideData)) {
+    if (picture_only &&
+        std::find(std::begin(kPictureSideData), std::end(kPictureSideData), sd.type) == std::end(kPictureSideData)) {
       continue;
     }
     uint8_t* data = av_stream_new_side_data(out, sd.type, sd.size);
@@ -238,8 +238,7 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::Open(const VideoWriterSetup& s
         w->subtitles_[plan.input_index] = std::move(*converter);
         break;
       }
-      case StreamAction::kDrop:
-        break;
+      case StreamAction::kDrop: break;
     }
     if (e < 0) return AvStatus(StatusCode::kInternal, "cannot set up output stream " + std::to_string(to->index), e);
   }
@@ -251,8 +250,9 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::Open(const VideoWriterSetup& s
     return AvStatus(StatusCode::kIo, "cannot create " + w->partial_, e);
   }
   if (int e = avformat_write_header(out, nullptr); e < 0) {
-    return AvStatus(StatusCode::kInvalid, std::string("the ") + ContainerLabel(setup.container) +
-                                              " muxer refused the streams of " + setup.output, e);
+    return AvStatus(
+        StatusCode::kInvalid,
+        std::string("the ") + ContainerLabel(setup.container) + " muxer refused the streams of " + setup.output, e);
   }
   return w;
 }
@@ -264,15 +264,17 @@ VideoWriter::~VideoWriter() {
 }
 
 Status VideoWriter::WriteError(int error) const {
-  return AvStatus(StatusCode::kIo, "cannot write " + partial_ + " (after " + std::to_string(frames_written_) +
-                                       " frames; is the disk full?)", error);
+  return AvStatus(
+      StatusCode::kIo,
+      "cannot write " + partial_ + " (after " + std::to_string(frames_written_) + " frames; is the disk full?)", error);
 }
 
 Status VideoWriter::DrainEncoder() {
   for (;;) {
     int e = avcodec_receive_packet(encoder_.get(), packet_.get());
     if (e == AVERROR(EAGAIN) || e == AVERROR_EOF) return Status::Ok();
-    if (e < 0) return AvStatus(StatusCode::kInternal, "the encoder failed after frame " + std::to_string(frames_written_), e);
+    if (e < 0)
+      return AvStatus(StatusCode::kInternal, "the encoder failed after frame " + std::to_string(frames_written_), e);
     packet_->stream_index = video_out_index_;
     av_packet_rescale_ts(packet_.get(), encoder_->time_base, out_->streams[video_out_index_]->time_base);
     if (int w = av_interleaved_write_frame(out_.get(), packet_.get()); w < 0) return WriteError(w);

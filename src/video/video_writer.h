@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "util/status.h"
 #include "video/av_handles.h"
 #include "video/container_rules.h"
 #include "video/frame_converter.h"
 #include "video/subtitle_converter.h"
 #include "video/video_reader.h"
-#include "util/status.h"
 
 namespace tessera::video {
 

@@ -48,10 +48,9 @@ TEST(ContainerRulesTest, SubtitlesBecomeMovTextInMp4AndStayInMatroska) {
 }
 
 TEST(ContainerRulesTest, WhatAContainerCannotHoldIsRefusedNamingTheStream) {
-  Result<std::vector<StreamPlan>> pgs =
-      PlanStreams(Container::kMp4,
-                  {{0, AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264}, {1, AVMEDIA_TYPE_SUBTITLE, AV_CODEC_ID_HDMV_PGS_SUBTITLE}},
-                  0);
+  Result<std::vector<StreamPlan>> pgs = PlanStreams(
+      Container::kMp4,
+      {{0, AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264}, {1, AVMEDIA_TYPE_SUBTITLE, AV_CODEC_ID_HDMV_PGS_SUBTITLE}}, 0);
   ASSERT_FALSE(pgs.ok());
   EXPECT_NE(pgs.status().message().find("subtitle stream #1 (hdmv_pgs_subtitle)"), std::string::npos)
       << pgs.status().message();
@@ -61,7 +60,8 @@ TEST(ContainerRulesTest, WhatAContainerCannotHoldIsRefusedNamingTheStream) {
   ASSERT_FALSE(pcm.ok());
   EXPECT_NE(pcm.status().message().find("audio stream #1 (pcm_s16le)"), std::string::npos) << pcm.status().message();
   EXPECT_TRUE(PlanStreams(Container::kMatroska,
-                          {{0, AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264}, {1, AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_PCM_S16LE}}, 0)
+                          {{0, AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_H264}, {1, AVMEDIA_TYPE_AUDIO, AV_CODEC_ID_PCM_S16LE}},
+                          0)
                   .ok());
   Result<std::vector<StreamPlan>> webm = PlanStreams(
       Container::kWebm, {{0, AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_VP9}, {1, AVMEDIA_TYPE_SUBTITLE, AV_CODEC_ID_SUBRIP}}, 0);

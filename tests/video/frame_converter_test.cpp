@@ -36,8 +36,8 @@ TEST(FrameConverterTest, RgbToFrameUsesTheMatrixAndRangeItIsGiven) {
 TEST(FrameConverterTest, FrameToRgbAgreesWithFfmpegOnABt709FullRangeClip) {
   test::TempDir dir;
   test::Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.2", "-c:v", "libx264", "-pix_fmt",
-                "yuv444p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-                "-color_range", "pc", "-qp", "0", dir / "in.mkv"});
+                "yuv444p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range",
+                "pc", "-qp", "0", dir / "in.mkv"});
   std::vector<std::vector<uint8_t>> expected = test::RgbFrames(dir / "in.mkv");
   ASSERT_EQ(expected.size(), 2u);
   Result<std::unique_ptr<VideoReader>> reader = VideoReader::Open(dir / "in.mkv");

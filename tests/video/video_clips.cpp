@@ -31,15 +31,15 @@ TempDir::~TempDir() {
 }
 
 nlohmann::json ProbeStreams(const std::string& path) {
-  RunResult r = RunProgram({"ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-show_format", "-of",
-                                "json", path});
+  RunResult r =
+      RunProgram({"ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-show_format", "-of", "json", path});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return nlohmann::json::parse(r.output, nullptr, false);
 }
 
 std::vector<double> FrameTimes(const std::string& path) {
-  RunResult r = RunProgram({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                                "frame=pts_time", "-of", "json", path});
+  RunResult r = RunProgram(
+      {"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "json", path});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::vector<double> times;
   nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
@@ -68,8 +68,7 @@ std::vector<std::vector<uint8_t>> RgbFrames(const std::string& path) {
   }
   TempDir dir;
   Ffmpeg({"-noautorotate", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags", kPipelineSwsFlags,
-          "-f", "rawvideo", "-pix_fmt", "rgb24",
-          dir / "frames.rgb"});
+          "-f", "rawvideo", "-pix_fmt", "rgb24", dir / "frames.rgb"});
   std::vector<uint8_t> all = ReadAll(dir / "frames.rgb");
   const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
   std::vector<std::vector<uint8_t>> frames;
@@ -105,8 +104,8 @@ std::vector<std::vector<double>> LumaPlanes(const std::string& path) {
   const bool ten_bit = format == "yuv420p10le";
   const size_t sample_bytes = ten_bit ? 2 : 1;
   TempDir dir;
-  Ffmpeg({"-noautorotate", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo",
-          dir / "frames.yuv"});
+  Ffmpeg(
+      {"-noautorotate", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", dir / "frames.yuv"});
   std::vector<uint8_t> all = ReadAll(dir / "frames.yuv");
   std::vector<std::vector<double>> planes;
   const size_t frame_bytes = frame_samples * sample_bytes;

@@ -52,8 +52,7 @@ std::vector<std::vector<uint8_t>> UpscaledAsImages(const std::string& video, con
   // As stored: the model is not rotation-invariant, so frames are compared
   // unrotated, and converted to RGB as the pipeline converts them.
   Ffmpeg({"-noautorotate", "-i", video, "-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags", kPipelineSwsFlags,
-          "-pix_fmt", "rgb24",
-          (dir.path() / "frames" / "%03d.png").string()});
+          "-pix_fmt", "rgb24", (dir.path() / "frames" / "%03d.png").string()});
   RunResult r = RunTessera({"upscale", "-i", dir / "frames", "-o", dir / "big", "-n", model, "-f", "png"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::vector<fs::path> files;
@@ -94,14 +93,51 @@ nlohmann::json StreamOfType(const nlohmann::json& probe, const std::string& type
   return nlohmann::json::object();
 }
 
+// `tessera upscale -i input -o output <flags>` in `dir` fails (exit 1) with each
+// of `messages` in its output, and leaves neither `output` nor its partial file.
+// Returns the output.
+std::string ExpectFailure(const TempDir& dir, const std::string& input, const std::string& output,
+                          const std::vector<std::string>& flags, const std::vector<std::string>& messages) {
+  std::vector<std::string> args{"upscale", "-i", dir / input, "-o", dir / output, "-n", kModel};
+  args.insert(args.end(), flags.begin(), flags.end());
+  RunResult r = RunTessera(args);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  for (const std::string& m : messages) EXPECT_NE(r.output.find(m), std::string::npos) << m << "\n" << r.output;
+  EXPECT_FALSE(fs::exists(dir / output));
+  EXPECT_FALSE(fs::exists(dir / (output + ".partial")));
+  return r.output;
+}
+
 TEST(VideoUpscaleTest, Mp4KeepsTimestampsAudioChaptersAndRotation) {
   TempDir dir;
   std::ofstream(dir / "chapters.txt") << ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=300\ntitle=One\n"
                                          "[CHAPTER]\nTIMEBASE=1/1000\nSTART=300\nEND=600\ntitle=Two\n";
-  Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.6", "-f", "lavfi", "-i",
-          "sine=frequency=440:sample_rate=48000:duration=0.6", "-i", dir / "chapters.txt", "-map", "0:v", "-map",
-          "1:a", "-map_chapters", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "3", "-c:a", "aac",
-          "-shortest", dir / "plain.mp4"});
+  Ffmpeg({"-f",
+          "lavfi",
+          "-i",
+          "testsrc2=size=64x48:rate=10:duration=0.6",
+          "-f",
+          "lavfi",
+          "-i",
+          "sine=frequency=440:sample_rate=48000:duration=0.6",
+          "-i",
+          dir / "chapters.txt",
+          "-map",
+          "0:v",
+          "-map",
+          "1:a",
+          "-map_chapters",
+          "2",
+          "-c:v",
+          "libx264",
+          "-pix_fmt",
+          "yuv420p",
+          "-g",
+          "3",
+          "-c:a",
+          "aac",
+          "-shortest",
+          dir / "plain.mp4"});
   // FFmpeg 5.1 writes a display matrix from the rotate tag on a stream copy only.
   Ffmpeg({"-i", dir / "plain.mp4", "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90", dir / "in.mp4"});
   RunResult r = RunTessera({"upscale", "-i", dir / "in.mp4", "-o", dir / "out.mp4", "-n", kModel, "--crf", "8"});
@@ -133,9 +169,18 @@ TEST(VideoUpscaleTest, SubtitlesBecomeMovTextInMp4AndStayAsTheyAreInMkv) {
   TempDir dir;
   std::ofstream(dir / "subs.srt") << "1\n00:00:00,000 --> 00:00:00,300\nHello\n\n2\n00:00:00,300 --> 00:00:00,600\n"
                                      "World\n";
-  Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.6", "-f", "lavfi", "-i",
-          "sine=frequency=440:sample_rate=48000:duration=0.6", "-i", dir / "subs.srt", "-map", "0:v", "-map", "1:a",
-          "-map", "2:s", "-c:v", "libx264", "-c:a", "libopus", "-c:s", "srt", "-shortest", dir / "in.mkv"});
+  Ffmpeg({"-f",        "lavfi",
+          "-i",        "testsrc2=size=64x48:rate=10:duration=0.6",
+          "-f",        "lavfi",
+          "-i",        "sine=frequency=440:sample_rate=48000:duration=0.6",
+          "-i",        dir / "subs.srt",
+          "-map",      "0:v",
+          "-map",      "1:a",
+          "-map",      "2:s",
+          "-c:v",      "libx264",
+          "-c:a",      "libopus",
+          "-c:s",      "srt",
+          "-shortest", dir / "in.mkv"});
   RunResult mp4 = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel});
   ASSERT_EQ(mp4.exit_code, 0) << mp4.output;
   EXPECT_EQ(StreamOfType(ProbeStreams(dir / "out.mp4"), "subtitle")["codec_name"], "mov_text");
@@ -156,8 +201,8 @@ TEST(VideoUpscaleTest, SubtitlesBecomeMovTextInMp4AndStayAsTheyAreInMkv) {
 TEST(VideoUpscaleTest, VariableFrameRateKeepsEveryTimestamp) {
   TempDir dir;
   // Gaps of 1, 1, 4, 2, 2 thirtieths of a second.
-  Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=0.2", "-vf",
-          "setpts='if(lt(N,3),N,2*N)/30/TB'", "-fps_mode", "vfr", "-c:v", "libx264", dir / "in.mkv"});
+  Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=0.2", "-vf", "setpts='if(lt(N,3),N,2*N)/30/TB'",
+          "-fps_mode", "vfr", "-c:v", "libx264", dir / "in.mkv"});
   std::vector<double> in_times = FrameTimes(dir / "in.mkv");
   ASSERT_EQ(in_times.size(), 6u);
   ASSERT_NEAR(in_times[3] - in_times[2], 4.0 / 30, 2e-3);  // the clip really is variable
@@ -171,8 +216,7 @@ TEST(VideoUpscaleTest, VariableFrameRateKeepsEveryTimestamp) {
 TEST(VideoUpscaleTest, OddSizeAndTenBitVideos) {
   TempDir dir;
   MakeClip(dir / "odd.mkv", "97x61", {"-c:v", "libx264", "-pix_fmt", "yuv444p"}, false, "testsrc");
-  RunResult odd = RunTessera({"upscale", "-i", dir / "odd.mkv", "-o", dir / "odd_out.mkv", "-n", kModel,
-                                  "--crf", "8"});
+  RunResult odd = RunTessera({"upscale", "-i", dir / "odd.mkv", "-o", dir / "odd_out.mkv", "-n", kModel, "--crf", "8"});
   ASSERT_EQ(odd.exit_code, 0) << odd.output;
   const nlohmann::json v = StreamOfType(ProbeStreams(dir / "odd_out.mkv"), "video");
   EXPECT_EQ(v["width"], 194);
@@ -182,8 +226,7 @@ TEST(VideoUpscaleTest, OddSizeAndTenBitVideos) {
   ExpectFramesMatchImages(dir / "odd.mkv", dir / "odd_out.mkv", odd_frames);
 
   MakeClip(dir / "ten.mp4", "64x48", {"-c:v", "libx264", "-pix_fmt", "yuv420p10le"});
-  RunResult ten = RunTessera({"upscale", "-i", dir / "ten.mp4", "-o", dir / "ten_out.mp4", "-n", kModel,
-                                  "--crf", "8"});
+  RunResult ten = RunTessera({"upscale", "-i", dir / "ten.mp4", "-o", dir / "ten_out.mp4", "-n", kModel, "--crf", "8"});
   ASSERT_EQ(ten.exit_code, 0) << ten.output;
   EXPECT_EQ(StreamOfType(ProbeStreams(dir / "ten_out.mp4"), "video")["pix_fmt"], "yuv420p10le");
   TempDir ten_frames;
@@ -197,8 +240,8 @@ TEST(VideoUpscaleTest, ColourMatrixRangeAndPrimariesAreKept) {
   // BT.709, full range: both differ from the BT.601 limited-range default, and a
   // pipeline that ignored either would shift testsrc2's saturated colours.
   MakeClip(dir / "in.mkv", "64x48",
-           {"-c:v", "libx264", "-pix_fmt", "yuv444p", "-colorspace", "bt709", "-color_primaries", "bt709",
-            "-color_trc", "bt709", "-color_range", "pc"},
+           {"-c:v", "libx264", "-pix_fmt", "yuv444p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc",
+            "bt709", "-color_range", "pc"},
            false);
   const nlohmann::json in = StreamOfType(ProbeStreams(dir / "in.mkv"), "video");
   ASSERT_EQ(in["color_space"], "bt709");
@@ -220,8 +263,7 @@ TEST(VideoUpscaleTest, ColourMatrixRangeAndPrimariesAreKept) {
 TEST(VideoUpscaleTest, LosslessRgbIsBitExactAndX4Quadruples) {
   TempDir dir;
   MakeClip(dir / "rgb.mkv", "64x48", {"-c:v", "ffv1", "-pix_fmt", "bgr0"}, false);
-  RunResult r = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "out.mkv", "-n", kModel, "--codec",
-                                "ffv1"});
+  RunResult r = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "out.mkv", "-n", kModel, "--codec", "ffv1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::vector<std::vector<uint8_t>> expected = UpscaledAsImages(dir / "rgb.mkv", dir);
   std::vector<std::vector<uint8_t>> got = RgbFrames(dir / "out.mkv");
@@ -229,8 +271,8 @@ TEST(VideoUpscaleTest, LosslessRgbIsBitExactAndX4Quadruples) {
   ASSERT_EQ(expected.size(), 6u);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(got[i] == expected[i]) << "frame " << i;
 
-  RunResult x4 = RunTessera({"upscale", "-i", dir / "rgb.mkv", "-o", dir / "x4.mkv", "-n",
-                                 "realesr-animevideov3-x4", "--codec", "ffv1"});
+  RunResult x4 = RunTessera(
+      {"upscale", "-i", dir / "rgb.mkv", "-o", dir / "x4.mkv", "-n", "realesr-animevideov3-x4", "--codec", "ffv1"});
   ASSERT_EQ(x4.exit_code, 0) << x4.output;
   const nlohmann::json v = StreamOfType(ProbeStreams(dir / "x4.mkv"), "video");
   EXPECT_EQ(v["width"], 256);
@@ -257,14 +299,8 @@ TEST(VideoUpscaleTest, ContainerRulesAndLimitsRefuseBeforeWork) {
       {{"--codec", "libvpx-vp9"}, "out.webm", "audio stream #1 (aac) cannot be stored in WebM"},
   };
   for (const Case& c : cases) {
-    std::vector<std::string> args{"upscale", "-i", dir / "in.mp4", "-o", dir / c.output, "-n", kModel};
-    args.insert(args.end(), c.flags.begin(), c.flags.end());
-    RunResult r = RunTessera(args);
-    EXPECT_EQ(r.exit_code, 1) << c.message << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.message), std::string::npos) << r.output;
-    EXPECT_EQ(r.output.find("frames 1/"), std::string::npos) << "work started: " << r.output;
-    EXPECT_FALSE(fs::exists(dir / c.output));
-    EXPECT_FALSE(fs::exists(dir / (c.output + ".partial")));
+    const std::string output = ExpectFailure(dir, "in.mp4", c.output, c.flags, {c.message});
+    EXPECT_EQ(output.find("frames 1/"), std::string::npos) << "work started: " << output;
   }
 }
 
@@ -301,36 +337,23 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   // Past the header (faststart puts moov first), over the frames' data.
   for (size_t i = corrupt.size() / 2; i < corrupt.size() / 2 + 400; ++i) corrupt[i] = static_cast<uint8_t>(i * 37);
   WriteFile(dir / "corrupt.mp4", corrupt);
-  RunResult c = RunTessera({"upscale", "-i", dir / "corrupt.mp4", "-o", dir / "c.mp4", "-n", kModel});
-  EXPECT_EQ(c.exit_code, 1) << c.output;
-  EXPECT_NE(c.output.find("frame "), std::string::npos) << c.output;
-  EXPECT_FALSE(fs::exists(dir / "c.mp4"));
-  EXPECT_FALSE(fs::exists(dir / "c.mp4.partial"));
+  ExpectFailure(dir, "corrupt.mp4", "c.mp4", {}, {"corrupt.mp4: ", "frame ", "in decoding order"});
 
   WriteFile(dir / "cut.mp4", bytes, bytes.size() * 2 / 3);
-  RunResult t = RunTessera({"upscale", "-i", dir / "cut.mp4", "-o", dir / "t.mp4", "-n", kModel});
-  EXPECT_EQ(t.exit_code, 1) << t.output;
-  EXPECT_NE(t.output.find("frame "), std::string::npos) << t.output;
-  EXPECT_NE(t.output.find("truncated"), std::string::npos) << t.output;
-  EXPECT_FALSE(fs::exists(dir / "t.mp4"));
-  EXPECT_FALSE(fs::exists(dir / "t.mp4.partial"));
+  ExpectFailure(dir, "cut.mp4", "t.mp4", {}, {"frame ", "truncated"});
 
   // MKV has no frame count: the duration it announces gives a cut file away.
   MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264", "-g", "2"}, false);
   std::vector<uint8_t> mkv = ReadFile(dir / "in.mkv");
   WriteFile(dir / "cut.mkv", mkv, mkv.size() * 2 / 3);
-  RunResult m = RunTessera({"upscale", "-i", dir / "cut.mkv", "-o", dir / "m.mp4", "-n", kModel});
-  EXPECT_EQ(m.exit_code, 1) << m.output;
-  EXPECT_NE(m.output.find("the video ends after "), std::string::npos) << m.output;
-  EXPECT_NE(m.output.find("truncated"), std::string::npos) << m.output;
-  EXPECT_FALSE(fs::exists(dir / "m.mp4"));
+  ExpectFailure(dir, "cut.mkv", "m.mp4", {}, {"the video ends after ", "truncated"});
 }
 
 TEST(VideoUpscaleTest, NvencRunsOnAnNvidiaGpuOrFailsClearlyBeforeWork) {
   TempDir dir;
   MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264"}, false);
-  RunResult r = RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel, "--codec",
-                                "h264_nvenc"});
+  RunResult r =
+      RunTessera({"upscale", "-i", dir / "in.mkv", "-o", dir / "out.mp4", "-n", kModel, "--codec", "h264_nvenc"});
   if (r.exit_code == 0) {
     EXPECT_EQ(StreamOfType(ProbeStreams(dir / "out.mp4"), "video")["codec_name"], "h264");
   } else {
@@ -350,7 +373,7 @@ TEST(VideoUpscaleTest, AFullDiskFailsTheRunAndRemovesThePartialFile) {
   // A file size limit makes writes fail with EFBIG, as a full disk fails them with ENOSPC.
   const std::string command = "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"";
   RunResult r = RunProgram({"sh", "-c", command, TesseraBinary(), "upscale", "-i", dir / "in.mkv", "-o",
-                                dir / "out.mkv", "-n", kModel, "--codec", "ffv1"});
+                            dir / "out.mkv", "-n", kModel, "--codec", "ffv1"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("cannot write"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "out.mkv.partial"));
@@ -394,8 +417,7 @@ TEST(VideoUpscalePipelineTest, ASegmentIsUpscaledIntoAFileOfItsOwn) {
 TEST(VideoUpscaleTest, ANonVideoStillGoesTheImageWay) {
   TempDir dir;
   WriteFile(dir / "picture.mp4", SolidPng(8, 6, {10, 20, 30}));
-  RunResult r = RunTessera({"upscale", "-i", dir / "picture.mp4", "-o", dir / "out.png", "-n", "lanczos", "-s",
-                                "2"});
+  RunResult r = RunTessera({"upscale", "-i", dir / "picture.mp4", "-o", dir / "out.png", "-n", "lanczos", "-s", "2"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "out.png"));
 }
