@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 extern "C" {
 #include <libavutil/pixdesc.h>
@@ -36,29 +37,50 @@ int FindUpscaledStream(const AVFormatContext& context) {
   return -1;
 }
 
-Result<InputContext> OpenInputFile(const std::string& path) {
-  AVFormatContext* raw = nullptr;
-  int error = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+Result<InputFile> OpenInputFile(const std::string& path) {
+  InputFile file;
+  // The context is made before the open so that what the demuxer logs while
+  // opening and reading ahead for the stream parameters is watched too.
+  AVFormatContext* raw = avformat_alloc_context();
+  if (raw == nullptr) return Status({StatusCode::kOutOfMemory, "cannot allocate a demuxer"});
+  auto errors = std::make_unique<LibavErrorWatch>(raw);
+  // Damaged data is an error where a demuxer honours err_detect=explode; those
+  // that skip damage anyway (Matroska) are caught by the watch.
+  AVDictionary* options = nullptr;
+  av_dict_set(&options, "err_detect", "explode", 0);
+  int error = avformat_open_input(&raw, path.c_str(), nullptr, &options);  // frees raw on failure
+  av_dict_free(&options);
   if (error < 0) {
     return AvStatus(error == AVERROR(ENOENT) ? StatusCode::kNotFound : StatusCode::kBadImage, "cannot open " + path,
                     error);
   }
-  InputContext context(raw);
-  error = avformat_find_stream_info(context.get(), nullptr);
+  file.context.reset(raw);
+  file.errors = std::move(errors);
+  error = avformat_find_stream_info(file.context.get(), nullptr);
   if (error < 0) return AvStatus(StatusCode::kBadImage, "cannot read the streams of " + path, error);
-  return context;
+  if (std::string damage = file.errors->Take(); !damage.empty()) {
+    return Status(BadImageError(path + " is damaged (found while reading its stream parameters): " + damage));
+  }
+  return file;
 }
 
 namespace {
 
+// Enough of a file's start for libavformat to recognise its container.
+constexpr int kProbeBytes = 4096;
+
 // Counts the video stream's packets without decoding them.
 Result<int64_t> CountVideoPackets(const std::string& path, int video_index) {
-  Result<InputContext> context = OpenInputFile(path);
-  if (!context.ok()) return context.status();
+  Result<InputFile> file = OpenInputFile(path);
+  if (!file.ok()) return file.status();
   Packet packet = MakePacket();
   int64_t count = 0;
   for (;;) {
-    int error = av_read_frame(context->get(), packet.get());
+    int error = av_read_frame(file->context.get(), packet.get());
+    if (std::string damage = file->errors->Take(); !damage.empty()) {
+      return Status(BadImageError(path + ": damaged data after video packet " + std::to_string(count) +
+                                  " (counting frames): " + damage));
+    }
     if (error == AVERROR_EOF) break;
     if (error < 0) {
       return AvStatus(StatusCode::kBadImage,
@@ -69,6 +91,21 @@ Result<int64_t> CountVideoPackets(const std::string& path, int video_index) {
     av_packet_unref(packet.get());
   }
   return count;
+}
+
+// Whether the file's first bytes are those of a container libavformat knows
+// (MP4/MOV's ftyp, Matroska's EBML header ...), image readers aside.
+bool LooksLikeVideoContainer(const std::string& path) {
+  std::vector<uint8_t> head(kProbeBytes + AVPROBE_PADDING_SIZE, 0);
+  std::ifstream file(path, std::ios::binary);
+  file.read(reinterpret_cast<char*>(head.data()), kProbeBytes);
+  AVProbeData probe{};
+  probe.filename = "";  // the name must not decide
+  probe.buf = head.data();
+  probe.buf_size = static_cast<int>(file.gcount());
+  int score = 0;
+  const AVInputFormat* format = av_probe_input_format2(&probe, 1, &score);
+  return format != nullptr && !IsImageDemuxer(format) && score >= AVPROBE_SCORE_MAX / 2;
 }
 
 }  // namespace
@@ -83,7 +120,12 @@ bool LooksLikeVideo(const std::string& path) {
     return false;
   }
   AVFormatContext* raw = nullptr;
-  if (avformat_open_input(&raw, path.c_str(), nullptr, nullptr) < 0) return false;
+  if (avformat_open_input(&raw, path.c_str(), nullptr, nullptr) < 0) {
+    // A damaged video (an MP4 cut before its index) does not open, but its
+    // first bytes still name a video container: it goes the video way, to fail
+    // there with libavformat's reason rather than as "not an image".
+    return LooksLikeVideoContainer(path);
+  }
   InputContext context(raw);
   if (IsImageDemuxer(context->iformat)) return false;
   if (avformat_find_stream_info(context.get(), nullptr) < 0) return false;
@@ -91,9 +133,9 @@ bool LooksLikeVideo(const std::string& path) {
 }
 
 Result<VideoInfo> ProbeVideo(const std::string& path) {
-  Result<InputContext> context = OpenInputFile(path);
-  if (!context.ok()) return context.status();
-  const AVFormatContext& c = **context;
+  Result<InputFile> file = OpenInputFile(path);
+  if (!file.ok()) return file.status();
+  const AVFormatContext& c = *file->context;
   VideoInfo info;
   info.format = c.iformat->name;
   info.video_index = FindUpscaledStream(c);

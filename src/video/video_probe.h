@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "util/status.h"
 #include "video/av_handles.h"
 #include "video/container_rules.h"
+#include "video/libav_error_watch.h"
 
 namespace tessera::video {
 
@@ -31,12 +33,20 @@ struct VideoInfo {
 // Whether `path` is a video for `tessera upscale`: content decides, not the
 // name. Files whose first bytes are an image format libvips reads (PNG, GIF,
 // HEIF...) are images; otherwise a file is a video when libavformat opens it
-// with a demuxer that is not an image reader and finds a moving-picture stream.
+// with a demuxer that is not an image reader and finds a moving-picture stream,
+// or, when it cannot open it, when its first bytes are a video container's (a
+// damaged video, which then fails as a video).
 bool LooksLikeVideo(const std::string& path);
 
-// Opens `path` and reads its stream parameters. kNotFound for a missing file,
-// kBadImage for one libavformat cannot read.
-Result<InputContext> OpenInputFile(const std::string& path);
+// An opened input and the watch on what its demuxer logs as errors.
+struct InputFile {
+  InputContext context;
+  std::unique_ptr<LibavErrorWatch> errors;  // declared after: stops watching before the context is freed
+};
+
+// Opens `path` and reads its stream parameters. Damage is an error: kBadImage
+// when the demuxer fails or logs an error meanwhile; kNotFound for a missing file.
+Result<InputFile> OpenInputFile(const std::string& path);
 
 // The first video stream that is not cover art: the one tessera upscales; -1 if none.
 int FindUpscaledStream(const AVFormatContext& context);

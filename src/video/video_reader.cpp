@@ -1,6 +1,5 @@
 #include "video/video_reader.h"
 
-#include <algorithm>
 #include <cstdio>
 
 #include "video/av_error.h"
@@ -9,12 +8,13 @@
 namespace tessera::video {
 
 Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path, VideoRange range) {
-  Result<InputContext> input = OpenInputFile(path);
+  Result<InputFile> input = OpenInputFile(path);
   if (!input.ok()) return input.status();
   std::unique_ptr<VideoReader> reader(new VideoReader());
   reader->path_ = path;
   reader->range_ = range;
-  reader->input_ = std::move(*input);
+  reader->input_ = std::move(input->context);
+  reader->demuxer_errors_ = std::move(input->errors);
   reader->video_index_ = FindUpscaledStream(*reader->input_);
   if (reader->video_index_ < 0) return Status(BadImageError(path + " has no video stream"));
   const AVStream* stream = reader->input_->streams[reader->video_index_];
@@ -76,29 +76,7 @@ Status VideoReader::CheckComplete() const {
     return BadImageError(path_ + ": the video ends after " + std::to_string(video_packets_) +
                          " frames, but its header announces " + std::to_string(announced) + ": the file is truncated");
   }
-  // Containers without a frame count (MKV) announce a duration: a file whose
-  // streams all stop well short of it lost its end. "Well short" is two frame
-  // intervals, since a complete file ends within one.
-  const AVFormatContext& c = *input_;
-  if (c.duration > 0 && max_end_ != AV_NOPTS_VALUE) {
-    const int64_t start = c.start_time != AV_NOPTS_VALUE ? c.start_time : 0;
-    const AVRational rate = video_stream().avg_frame_rate;
-    const double interval = rate.num > 0 && rate.den > 0 ? av_q2d(av_inv_q(rate)) : 0.1;
-    const double missing = static_cast<double>(c.duration - (max_end_ - start)) / AV_TIME_BASE;
-    if (missing > 2 * interval) {
-      return BadImageError(path_ + ": the video ends after " + std::to_string(video_packets_) + " frames at t = " +
-                           SecondsText(static_cast<double>(max_end_) / AV_TIME_BASE) + " s, but the file announces " +
-                           SecondsText(static_cast<double>(c.duration) / AV_TIME_BASE) + " s: the file is truncated");
-    }
-  }
   return Status::Ok();
-}
-
-void VideoReader::NoteEnd(const AVPacket& packet) {
-  if (packet.pts == AV_NOPTS_VALUE) return;
-  const int64_t end = av_rescale_q(packet.pts + std::max<int64_t>(packet.duration, 0),
-                                   input_->streams[packet.stream_index]->time_base, AV_TIME_BASE_Q);
-  if (max_end_ == AV_NOPTS_VALUE || end > max_end_) max_end_ = end;
 }
 
 Status VideoReader::FrameError(std::string_view what, int error) const {
@@ -146,13 +124,15 @@ Result<ReadItem> VideoReader::Next() {
 
     av_packet_unref(packet_.get());
     error = av_read_frame(input_.get(), packet_.get());
+    if (std::string damage = demuxer_errors_->Take(); !damage.empty()) {
+      return Status(BadImageError(path_ + ": damaged data after " + Where() + ": " + damage));
+    }
     if (error == AVERROR_EOF) {
       input_done_ = true;
       if (int e = avcodec_send_packet(decoder_.get(), nullptr); e < 0) return FrameError("cannot flush the decoder", e);
       continue;
     }
     if (error < 0) return FrameError("cannot read the file", error);
-    NoteEnd(*packet_);
     if (packet_->stream_index == video_index_) {
       ++video_packets_;
       packet_pts_ = packet_->pts;

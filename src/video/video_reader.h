@@ -3,10 +3,12 @@
 // the file's order, so whoever writes them keeps the interleaving.
 //
 // Damage is an error, never silently skipped frames: the decoder runs with
-// AV_EF_EXPLODE, a frame flagged corrupt or a packet the demuxer could only read
-// in part stops the read, and a file that ends before the frame count its header
-// announces is reported as truncated. Each message names the frame (counting
-// from 0, in decoding order) and its time.
+// AV_EF_EXPLODE; a frame flagged corrupt, a packet the demuxer could only read
+// in part, or an error the demuxer logged (libav_error_watch.h: Matroska's
+// "File ended prematurely", a damaged cluster it skipped) stops the read; and a
+// file that ends before the frame count its header announces (MP4) is reported
+// as truncated. Each message names the frame (counting from 0, in decoding
+// order) and its time.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "util/status.h"
 #include "video/av_handles.h"
 #include "video/frame_converter.h"
+#include "video/libav_error_watch.h"
 
 namespace tessera::video {
 
@@ -57,13 +60,12 @@ class VideoReader {
   Status FrameError(std::string_view what, int error) const;
   std::string Where() const;  // "frame N in decoding order (t = S s)"
   bool InRange(const AVPacket& packet) const;
-  // At the end of a whole-file read: kBadImage when the file announced more.
+  // At the end of a whole-file read: kBadImage when its header announced more frames.
   Status CheckComplete() const;
-  // Tracks where the packets read so far end (any stream), for CheckComplete.
-  void NoteEnd(const AVPacket& packet);
 
   std::string path_;
   InputContext input_;
+  std::unique_ptr<LibavErrorWatch> demuxer_errors_;  // after input_: stops watching before it is freed
   CodecContext decoder_;
   Packet packet_ = MakePacket();
   int video_index_ = -1;
@@ -71,7 +73,6 @@ class VideoReader {
   int64_t frames_out_ = 0;
   int64_t video_packets_ = 0;
   int64_t packet_pts_ = AV_NOPTS_VALUE;  // of the last video packet sent to the decoder
-  int64_t max_end_ = AV_NOPTS_VALUE;     // AV_TIME_BASE units
   bool input_done_ = false;
   bool ended_ = false;
 };

@@ -342,11 +342,25 @@ TEST(VideoUpscaleTest, CorruptAndTruncatedInputsFailNamingTheFrame) {
   WriteFile(dir / "cut.mp4", bytes, bytes.size() * 2 / 3);
   ExpectFailure(dir, "cut.mp4", "t.mp4", {}, {"frame ", "truncated"});
 
-  // MKV has no frame count: the duration it announces gives a cut file away.
+  // Cut before its index (moov last): it no longer opens, and fails as a video, not as "not an image".
+  MakeClip(dir / "late_index.mp4", "64x48", {"-c:v", "libx264"}, false);
+  std::vector<uint8_t> late = ReadFile(dir / "late_index.mp4");
+  WriteFile(dir / "no_index.mp4", late, late.size() / 2);
+  ExpectFailure(dir, "no_index.mp4", "n.mp4", {}, {"event=video_failed", "cannot open"});
+
+  // Matroska's demuxer skips a damaged cluster, saying so only in its log.
   MakeClip(dir / "in.mkv", "64x48", {"-c:v", "libx264", "-g", "2"}, false);
+  std::vector<uint8_t> damaged = ReadFile(dir / "in.mkv");
+  for (size_t i = damaged.size() / 2; i < damaged.size() / 2 + 300; ++i) damaged[i] = static_cast<uint8_t>(i * 37);
+  WriteFile(dir / "damaged.mkv", damaged);
+  const std::string output = ExpectFailure(dir, "damaged.mkv", "dm.mp4", {}, {"damaged.mkv"});
+  EXPECT_TRUE(output.find("damaged") != std::string::npos || output.find("cannot decode") != std::string::npos)
+      << output;
+
+  // MKV has no frame count; its demuxer says when a file ends before the size its header gives.
   std::vector<uint8_t> mkv = ReadFile(dir / "in.mkv");
   WriteFile(dir / "cut.mkv", mkv, mkv.size() * 2 / 3);
-  ExpectFailure(dir, "cut.mkv", "m.mp4", {}, {"the video ends after ", "truncated"});
+  ExpectFailure(dir, "cut.mkv", "m.mp4", {}, {"cut.mkv", "File ended prematurely"});
 }
 
 TEST(VideoUpscaleTest, NvencRunsOnAnNvidiaGpuOrFailsClearlyBeforeWork) {
