@@ -196,7 +196,6 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::Open(const VideoWriterSetup& s
                            : " (check --preset, --pix-fmt and the frame size)";
     return AvStatus(StatusCode::kInvalid, "cannot open the " + setup.encode.codec + " encoder" + hint, e);
   }
-  w->input_video_time_base_ = in_video.time_base;
 
   // Output streams in input order, as planned.
   w->out_index_.assign(in.nb_streams, -1);

@@ -74,7 +74,6 @@ class VideoWriter {
   std::string partial_;
   OutputContext out_;
   CodecContext encoder_;
-  AVRational input_video_time_base_{};
   int video_out_index_ = -1;
   std::vector<int> out_index_;  // per input stream; -1 = dropped
   std::vector<AVRational> in_time_base_;
