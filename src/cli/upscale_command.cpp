@@ -1,15 +1,18 @@
 // `tessera upscale`: flag parsing only, with the reference tools' flag letters;
-// the work is worker::RunFileBatch.
+// the work is worker::RunFileBatch for images, RunVideoUpscale for a video
+// (recognised by its content: video::LooksLikeVideo).
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/upscale_video.h"
 #include "engine/backend_registry.h"
 #include "engine/device.h"
 #include "engine/model_catalog.h"
 #include "util/log.h"
+#include "video/video_probe.h"
 #include "worker/engine_resolver.h"
 #include "worker/file_batch.h"
 
@@ -29,6 +32,13 @@ struct UpscaleFlags {
   std::string format;
   int threads = 0;
   std::string model_dir;
+  // Videos only.
+  std::string codec = "libx264";
+  int crf = -1;  // -1: the codec's default (video::DefaultCrf)
+  std::string preset;
+  std::string pix_fmt;
+  uint64_t max_video_pixels = video::VideoLimits{}.max_pixels;
+  int64_t max_video_frames = 0;
 };
 
 int RunUpscale(const UpscaleFlags& f) {
@@ -42,16 +52,6 @@ int RunUpscale(const UpscaleFlags& f) {
   o.model_dir = f.model_dir.empty() ? engine::DefaultModelDir() : f.model_dir;
   o.scale = f.scale;
   if (o.tile_size != 0 && o.tile_size < 32) return fail("-t must be 0 (automatic) or at least 32");
-  std::string format = f.format;
-  if (format.empty()) {
-    // Without -f, the output's extension decides, as the reference tools do.
-    std::string ext = std::filesystem::path(f.output).extension().string();
-    format = ext.empty() ? "png" : ext.substr(1);
-  }
-  auto parsed = imaging::ParseOutputFormat(format);
-  if (!parsed) return fail("-f " + format + " is not one of png, jpg, webp");
-  o.format = *parsed;
-
   worker::FileBatchSpec spec;
   spec.input = f.input;
   spec.output = f.output;
@@ -93,6 +93,32 @@ int RunUpscale(const UpscaleFlags& f) {
       return fail(usable.message());
     }
   }
+  if (video::LooksLikeVideo(f.input)) {
+    if (!f.format.empty()) return fail("-f is for images; a video's container follows the output's extension");
+    VideoUpscaleRequest request;
+    request.worker = o;
+    request.engine = spec.engine;
+    request.quality = spec.quality;
+    request.gpu_id = spec.gpu_id;
+    request.video.input = f.input;
+    request.video.output = f.output;
+    request.video.encode.codec = f.codec;
+    if (f.crf >= 0) request.video.encode.crf = f.crf;
+    request.video.encode.preset = f.preset;
+    request.video.encode.pix_fmt = f.pix_fmt;
+    request.video.limits.max_pixels = f.max_video_pixels;
+    request.video.limits.max_frames = f.max_video_frames;
+    return RunVideoUpscale(std::move(request));
+  }
+  std::string format = f.format;
+  if (format.empty()) {
+    // Without -f, the output's extension decides, as the reference tools do.
+    std::string ext = std::filesystem::path(f.output).extension().string();
+    format = ext.empty() ? "png" : ext.substr(1);
+  }
+  auto parsed = imaging::ParseOutputFormat(format);
+  if (!parsed) return fail("-f " + format + " is not one of png, jpg, webp");
+  o.format = *parsed;
   return worker::RunFileBatch(o, spec);
 }
 
@@ -102,9 +128,15 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
   auto flags = std::make_shared<UpscaleFlags>();
   CLI::App* cmd = app.add_subcommand(
       "upscale",
-      "Upscale an image, or every image of a directory, with a super-resolution model or lanczos.\n"
+      "Upscale an image, every image of a directory, or a video with a super-resolution model or lanczos.\n"
       "  tessera upscale -i photo.png -o big.png -n realesr-animevideov3-x2\n"
       "  tessera upscale -i frames/ -o big/ -s 4 -f webp\n"
+      "  tessera upscale -i clip.mkv -o big.mp4 -n realesr-animevideov3-x2 --codec libx265 --crf 20\n"
+      "A video (any container and codec ffmpeg reads; recognised by its content) is decoded, upscaled and\n"
+      "encoded in one stream; audio, subtitles and chapters are copied, timestamps, colours and rotation kept.\n"
+      "The output's extension picks the container: .mp4/.m4v, .mov, .mkv, .webm. Container rules: subtitles\n"
+      "become mov_text in MP4/MOV (picture subtitles need .mkv), stay as they are in MKV; ffv1 only in MKV;\n"
+      "WebM takes libvpx-vp9 and WebVTT only. See docs/video.md.\n"
       "Models (-n), installed by scripts/fetch-models:\n"
       "  realesrgan-x4plus  realesrgan-x4fast  realesrgan-x4plus-anime\n"
       "  realesr-animevideov3-x2  realesr-animevideov3-x3  realesr-animevideov3-x4\n"
@@ -113,8 +145,8 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
       "  up4x-conservative  up4x-no-denoise  up4x-denoise3x\n"
       "  cunet-x2  cunet-noise0..3 (denoise only)  cunet-noise0..3-x2\n"
       "  lanczos (any -s from 0.1 to 16)");
-  cmd->add_option("-i,--input", flags->input, "Input image or directory")->required();
-  cmd->add_option("-o,--output", flags->output, "Output image or directory")->required();
+  cmd->add_option("-i,--input", flags->input, "Input image, directory or video")->required();
+  cmd->add_option("-o,--output", flags->output, "Output image, directory or video")->required();
   cmd->add_option("-n,--model-name", flags->model,
                   "Model name (list above); default: realesr-animevideov3-x<scale>");
   cmd->add_option("-s,--scale", flags->scale, "Scale, used when -n is not given (2, 3, 4) or with lanczos")
@@ -134,6 +166,24 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_option("-j,--threads", flags->threads, "Threads for image work; 0 = one per core")->capture_default_str();
   cmd->add_option("--model-dir", flags->model_dir, "Model directory (default: $TESSERA_MODEL_DIR or "
                                                    "~/.cache/tessera/models)");
+  cmd->add_option("--codec", flags->codec,
+                  "Video encoder: libx264, libx265, libvpx-vp9, ffv1 (lossless, MKV only), or h264_nvenc, "
+                  "hevc_nvenc where this libavcodec has them and an NVIDIA GPU is present")
+      ->capture_default_str();
+  cmd->add_option("--crf", flags->crf,
+                  "Video constant quality (lower is better): x264/x265/VP9 crf, NVENC cq; default 18 (x264), "
+                  "20 (x265), 30 (VP9), 19 (NVENC); not for ffv1");
+  cmd->add_option("--preset", flags->preset,
+                  "Video encoder preset: x264/x265 ultrafast..placebo, NVENC p1..p7, VP9 cpu-used 0..8");
+  cmd->add_option("--pix-fmt", flags->pix_fmt,
+                  "Video pixel format, e.g. yuv420p, yuv420p10le, yuv444p; default: the closest to the input's "
+                  "that the encoder takes");
+  cmd->add_option("--max-video-pixels", flags->max_video_pixels,
+                  "Refuse a video whose frames have more pixels than this, before any work")
+      ->capture_default_str();
+  cmd->add_option("--max-video-frames", flags->max_video_frames,
+                  "Refuse a video with more frames than this, before any work; 0 = no limit")
+      ->capture_default_str();
   cmd->callback([flags, runner] { *runner = [flags] { return RunUpscale(*flags); }; });
 }
 

@@ -1,49 +1,16 @@
 // Flags of `tessera worker` as a user meets them.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "../support/run_program.h"
 #include "../support/test_images.h"
-#include "util/fd_io.h"
-#include "util/subprocess.h"
 
 namespace tessera::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-RunResult RunTessera(std::vector<std::string> args) {
-  char path[] = "/tmp/tessera-cli-XXXXXX";
-  int fd = ::mkstemp(path);
-  ::close(fd);
-  SubprocessOptions o;
-  o.argv = {TesseraBinary()};
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.pipe_stdin = false;
-  o.stderr_path = path;
-  auto child = Subprocess::Start(o);
-  EXPECT_TRUE(child.ok());
-  RunResult result;
-  std::vector<uint8_t> buf(1 << 16);
-  for (;;) {
-    auto n = ReadSome(child->stdout_fd(), buf.data(), buf.size());
-    if (!n.ok() || *n == 0) break;
-    result.output.append(reinterpret_cast<char*>(buf.data()), *n);
-  }
-  auto status = child->Wait();
-  if (status.ok() && WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);
-  std::ifstream err(path);
-  result.output.append(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-  std::remove(path);
-  return result;
-}
 
 void WriteFile(const fs::path& p, const std::vector<uint8_t>& bytes) {
   std::ofstream o(p, std::ios::binary);
