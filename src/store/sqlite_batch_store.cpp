@@ -30,35 +30,19 @@ Result<std::vector<int64_t>> SqliteJobStore::CreateBatch(const Batch& batch, con
     if (!insert_batch.ok()) return insert_batch.status();
     {
       BoundStatement statement(*insert_batch);
-      int rc = statement.Text(batch.id)
-                   .Text(batch.game_id)
-                   .Int(batch.total_images)
-                   .Int(batch.max_retries)
-                   .Text(batch.params_json)
-                   .Text(batch.webhook_url)
-                   .Int(batch.created_ms)
-                   .Int(batch.notified_ms)
-                   .Step();
+      BindBatch(statement, batch);
+      int rc = statement.Step();
       if (rc == SQLITE_CONSTRAINT_UNIQUE) return InvalidError(operation + ": a batch with this id already exists");
       if (rc != SQLITE_DONE) return SqlError(operation);
     }
 
-    Result<sqlite3_stmt*> insert_image =
-        Prepare(operation,
-                "INSERT INTO batch_images(id, batch_id, position, original_name, input_path, job_id, attempts, "
-                "retry_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+    Result<sqlite3_stmt*> insert_image = Prepare(
+        operation, std::string("INSERT INTO batch_images(") + kImageColumns + ") VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
     if (!insert_image.ok()) return insert_image.status();
     for (const BatchImage& image : images) {
       BoundStatement statement(*insert_image);
-      int rc = statement.Text(image.id)
-                   .Text(batch.id)
-                   .Int(image.position)
-                   .Text(image.original_name)
-                   .Text(image.input_path)
-                   .Text(image.job_id)
-                   .Int(image.attempts)
-                   .Int(image.retry_at_ms)
-                   .Step();
+      BindImage(statement, image, batch.id);
+      int rc = statement.Step();
       // The message names the constraint: a duplicate id or a taken position.
       if (rc == SQLITE_CONSTRAINT_UNIQUE) return SqlError(operation + ": image " + image.id, StatusCode::kInvalid);
       if (rc != SQLITE_DONE) return SqlError(operation + ": image " + image.id);
