@@ -290,6 +290,26 @@ class CudaConvolution : public Op {
     return false;
   }
 
+  // The layer's algorithm and math type: chosen once, from the ranking `rank`
+  // fills (cuDNN's heuristics for this layer's kind), then kept for every shape
+  // and batch. false when cuDNN ranks no usable algorithm.
+  template <typename Perf, int kCount, typename Rank>
+  Result<bool> ChosenAlgorithm(const CudnnLibrary& lib, Rank rank, const char* what, int* algo,
+                               cudnnMathType_t* math) const {
+    std::lock_guard lock(mutex_);
+    if (!algo_chosen_) {
+      Perf perf[kCount];
+      int returned = 0;
+      Status s = CudnnStatus(lib, rank(kCount, &returned, perf), what);
+      if (!s.ok()) return s;
+      if (!Choose(perf, returned, &algo_, &math_)) return false;
+      algo_chosen_ = true;
+    }
+    *algo = algo_;
+    *math = math_;
+    return true;
+  }
+
   Status Describe(Descriptors& d, const Tensor& in, int y_n, int y_c, int y_h, int y_w, int K, int C, int pad_h,
                   int pad_w) const {
     const CudnnLibrary& lib = *backend_.cudnn();
@@ -326,21 +346,15 @@ class CudaConvolution : public Op {
     if (!s.ok()) return s;
     int algo = 0;
     cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-    {
-      std::lock_guard lock(mutex_);
-      if (!algo_chosen_) {
-        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        int returned = 0;
-        s = CudnnStatus(lib, lib.cudnnGetConvolutionForwardAlgorithm_v7(context.cudnn, d.x, d.w, d.conv, d.y,
-                                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
-                        "choosing a convolution algorithm");
-        if (!s.ok()) return s;
-        if (!Choose(perf, returned, &algo_, &math_)) return NoAlgorithm();
-        algo_chosen_ = true;
-      }
-      algo = algo_;
-      math = math_;
-    }
+    Result<bool> chosen = ChosenAlgorithm<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+        lib,
+        [&](int count, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
+          return lib.cudnnGetConvolutionForwardAlgorithm_v7(context.cudnn, d.x, d.w, d.conv, d.y, count, returned,
+                                                            perf);
+        },
+        "choosing a convolution algorithm", &algo, &math);
+    if (!chosen.ok()) return chosen.status();
+    if (!*chosen) return NoAlgorithm();
     s = CudnnStatus(lib, lib.cudnnSetConvolutionMathType(d.conv, math), "math type");
     if (!s.ok()) return s;
     size_t workspace_bytes = 0;
@@ -377,22 +391,15 @@ class CudaConvolution : public Op {
     if (!s.ok()) return s;
     int algo = 0;
     cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-    {
-      std::lock_guard lock(mutex_);
-      if (!algo_chosen_) {
-        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        int returned = 0;
-        s = CudnnStatus(lib, lib.cudnnGetConvolutionBackwardDataAlgorithm_v7(context.cudnn, d.w, d.x, d.conv, d.y,
-                                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                                             &returned, perf),
-                        "choosing a deconvolution algorithm");
-        if (!s.ok()) return s;
-        if (!Choose(perf, returned, &algo_, &math_)) return NoAlgorithm();
-        algo_chosen_ = true;
-      }
-      algo = algo_;
-      math = math_;
-    }
+    Result<bool> chosen = ChosenAlgorithm<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+        lib,
+        [&](int count, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+          return lib.cudnnGetConvolutionBackwardDataAlgorithm_v7(context.cudnn, d.w, d.x, d.conv, d.y, count,
+                                                                 returned, perf);
+        },
+        "choosing a deconvolution algorithm", &algo, &math);
+    if (!chosen.ok()) return chosen.status();
+    if (!*chosen) return NoAlgorithm();
     s = CudnnStatus(lib, lib.cudnnSetConvolutionMathType(d.conv, math), "math type");
     if (!s.ok()) return s;
     const auto bwd = static_cast<cudnnConvolutionBwdDataAlgo_t>(algo);
