@@ -47,6 +47,7 @@ WireStatus ToWireStatus(StatusCode code) {
     case StatusCode::kProtocol: return WireStatus::kProtocol;
     case StatusCode::kInvalid: return WireStatus::kInvalid;
     case StatusCode::kNotFound: return WireStatus::kInvalid;
+    case StatusCode::kConflict: return WireStatus::kInvalid;
     case StatusCode::kLimit: return WireStatus::kLimit;
     case StatusCode::kBadImage: return WireStatus::kBadImage;
     case StatusCode::kOutOfMemory: return WireStatus::kOutOfMemory;

@@ -9,6 +9,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kOk: return 200;
     case StatusCode::kInvalid: return 400;
     case StatusCode::kNotFound: return 404;
+    case StatusCode::kConflict: return 409;
     case StatusCode::kLimit: return 409;
     case StatusCode::kBadImage: return 415;
     case StatusCode::kUnsupported: return 501;

@@ -46,6 +46,9 @@ struct Job {
   // Where and how it runs.
   std::string lane;  // "cuda:0", "cpu:0"...; empty until placed
   int gpu_id = -1;   // -1: CPU lane or not placed
+  // The node (a server of a cluster, docs/cluster.md) that runs or last ran it;
+  // empty on a single server. With `attempts`, the fence of a claimed job.
+  std::string node;
   int attempts = 0;  // times it was started (a retry after a worker crash adds one)
   double progress = 0.0;  // 0..1
   std::string error;      // empty unless status is error (or canceled with a reason)

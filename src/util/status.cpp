@@ -16,6 +16,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kUnsupported: return "unsupported";
     case StatusCode::kIo: return "io";
     case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kConflict: return "conflict";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class StatusCode {
   kUnsupported,        // valid, but this build cannot do it
   kIo,                 // reading or writing a file or pipe failed
   kNotFound,           // a named thing does not exist
+  kConflict,           // the thing changed under the caller (a fenced write that no longer holds)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -57,6 +58,7 @@ inline Status BadImageError(std::string m) { return {StatusCode::kBadImage, std:
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIo, std::move(m)}; }
 inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+inline Status ConflictError(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>
