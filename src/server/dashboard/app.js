@@ -10,6 +10,10 @@ const state = {
   retryDelay: 1000,
   view: null,           // the page shown: {name, onJob(job), onReconnect()}
   models: null,
+  // What settled() compares before and after a read (see there).
+  liveCount: 0,         // times the stream became live
+  moves: 0,             // events that changed a job's status or lane
+  heard: new Map(),     // job id -> events heard for it
 };
 
 // ---------- small helpers ----------
@@ -107,6 +111,22 @@ function remember(job) {
   return job;
 }
 
+// A page reads the server, then follows the event stream. An event that
+// crosses a read in flight may be older or newer than what the read returns,
+// and one published before the stream was live is never heard: so a read
+// crossed by a relevant event (one for `jobId`, or any that moved a job), or
+// by the stream becoming live, is made again. Bounded: a page under a storm
+// of events keeps its last read and follows the events from there.
+async function settled(read, jobId) {
+  const mark = () => [state.liveCount, jobId ? (state.heard.get(jobId) || 0) : state.moves];
+  for (let tries = 0; ; tries++) {
+    const [live, heard] = mark();
+    const value = await read();
+    const [liveNow, heardNow] = mark();
+    if ((live === liveNow && heard === heardNow) || tries >= 3) return value;
+  }
+}
+
 // ---------- sign in ----------
 async function startSession() {
   const session = await fetch('/session', { credentials: 'same-origin' }).then((r) => r.json());
@@ -162,9 +182,18 @@ function setConnection(stateName, text) {
   pill.textContent = text;
 }
 
+// The first time the stream is live counts as a reconnection too: the page
+// was read before it, and what happened in between was never heard.
+function becameLive(stateName, reconnected) {
+  if (stateName !== 'live') return false;
+  const first = state.liveCount === 0;
+  state.liveCount++;
+  return reconnected || first;
+}
+
 function connectionChanged(stateName, text, reconnected) {
   setConnection(stateName, text);
-  if (reconnected && state.view && state.view.onReconnect) state.view.onReconnect();
+  if (becameLive(stateName, reconnected) && state.view && state.view.onReconnect) state.view.onReconnect();
   state.lastConnection = { type: 'connection', stateName, text };
   if (state.channel && state.leader) state.channel.postMessage({ ...state.lastConnection, reconnected });
 }
@@ -177,6 +206,8 @@ function jobEvent(data) {
   // when a job appears or changes state (50 dashboards x every progress line
   // would otherwise be the server's main load).
   const moved = !before || before.status !== job.status || before.lane !== job.lane;
+  state.heard.set(job.id, (state.heard.get(job.id) || 0) + 1);
+  if (moved) state.moves++;
   if (state.view && state.view.onJob) state.view.onJob(job, moved);
 }
 
@@ -196,7 +227,7 @@ function startEvents() {
       jobEvent(data.data);
     } else if (data.type === 'connection') {
       setConnection(data.stateName, data.text);
-      if (data.reconnected && state.view && state.view.onReconnect) state.view.onReconnect();
+      if (becameLive(data.stateName, data.reconnected) && state.view && state.view.onReconnect) state.view.onReconnect();
     }
   };
   state.channel.postMessage({ type: 'hello' });  // the leader, if any, says how its stream is
@@ -316,8 +347,8 @@ pages.queue = async (root, _arg, view) => {
   };
   let lanes = [];
   const load = async () => {
-    const [counts, lanesAnswer, page] = await Promise.all([api('GET', '/jobs/counts'), api('GET', '/lanes'),
-      api('GET', '/jobs?status=running,queued&order=oldest&limit=' + QUEUE_SHOWN)]);
+    const [counts, lanesAnswer, page] = await settled(() => Promise.all([api('GET', '/jobs/counts'), api('GET', '/lanes'),
+      api('GET', '/jobs?status=running,queued&order=oldest&limit=' + QUEUE_SHOWN)]));
     page.jobs.forEach(remember);
     for (const lane of lanesAnswer.lanes) {
       if (lane.running_job && !state.jobs.has(lane.running_job)) remember(await api('GET', '/status/' + lane.running_job));
@@ -387,7 +418,7 @@ pages.jobs = async (root, _arg, view) => {
   };
   const load = async (append) => {
     if (!append) cursor = null;
-    const page = await api('GET', query());
+    const page = append ? await api('GET', query()) : await settled(() => api('GET', query()));
     page.jobs.forEach(remember);
     if (!append) body.replaceChildren();
     body.append(...page.jobs.map(row));
@@ -422,7 +453,8 @@ pages.jobs = async (root, _arg, view) => {
 
 // One job: parameters, error, log tail, result; cancel, retry, delete.
 pages.job = async (root, id, view) => {
-  let job = remember(await api('GET', '/status/' + encodeURIComponent(id)));
+  const read = () => settled(() => api('GET', '/status/' + encodeURIComponent(id)), id).then(remember);
+  let job = await read();
   const head = h('div');
   const logBox = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'log tail' });
   const result = h('div', { id: 'result' });
@@ -491,7 +523,7 @@ pages.job = async (root, id, view) => {
     // after each attempt, so the list follows without polling.
     if (isFinished(job.status)) refreshHooks();
   };
-  view.onReconnect = async () => { job = remember(await api('GET', '/status/' + encodeURIComponent(id))); draw(); loadLog(); };
+  view.onReconnect = async () => { job = await read(); draw(); loadLog(); };
   draw();
   await Promise.all([loadLog(), loadHooks()]);
 };
@@ -591,7 +623,8 @@ pages.batches = async (root, _arg, view) => {
   root.append(form, h('h2', {}, 'Batches'), grid, more);
   let cursor = null;
   const load = async (append) => {
-    const page = await api('GET', '/images/batches?limit=20' + (append && cursor ? '&cursor=' + cursor : ''));
+    const read = () => api('GET', '/images/batches?limit=20' + (append && cursor ? '&cursor=' + cursor : ''));
+    const page = append ? await read() : await settled(read);
     if (!append) grid.replaceChildren();
     grid.append(...page.batches.map(batchCard));
     if (!append && !page.batches.length) grid.append(h('p', { class: 'muted' }, 'No batch yet.'));
@@ -621,8 +654,8 @@ pages.batch = async (root, id, view) => {
     h('th', {}, '#'), h('th', {}, 'image'), h('th', {}, 'status'), h('th', {}, 'attempts'), h('th', {}, 'error'),
     h('th', {}, 'result'))), body)));
   const load = async () => {
-    const [batch, images] = await Promise.all([api('GET', '/images/batches/' + encodeURIComponent(id) + '/status'),
-      api('GET', '/images/batches/' + encodeURIComponent(id) + '/images')]);
+    const [batch, images] = await settled(() => Promise.all([api('GET', '/images/batches/' + encodeURIComponent(id) + '/status'),
+      api('GET', '/images/batches/' + encodeURIComponent(id) + '/images')]));
     fill(head, h('h1', {}, 'Batch ' + batch.batch_id.slice(0, 8) + ' · ' + batch.game_id), batchCard(batch),
       h('div', { class: 'actions' }, h('button', { type: 'button', id: 'retry-failed', disabled: !batch.can_retry, onclick: retry },
         'Retry failed')));
@@ -670,7 +703,7 @@ pages.generate = async (root, _arg, view) => {
     prompt.value = '';
   });
   const load = async () => {
-    const page = await api('GET', '/jobs?kind=generate&limit=10');
+    const page = await settled(() => api('GET', '/jobs?kind=generate&limit=10'));
     list.replaceChildren();
     cards.clear();
     page.jobs.forEach((job) => draw(remember(job), false));
