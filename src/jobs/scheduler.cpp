@@ -116,6 +116,19 @@ void Scheduler::DequeueLocked(const std::string& id) {
 
 Status Scheduler::Start() {
   if (lanes_.empty()) return InvalidError("the scheduler needs at least one lane");
+  if (options_.cluster) {
+    if (Status recovered = RecoverOwnJobs(); !recovered.ok()) return recovered;
+    std::lock_guard lock(mutex_);
+    stopping_ = false;
+    draining_ = false;
+    started_ = true;
+    claim_now_.assign(lanes_.size(), true);
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+      lanes_[i]->thread = std::thread([this, i] { RunClusterLane(i); });
+    }
+    LogInfo("scheduler_started").Field("lanes", lanes_.size()).Field("node", options_.node_id).Field("mode", "cluster");
+    return Status::Ok();
+  }
   // Jobs the previous process left running: its children died with it.
   store::JobFilter running_filter;
   running_filter.statuses = {JobStatus::kRunning};
@@ -220,8 +233,9 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
     if (stopping_ || draining_) return Status(StatusCode::kDeviceUnavailable, "the server is shutting down");
     lane = LeastBacklogLaneLocked();
   }
-  job.lane = lanes_[lane]->spec.name;
-  job.gpu_id = lanes_[lane]->spec.gpu_id;
+  // In a cluster the job is placed nowhere: the first free lane of any node claims it.
+  job.lane = options_.cluster ? "" : lanes_[lane]->spec.name;
+  job.gpu_id = options_.cluster ? -1 : lanes_[lane]->spec.gpu_id;
   if (before_insert) {
     if (Status accepted = before_insert(job); !accepted.ok()) return accepted;
   }
@@ -229,15 +243,20 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
   auto seq = store_.Insert(job);
   if (!seq.ok()) return seq.status();
   job.seq = *seq;
-  {
-    std::lock_guard lock(mutex_);
-    PlaceLocked(job, lane);
-    // What the client is told is the job as it was placed, before any lane can
-    // take it: queued, with its place in line.
-    snapshot = SnapshotLocked(job);
+  if (options_.cluster) {
+    WakeLanes();
+    view = DescribeJob(job);
+  } else {
+    {
+      std::lock_guard lock(mutex_);
+      PlaceLocked(job, lane);
+      // What the client is told is the job as it was placed, before any lane can
+      // take it: queued, with its place in line.
+      snapshot = SnapshotLocked(job);
+    }
+    work_ready_.notify_all();
+    view = Estimate(job, snapshot);
   }
-  work_ready_.notify_all();
-  view = Estimate(job, snapshot);
   {
     std::lock_guard lock(listeners_mutex_);
     for (auto& listener : listeners_) listener(view);
@@ -246,6 +265,7 @@ Result<JobView> Scheduler::Submit(Job job, std::function<Status(Job&)> before_in
 }
 
 void Scheduler::Adopt(const std::vector<Job>& committed) {
+  if (options_.cluster) return WakeLanes();  // queued in the shared store already
   {
     std::lock_guard lock(mutex_);
     for (const Job& job : committed) {
@@ -288,6 +308,27 @@ JobView Scheduler::DescribeJob(const Job& job) {
   {
     std::lock_guard lock(mutex_);
     snapshot = SnapshotLocked(job);
+  }
+  if (options_.cluster && job.status == JobStatus::kQueued && !snapshot.running) {
+    // Queued in the cluster: its place is its rank among every node's queued
+    // jobs, and the lanes of every node work through those ahead of it.
+    auto before = options_.cluster->QueuedBefore(job.seq);
+    if (before.ok()) {
+      int lanes = 0;
+      {
+        std::lock_guard lock(mutex_);
+        lanes = cluster_lanes_ > 0 ? cluster_lanes_ : static_cast<int>(lanes_.size());
+      }
+      JobView view;
+      view.job = job;
+      view.queue_position = *before + 1;
+      std::optional<Seconds> own = AverageDuration(LaneName(0), job.kind);
+      double rounds = static_cast<double>(*before / std::max(1, lanes) + 1);
+      view.eta_seconds = (own.value_or(DefaultDuration(job.kind)) * rounds * kEtaSafetyFactor).count();
+      view.eta_source = EtaTierName(own ? EtaTier::kMovingAverage : EtaTier::kDefault);
+      return view;
+    }
+    LogWarn("queue_position_unavailable").Field("job_id", job.id).Field("error", before.status().ToString());
   }
   return Estimate(job, snapshot);
 }
@@ -476,7 +517,7 @@ void Scheduler::ReleaseLane(size_t index, const std::string& id, const RunResult
   Lane& lane = *lanes_[index];
   std::lock_guard lock(mutex_);
   lane.busy_seconds += result.ran_seconds;
-  if (result.requeue_front && !stopping_) {
+  if (result.requeue_front && !stopping_ && !options_.cluster) {  // a cluster's retry is queued in the store
     int64_t head = lane.queue.empty() ? 0 : std::min<int64_t>(0, lane.queue.begin()->first.first);
     const Job& job = result.job;
     EnqueueLocked(index, job.id, QueueOrder{head - 1, job.seq}, job.kind, job.batch_id, job.seq);
@@ -504,11 +545,6 @@ Scheduler::RunResult Scheduler::RunOne(size_t index, const std::string& id) {
   Job job = std::move(loaded).value();
   if (job.status != JobStatus::kQueued) return result;  // canceled or deleted meanwhile
 
-  std::shared_ptr<CancelSignal> cancel;
-  {
-    std::lock_guard lock(mutex_);
-    cancel = lane.running_cancel;
-  }
   job.lane = lane.spec.name;
   job.gpu_id = lane.spec.gpu_id;
   if (Status moved = TransitionJob(job, JobStatus::kRunning, NowMs()); !moved.ok()) {
@@ -520,9 +556,20 @@ Scheduler::RunResult Scheduler::RunOne(size_t index, const std::string& id) {
     LogError("job_start_not_saved").Field("job_id", id).Field("error", saved.ToString());
     return result;
   }
+  return RunStarted(index, std::move(job));
+}
+
+Scheduler::RunResult Scheduler::RunStarted(size_t index, Job job) {
+  Lane& lane = *lanes_[index];
+  RunResult result;
+  const std::string id = job.id;
+  const int claimed_attempt = job.attempts;
+  std::shared_ptr<CancelSignal> cancel;
   {
     std::lock_guard lock(mutex_);
+    cancel = lane.running_cancel;
     running_[id].started_ms = job.started_ms;
+    running_[id].claimed_attempt = claimed_attempt;
     held_rows_[id] = job;
   }
   LogInfo("job_started").Field("job_id", id).Field("kind", store::JobKindName(job.kind)).Field("lane", job.lane)
@@ -530,6 +577,22 @@ Scheduler::RunResult Scheduler::RunOne(size_t index, const std::string& id) {
   Notify(job);
 
   ExecutionOutcome outcome = Execute(lane, job, *cancel);
+
+  bool taken_back = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto info = running_.find(id); info != running_.end()) taken_back = info->second.taken_back;
+  }
+  if (taken_back) {
+    // Another node (or a cancel written elsewhere) owns the row now: write
+    // nothing, and announce the row as it is.
+    result.ran_seconds = (NowMs() - job.started_ms) / 1000.0;
+    LogWarn("job_taken_back").Field("job_id", id).Field("lane", job.lane).Field("attempt", claimed_attempt);
+    auto row = store_.Get(id);
+    result.ran = row.ok();
+    if (row.ok()) result.job = std::move(row).value();
+    return result;
+  }
 
   RunCircumstances circumstances;
   circumstances.cancel_requested = cancel->requested();
@@ -549,8 +612,17 @@ Scheduler::RunResult Scheduler::RunOne(size_t index, const std::string& id) {
   if (Status moved = ApplyNextState(job, next, NowMs()); !moved.ok()) {
     LogError("job_transition_failed").Field("job_id", id).Field("error", moved.ToString());
   }
-  if (Status saved = store_.Update(job); !saved.ok()) {
+  Status saved = SaveRun(job, claimed_attempt);
+  if (options_.cluster && IsStoreAway(saved)) saved = SaveWhenStoreReturns(job, claimed_attempt, saved);
+  if (!saved.ok()) {
     LogError("job_result_not_saved").Field("job_id", id).Field("error", saved.ToString());
+    if (saved.code() == StatusCode::kConflict) {
+      // Taken back while it ran (canceled elsewhere, or this node presumed
+      // dead): the row is someone else's; announce it as it is.
+      auto row = store_.Get(id);
+      if (row.ok()) job = std::move(row).value();
+      next.requeue_front = false;
+    }
   }
   if (next.status == JobStatus::kSuccess) ForgetAverage(job.lane, job.kind);
   LogInfo("job_finished").Field("job_id", id).Field("status", store::JobStatusName(job.status))
@@ -559,6 +631,30 @@ Scheduler::RunResult Scheduler::RunOne(size_t index, const std::string& id) {
   result.requeue_front = next.requeue_front;
   result.job = std::move(job);
   return result;
+}
+
+bool Scheduler::IsStoreAway(const Status& status) {
+  return status.code() == StatusCode::kIo || status.code() == StatusCode::kUnavailable;
+}
+
+Status Scheduler::SaveWhenStoreReturns(const Job& job, int claimed_attempt, Status saved) {
+  // The database of a cluster may be away for a while (restarted, failed
+  // over): the outcome is kept and written once it is back, the job holding
+  // its lane meanwhile (nothing else could be claimed anyway). Given up only
+  // when the server stops: the row then still says running here, and this
+  // node's next start takes it back and runs it again.
+  LogWarn("job_result_waits_for_store").Field("job_id", job.id).Field("error", saved.ToString());
+  auto delay = std::chrono::milliseconds(250);
+  while (IsStoreAway(saved)) {
+    {
+      std::unique_lock lock(mutex_);
+      if (job_left_lane_.wait_for(lock, delay, [this] { return stopping_; })) return saved;
+    }
+    delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(2));
+    saved = SaveRun(job, claimed_attempt);
+  }
+  if (saved.ok()) LogInfo("job_result_saved_late").Field("job_id", job.id);
+  return saved;
 }
 
 ExecutionOutcome Scheduler::Execute(Lane& lane, Job& job, CancelSignal& cancel) {
@@ -578,6 +674,7 @@ ExecutionOutcome Scheduler::Execute(Lane& lane, Job& job, CancelSignal& cancel) 
     return {ExecutionOutcome::Kind::kError, "this server runs no " + std::string(store::JobKindName(job.kind)) + " jobs"};
   }
   const std::string id = job.id;
+  const int claimed_attempt = job.attempts;
   int64_t last_saved_ms = 0;
   double last_saved_fraction = -1.0;
   ExecutionContext context{lane.spec, cancel, [&](const ProgressReport& report) {
@@ -592,8 +689,10 @@ ExecutionOutcome Scheduler::Execute(Lane& lane, Job& job, CancelSignal& cancel) 
     if (report.fraction - last_saved_fraction >= 0.01 || now - last_saved_ms >= 1000) {
       last_saved_ms = now;
       last_saved_fraction = report.fraction;
-      if (Status s = store_.UpdateProgress(id, report.fraction); !s.ok()) {
+      if (Status s = SaveProgress(id, claimed_attempt, report.fraction); !s.ok()) {
         LogWarn("progress_not_saved").Field("job_id", id).Field("error", s.ToString());
+        // The claim no longer holds: stop the work (its row is someone else's).
+        if (s.code() == StatusCode::kConflict) StopLocalRun(id, s.message());
       } else {
         std::lock_guard lock(mutex_);
         if (auto row = held_rows_.find(id); row != held_rows_.end()) row->second.progress = report.fraction;
@@ -637,6 +736,7 @@ Result<Job> Scheduler::Cancel(const std::string& id, const std::string& reason) 
     }
   }
   lock.unlock();
+  if (options_.cluster) return CancelInCluster(id, reason);
   auto job = store_.Get(id);
   if (!job.ok()) return job.status();
   if (job->status == JobStatus::kQueued) {  // not placed: the scheduler has not started
@@ -684,6 +784,8 @@ Result<std::vector<Job>> Scheduler::CancelMany(const std::vector<std::string>& i
 }
 
 bool Scheduler::HasBatchWork(const std::string& batch_id) {
+  // A cluster's queue is in the store, not here: the caller reads the batch.
+  if (options_.cluster) return false;
   std::lock_guard lock(mutex_);
   if (batch_running_.count(batch_id)) return true;
   for (const auto& [id, placement] : placed_) {

@@ -12,6 +12,15 @@
 // - On Start, jobs found `running` (the server died under them) are re-queued or
 //   failed by policy, and every queued job is placed again in submission order.
 //
+// Cluster mode (SchedulerOptions::cluster, docs/cluster.md): several servers
+// share one queue in the database, and lanes hold no queue of their own. A lane
+// that falls idle claims the oldest queued job the cluster has (one statement,
+// FOR UPDATE SKIP LOCKED), woken by WakeLanes (a notification) or, when none
+// comes, by its own poll; every later write of the job is fenced by this node
+// and the claim's attempt, so a job taken back from this node (presumed dead,
+// or canceled elsewhere) is never finished by it too. Start recovers only this
+// node's own jobs. Scheduler_cluster.cpp holds the cluster-only parts.
+//
 // Thread-safe. Lane threads call the executors; everything else is quick.
 #pragma once
 
@@ -35,6 +44,7 @@
 #include "jobs/eta_estimator.h"
 #include "jobs/job_executor.h"
 #include "jobs/lane_discovery.h"
+#include "store/cluster_store.h"
 #include "store/job_store.h"
 
 namespace tessera::jobs {
@@ -51,6 +61,13 @@ struct SchedulerOptions {
   // Most jobs of one image batch running at once (seed 004 batch_parallel_workers);
   // 0: no limit beyond the lanes.
   int batch_parallel_limit = 0;
+  // Cluster mode: lanes claim jobs from this shared store instead of queues of
+  // their own (the same object as the JobStore); null on a single server.
+  store::ClusterStore* cluster = nullptr;
+  std::string node_id;  // this server's node id: its lanes are "<node_id>/<lane>"
+  // How long an idle lane of a cluster waits for a wake-up before it looks at the
+  // queue anyway: the fallback when a notification is missed.
+  std::chrono::milliseconds claim_poll{2000};
 };
 
 // Makes the executor for one lane and one kind (an upscale lane owns its worker).
@@ -125,6 +142,23 @@ class Scheduler {
                                              const std::string& reason = "canceled by request");
 
   std::vector<LaneSnapshot> Lanes();
+
+  // ---- cluster mode (no effect otherwise) ----
+  // A job was queued somewhere in the cluster: idle lanes look now.
+  void WakeLanes();
+  // Stops this node's run of job `id` without writing its row (whoever took the
+  // job back or canceled it has written it). False when it does not run here.
+  bool StopLocalRun(const std::string& id, const std::string& why);
+  // Stops every run of this node (its lease was lost: the cluster takes them back).
+  void StopAllLocalRuns(const std::string& why);
+  // Reads the row of each run of this node and stops those that no longer name
+  // this node at the claim's attempt: the fallback of a missed cancel message,
+  // and how a node declared dead finds out.
+  void CheckClaims();
+  // Lanes in the whole cluster (from the nodes table), for queued jobs' ETAs.
+  void SetClusterLaneCount(int lanes);
+  // "<node_id>/<lane>" in cluster mode, else the lane's own name.
+  std::string LaneName(size_t index) const;
   // True while a job of this image batch is queued or running here (cheap: no store).
   bool HasBatchWork(const std::string& batch_id);
   size_t lane_count() const { return lanes_.size(); }
@@ -150,6 +184,24 @@ class Scheduler {
   };
 
   void RunLane(size_t index);
+  // Cluster mode's lane loop: claim, run, repeat (scheduler_cluster.cpp).
+  void RunClusterLane(size_t index);
+  // Claims the oldest queued job for lane `index`; nullopt when none (or the
+  // store cannot be reached: logged, the poll tries again).
+  Result<std::optional<store::Job>> ClaimFor(size_t index);
+  // Cluster mode's Start: this node's own running jobs (its previous life died
+  // under them) are requeued or failed; other nodes' jobs are theirs.
+  Status RecoverOwnJobs();
+  // Cluster mode's Cancel of a job that does not run here: written in the
+  // database (fenced by its runner's claim), and the node running it told.
+  Result<store::Job> CancelInCluster(const std::string& id, const std::string& reason);
+  // The store write of a job this lane runs: fenced by the claim in cluster mode.
+  Status SaveRun(const store::Job& job, int claimed_attempt);
+  Status SaveProgress(const std::string& id, int claimed_attempt, double fraction);
+  // Whether a store call failed because the database could not be reached.
+  static bool IsStoreAway(const Status& status);
+  // Cluster mode: SaveRun again until the database is back (or the server stops).
+  Status SaveWhenStoreReturns(const store::Job& job, int claimed_attempt, Status saved);
   // Picks the next job for lane `index` (its own queue, else the oldest waiting
   // elsewhere). Called with mutex_ held; empty when none.
   std::string TakeNextJob(size_t index);
@@ -170,6 +222,9 @@ class Scheduler {
   };
   // Starts the job, runs it and saves its next state (job_state decides it).
   RunResult RunOne(size_t index, const std::string& id);
+  // The part of a run after the job became running (and was saved so): shared by
+  // RunOne and cluster lanes, whose claim made it running.
+  RunResult RunStarted(size_t index, store::Job job);
   // The executor's part of RunOne: its outcome (attempts exhausted, or no
   // executor for the kind, are errors too).
   ExecutionOutcome Execute(Lane& lane, store::Job& job, CancelSignal& cancel);
@@ -207,6 +262,8 @@ class Scheduler {
     std::string batch_id;
     int64_t started_ms = 0;
     std::optional<ProgressReport> progress;
+    int claimed_attempt = 0;   // cluster mode: the fence's attempt
+    bool taken_back = false;   // cluster mode: stopped because another wrote its row
   };
   void PlaceLocked(const store::Job& job, size_t lane);
   // What DescribeJob needs from the lanes, read under mutex_; then Estimate
@@ -234,6 +291,9 @@ class Scheduler {
   bool started_ = false;
   bool stopping_ = false;
   bool draining_ = false;  // Drain(): no job is started any more
+  // Cluster mode: lanes that should look at the shared queue now, not at their poll.
+  std::vector<bool> claim_now_;
+  int cluster_lanes_ = 0;  // lanes of every node; 0: not known yet (this node's count is used)
 
   std::mutex averages_mutex_;
   // Cached moving averages (nullopt: no history yet); dropped when a job succeeds.

@@ -48,6 +48,7 @@ WireStatus ToWireStatus(StatusCode code) {
     case StatusCode::kInvalid: return WireStatus::kInvalid;
     case StatusCode::kNotFound: return WireStatus::kInvalid;
     case StatusCode::kConflict: return WireStatus::kInvalid;
+    case StatusCode::kUnavailable: return WireStatus::kInternal;
     case StatusCode::kLimit: return WireStatus::kLimit;
     case StatusCode::kBadImage: return WireStatus::kBadImage;
     case StatusCode::kOutOfMemory: return WireStatus::kOutOfMemory;

@@ -10,6 +10,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kInvalid: return 400;
     case StatusCode::kNotFound: return 404;
     case StatusCode::kConflict: return 409;
+    case StatusCode::kUnavailable: return 503;
     case StatusCode::kLimit: return 409;
     case StatusCode::kBadImage: return 415;
     case StatusCode::kUnsupported: return 501;
@@ -35,6 +36,8 @@ void ReplyError(HttpResponse& response, int status, const std::string& message) 
 
 void ReplyStatus(HttpResponse& response, const Status& status) {
   ReplyError(response, HttpStatusFor(status.code()), status.message());
+  // The shared database is away: a client should come back shortly, not give up.
+  if (status.code() == StatusCode::kUnavailable) response.SetHeader("Retry-After", "5");
 }
 
 }  // namespace tessera::server

@@ -55,7 +55,7 @@ std::string HostName() {
 }
 
 Status MakeFolders(const ServerConfig& config) {
-  for (const std::string& dir : {config.data_dir, config.ResultsDir(), config.LogsDir(), config.UploadsDir()}) {
+  for (const std::string& dir : {config.data_dir, config.ResultsDir(), config.LogsDir(), config.UploadsDir(), config.BatchRoot()}) {
     std::error_code error;
     std::filesystem::create_directories(dir, error);
     if (error) return IoError("cannot create " + dir + ": " + error.message());
@@ -67,8 +67,42 @@ Status OpenStore(State& state) {
   auto opened = store::OpenStore(state.config.store, state.config.DbPath());
   if (!opened.ok()) return opened.status();
   state.batch_store = opened->get();
+  state.cluster_store = dynamic_cast<store::ClusterStore*>(opened->get());
   state.store = std::move(opened).value();
   return Status::Ok();
+}
+
+// The lanes' names in the cluster: "<node>/<lane>".
+std::vector<std::string> ClusterLaneNames(const State& state) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < state.lanes.size(); ++i) names.push_back(state.scheduler->LaneName(i));
+  return names;
+}
+
+std::string AdvertiseUrl(const State& state) {
+  const ServerConfig& config = state.config;
+  if (!config.advertise_url.empty()) return config.advertise_url;
+  std::string host = config.host;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) host = HostName();
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(state.port > 0 ? state.port : config.port);
+}
+
+// Cluster mode: this node registered before its lanes claim anything, so that
+// the reaper knows whom to ask about every claimed job.
+Status JoinCluster(State& state) {
+  if (!state.cluster_store) return Status::Ok();
+  const ServerConfig& config = state.config;
+  jobs::ClusterMemberOptions options;
+  options.node_id = config.node_id;
+  options.lanes = ClusterLaneNames(state);
+  options.lease = std::chrono::milliseconds(static_cast<int64_t>(config.node_lease_s * 1000));
+  options.renew_every = options.lease / 3;
+  options.check_every = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(2000), options.lease / 4);
+  options.restart_policy =
+      config.restart_policy == "fail" ? jobs::RestartPolicy::kFail : jobs::RestartPolicy::kRequeue;
+  state.cluster = std::make_unique<jobs::ClusterMember>(*state.cluster_store, *state.scheduler, options);
+  return state.cluster->Register(AdvertiseUrl(state));
 }
 
 Status FindLanes(State& state) {
@@ -137,6 +171,8 @@ void MakeScheduler(State& state, std::map<store::JobKind, jobs::ExecutorFactory>
   scheduling.default_generate_seconds = config.default_generate_seconds;
   scheduling.default_upscale_seconds = config.default_upscale_seconds;
   scheduling.batch_parallel_limit = config.batch_parallel_workers;
+  scheduling.cluster = state.cluster_store;
+  scheduling.node_id = config.node_id;
   state.scheduler = std::make_unique<jobs::Scheduler>(*state.store, state.lanes, std::move(factories), scheduling);
 }
 
@@ -272,7 +308,7 @@ void StartRetention(State& state) {
 
 void CleanUpLeftovers(State& state) {
   LeftoversRemoved removed = RemoveLeftovers(
-      state.config.UploadsDir(), state.config.data_dir, state.config.node_id,
+      state.config.UploadsDir(), state.config.BatchRoot(), state.config.node_id,
       [&state](const std::string& batch_id) { return state.batch_store->GetBatch(batch_id).ok(); });
   LogInfo("startup_cleanup").Field("node_id", state.config.node_id)
       .Field("temporary_uploads", removed.temporary_uploads).Field("incomplete_batches", removed.incomplete_batches);
@@ -301,6 +337,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   MakeServices(*state);
   ListenToJobs(*state);
   MakeBatchRunner(*state);
+  if (Status joined = JoinCluster(*state); !joined.ok()) return joined;
   if (Status started = state->scheduler->Start(); !started.ok()) return started;
   if (Status resumed = state->batches->Start(); !resumed.ok()) {
     state->scheduler->Stop();
@@ -311,9 +348,22 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
     state->scheduler->Stop();
     return listening;
   }
+  if (state->cluster) {
+    // Registered again now that the port is bound (--port 0): the URL other
+    // nodes redirect to. Then the member's thread starts.
+    Status member = state->cluster->Register(AdvertiseUrl(*state));
+    if (member.ok()) member = state->cluster->Start();
+    if (!member.ok()) {
+      state->http->Stop();
+      state->batches->Stop();
+      state->scheduler->Stop();
+      return member;
+    }
+  }
   StartRetention(*state);
   LogInfo("server_listening").Field("host", config.host).Field("port", state->port)
-      .Field("lanes", state->lanes.size()).Field("store", store::DescribeStore(config.store, config.DbPath())).Field("results", config.ResultsDir());
+      .Field("lanes", state->lanes.size()).Field("store", store::DescribeStore(config.store, config.DbPath())).Field("results", config.ResultsDir())
+      .Field("cluster_node", state->cluster ? config.node_id : "");
   return std::unique_ptr<JobServer>(new JobServer(std::move(state)));
 }
 
@@ -353,7 +403,8 @@ void JobServer::Stop() {
   state_->waiters.Close();
   state_->http->Stop();
   state_->batches->Stop();
-  state_->scheduler->Stop();
+  state_->scheduler->Stop();  // running jobs handed back (fenced) before the node retires
+  if (state_->cluster) state_->cluster->Stop();
   if (state_->retention_thread.joinable()) state_->retention_thread.join();
   state_->webhooks->Flush(std::chrono::seconds(5));
   LogInfo("server_stopped");

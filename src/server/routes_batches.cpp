@@ -31,7 +31,7 @@ namespace {
 using nlohmann::json;
 
 std::string BatchDir(const JobServer::State& state, const std::string& game_id, const std::string& batch_id) {
-  return state.config.data_dir + "/games/" + game_id + "/batches/" + batch_id;
+  return state.config.BatchRoot() + "/games/" + game_id + "/batches/" + batch_id;
 }
 
 // Receives a batch upload: the multipart parts go to the jobs layer's writer
@@ -104,7 +104,7 @@ Result<std::unique_ptr<BodyConsumer>> StartBatchUpload(JobServer::State& state, 
   auto boundary = MultipartBoundary(head.Header("Content-Type"));
   if (!boundary) return InvalidError("send the images as multipart/form-data file fields");
   Result<jobs::BatchUploadWriter> writer =
-      jobs::BatchUploadWriter::Start(state.config.data_dir, head.captures[0], state.config.node_id);
+      jobs::BatchUploadWriter::Start(state.config.BatchRoot(), head.captures[0], state.config.node_id);
   if (!writer.ok()) return writer.status();
   return std::unique_ptr<BodyConsumer>(new BatchUpload(state, std::move(writer).value(), *boundary));
 }

@@ -1,6 +1,7 @@
 // GET /files/{filename} (Range, ETag, Last-Modified, cache headers), GET /videos,
 // DELETE /videos (seed 001, sections 6 and 10).
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,9 +42,39 @@ std::string ContentTypeFor(const std::string& name) {
   return "application/octet-stream";
 }
 
+// In a cluster without a shared results directory, a result lives on the node
+// that made it: the URL that node advertises, when it is another node.
+std::string ResultNodeUrl(JobServer::State& state, const std::string& name) {
+  if (!state.cluster_store) return "";
+  store::JobFilter filter;
+  filter.filename = name;
+  filter.limit = 1;
+  auto jobs = state.store->List(filter);
+  if (!jobs.ok() || jobs->empty()) return "";
+  const std::string node = jobs->front().node;
+  if (node.empty() || node == state.config.node_id) return "";
+  auto nodes = state.cluster_store->ListNodes();
+  if (!nodes.ok()) return "";
+  for (const store::NodeRecord& record : *nodes) {
+    if (record.node_id == node) return record.advertise_url;
+  }
+  return "";
+}
+
 void ServeFile(JobServer::State& state, const HttpRequest& request, HttpResponse& response) {
   std::string name = request.captures[0];
   if (!IsSafeFileName(name)) return ReplyError(response, 400, "invalid file name");
+  struct stat info {};
+  if (::lstat((state.config.ResultsDir() + "/" + name).c_str(), &info) != 0 && errno == ENOENT) {
+    if (std::string url = ResultNodeUrl(state, name); !url.empty()) {
+      // 307: the same method, and a client follows it to the node that has the file.
+      response.status = 307;
+      response.SetHeader("Location", url + "/files/" + name);
+      response.content_type = "application/json";
+      response.body = nlohmann::json{{"location", url + "/files/" + name}}.dump();
+      return;
+    }
+  }
   ServeFileAt(state.config.ResultsDir(), name, request, response);
 }
 

@@ -74,10 +74,11 @@ bool IsLoopback(const std::string& host) {
 
 }  // namespace
 
-std::string ServerConfig::ResultsDir() const { return results_dir.empty() ? Join(data_dir, "results") : results_dir; }
+std::string ServerConfig::BatchRoot() const { return shared_dir.empty() ? data_dir : shared_dir; }
+std::string ServerConfig::ResultsDir() const { return results_dir.empty() ? Join(BatchRoot(), "results") : results_dir; }
 std::string ServerConfig::LogsDir() const { return logs_dir.empty() ? Join(data_dir, "logs") : logs_dir; }
 std::string ServerConfig::DbPath() const { return db_path.empty() ? Join(data_dir, "state.db") : db_path; }
-std::string ServerConfig::UploadsDir() const { return uploads_dir.empty() ? Join(data_dir, "uploads") : uploads_dir; }
+std::string ServerConfig::UploadsDir() const { return uploads_dir.empty() ? Join(BatchRoot(), "uploads") : uploads_dir; }
 
 const std::vector<SettingSpec>& ServerSettings() {
   using C = ServerConfig;
@@ -187,6 +188,16 @@ const std::vector<SettingSpec>& ServerSettings() {
          c.node_id = v;
          return Status::Ok();
        }},
+      {"shared_dir", "TESSERA_SHARED_DIR",
+       "A directory every node of a cluster names (NFS): uploads, image batches and results go under it "
+       "(default: under the data directory)",
+       Text(&C::shared_dir)},
+      {"advertise_url", "TESSERA_ADVERTISE_URL",
+       "How other nodes and clients reach this server, e.g. http://gpu-a:8080 (default: http://HOST:PORT)",
+       Text(&C::advertise_url)},
+      {"node_lease_s", "TESSERA_NODE_LEASE",
+       "Seconds a node of a cluster may stay silent before the others take its running jobs back",
+       Number(&C::node_lease_s, 1)},
       {"batch_max_retries", "BATCH_MAX_RETRIES", "Retries of a failed batch image, automatic or on request",
        Integer(&C::batch_max_retries, 0, 100)},
       {"batch_parallel_workers", "BATCH_PARALLEL_WORKERS", "Images of one batch in flight at once (0: as many as lanes)",

@@ -30,6 +30,14 @@ struct ServerConfig {
   // Empty: the SQLite file db_path. A postgresql:// URL: that shared database
   // (store/store_factory.h), which several servers may name.
   std::string store;
+  // A directory every node of a cluster names (NFS...): when set, uploads, image
+  // batches and results live under it, so that any node can run any job and
+  // serve any result (docs/cluster.md). Empty: they live under data_dir.
+  std::string shared_dir;
+  // How other nodes and clients reach this server (a cluster's /files redirects);
+  // empty: http://<host, or the host name when listening on every address>:<port>.
+  std::string advertise_url;
+  double node_lease_s = 10;  // a cluster node silent this long is presumed dead
 
   std::optional<std::string> gpu_ids;  // GPU_IDS; unset: NVIDIA_VISIBLE_DEVICES, then nvidia-smi
   int cpu_lanes = 1;
@@ -87,6 +95,8 @@ struct ServerConfig {
   std::string LogsDir() const;
   std::string DbPath() const;
   std::string UploadsDir() const;
+  // Where games/<game>/batches/<batch> live: shared_dir, else data_dir.
+  std::string BatchRoot() const;
 };
 
 // One setting: its key (config file and --flag spelling), its environment

@@ -14,6 +14,7 @@
 
 #include "engine/model_catalog.h"
 #include "jobs/batch_runner.h"
+#include "jobs/cluster_member.h"
 #include "jobs/scheduler.h"
 #include "server/dashboard_session.h"
 #include "server/event_hub.h"
@@ -36,6 +37,10 @@ struct JobServer::State {
   std::unique_ptr<store::JobStore> store;
   std::vector<jobs::LaneSpec> lanes;
   std::unique_ptr<jobs::Scheduler> scheduler;
+  // Cluster mode (a PostgreSQL store, docs/cluster.md): the store's cluster side
+  // (the same object as `store`) and this node's membership; null on SQLite.
+  store::ClusterStore* cluster_store = nullptr;
+  std::unique_ptr<jobs::ClusterMember> cluster;
   store::BatchStore* batch_store = nullptr;  // the same object as `store`
   std::unique_ptr<jobs::BatchRunner> batches;
   std::unique_ptr<WebhookSender> webhooks;

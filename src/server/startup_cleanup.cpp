@@ -11,7 +11,7 @@ namespace tessera::server {
 
 namespace fs = std::filesystem;
 
-LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::string& data_dir,
+LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::string& batch_root,
                                  const std::string& node_id,
                                  const std::function<bool(const std::string& batch_id)>& batch_committed) {
   LeftoversRemoved removed;
@@ -23,7 +23,7 @@ LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::stri
   }
   // data/games/<game>/batches/<batch>/.incomplete-<node>
   const std::string marker = jobs::BatchIncompleteMarker(node_id);
-  for (const auto& game : fs::directory_iterator(data_dir + "/games", error)) {
+  for (const auto& game : fs::directory_iterator(batch_root + "/games", error)) {
     std::error_code inner;
     for (const auto& batch : fs::directory_iterator(game.path() / "batches", inner)) {
       std::error_code ignored;

@@ -16,7 +16,7 @@ struct LeftoversRemoved {
 
 // `batch_committed(batch_id)`: the store has this batch (its upload committed and
 // only the marker's removal was lost): the folder stays, the marker goes.
-LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::string& data_dir,
+LeftoversRemoved RemoveLeftovers(const std::string& uploads_dir, const std::string& batch_root,
                                  const std::string& node_id,
                                  const std::function<bool(const std::string& batch_id)>& batch_committed);
 

@@ -120,6 +120,9 @@ class ClusterStore {
   // kNotFound when the job is gone.
   virtual Status UpdateFenced(const Job& job, const Fence& fence) = 0;
   virtual Status UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) = 0;
+  // JobStore::Update of a job only while its row is still queued (a cancel that
+  // must not overwrite a claim made meanwhile). kConflict when it is not.
+  virtual Status UpdateQueued(const Job& job) = 0;
   // Queued jobs before `seq` across the cluster (a queue position is this + 1),
   // without reading the queue: an index range count.
   virtual Result<int64_t> QueuedBefore(int64_t seq) = 0;

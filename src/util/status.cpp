@@ -17,6 +17,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kIo: return "io";
     case StatusCode::kNotFound: return "not_found";
     case StatusCode::kConflict: return "conflict";
+    case StatusCode::kUnavailable: return "unavailable";
   }
   return "unknown";
 }

@@ -27,6 +27,7 @@ enum class StatusCode {
   kIo,                 // reading or writing a file or pipe failed
   kNotFound,           // a named thing does not exist
   kConflict,           // the thing changed under the caller (a fenced write that no longer holds)
+  kUnavailable,        // a service depended on (the shared database) cannot be reached now: retry later
 };
 
 const char* StatusCodeName(StatusCode code);

@@ -1,0 +1,255 @@
+// Several `tessera serve` processes on one PostgreSQL database are one service
+// (issue 18, docs/cluster.md): one queue claimed by every node's lanes, each job
+// run exactly once, a killed node's jobs taken back, a cancel heard on any node,
+// results reachable from any node. Real servers, real PostgreSQL (the test
+// cluster), the fake generator standing in for generate.py.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "../store/pg_test_cluster.h"
+#include "../support/server_process.h"
+#include "../support/test_images.h"
+
+namespace tessera::test {
+namespace {
+
+using nlohmann::json;
+using store::testing::PgTestSchema;
+using Clock = std::chrono::steady_clock;
+
+// A cluster's worth of shared things: the database schema, the shared
+// directory, and the file every node's fake generator appends its runs to.
+class ClusterFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto schema = PgTestSchema::Create();
+    if (!schema.ok() && schema.status().code() == StatusCode::kUnsupported) GTEST_SKIP() << "TESSERA_STORE_TESTS_PG=off";
+    ASSERT_TRUE(schema.ok()) << schema.status().ToString();
+    schema_ = std::move(schema).value();
+    shared_ = dir_.path() + "/shared";
+    invocations_ = dir_.path() + "/invocations.txt";
+  }
+
+  std::unique_ptr<ServerProcess> StartNode(const std::string& node, int lanes, std::vector<std::string> args = {},
+                                           std::map<std::string, std::string> env = {}) {
+    std::vector<std::string> all = {"--store", schema_->url(), "--node-id", node, "--cpu-lanes", std::to_string(lanes),
+                                    "--shared-dir", shared_, "--node-lease-s", "2"};
+    all.insert(all.end(), args.begin(), args.end());
+    env["FAKE_GENERATE_INVOCATIONS"] = invocations_;
+    env.emplace("FAKE_GENERATE_STEPS", "2");
+    env.emplace("FAKE_GENERATE_STEP_SECONDS", "0.01");
+    return std::make_unique<ServerProcess>(ServerOptions{dir_.path() + "/" + node, all, env});
+  }
+
+  // One value of one job's row, read behind the servers' backs.
+  std::string Column(const std::string& id, const std::string& column) {
+    auto row = schema_->raw().Exec("read a job", "SELECT " + column + "::text FROM jobs WHERE id = $1",
+                                   store::pg::PgParams().Text(id));
+    EXPECT_TRUE(row.ok()) << row.status().ToString();
+    return row.ok() && row->rows() == 1 ? row->Text(0, 0) : "";
+  }
+  int64_t Count(const std::string& where) {
+    auto row = schema_->raw().Exec("count jobs", "SELECT count(*) FROM jobs WHERE " + where);
+    EXPECT_TRUE(row.ok()) << row.status().ToString();
+    return row.ok() ? row->Int(0, 0) : -1;
+  }
+  // Waits (bounded) until `condition` holds, reading the database every 50 ms.
+  bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a poll interval, not a synchronisation
+    }
+    return true;
+  }
+  // The fake generator's runs: prompt -> times started.
+  std::map<std::string, int> Invocations() {
+    std::map<std::string, int> runs;
+    std::istringstream lines(ReadWholeFile(invocations_));
+    std::string line;
+    while (std::getline(lines, line)) {
+      auto space = line.find(' ');
+      if (space != std::string::npos) runs[line.substr(space + 1)] += 1;
+    }
+    return runs;
+  }
+
+  static std::string Submit(httplib::Client& client, const std::string& prompt) {
+    auto response = client.Post("/generate", json{{"prompt", prompt}, {"size", "1280x720"}}.dump(), "application/json");
+    EXPECT_TRUE(response);
+    if (!response) return "";
+    EXPECT_EQ(response->status, 202) << response->body;
+    return json::parse(response->body).value("id", "");
+  }
+  static std::string SubmitUpscale(httplib::Client& client, const std::string& image) {
+    auto response = client.Post("/upscale?model=lanczos&scale=2", image, "image/png");
+    EXPECT_TRUE(response);
+    if (!response) return "";
+    EXPECT_EQ(response->status, 202) << response->body;
+    return json::parse(response->body).value("id", "");
+  }
+
+  TempDir dir_;
+  std::unique_ptr<PgTestSchema> schema_;
+  std::string shared_;
+  std::string invocations_;
+};
+
+TEST_F(ClusterFixture, ThreeServersFourLanesRunEveryJobExactlyOnceInFifoOrderPerLane) {
+  std::vector<std::unique_ptr<ServerProcess>> nodes;
+  nodes.push_back(StartNode("node-a", 2));
+  nodes.push_back(StartNode("node-b", 1));
+  nodes.push_back(StartNode("node-c", 1));
+  for (auto& node : nodes) ASSERT_TRUE(node->started());
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  for (auto& node : nodes) clients.push_back(node->Client());
+
+  constexpr int kUpscales = 300;
+  constexpr int kGenerates = 30;
+  std::vector<std::string> ids;
+  std::set<std::string> prompts;
+  for (int i = 0; i < kUpscales + kGenerates; ++i) {
+    httplib::Client& client = *clients[i % clients.size()];  // round-robin over the nodes
+    if (i % 11 == 5 && prompts.size() < kGenerates) {
+      std::string prompt = "cluster job " + std::to_string(i);
+      prompts.insert(prompt);
+      ids.push_back(Submit(client, prompt));
+    } else {
+      std::vector<uint8_t> png = SolidPng(4 + i % 5, 3 + i % 4, {static_cast<uint8_t>(i), 90, 200});
+      ids.push_back(SubmitUpscale(client, std::string(png.begin(), png.end())));
+    }
+    ASSERT_FALSE(ids.back().empty());
+  }
+  const int64_t total = static_cast<int64_t>(ids.size());
+  ASSERT_TRUE(WaitFor([&] { return Count("status IN ('success', 'error', 'canceled')") == total; },
+                      std::chrono::seconds(600)))
+      << Count("status = 'queued'") << " queued, " << Count("status = 'running'") << " running";
+
+  EXPECT_EQ(Count("status = 'success'"), total);
+  // Exactly once: one start per job, and the generator ran once per prompt.
+  EXPECT_EQ(Count("attempts <> 1"), 0);
+  auto runs = Invocations();
+  EXPECT_EQ(runs.size(), prompts.size());
+  for (const std::string& prompt : prompts) EXPECT_EQ(runs[prompt], 1) << prompt;
+  // Every lane of every node took part, and each ran its jobs in submission order.
+  auto lanes = schema_->raw().Exec("lanes", "SELECT lane, seq FROM jobs ORDER BY lane, started_ms, seq");
+  ASSERT_TRUE(lanes.ok()) << lanes.status().ToString();
+  std::map<std::string, int64_t> last_seq;
+  for (int row = 0; row < lanes->rows(); ++row) {
+    std::string lane = lanes->Text(row, 0);
+    int64_t seq = lanes->Int(row, 1);
+    EXPECT_GT(seq, last_seq[lane]) << "lane " << lane << " ran seq " << seq << " after " << last_seq[lane];
+    last_seq[lane] = seq;
+  }
+  EXPECT_EQ(last_seq.size(), 4u);
+  for (const char* lane : {"node-a/cpu:0", "node-a/cpu:1", "node-b/cpu:0", "node-c/cpu:0"}) {
+    EXPECT_TRUE(last_seq.count(lane)) << lane << " ran nothing";
+  }
+  // Every result from every node (the results directory is shared).
+  for (size_t i = 0; i < ids.size(); i += 37) {
+    std::string name = Column(ids[i], "filename");
+    for (auto& client : clients) {
+      auto file = client->Get(("/files/" + name).c_str());
+      ASSERT_TRUE(file);
+      EXPECT_EQ(file->status, 200) << name;
+    }
+  }
+}
+
+TEST_F(ClusterFixture, AKilledNodesJobsAreTakenBackAfterItsLeaseAndRunOnceMoreElsewhere) {
+  const std::string release = dir_.path() + "/release";
+  auto b = StartNode("node-b", 1, {}, {{"FAKE_GENERATE_BLOCK_FILE", release}});
+  ASSERT_TRUE(b->started());
+  auto b_client = b->Client();
+  // Running on B (its only lane), then one upscale whose input reached B only
+  // through B, queued behind it.
+  std::string blocked = Submit(*b_client, "taken back from a dead node");
+  ASSERT_TRUE(WaitFor([&] { return Column(blocked, "status") == "running"; }, std::chrono::seconds(30)));
+  ASSERT_EQ(Column(blocked, "node"), "node-b");
+  std::vector<uint8_t> png = SolidPng(5, 4, {1, 2, 3});
+  std::string upscale = SubmitUpscale(*b_client, std::string(png.begin(), png.end()));
+  ASSERT_FALSE(upscale.empty());
+
+  auto a = StartNode("node-a", 1, {}, {{"FAKE_GENERATE_BLOCK_FILE", release}});
+  ASSERT_TRUE(a->started());
+  b->Kill();
+  // A takes the reaper's lock, gives every node one more lease, then takes B's
+  // running job back; its lane claims both jobs.
+  ASSERT_TRUE(WaitFor([&] { return Column(blocked, "node") == "node-a" && Column(blocked, "status") == "running"; },
+                      std::chrono::seconds(60)))
+      << Column(blocked, "status") << " on " << Column(blocked, "node") << "\n" << a->stderr_text();
+  EXPECT_EQ(Column(blocked, "attempts"), "2");
+  std::ofstream(release) << "go";
+  ASSERT_TRUE(WaitFor([&] { return Column(blocked, "status") == "success" && Column(upscale, "status") == "success"; },
+                      std::chrono::seconds(60)))
+      << Column(blocked, "status") << " / " << Column(upscale, "status") << " " << Column(upscale, "error");
+  EXPECT_EQ(Column(upscale, "node"), "node-a");
+
+  // B comes back under the same node id: it runs neither job again.
+  auto b_again = StartNode("node-b", 1);
+  ASSERT_TRUE(b_again->started());
+  std::string after = Submit(*b_again->Client(), "after the restart");
+  ASSERT_TRUE(WaitFor([&] { return Column(after, "status") == "success"; }, std::chrono::seconds(60)));
+  EXPECT_EQ(Column(blocked, "attempts"), "2");
+  EXPECT_EQ(Column(upscale, "attempts"), "1");
+  EXPECT_EQ(Invocations()["taken back from a dead node"], 2);  // B's run, then A's
+}
+
+TEST_F(ClusterFixture, ACancelOnOneNodeStopsTheProcessRunningOnAnother) {
+  const std::string pidfile = dir_.path() + "/generator.pid";
+  auto a = StartNode("node-a", 1, {},
+                     {{"FAKE_GENERATE_BLOCK_FILE", dir_.path() + "/never"}, {"FAKE_GENERATE_PIDFILE", pidfile}});
+  ASSERT_TRUE(a->started());
+  std::string id = Submit(*a->Client(), "canceled from elsewhere");
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(pidfile) && Column(id, "status") == "running"; },
+                      std::chrono::seconds(30)));
+  const pid_t generator = std::stoi(ReadWholeFile(pidfile));
+  ASSERT_EQ(::kill(generator, 0), 0);
+
+  auto b = StartNode("node-b", 1);
+  ASSERT_TRUE(b->started());
+  auto answer = b->Client()->Delete(("/jobs?ids=" + id).c_str());
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  EXPECT_EQ(Column(id, "status"), "canceled");
+  // Gone within 2 s: A heard the message (or, had it been lost, its next check).
+  auto deadline = Clock::now() + std::chrono::seconds(2);
+  while (::kill(generator, 0) == 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(::kill(generator, 0), 0) << "the generator on node-a still runs\n" << a->stderr_text();
+  EXPECT_EQ(Column(id, "status"), "canceled");  // A's late write did not undo it
+}
+
+TEST_F(ClusterFixture, AResultOnAnotherNodeIsARedirectThere) {
+  // Results kept per node (no shared results directory): B redirects to A.
+  auto a = StartNode("node-a", 1, {"--results-dir", dir_.path() + "/results-a"});
+  ASSERT_TRUE(a->started());
+  std::string id = Submit(*a->Client(), "made on node a");
+  ASSERT_TRUE(WaitFor([&] { return Column(id, "status") == "success"; }, std::chrono::seconds(60)));
+  auto b = StartNode("node-b", 1, {"--results-dir", dir_.path() + "/results-b"});
+  ASSERT_TRUE(b->started());
+  std::string name = Column(id, "filename");
+  auto redirect = b->Client()->Get(("/files/" + name).c_str());
+  ASSERT_TRUE(redirect);
+  ASSERT_EQ(redirect->status, 307) << redirect->body;
+  std::string location = redirect->get_header_value("Location");
+  EXPECT_EQ(location, "http://127.0.0.1:" + std::to_string(a->port()) + "/files/" + name);
+  auto file = a->Client()->Get(("/files/" + name).c_str());
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->status, 200);
+  // A name no job made is still a 404, not a redirect.
+  auto missing = b->Client()->Get("/files/no-such-result.mp4");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+}
+
+}  // namespace
+}  // namespace tessera::test
