@@ -76,6 +76,12 @@ std::string AdminConninfo(const std::string& socket_dir) {
 
 Result<std::string> PgTestClusterSocketDir() { return environment->socket_dir_; }
 
+Result<std::unique_ptr<pg::PgConnection>> PgTestAdminConnection() {
+  auto dir = PgTestClusterSocketDir();
+  if (!dir.ok()) return dir.status();
+  return pg::PgConnection::Connect(AdminConninfo(*dir));
+}
+
 namespace {
 
 std::string UniqueName() {

@@ -20,6 +20,10 @@ namespace tessera::store::testing {
 // otherwise the directory of the cluster's Unix socket.
 Result<std::string> PgTestClusterSocketDir();
 
+// A connection to the test cluster's `postgres` database as its superuser, for
+// what a test does to the cluster rather than to its own schema or database.
+Result<std::unique_ptr<pg::PgConnection>> PgTestAdminConnection();
+
 // A schema of its own on the test cluster, dropped (with everything in it) when
 // destroyed.
 class PgTestSchema {

@@ -562,6 +562,44 @@ TEST_F(PostgresClusterStoreTest, ASessionWhoseBackendWasTerminatedReconnectsAndH
   EXPECT_EQ(session->connections(), 2);
 }
 
+TEST_F(PostgresClusterStoreTest, ASessionThatCannotReconnectSaysSoAndReconnectsOnALaterWait) {
+  auto session = OpenSession({kJobsChannel});
+  ASSERT_NE(session, nullptr);
+  ASSERT_EQ(*session->HoldReaperLock(), true);
+  // The database refuses new connections (as during a restart), then the
+  // session's backend goes. (Only another database's connection may say so.)
+  auto admin = PgTestAdminConnection();
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  auto allow_connections = [&](bool allow) {
+    Status altered =
+        (*admin)->ExecScript("allow connections", "ALTER DATABASE " + database_->name() + " WITH ALLOW_CONNECTIONS " +
+                                                      (allow ? "true" : "false"));
+    ASSERT_TRUE(altered.ok()) << altered.ToString();
+  };
+  allow_connections(false);
+  EXPECT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE application_name = $1 AND query LIKE 'SELECT pg_try_advisory_lock%'",
+                  pg::PgParams().Text(database_->name())),
+            "1");
+  Status failed = Status::Ok();
+  EXPECT_TRUE(Eventually([&] {
+    auto received = session->Wait(100ms);
+    if (!received.ok()) failed = received.status();
+    return !received.ok();
+  }));
+  EXPECT_EQ(failed.code(), StatusCode::kIo) << failed.ToString();
+  EXPECT_EQ(session->HoldReaperLock().status().code(), StatusCode::kIo);
+  EXPECT_EQ(session->connections(), 1);
+
+  allow_connections(true);
+  auto received = session->Wait(100ms);
+  ASSERT_TRUE(received.ok()) << received.status().ToString();
+  EXPECT_EQ(session->connections(), 2);
+  EXPECT_EQ(*session->HoldReaperLock(), true);
+  Insert(Queued("job"));
+  EXPECT_EQ(CountOn(HearUntil(*session, kJobsChannel, "queued"), kJobsChannel), 1);
+}
+
 TEST_F(PostgresClusterStoreTest, OneSessionHoldsTheReaperLockAndAnotherTakesItWhenItGoes) {
   auto first = OpenSession({});
   auto second = OpenSession({});
