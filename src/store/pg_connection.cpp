@@ -1,7 +1,10 @@
 #include "store/pg_connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -144,6 +147,71 @@ Status PgConnection::ExecScript(std::string_view operation, const std::string& s
 
 bool PgConnection::Reusable() const {
   return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+bool PgConnection::Connected() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+Result<std::string> PgConnection::QuoteIdentifier(std::string_view identifier) {
+  char* quoted = PQescapeIdentifier(conn_, identifier.data(), identifier.size());
+  if (quoted == nullptr) return ErrorOf("quote identifier " + std::string(identifier), conn_, nullptr);
+  std::string text = quoted;
+  PQfreemem(quoted);
+  return text;
+}
+
+Result<std::vector<Notification>> PgConnection::WaitForNotifications(std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  std::vector<Notification> received;
+  while (true) {
+    // Reads whatever the server sent without blocking; a closed socket (the
+    // server ended the backend, or the network dropped) shows here.
+    if (PQconsumeInput(conn_) == 0) return ErrorOf("wait for notifications", conn_, nullptr);
+    while (PGnotify* notify = PQnotifies(conn_)) {
+      received.push_back({notify->relname, notify->extra != nullptr ? notify->extra : ""});
+      PQfreemem(notify);
+    }
+    if (!received.empty()) return received;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return received;
+    pollfd socket{PQsocket(conn_), POLLIN, 0};
+    if (socket.fd < 0) return ErrorOf("wait for notifications", conn_, nullptr);
+    if (::poll(&socket, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      return IoError(std::string("wait for notifications: poll: ") + std::strerror(errno));
+    }
+  }
+}
+
+Result<std::vector<std::string>> ParseTextArray(std::string_view literal, std::string_view operation) {
+  auto malformed = [&] {
+    return IoError(std::string(operation) + ": malformed text[] '" + std::string(literal) + "'");
+  };
+  if (literal.size() < 2 || literal.front() != '{' || literal.back() != '}') return malformed();
+  std::vector<std::string> values;
+  const std::string_view body = literal.substr(1, literal.size() - 2);
+  size_t i = 0;
+  while (i < body.size()) {
+    std::string value;
+    if (body[i] == '"') {
+      // Quoted: up to the closing '"', with \x standing for x.
+      for (++i; i < body.size() && body[i] != '"'; ++i) {
+        if (body[i] == '\\' && ++i == body.size()) return malformed();
+        value.push_back(body[i]);
+      }
+      if (i == body.size()) return malformed();
+      ++i;
+    } else {
+      // Unquoted: as is, up to the next ','; PostgreSQL quotes anything else.
+      const size_t end = std::min(body.find(',', i), body.size());
+      value = std::string(body.substr(i, end - i));
+      if (value.empty() || value == "NULL" || value.find_first_of("\"\\{}") != std::string::npos) return malformed();
+      i = end;
+    }
+    values.push_back(std::move(value));
+    if (i < body.size() && body[i++] != ',') return malformed();
+    if (i == body.size() && body.back() == ',') return malformed();
+  }
+  return values;
 }
 
 std::string RedactConninfo(const std::string& conninfo) {

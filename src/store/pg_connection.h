@@ -12,6 +12,7 @@
 // each message "<operation>: <the server's message>".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/cluster_store.h"
 #include "util/status.h"
 
 struct pg_conn;
@@ -105,11 +107,28 @@ class PgConnection {
 
   // Whether the connection can be used again: open, and outside a transaction.
   bool Reusable() const;
+  // Whether the connection is still open (as far as libpq has seen).
+  bool Connected() const;
+
+  // `identifier` quoted for splicing into SQL where no value can be bound
+  // (LISTEN's channel): "..." with any '"' doubled, as libpq's escaping does.
+  Result<std::string> QuoteIdentifier(std::string_view identifier);
+
+  // The notifications of the channels this connection LISTENs to: those that
+  // came with earlier statements' results, else the first to arrive within
+  // `timeout` (with any that came together with it); empty when none did. kIo
+  // when the connection is lost (Connected() is then false).
+  Result<std::vector<Notification>> WaitForNotifications(std::chrono::milliseconds timeout);
 
  private:
   explicit PgConnection(pg_conn* conn) : conn_(conn) {}
   pg_conn* conn_;
 };
+
+// The values of a text[] read as text ("{a,\"b c\"}"), the inverse of
+// PgParams::TextArray. kIo naming `operation` for anything else (NULL elements
+// included: the store's arrays have none).
+Result<std::vector<std::string>> ParseTextArray(std::string_view literal, std::string_view operation);
 
 // A connection string or URI with any password replaced by "***", for logs and
 // error messages.

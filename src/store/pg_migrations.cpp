@@ -105,6 +105,41 @@ CREATE INDEX batch_images_job_id ON batch_images(job_id);
 -- ImagesDueForRetry and NextImageRetryMs: only the images with a retry due.
 CREATE INDEX batch_images_retry_at ON batch_images(retry_at_ms, seq) WHERE retry_at_ms > 0;
 )sql"},
+    {2, "cluster: the node a job runs on, nodes with leases, queued-job notifications", false, R"sql(
+ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+-- RunningOn: the jobs a node runs.
+CREATE INDEX jobs_node_status ON jobs(node, status);
+
+-- A new, larger number at every registration: a fence for the node itself.
+CREATE SEQUENCE node_incarnations;
+-- One row per node id: its latest incarnation. Times are the database's clock.
+CREATE TABLE nodes (
+  node_id TEXT PRIMARY KEY,
+  advertise_url TEXT NOT NULL DEFAULT '',
+  lanes TEXT[] NOT NULL DEFAULT '{}',
+  incarnation BIGINT NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL,
+  lease_expires_at TIMESTAMPTZ NOT NULL,
+  alive BOOLEAN NOT NULL DEFAULT true
+);
+
+-- A job became queued (inserted, requeued, retried): wake the nodes LISTENing
+-- on tessera_jobs. Sent by the database so that no writer can forget it;
+-- identical notifications of one transaction are delivered once.
+CREATE FUNCTION tessera_notify_job_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('tessera_jobs', 'queued');
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_queued_on_insert AFTER INSERT ON jobs
+  FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION tessera_notify_job_queued();
+-- Only a change to queued: every Update writes the status column, and a queued
+-- job written again (still queued) has nothing new to claim.
+CREATE TRIGGER jobs_queued_on_update AFTER UPDATE OF status ON jobs
+  FOR EACH ROW WHEN (NEW.status = 'queued' AND OLD.status IS DISTINCT FROM NEW.status)
+  EXECUTE FUNCTION tessera_notify_job_queued();
+)sql"},
 };
 
 // The advisory lock every server takes to migrate: one key for tessera's schema

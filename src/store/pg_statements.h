@@ -1,9 +1,12 @@
-// Internal to src/store: SQL text the PostgreSQL store and the importer from
-// SQLite (postgres_import.h) both write, so the two cannot drift apart.
+// Internal to src/store: SQL text (and the reading of its rows) that the
+// PostgreSQL store's files and the importer from SQLite (postgres_import.h)
+// share, so that they cannot drift apart.
 #pragma once
 
 #include <iterator>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "store/job_store.h"
 #include "store/pg_connection.h"
@@ -29,6 +32,34 @@ inline const std::string& JobInsertSql() {
     return "INSERT INTO jobs(" + columns + ") VALUES(" + Placeholders(1, kCount) + ")";
   }();
   return sql;
+}
+
+// UPDATE of every rows::kMutableColumns of one job, bound in that order (then
+// Text id as the last value). A caller may append conditions (" AND ...") whose
+// placeholders follow the id's.
+inline const std::string& JobUpdateSql() {
+  static const std::string sql = [] {
+    std::string assignments;
+    int index = 0;
+    for (const char* column : rows::kMutableColumns) {
+      if (index > 0) assignments += ", ";
+      assignments += std::string(column) + " = $" + std::to_string(++index);
+    }
+    return "UPDATE jobs SET " + assignments + " WHERE id = $" + std::to_string(index + 1);
+  }();
+  return sql;
+}
+
+// The jobs of a result selected with rows::kJobColumns, in its order.
+inline Result<std::vector<Job>> ReadJobs(const PgResult& result, std::string_view operation) {
+  std::vector<Job> jobs;
+  jobs.reserve(static_cast<size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    Result<Job> job = rows::ReadJob(PgRow(result, row), operation);
+    if (!job.ok()) return job.status();
+    jobs.push_back(std::move(job).value());
+  }
+  return jobs;
 }
 
 // INSERTs of a batch (rows::kBatchColumns, bound by rows::BindBatch) and of an

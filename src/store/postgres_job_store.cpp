@@ -24,30 +24,6 @@ const std::string& InsertJobSql() {
   return sql;
 }
 
-const std::string& UpdateJobSql() {
-  static const std::string sql = [] {
-    std::string assignments;
-    int index = 0;
-    for (const char* column : kMutableColumns) {
-      if (index > 0) assignments += ", ";
-      assignments += std::string(column) + " = $" + std::to_string(++index);
-    }
-    return "UPDATE jobs SET " + assignments + " WHERE id = $" + std::to_string(index + 1);
-  }();
-  return sql;
-}
-
-Result<std::vector<Job>> ReadJobs(const PgResult& result, std::string_view operation) {
-  std::vector<Job> jobs;
-  jobs.reserve(static_cast<size_t>(result.rows()));
-  for (int row = 0; row < result.rows(); ++row) {
-    Result<Job> job = ReadJob(PgRow(result, row), operation);
-    if (!job.ok()) return job.status();
-    jobs.push_back(std::move(job).value());
-  }
-  return jobs;
-}
-
 }  // namespace
 
 int PostgresJobStore::LatestSchemaVersion() { return pg::LatestSchemaVersion(); }
@@ -97,7 +73,7 @@ Status PostgresJobStore::UpdateJob(PgConnection& connection, const Job& job) {
   PgParams params;
   BindMutableFields(params, job);
   params.Text(job.id);
-  auto updated = connection.Exec(operation, UpdateJobSql(), params);
+  auto updated = connection.Exec(operation, pg::JobUpdateSql(), params);
   if (!updated.ok()) return updated.status();
   if (updated->AffectedRows() == 0) return NotFoundError(operation + ": no such job");
   return Status::Ok();
@@ -224,7 +200,7 @@ Result<std::vector<Job>> PostgresJobStore::List(const JobFilter& filter) {
   if (!connection.ok()) return connection.status();
   auto result = (*connection)->Exec(operation, sql, params);
   if (!result.ok()) return result.status();
-  return ReadJobs(*result, operation);
+  return pg::ReadJobs(*result, operation);
 }
 
 Result<int64_t> PostgresJobStore::Delete(const std::vector<std::string>& ids) {

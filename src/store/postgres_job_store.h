@@ -13,11 +13,16 @@
 // - Schema: PostgreSQL's own numbered migrations (pg_migrations.h), applied at
 //   Open under an advisory lock; an incompatible newer schema is refused.
 // - A lost connection fails the call (kIo) and the next call reconnects.
+//
+// It is the ClusterStore too (postgres_cluster_store.cpp): the nodes table, the
+// fenced claims and writes, and sessions (PgClusterSession, each on a
+// connection of its own outside the pool).
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "store/cluster_store.h"
 #include "store/pg_pool.h"
 #include "store/store.h"
 
@@ -27,7 +32,7 @@ struct PostgresOptions {
   size_t max_connections = 8;
 };
 
-class PostgresJobStore final : public Store {
+class PostgresJobStore final : public Store, public ClusterStore {
  public:
   // Connects to `conninfo` (a postgresql:// URI or a libpq key=value string) and
   // migrates the schema. Errors name the database (without its password): kIo
@@ -67,6 +72,22 @@ class PostgresJobStore final : public Store {
   Result<std::vector<std::string>> UnsettledBatchIds() override;
   Result<std::vector<std::string>> UnnotifiedBatchIds() override;
 
+  // ClusterStore (postgres_cluster_store.cpp)
+  Result<std::unique_ptr<ClusterSession>> OpenSession(const std::vector<std::string>& channels) override;
+  Result<NodeRecord> RegisterNode(const NodeRecord& node, std::chrono::milliseconds lease) override;
+  Status RenewLease(const std::string& node_id, int64_t incarnation, std::chrono::milliseconds lease) override;
+  // A no-op for an incarnation already retired, reaped or replaced.
+  Status RetireNode(const std::string& node_id, int64_t incarnation) override;
+  Result<std::vector<NodeRecord>> ListNodes() override;
+  Status ExtendLeases(std::chrono::milliseconds lease) override;
+  Result<std::vector<NodeRecord>> ReapExpiredNodes() override;
+  Result<std::vector<Job>> RunningOn(const std::string& node_id) override;
+  Result<std::optional<Job>> Claim(const ClaimRequest& request, const std::function<Status(Job&)>& start) override;
+  Status UpdateFenced(const Job& job, const Fence& fence) override;
+  Status UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) override;
+  Result<int64_t> QueuedBefore(int64_t seq) override;
+  Status Notify(const std::string& channel, const std::string& payload) override;
+
  private:
   PostgresJobStore(const std::string& conninfo, PostgresOptions options);
 
@@ -76,6 +97,9 @@ class PostgresJobStore final : public Store {
   static Result<int64_t> InsertJob(pg::PgConnection& connection, const Job& job);
   // UPDATE of every mutable field of `job`; kNotFound when absent.
   static Status UpdateJob(pg::PgConnection& connection, const Job& job);
+  // Why a fenced write of job `id` matched no row: kNotFound when the job is
+  // gone, else kConflict saying where the job is now.
+  static Status FenceFailure(pg::PgConnection& connection, const std::string& operation, const std::string& id);
 
   pg::PgPool pool_;
 };

@@ -121,6 +121,11 @@ CREATE TABLE webhook_attempts (
 -- WebhookAttempts: one job's, newest first.
 CREATE INDEX webhook_attempts_job ON webhook_attempts(job_id, seq);
 )sql"},
+    {4, "the node a job runs on", R"sql(
+-- A cluster's node (docs/cluster.md); a server on SQLite is a cluster of one
+-- and leaves it empty, but keeps what an import or a Job carries.
+ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

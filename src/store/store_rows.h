@@ -24,13 +24,13 @@ namespace tessera::store::rows {
 // The columns a Job is read from, in the order ReadJob expects.
 inline constexpr const char* kJobColumns =
     "seq, id, kind, status, created_ms, prompt, params_json, input_path, filename, webhook_url, client, "
-    "lane, gpu_id, attempts, progress, error, started_ms, finished_ms, batch_id";
+    "lane, gpu_id, attempts, progress, error, started_ms, finished_ms, batch_id, node";
 
 // The columns Update writes (everything but id, kind, seq and created_ms), in the
 // order BindMutableFields binds them.
-inline constexpr const char* kMutableColumns[] = {"status",      "prompt", "params_json", "input_path",  "filename",
-                                           "webhook_url", "client", "lane",        "gpu_id",      "attempts",
-                                           "progress",    "error",  "started_ms",  "finished_ms", "batch_id"};
+inline constexpr const char* kMutableColumns[] = {
+    "status", "prompt",   "params_json", "input_path", "filename",   "webhook_url", "client",   "lane",
+    "gpu_id", "attempts", "progress",    "error",      "started_ms", "finished_ms", "batch_id", "node"};
 
 // The columns a BatchImageRow is read from (image `i` left-joined with its job
 // `j`), in the order ReadImageRow expects.
@@ -69,7 +69,8 @@ void BindMutableFields(Binder& statement, const Job& job) {
       .Text(job.error)
       .Int(job.started_ms)
       .Int(job.finished_ms)
-      .Text(job.batch_id);
+      .Text(job.batch_id)
+      .Text(job.node);
 }
 
 // Binds the kBatchColumns of `batch`, in their order.
@@ -129,6 +130,7 @@ Result<Job> ReadJob(const Row& row, std::string_view operation) {
   job.started_ms = row.ColumnInt(16);
   job.finished_ms = row.ColumnInt(17);
   job.batch_id = row.ColumnText(18);
+  job.node = row.ColumnText(19);
   return job;
 }
 

@@ -1,5 +1,5 @@
-// The libpq wrapper's pieces that need no server: redaction and parameter
-// encoding. Statements themselves run in store_pg_test, against a real server.
+// The libpq wrapper's pieces that need no server: redaction, parameter
+// encoding and the reading of text[] values. Statements themselves run in store_pg_test, against a real server.
 #include "store/pg_connection.h"
 
 #include <gtest/gtest.h>
@@ -43,6 +43,28 @@ TEST(PgParamsTest, ATextArrayQuotesEveryElementSoAnyTextReadsBackAsItself) {
   PgParams empty;
   empty.TextArray({});
   EXPECT_EQ(*empty.values()[0], "{}");
+}
+
+TEST(ParseTextArrayTest, ReadsWhatPostgresqlWritesQuotedOrNot) {
+  // As PostgreSQL prints a text[]: quotes only where needed, '"' and '\' escaped.
+  auto values = ParseTextArray(R"({plain,"with,comma","we\"ird\\id","NULL","{braces}","",gpu-a/cuda:0})", "read");
+  ASSERT_TRUE(values.ok()) << values.status().ToString();
+  EXPECT_EQ(*values, (std::vector<std::string>{"plain", "with,comma", "we\"ird\\id", "NULL", "{braces}", "",
+                                               "gpu-a/cuda:0"}));
+  EXPECT_TRUE(ParseTextArray("{}", "read")->empty());
+  // What PgParams::TextArray writes reads back as itself.
+  const std::vector<std::string> written = {"a", "b c", "\"", "\\", ","};
+  EXPECT_EQ(*ParseTextArray(*PgParams().TextArray(written).values()[0], "read"), written);
+}
+
+TEST(ParseTextArrayTest, AnythingElseIsAnErrorNamingTheOperation) {
+  for (const char* text : {"", "{", "plain", "{a,}", "{,a}", "{\"open}", "{NULL}", "{a\"b\"}", "{\"a\"b}"}) {
+    auto values = ParseTextArray(text, "read lanes");
+    EXPECT_FALSE(values.ok()) << text;
+    if (!values.ok()) {
+      EXPECT_NE(values.status().message().find("read lanes"), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

@@ -76,11 +76,25 @@ std::string AdminConninfo(const std::string& socket_dir) {
 
 Result<std::string> PgTestClusterSocketDir() { return environment->socket_dir_; }
 
+Result<std::unique_ptr<pg::PgConnection>> PgTestAdminConnection() {
+  auto dir = PgTestClusterSocketDir();
+  if (!dir.ok()) return dir.status();
+  return pg::PgConnection::Connect(AdminConninfo(*dir));
+}
+
+namespace {
+
+std::string UniqueName() {
+  static std::atomic<int> counter{0};
+  return "test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<PgTestSchema>> PgTestSchema::Create() {
   auto dir = PgTestClusterSocketDir();
   if (!dir.ok()) return dir.status();
-  static std::atomic<int> counter{0};
-  const std::string name = "test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  const std::string name = UniqueName();
   auto admin = pg::PgConnection::Connect(AdminConninfo(*dir));
   if (!admin.ok()) return admin.status();
   // The name is ours (digits and '_'): safe to splice, as identifiers cannot be bound.
@@ -89,7 +103,20 @@ Result<std::unique_ptr<PgTestSchema>> PgTestSchema::Create() {
                           "&options=-csearch_path%3D" + name;
   auto raw = pg::PgConnection::Connect(url);
   if (!raw.ok()) return raw.status();
-  return std::unique_ptr<PgTestSchema>(new PgTestSchema(name, url, std::move(raw).value()));
+  return std::unique_ptr<PgTestSchema>(new PgTestSchema(name, url, std::move(raw).value(), false));
+}
+
+Result<std::unique_ptr<PgTestSchema>> PgTestSchema::CreateDatabase() {
+  auto dir = PgTestClusterSocketDir();
+  if (!dir.ok()) return dir.status();
+  const std::string name = UniqueName();
+  auto admin = pg::PgConnection::Connect(AdminConninfo(*dir));
+  if (!admin.ok()) return admin.status();
+  if (Status s = (*admin)->ExecScript("create database " + name, "CREATE DATABASE " + name); !s.ok()) return s;
+  const std::string url = "postgresql:///" + name + "?host=" + *dir + "&user=postgres&application_name=" + name;
+  auto raw = pg::PgConnection::Connect(url);
+  if (!raw.ok()) return raw.status();
+  return std::unique_ptr<PgTestSchema>(new PgTestSchema(name, url, std::move(raw).value(), true));
 }
 
 PgTestSchema::~PgTestSchema() {
@@ -97,7 +124,13 @@ PgTestSchema::~PgTestSchema() {
   auto dir = PgTestClusterSocketDir();
   if (!dir.ok()) return;
   auto admin = pg::PgConnection::Connect(AdminConninfo(*dir));
-  if (admin.ok()) (*admin)->ExecScript("drop schema " + name_, "DROP SCHEMA " + name_ + " CASCADE");
+  if (!admin.ok()) return;
+  if (own_database_) {
+    // FORCE: a store or session the test still holds open is ended with it.
+    (*admin)->ExecScript("drop database " + name_, "DROP DATABASE " + name_ + " WITH (FORCE)");
+  } else {
+    (*admin)->ExecScript("drop schema " + name_, "DROP SCHEMA " + name_ + " CASCADE");
+  }
 }
 
 }  // namespace tessera::store::testing

@@ -20,11 +20,20 @@ namespace tessera::store::testing {
 // otherwise the directory of the cluster's Unix socket.
 Result<std::string> PgTestClusterSocketDir();
 
+// A connection to the test cluster's `postgres` database as its superuser, for
+// what a test does to the cluster rather than to its own schema or database.
+Result<std::unique_ptr<pg::PgConnection>> PgTestAdminConnection();
+
 // A schema of its own on the test cluster, dropped (with everything in it) when
 // destroyed.
 class PgTestSchema {
  public:
   static Result<std::unique_ptr<PgTestSchema>> Create();
+  // A database of its own instead of a schema, for tests of what PostgreSQL
+  // keeps per database rather than per schema (LISTEN/NOTIFY channels, advisory
+  // locks): tests running in parallel must not hear or hold each other's.
+  // Dropped, its connections ended, when destroyed.
+  static Result<std::unique_ptr<PgTestSchema>> CreateDatabase();
   ~PgTestSchema();
 
   // A postgresql:// URL whose connections use this schema and only it, and
@@ -36,11 +45,12 @@ class PgTestSchema {
   pg::PgConnection& raw() { return *raw_; }
 
  private:
-  PgTestSchema(std::string name, std::string url, std::unique_ptr<pg::PgConnection> raw)
-      : name_(std::move(name)), url_(std::move(url)), raw_(std::move(raw)) {}
+  PgTestSchema(std::string name, std::string url, std::unique_ptr<pg::PgConnection> raw, bool own_database)
+      : name_(std::move(name)), url_(std::move(url)), raw_(std::move(raw)), own_database_(own_database) {}
   std::string name_;
   std::string url_;
   std::unique_ptr<pg::PgConnection> raw_;
+  bool own_database_;
 };
 
 }  // namespace tessera::store::testing

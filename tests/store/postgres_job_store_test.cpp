@@ -64,7 +64,7 @@ TEST_F(PostgresJobStoreTest, ANewerAdditiveSchemaIsUsedAsIs) {
   const int future = PostgresJobStore::LatestSchemaVersion() + 1;
   ASSERT_TRUE(schema_->raw()
                   .ExecScript("add a step from the future",
-                              "ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT ''; "
+                              "ALTER TABLE jobs ADD COLUMN from_the_future TEXT NOT NULL DEFAULT ''; "
                               "INSERT INTO schema_migrations(version, description, incompatible, applied_ms) VALUES(" +
                                   std::to_string(future) + ", 'a new column', false, 1)")
                   .ok());

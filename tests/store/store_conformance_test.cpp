@@ -39,6 +39,7 @@ Job FullJob(const std::string& id) {
   job.client = "token:alice";
   job.lane = "cuda:1";
   job.gpu_id = 1;
+  job.node = "gpu-a";
   job.attempts = 2;
   job.progress = 0.375;
   job.error = "worker restarted";
@@ -60,6 +61,7 @@ void ExpectSameJob(const Job& actual, const Job& expected) {
   EXPECT_EQ(actual.client, expected.client);
   EXPECT_EQ(actual.lane, expected.lane);
   EXPECT_EQ(actual.gpu_id, expected.gpu_id);
+  EXPECT_EQ(actual.node, expected.node);
   EXPECT_EQ(actual.attempts, expected.attempts);
   EXPECT_EQ(actual.progress, expected.progress);
   EXPECT_EQ(actual.error, expected.error);
@@ -391,6 +393,35 @@ TEST_P(StoreConformanceTest, UpdateWritesEveryMutableFieldAndNothingElse) {
   expected.created_ms = original.created_ms;
   ExpectSameJob(*got, expected);
   EXPECT_EQ(got->seq, *seq);
+}
+
+TEST_P(StoreConformanceTest, ANodeRoundTripsThroughInsertUpdateGetAndList) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job placed = MakeJob("placed", JobKind::kGenerate, JobStatus::kRunning);
+  placed.node = "gpu-a";
+  ASSERT_TRUE(store->Insert(placed).ok());
+  ASSERT_TRUE(store->Insert(MakeJob("single")).ok());
+  EXPECT_EQ(store->Get("placed")->node, "gpu-a");
+  EXPECT_EQ(store->Get("single")->node, "");
+
+  // Taken back and run elsewhere (Update), and placed (UpdateAll).
+  placed.node = "gpu-b 'second' \"node\"";
+  ASSERT_TRUE(store->Update(placed).ok());
+  Job single = MakeJob("single", JobKind::kGenerate, JobStatus::kRunning);
+  single.node = "gpu-c";
+  ASSERT_TRUE(store->UpdateAll({single}).ok());
+  auto listed = store->List({});
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].node, "gpu-b 'second' \"node\"");
+  EXPECT_EQ((*listed)[1].node, "gpu-c");
+  // A progress update leaves it alone; an Update can clear it.
+  ASSERT_TRUE(store->UpdateProgress("placed", 0.5).ok());
+  EXPECT_EQ(store->Get("placed")->node, "gpu-b 'second' \"node\"");
+  single.node = "";
+  ASSERT_TRUE(store->Update(single).ok());
+  EXPECT_EQ(store->Get("single")->node, "");
 }
 
 TEST_P(StoreConformanceTest, UpdateOfAnUnknownIdIsNotFoundAndCreatesNothing) {

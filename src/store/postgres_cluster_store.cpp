@@ -1,0 +1,276 @@
+// PostgresJobStore as the ClusterStore (cluster_store.h): nodes and their
+// leases, claims under FOR UPDATE SKIP LOCKED, fenced writes, and sessions.
+// Every time is the database's (now()), never this machine's.
+#include <iterator>
+
+#include "store/pg_cluster_session.h"
+#include "store/pg_statements.h"
+#include "store/postgres_job_store.h"
+#include "store/store_checks.h"
+#include "store/store_rows.h"
+
+namespace tessera::store {
+
+using namespace rows;
+using namespace checks;
+using pg::PgConnection;
+using pg::PgParams;
+using pg::PgResult;
+
+namespace {
+
+// The columns a NodeRecord is read from, in the order ReadNodes expects; the
+// times as epoch milliseconds of the database's clock.
+constexpr const char* kNodeColumns =
+    "node_id, advertise_url, lanes, incarnation, floor(extract(epoch FROM started_at) * 1000)::bigint, "
+    "floor(extract(epoch FROM lease_expires_at) * 1000)::bigint, alive";
+
+Result<std::vector<NodeRecord>> ReadNodes(const PgResult& result, std::string_view operation) {
+  std::vector<NodeRecord> nodes;
+  for (int row = 0; row < result.rows(); ++row) {
+    NodeRecord node;
+    node.node_id = result.Text(row, 0);
+    node.advertise_url = result.Text(row, 1);
+    auto lanes = pg::ParseTextArray(result.Text(row, 2), operation);
+    if (!lanes.ok()) return lanes.status();
+    node.lanes = std::move(lanes).value();
+    node.incarnation = result.Int(row, 3);
+    node.started_ms = result.Int(row, 4);
+    node.lease_expires_ms = result.Int(row, 5);
+    node.alive = result.Text(row, 6) == "t";
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+std::string NodeText(const std::string& node_id, int64_t incarnation) {
+  return "node " + node_id + " (incarnation " + std::to_string(incarnation) + ")";
+}
+
+std::string FenceText(const Fence& fence) {
+  return "fence (node '" + fence.node_id + "', attempt " + std::to_string(fence.attempt) + ")";
+}
+
+// A lease as a bound value: whole milliseconds, multiplied into an interval.
+Status CheckLease(const std::string& operation, std::chrono::milliseconds lease) {
+  if (lease.count() <= 0) return InvalidError(operation + ": the lease must be positive");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterSession>> PostgresJobStore::OpenSession(const std::vector<std::string>& channels) {
+  auto session = pg::PgClusterSession::Open(pool_.conninfo(), channels);
+  if (!session.ok()) return session.status();
+  return std::unique_ptr<ClusterSession>(std::move(session).value());
+}
+
+Result<NodeRecord> PostgresJobStore::RegisterNode(const NodeRecord& node, std::chrono::milliseconds lease) {
+  const std::string operation = "register node " + node.node_id;
+  if (node.node_id.empty()) return InvalidError("register node: empty node id");
+  if (Status s = CheckLease(operation, lease); !s.ok()) return s;
+  // One row per node id: a new incarnation replaces the previous one, which
+  // thereby stops being alive (its RenewLease no longer matches).
+  static const std::string sql = std::string(
+                                     "INSERT INTO nodes(node_id, advertise_url, lanes, incarnation, started_at, "
+                                     "lease_expires_at, alive) "
+                                     "VALUES($1, $2, $3::text[], nextval('node_incarnations'), now(), "
+                                     "now() + $4::bigint * interval '1 millisecond', true) "
+                                     "ON CONFLICT (node_id) DO UPDATE SET advertise_url = EXCLUDED.advertise_url, "
+                                     "lanes = EXCLUDED.lanes, incarnation = EXCLUDED.incarnation, "
+                                     "started_at = EXCLUDED.started_at, lease_expires_at = EXCLUDED.lease_expires_at, "
+                                     "alive = true RETURNING ") +
+                                 kNodeColumns;
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto result =
+      (*connection)
+          ->Exec(operation, sql,
+                 PgParams().Text(node.node_id).Text(node.advertise_url).TextArray(node.lanes).Int(lease.count()));
+  if (!result.ok()) return result.status();
+  auto nodes = ReadNodes(*result, operation);
+  if (!nodes.ok()) return nodes.status();
+  if (nodes->size() != 1) return IoError(operation + ": the database returned no row");
+  return std::move(nodes->front());
+}
+
+Status PostgresJobStore::RenewLease(const std::string& node_id, int64_t incarnation, std::chrono::milliseconds lease) {
+  const std::string operation = "renew the lease of " + NodeText(node_id, incarnation);
+  if (Status s = CheckLease(operation, lease); !s.ok()) return s;
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto renewed = (*connection)
+                     ->Exec(operation,
+                            "UPDATE nodes SET lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
+                            "WHERE node_id = $1 AND incarnation = $2 AND alive",
+                            PgParams().Text(node_id).Int(incarnation).Int(lease.count()));
+  if (!renewed.ok()) return renewed.status();
+  if (renewed->AffectedRows() == 0) {
+    return ConflictError(operation + ": no longer alive (reaped, retired or replaced by a newer incarnation)");
+  }
+  return Status::Ok();
+}
+
+Status PostgresJobStore::RetireNode(const std::string& node_id, int64_t incarnation) {
+  const std::string operation = "retire " + NodeText(node_id, incarnation);
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  return (*connection)
+      ->Exec(operation, "UPDATE nodes SET alive = false WHERE node_id = $1 AND incarnation = $2",
+             PgParams().Text(node_id).Int(incarnation))
+      .status();
+}
+
+Result<std::vector<NodeRecord>> PostgresJobStore::ListNodes() {
+  const std::string operation = "list nodes";
+  static const std::string sql = std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY alive DESC, node_id";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto result = (*connection)->Exec(operation, sql);
+  if (!result.ok()) return result.status();
+  return ReadNodes(*result, operation);
+}
+
+Status PostgresJobStore::ExtendLeases(std::chrono::milliseconds lease) {
+  const std::string operation = "extend the leases of the alive nodes";
+  if (Status s = CheckLease(operation, lease); !s.ok()) return s;
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  // GREATEST: a longer lease a node renewed itself is kept.
+  return (*connection)
+      ->Exec(operation,
+             "UPDATE nodes SET lease_expires_at = GREATEST(lease_expires_at, now() + $1::bigint * interval "
+             "'1 millisecond') WHERE alive",
+             PgParams().Int(lease.count()))
+      .status();
+}
+
+Result<std::vector<NodeRecord>> PostgresJobStore::ReapExpiredNodes() {
+  const std::string operation = "reap the nodes whose lease ran out";
+  // One statement: a node renewing at the same moment either renews first (and
+  // is not reaped) or finds itself no longer alive.
+  static const std::string sql = std::string(
+                                     "WITH reaped AS (UPDATE nodes SET alive = false "
+                                     "WHERE alive AND lease_expires_at < now() RETURNING *) SELECT ") +
+                                 kNodeColumns + " FROM reaped ORDER BY node_id";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto result = (*connection)->Exec(operation, sql);
+  if (!result.ok()) return result.status();
+  return ReadNodes(*result, operation);
+}
+
+Result<std::vector<Job>> PostgresJobStore::RunningOn(const std::string& node_id) {
+  const std::string operation = "jobs running on node " + node_id;
+  static const std::string sql =
+      std::string("SELECT ") + kJobColumns + " FROM jobs WHERE node = $1 AND status = $2 ORDER BY seq";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto result = (*connection)->Exec(operation, sql, PgParams().Text(node_id).Text(JobStatusName(JobStatus::kRunning)));
+  if (!result.ok()) return result.status();
+  return pg::ReadJobs(*result, operation);
+}
+
+Result<std::optional<Job>> PostgresJobStore::Claim(const ClaimRequest& request,
+                                                   const std::function<Status(Job&)>& start) {
+  const std::string operation = "claim a job for node " + request.node_id;
+  if (request.kinds.empty()) return std::optional<Job>();
+  std::vector<std::string> kinds;
+  for (JobKind kind : request.kinds) kinds.emplace_back(JobKindName(kind));
+  // SKIP LOCKED: a row another claim holds is passed over, not waited for; a row
+  // claimed and committed meanwhile no longer matches status = queued when
+  // PostgreSQL rechecks it, and is passed over too.
+  static const std::string sql = std::string("SELECT ") + kJobColumns +
+                                 " FROM jobs WHERE status = $1 AND kind = ANY($2::text[]) "
+                                 "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  std::optional<Job> claimed;
+  Status status = (*connection)->InTransaction(operation, [&]() -> Status {
+    auto result =
+        (*connection)->Exec(operation, sql, PgParams().Text(JobStatusName(JobStatus::kQueued)).TextArray(kinds));
+    if (!result.ok()) return result.status();
+    if (result->rows() == 0) return Status::Ok();
+    auto queued = ReadJob(pg::PgRow(*result, 0), operation);
+    if (!queued.ok()) return queued.status();
+    Job job = *queued;
+    if (Status s = start(job); !s.ok()) return s;
+    if (job.id != queued->id) return InvalidError(operation + ": start changed the job's id " + queued->id);
+    if (Status s = UpdateJob(**connection, job); !s.ok()) return s;
+    claimed = std::move(job);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return claimed;
+}
+
+Status PostgresJobStore::FenceFailure(PgConnection& connection, const std::string& operation, const std::string& id) {
+  auto found = connection.Exec(operation, "SELECT status, node, attempts FROM jobs WHERE id = $1", PgParams().Text(id));
+  if (!found.ok()) return found.status();
+  if (found->rows() == 0) return NotFoundError(operation + ": no such job");
+  return ConflictError(operation + ": the fence no longer holds: the job is " + found->Text(0, 0) + " on node '" +
+                       found->Text(0, 1) + "' at attempt " + found->Text(0, 2));
+}
+
+Status PostgresJobStore::UpdateFenced(const Job& job, const Fence& fence) {
+  const std::string operation = "update job " + job.id + " under " + FenceText(fence);
+  if (!ValidProgress(job.progress)) return InvalidError(ProgressOutOfRange(operation, job.progress));
+  // The WHERE holds the fence, the SET the job: a write may change attempts
+  // (an attempt refunded) while the fence names the claim's.
+  static const std::string sql = [] {
+    const int id = static_cast<int>(std::size(kMutableColumns)) + 1;
+    return pg::JobUpdateSql() + " AND status = $" + std::to_string(id + 1) + " AND node = $" + std::to_string(id + 2) +
+           " AND attempts = $" + std::to_string(id + 3);
+  }();
+  PgParams params;
+  BindMutableFields(params, job);
+  params.Text(job.id).Text(JobStatusName(JobStatus::kRunning)).Text(fence.node_id).Int(fence.attempt);
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto updated = (*connection)->Exec(operation, sql, params);
+  if (!updated.ok()) return updated.status();
+  if (updated->AffectedRows() == 0) return FenceFailure(**connection, operation, job.id);
+  return Status::Ok();
+}
+
+Status PostgresJobStore::UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) {
+  const std::string operation = "update progress of job " + id + " under " + FenceText(fence);
+  if (!ValidProgress(progress)) return InvalidError(ProgressOutOfRange(operation, progress));
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto updated =
+      (*connection)
+          ->Exec(operation,
+                 "UPDATE jobs SET progress = $1 WHERE id = $2 AND status = $3 AND node = $4 AND attempts = $5",
+                 PgParams()
+                     .Real(progress)
+                     .Text(id)
+                     .Text(JobStatusName(JobStatus::kRunning))
+                     .Text(fence.node_id)
+                     .Int(fence.attempt));
+  if (!updated.ok()) return updated.status();
+  if (updated->AffectedRows() == 0) return FenceFailure(**connection, operation, id);
+  return Status::Ok();
+}
+
+Result<int64_t> PostgresJobStore::QueuedBefore(int64_t seq) {
+  const std::string operation = "count the queued jobs before seq " + std::to_string(seq);
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  // A range of the (status, seq) index: no row is read.
+  auto counted = (*connection)
+                     ->Exec(operation, "SELECT count(*) FROM jobs WHERE status = $1 AND seq < $2::bigint",
+                            PgParams().Text(JobStatusName(JobStatus::kQueued)).Int(seq));
+  if (!counted.ok()) return counted.status();
+  return counted->Int(0, 0);
+}
+
+Status PostgresJobStore::Notify(const std::string& channel, const std::string& payload) {
+  const std::string operation = "notify " + channel;
+  if (channel.empty()) return InvalidError("notify: empty channel");
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  return (*connection)->Exec(operation, "SELECT pg_notify($1, $2)", PgParams().Text(channel).Text(payload)).status();
+}
+
+}  // namespace tessera::store
