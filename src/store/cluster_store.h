@@ -64,7 +64,7 @@ class ClusterSession {
   virtual ~ClusterSession() = default;
   // Waits up to `timeout` for notifications on the session's channels; empty
   // when none came. When the connection was lost it reconnects (and LISTENs
-  // again) first; kIo when it cannot, and the reaper lock is then no longer held.
+  // again) first; kUnavailable when it cannot, and the reaper lock is then no longer held.
   virtual Result<std::vector<Notification>> Wait(std::chrono::milliseconds timeout) = 0;
   // Takes the reaper's advisory lock when no other session holds it; true while
   // this session holds it (held until its connection ends).

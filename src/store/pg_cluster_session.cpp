@@ -45,7 +45,7 @@ Result<std::vector<Notification>> PgClusterSession::Wait(std::chrono::millisecon
 
 Result<bool> PgClusterSession::HoldReaperLock() {
   if (connection_ == nullptr || !connection_->Connected()) {
-    return IoError("take the reaper lock: the cluster session's connection is lost (Wait reconnects)");
+    return Status(StatusCode::kUnavailable, "take the reaper lock: the cluster session's connection is lost (Wait reconnects)");
   }
   if (holds_reaper_lock_) return true;
   auto taken =

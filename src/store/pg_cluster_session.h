@@ -30,7 +30,7 @@ inline constexpr int64_t kReaperLock = 0x7465737365726101;
 
 class PgClusterSession final : public ClusterSession {
  public:
-  // Connects to `conninfo` and LISTENs on `channels`. kIo when it cannot.
+  // Connects to `conninfo` and LISTENs on `channels`. kUnavailable when it cannot.
   static Result<std::unique_ptr<PgClusterSession>> Open(const std::string& conninfo, std::vector<std::string> channels);
 
   Result<std::vector<Notification>> Wait(std::chrono::milliseconds timeout) override;

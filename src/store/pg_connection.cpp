@@ -91,7 +91,7 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& c
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string reason = PQerrorMessage(conn);
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
-    return IoError("connect to PostgreSQL at " + RedactConninfo(conninfo) + ": " + reason);
+    return Status(StatusCode::kUnavailable, "connect to PostgreSQL at " + RedactConninfo(conninfo) + ": " + reason);
   }
   // The server's notices ("relation already exists, skipping", "drop cascades
   // to...") would go to stderr unasked; the store reports what matters itself.
@@ -117,9 +117,15 @@ Status ErrorOf(std::string_view operation, PGconn* conn, PGresult* result) {
   if (state != nullptr) {
     if (std::strcmp(state, "23505") == 0) code = StatusCode::kInvalid;
     if (std::strcmp(state, "23503") == 0) code = StatusCode::kNotFound;
+    // Class 08 (connection exception) and 57P01-57P03 (the server shutting
+    // down, crashed, or not accepting connections yet): the database is away.
+    if (std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P0", 4) == 0) code = StatusCode::kUnavailable;
     text += std::string(" (SQLSTATE ") + state + ")";
   }
-  if (PQstatus(conn) == CONNECTION_BAD) text += " (connection lost)";
+  if (PQstatus(conn) == CONNECTION_BAD) {
+    code = StatusCode::kUnavailable;
+    text += " (connection lost)";
+  }
   return Status(code, text);
 }
 

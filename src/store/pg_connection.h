@@ -8,7 +8,10 @@
 // go as text. Errors come back as values, never exceptions:
 //   unique_violation (SQLSTATE 23505)      -> kInvalid
 //   foreign_key_violation (SQLSTATE 23503) -> kNotFound
-//   anything else, a lost connection too   -> kIo
+//   the database unreachable, a lost connection, SQLSTATE 08xxx and
+//   57P01-57P03 (shutting down, not accepting connections yet)
+//                                          -> kUnavailable (503 + Retry-After to clients)
+//   anything else                          -> kIo
 // each message "<operation>: <the server's message>".
 #pragma once
 

@@ -40,7 +40,7 @@ class PgPool {
     std::unique_ptr<PgConnection> connection_;
   };
 
-  // An idle connection, or a new one; kIo (naming `operation`) when none can be
+  // An idle connection, or a new one; kUnavailable (naming `operation`) when none can be
   // opened.
   Result<Lease> Acquire(std::string_view operation);
 

@@ -233,6 +233,27 @@ Status PostgresJobStore::UpdateFenced(const Job& job, const Fence& fence) {
   return Status::Ok();
 }
 
+Status PostgresJobStore::UpdateQueued(const Job& job) {
+  const std::string operation = "update queued job " + job.id;
+  if (!ValidProgress(job.progress)) return InvalidError(ProgressOutOfRange(operation, job.progress));
+  static const std::string sql = [] {
+    const int id = static_cast<int>(std::size(kMutableColumns)) + 1;
+    return pg::JobUpdateSql() + " AND status = $" + std::to_string(id + 1);
+  }();
+  PgParams params;
+  BindMutableFields(params, job);
+  params.Text(job.id).Text(JobStatusName(JobStatus::kQueued));
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto updated = (*connection)->Exec(operation, sql, params);
+  if (!updated.ok()) return updated.status();
+  if (updated->AffectedRows() > 0) return Status::Ok();
+  auto found = (*connection)->Exec(operation, "SELECT status FROM jobs WHERE id = $1", PgParams().Text(job.id));
+  if (!found.ok()) return found.status();
+  if (found->rows() == 0) return NotFoundError(operation + ": no such job");
+  return ConflictError(operation + ": it is no longer queued but " + found->Text(0, 0));
+}
+
 Status PostgresJobStore::UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) {
   const std::string operation = "update progress of job " + id + " under " + FenceText(fence);
   if (!ValidProgress(progress)) return InvalidError(ProgressOutOfRange(operation, progress));

@@ -12,7 +12,7 @@
 //   length, so they run in parallel; each is one statement or one transaction.
 // - Schema: PostgreSQL's own numbered migrations (pg_migrations.h), applied at
 //   Open under an advisory lock; an incompatible newer schema is refused.
-// - A lost connection fails the call (kIo) and the next call reconnects.
+// - A lost connection fails the call (kUnavailable) and the next call reconnects.
 //
 // It is the ClusterStore too (postgres_cluster_store.cpp): the nodes table, the
 // fenced claims and writes, and sessions (PgClusterSession, each on a
@@ -35,7 +35,7 @@ struct PostgresOptions {
 class PostgresJobStore final : public Store, public ClusterStore {
  public:
   // Connects to `conninfo` (a postgresql:// URI or a libpq key=value string) and
-  // migrates the schema. Errors name the database (without its password): kIo
+  // migrates the schema. Errors name the database (without its password): kUnavailable
   // when it cannot be reached, kUnsupported for an incompatible newer schema.
   static Result<std::unique_ptr<PostgresJobStore>> Open(const std::string& conninfo, PostgresOptions options = {});
   static int LatestSchemaVersion();
@@ -84,6 +84,7 @@ class PostgresJobStore final : public Store, public ClusterStore {
   Result<std::vector<Job>> RunningOn(const std::string& node_id) override;
   Result<std::optional<Job>> Claim(const ClaimRequest& request, const std::function<Status(Job&)>& start) override;
   Status UpdateFenced(const Job& job, const Fence& fence) override;
+  Status UpdateQueued(const Job& job) override;
   Status UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) override;
   Result<int64_t> QueuedBefore(int64_t seq) override;
   Status Notify(const std::string& channel, const std::string& payload) override;

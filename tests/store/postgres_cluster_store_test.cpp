@@ -587,8 +587,8 @@ TEST_F(PostgresClusterStoreTest, ASessionThatCannotReconnectSaysSoAndReconnectsO
     if (!received.ok()) failed = received.status();
     return !received.ok();
   }));
-  EXPECT_EQ(failed.code(), StatusCode::kIo) << failed.ToString();
-  EXPECT_EQ(session->HoldReaperLock().status().code(), StatusCode::kIo);
+  EXPECT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
+  EXPECT_EQ(session->HoldReaperLock().status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(session->connections(), 1);
 
   allow_connections(true);

@@ -94,12 +94,12 @@ TEST_F(PostgresJobStoreTest, AnIncompatibleNewerSchemaIsRefusedSayingWhichStepAn
   EXPECT_TRUE(Contains(message, "upgrade")) << message;
 }
 
-TEST_F(PostgresJobStoreTest, AServerThatCannotBeReachedIsAnIoErrorWithoutThePassword) {
+TEST_F(PostgresJobStoreTest, AServerThatCannotBeReachedIsUnavailableWithoutThePassword) {
   auto dir = PgTestClusterSocketDir();
   ASSERT_TRUE(dir.ok());
   auto store = PostgresJobStore::Open("postgresql://tessera:s3cret@/postgres?host=" + *dir + "/nowhere");
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), StatusCode::kIo);
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
   EXPECT_TRUE(Contains(store.status().message(), "nowhere")) << store.status().message();
   EXPECT_FALSE(Contains(store.status().message(), "s3cret")) << store.status().message();
 }
@@ -117,11 +117,11 @@ TEST_F(PostgresJobStoreTest, AConnectionKilledBetweenCallsIsReplacedByTheNextCal
                                     pg::PgParams().Text(schema_->name()));
   ASSERT_TRUE(killed.ok()) << killed.status().ToString();
   ASSERT_GE(killed->Int(0, 0), 1);
-  // The first call on a dead connection may fail (kIo); it never hangs, and the
+  // The first call on a dead connection may fail (kUnavailable); it never hangs, and the
   // call after it runs on a fresh connection.
   auto first = (*store)->Get("survivor");
   if (!first.ok()) {
-    EXPECT_EQ(first.status().code(), StatusCode::kIo) << first.status().ToString();
+    EXPECT_EQ(first.status().code(), StatusCode::kUnavailable) << first.status().ToString();
   }
   auto again = (*store)->Get("survivor");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
