@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-video bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-video bench-cluster bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -113,6 +113,10 @@ bench-runtime: build
 # Video: frames/s of the model alone vs the whole decode + upscale + encode pipeline (docs/video.md).
 bench-video: build
 	$(BUILD)/bench/video_bench
+
+# Several nodes on one PostgreSQL database (docs/cluster.md): claim throughput, submit -> running.
+bench-cluster: build
+	$(BUILD)/bench/cluster_bench
 
 bench-batch: build
 	$(BUILD)/bench/batch_bench --images 500

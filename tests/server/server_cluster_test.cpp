@@ -256,3 +256,105 @@ TEST_F(ClusterFixture, AResultOnAnotherNodeIsARedirectThere) {
 
 }  // namespace
 }  // namespace tessera::test
+
+namespace tessera::test {
+namespace {
+
+// A PostgreSQL server of this test's own (the other tests' cluster must not go
+// down under them), stopped and started again mid-run.
+class OwnPostgres {
+ public:
+  OwnPostgres() : record_(dir_.path() + "/cluster.record") {
+    started_ = Run("start") == 0;
+    if (started_) socket_dir_ = ReadWholeFile(record_).substr(0, ReadWholeFile(record_).find('\n'));
+  }
+  ~OwnPostgres() { Run("stop"); }
+  bool started() const { return started_; }
+  std::string url() const { return "postgresql:///postgres?host=" + socket_dir_ + "&user=postgres"; }
+  int Run(const std::string& action) {
+    std::string command = std::string("sh ") + TESSERA_PG_TEST_CLUSTER_SCRIPT + " " + action + " " + record_ + " >/dev/null";
+    return std::system(command.c_str());
+  }
+
+ private:
+  TempDir dir_;
+  std::string record_;
+  std::string socket_dir_;
+  bool started_ = false;
+};
+
+TEST(ClusterOutage, TenSecondsWithoutTheDatabaseLoseNoAcknowledgedJob) {
+  if (const char* pg = std::getenv("TESSERA_STORE_TESTS_PG"); pg && std::string(pg) == "off") {
+    GTEST_SKIP() << "TESSERA_STORE_TESTS_PG=off";
+  }
+  OwnPostgres postgres;
+  ASSERT_TRUE(postgres.started());
+  TempDir dir;
+  const std::string invocations = dir.path() + "/invocations.txt";
+  auto node = [&](const std::string& name) {
+    return std::make_unique<ServerProcess>(ServerOptions{
+        dir.path() + "/" + name,
+        {"--store", postgres.url(), "--node-id", name, "--shared-dir", dir.path() + "/shared", "--node-lease-s", "2",
+         "--rate-limit-per-minute", "0"},
+        {{"FAKE_GENERATE_STEPS", "6"}, {"FAKE_GENERATE_STEP_SECONDS", "0.5"},
+         {"FAKE_GENERATE_INVOCATIONS", invocations}}});
+  };
+  auto a = node("node-a");
+  auto b = node("node-b");
+  ASSERT_TRUE(a->started() && b->started());
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  clients.push_back(a->Client());
+  clients.push_back(b->Client());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    auto response = clients[i % 2]->Post(
+        "/generate", json{{"prompt", "outage " + std::to_string(i)}, {"size", "1280x720"}}.dump(), "application/json");
+    ASSERT_TRUE(response);
+    ASSERT_EQ(response->status, 202) << response->body;
+    ids.push_back(json::parse(response->body)["id"]);
+  }
+  // Both lanes busy, then the database goes away for 10 s.
+  ASSERT_TRUE(a->WaitForLog("event=job_started", std::chrono::seconds(30)));
+  ASSERT_TRUE(b->WaitForLog("event=job_started", std::chrono::seconds(30)));
+  const auto outage = Clock::now();
+  ASSERT_EQ(postgres.Run("pause"), 0);
+  // What the database is needed for answers 503 with Retry-After meanwhile.
+  for (auto& client : clients) {
+    auto refused = client->Post("/generate", json{{"prompt", "during the outage"}, {"size", "1280x720"}}.dump(),
+                                "application/json");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 503) << refused->body;
+    EXPECT_EQ(refused->get_header_value("Retry-After"), "5");
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(10) - (Clock::now() - outage));  // the outage's length
+  ASSERT_EQ(postgres.Run("resume"), 0);
+
+  // Every acknowledged job completes, each generated once: the two that
+  // finished while the database was away too, their results written once it
+  // was back, and no node was taken for dead.
+  auto raw = store::pg::PgConnection::Connect(postgres.url());
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  auto finished = [&] {
+    auto rows = (*raw)->Exec("count", "SELECT count(*) FROM jobs WHERE status = 'success' AND attempts = 1");
+    return rows.ok() && rows->Int(0, 0) == static_cast<int64_t>(ids.size());
+  };
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (!finished() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto rows = (*raw)->Exec("list", "SELECT id, status, attempts, error FROM jobs ORDER BY seq");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->rows(), static_cast<int>(ids.size()));  // the refused submissions left no row
+  for (int row = 0; row < rows->rows(); ++row) {
+    EXPECT_EQ(rows->Text(row, 1), "success") << rows->Text(row, 0) << " " << rows->Text(row, 3);
+    EXPECT_EQ(rows->Text(row, 2), "1") << rows->Text(row, 0);
+  }
+  std::map<std::string, int> runs;
+  std::istringstream lines(ReadWholeFile(invocations));
+  for (std::string line; std::getline(lines, line);) runs[line.substr(line.find(' ') + 1)] += 1;
+  EXPECT_EQ(runs.size(), ids.size());
+  for (const auto& [prompt, count] : runs) EXPECT_EQ(count, 1) << prompt;
+  EXPECT_TRUE(a->WaitForLog("event=job_result_saved_late", std::chrono::seconds(1)) ||
+              b->WaitForLog("event=job_result_saved_late", std::chrono::seconds(1)));
+}
+
+}  // namespace
+}  // namespace tessera::test

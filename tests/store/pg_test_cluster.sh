@@ -5,6 +5,8 @@
 #
 #   pg_test_cluster.sh start RECORD   start one; write its directory to RECORD
 #   pg_test_cluster.sh stop RECORD    stop the one RECORD names; remove it and RECORD
+#   pg_test_cluster.sh pause RECORD   stop its server, keeping its data (a database outage)
+#   pg_test_cluster.sh resume RECORD  start the paused server again
 #
 # Run as root (CI), the server runs as the postgres user (initdb refuses root).
 # TESSERA_STORE_TESTS_PG=off starts nothing (the tests then skip, saying so);
@@ -12,13 +14,19 @@
 # TESSERA_PG_BIN overrides where initdb and pg_ctl are.
 set -eu
 
-action=${1:?usage: pg_test_cluster.sh start|stop RECORD}
-record=${2:?usage: pg_test_cluster.sh start|stop RECORD}
+action=${1:?usage: pg_test_cluster.sh start|stop|pause|resume RECORD}
+record=${2:?usage: pg_test_cluster.sh start|stop|pause|resume RECORD}
 pg_bin=${TESSERA_PG_BIN:-/usr/lib/postgresql/15/bin}
 cd /tmp  # the postgres user must be able to stand in the working directory
 
 as_server_user() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_server() {
+  as_server_user "$pg_bin/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 \
+    -o "-c fsync=off -c full_page_writes=off -c listen_addresses='' -k $1 -c max_connections=300" \
+    start >/dev/null 2>&1
 }
 
 stop_cluster() {
@@ -56,9 +64,7 @@ case "$action" in
       stop_cluster
       exit 1
     fi
-    if ! as_server_user "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c fsync=off -c full_page_writes=off -c listen_addresses='' -k $dir -c max_connections=300" \
-        start >/dev/null 2>&1; then
+    if ! start_server "$dir"; then
       echo "pg_test_cluster: the server did not start:" >&2
       cat "$dir/server.log" >&2
       stop_cluster
@@ -69,8 +75,19 @@ case "$action" in
   stop)
     stop_cluster
     ;;
+  pause)
+    as_server_user "$pg_bin/pg_ctl" -D "$(cat "$record")/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    dir=$(cat "$record")
+    if ! start_server "$dir"; then
+      echo "pg_test_cluster: the server did not start again:" >&2
+      cat "$dir/server.log" >&2
+      exit 1
+    fi
+    ;;
   *)
-    echo "usage: pg_test_cluster.sh start|stop RECORD" >&2
+    echo "usage: pg_test_cluster.sh start|stop|pause|resume RECORD" >&2
     exit 2
     ;;
 esac
