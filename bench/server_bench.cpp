@@ -6,6 +6,7 @@
 //                            [--queue-jobs 10000] [--start-jobs 50] [--submit-threads 4]
 //                            [--wrk-threads 2] [--wrk-connections 64] [--wrk-seconds 10]
 //                            [--front-clients 1000] [--keep] [--pin]
+//                            [--store 'postgresql:///{database}?host=/socket/dir&user=postgres']
 //
 // Four measurements, each printed as a table:
 //   front   the HTTP front (issue 16), for --binary and, in the same run, for
@@ -34,6 +35,9 @@
 // grows; `true` exits at once (its job then ends in error, having written no
 // video, which does not change when it started). The rate limiter is off. The
 // server runs with its defaults otherwise (--http-threads 8), on one CPU lane.
+// --store runs every server on PostgreSQL instead of SQLite: each server gets a
+// fresh database of its own (CREATE DATABASE through the same URL with
+// {database} = postgres), so that no server sees another's jobs.
 // Nothing here asserts a time: the numbers are for reading.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -65,6 +69,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/pg_connection.h"
 #include "util/subprocess.h"
 
 namespace {
@@ -74,6 +79,7 @@ using nlohmann::json;
 
 struct BenchOptions {
   std::string binary = TESSERA_BINARY;
+  std::string store;  // a postgresql:// URL with {database}; empty: SQLite
   int queue_jobs = 10000;
   int start_jobs = 50;
   int submit_threads = 4;
@@ -130,6 +136,24 @@ MemorySample ReadMemory(pid_t pid) {
   return sample;
 }
 
+// `url` with its {database} replaced by `name`.
+std::string WithDatabase(const std::string& url, const std::string& name) {
+  std::string result = url;
+  size_t at = result.find("{database}");
+  if (at == std::string::npos) Fail("--store needs a {database} placeholder in its URL");
+  return result.replace(at, std::string("{database}").size(), name);
+}
+
+// A new, empty database on the --store server; its URL.
+std::string FreshDatabase(const std::string& url) {
+  static int made = 0;
+  std::string name = "server_bench_" + std::to_string(::getpid()) + "_" + std::to_string(++made);
+  auto admin = tessera::store::pg::PgConnection::Connect(WithDatabase(url, "postgres"));
+  if (!admin.ok()) Fail(admin.status().ToString());
+  if (auto s = (*admin)->ExecScript("create a database", "CREATE DATABASE " + name); !s.ok()) Fail(s.ToString());
+  return WithDatabase(url, name);
+}
+
 // A `tessera serve` on 127.0.0.1 with its own data folder, stopped with SIGINT
 // when this object goes.
 class ServerUnderTest {
@@ -151,6 +175,10 @@ class ServerUnderTest {
     // taskset execs the server: the pid stays the server's.
     if (options.pin) spawn.argv.insert(spawn.argv.begin(), {"taskset", "-c", "1"});
     spawn.argv.insert(spawn.argv.end(), extra_args.begin(), extra_args.end());
+    if (!options.store.empty()) {
+      spawn.argv.push_back("--store");
+      spawn.argv.push_back(FreshDatabase(options.store));
+    }
     // One CPU lane whatever this machine has: an empty GPU_IDS defers to
     // NVIDIA_VISIBLE_DEVICES, and "void" there means no GPU (nvidia-smi is not asked).
     spawn.extra_env = {{"GPU_IDS", ""}, {"NVIDIA_VISIBLE_DEVICES", "void"}};
@@ -759,6 +787,7 @@ BenchOptions ParseOptions(int argc, char** argv) {
     else if (flag == "--front-clients") options.front_clients = number();
     else if (flag == "--keep") options.keep = true;
     else if (flag == "--pin") options.pin = true;
+    else if (flag == "--store") options.store = value();
     else Fail("unknown flag " + flag + " (see the comment at the top of bench/server_bench.cpp)");
   }
   return options;

@@ -312,8 +312,8 @@ JobView Scheduler::DescribeJob(const Job& job) {
   if (options_.cluster && job.status == JobStatus::kQueued && !snapshot.running) {
     // Queued in the cluster: its place is its rank among every node's queued
     // jobs, and the lanes of every node work through those ahead of it.
-    auto before = options_.cluster->QueuedBefore(job.seq);
-    if (before.ok()) {
+    std::optional<int64_t> before = QueuedAheadInCluster(job.seq);
+    if (before) {
       int lanes = 0;
       {
         std::lock_guard lock(mutex_);
@@ -328,7 +328,6 @@ JobView Scheduler::DescribeJob(const Job& job) {
       view.eta_source = EtaTierName(own ? EtaTier::kMovingAverage : EtaTier::kDefault);
       return view;
     }
-    LogWarn("queue_position_unavailable").Field("job_id", job.id).Field("error", before.status().ToString());
   }
   return Estimate(job, snapshot);
 }

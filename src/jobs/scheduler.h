@@ -192,6 +192,10 @@ class Scheduler {
   // Cluster mode's Start: this node's own running jobs (its previous life died
   // under them) are requeued or failed; other nodes' jobs are theirs.
   Status RecoverOwnJobs();
+  // Cluster mode: queued jobs of the whole cluster before `seq`, from a snapshot
+  // of the queue's seqs at most kQueueSnapshotAge old (a binary search, not a
+  // count over the queue per request). nullopt when the store cannot be read.
+  std::optional<int64_t> QueuedAheadInCluster(int64_t seq);
   // Cluster mode's Cancel of a job that does not run here: written in the
   // database (fenced by its runner's claim), and the node running it told.
   Result<store::Job> CancelInCluster(const std::string& id, const std::string& reason);
@@ -294,6 +298,11 @@ class Scheduler {
   // Cluster mode: lanes that should look at the shared queue now, not at their poll.
   std::vector<bool> claim_now_;
   int cluster_lanes_ = 0;  // lanes of every node; 0: not known yet (this node's count is used)
+  // Cluster mode: the queued seqs QueuedAheadInCluster ranks against.
+  std::mutex queue_snapshot_refresh_;  // held while one thread reads a new snapshot
+  std::mutex queue_snapshot_mutex_;
+  std::shared_ptr<const std::vector<int64_t>> queue_snapshot_;
+  std::chrono::steady_clock::time_point queue_snapshot_taken_;
 
   std::mutex averages_mutex_;
   // Cached moving averages (nullopt: no history yet); dropped when a job succeeds.

@@ -187,6 +187,46 @@ void Scheduler::CheckClaims() {
   }
 }
 
+std::optional<int64_t> Scheduler::QueuedAheadInCluster(int64_t seq) {
+  // Fresh enough for a queue position and an ETA, and cheap under load: one
+  // read of the queue's seqs per half second, whatever the request rate.
+  constexpr auto kQueueSnapshotAge = std::chrono::milliseconds(500);
+  auto rank = [seq](const std::vector<int64_t>& seqs) {
+    return static_cast<int64_t>(std::lower_bound(seqs.begin(), seqs.end(), seq) - seqs.begin());
+  };
+  auto current = [&]() -> std::shared_ptr<const std::vector<int64_t>> {
+    std::lock_guard lock(queue_snapshot_mutex_);
+    if (queue_snapshot_ && std::chrono::steady_clock::now() - queue_snapshot_taken_ < kQueueSnapshotAge) {
+      return queue_snapshot_;
+    }
+    return nullptr;
+  };
+  if (auto fresh = current()) return rank(*fresh);
+  std::unique_lock refreshing(queue_snapshot_refresh_, std::try_to_lock);
+  if (!refreshing.owns_lock()) {
+    // Another thread is reading the queue: rank against the last snapshot, or
+    // wait for the new one when there is none yet.
+    {
+      std::lock_guard lock(queue_snapshot_mutex_);
+      if (queue_snapshot_) return rank(*queue_snapshot_);
+    }
+    refreshing.lock();
+  }
+  if (auto fresh = current()) return rank(*fresh);
+  auto seqs = options_.cluster->QueuedSeqs();
+  if (!seqs.ok()) {
+    LogWarn("queue_position_unavailable").Field("error", seqs.status().ToString());
+    return std::nullopt;
+  }
+  auto snapshot = std::make_shared<const std::vector<int64_t>>(std::move(seqs).value());
+  {
+    std::lock_guard lock(queue_snapshot_mutex_);
+    queue_snapshot_ = snapshot;
+    queue_snapshot_taken_ = std::chrono::steady_clock::now();
+  }
+  return rank(*snapshot);
+}
+
 Result<Job> Scheduler::CancelInCluster(const std::string& id, const std::string& reason) {
   // A claim or a finish may land between the read and the write: the write is
   // conditional, and a refused one reads again.

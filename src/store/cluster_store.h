@@ -126,6 +126,10 @@ class ClusterStore {
   // Queued jobs before `seq` across the cluster (a queue position is this + 1),
   // without reading the queue: an index range count.
   virtual Result<int64_t> QueuedBefore(int64_t seq) = 0;
+  // The seqs of every queued job, ascending: what a node ranks queued jobs
+  // against (a snapshot taken at most twice a second, so that GET /status does
+  // not count the queue on every request).
+  virtual Result<std::vector<int64_t>> QueuedSeqs() = 0;
   // NOTIFY `channel`, `payload` (delivered to every session listening, this
   // server's included).
   virtual Status Notify(const std::string& channel, const std::string& payload) = 0;

@@ -274,6 +274,19 @@ Status PostgresJobStore::UpdateProgressFenced(const std::string& id, const Fence
   return Status::Ok();
 }
 
+Result<std::vector<int64_t>> PostgresJobStore::QueuedSeqs() {
+  const std::string operation = "list the queued jobs' seqs";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto rows = (*connection)->Exec(operation, "SELECT seq FROM jobs WHERE status = $1 ORDER BY seq",
+                                  PgParams().Text(JobStatusName(JobStatus::kQueued)));
+  if (!rows.ok()) return rows.status();
+  std::vector<int64_t> seqs;
+  seqs.reserve(static_cast<size_t>(rows->rows()));
+  for (int row = 0; row < rows->rows(); ++row) seqs.push_back(rows->Int(row, 0));
+  return seqs;
+}
+
 Result<int64_t> PostgresJobStore::QueuedBefore(int64_t seq) {
   const std::string operation = "count the queued jobs before seq " + std::to_string(seq);
   auto connection = pool_.Acquire(operation);

@@ -85,6 +85,7 @@ class PostgresJobStore final : public Store, public ClusterStore {
   Result<std::optional<Job>> Claim(const ClaimRequest& request, const std::function<Status(Job&)>& start) override;
   Status UpdateFenced(const Job& job, const Fence& fence) override;
   Status UpdateQueued(const Job& job) override;
+  Result<std::vector<int64_t>> QueuedSeqs() override;
   Status UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) override;
   Result<int64_t> QueuedBefore(int64_t seq) override;
   Status Notify(const std::string& channel, const std::string& payload) override;

@@ -231,6 +231,36 @@ TEST_F(ClusterFixture, ACancelOnOneNodeStopsTheProcessRunningOnAnother) {
   EXPECT_EQ(Column(id, "status"), "canceled");  // A's late write did not undo it
 }
 
+TEST_F(ClusterFixture, AQueuedJobsPositionCountsTheWholeClustersQueueOnAnyNode) {
+  const std::string block = dir_.path() + "/never";
+  auto a = StartNode("node-a", 1, {}, {{"FAKE_GENERATE_BLOCK_FILE", block}});
+  ASSERT_TRUE(a->started());
+  std::string running = Submit(*a->Client(), "holds the only lane");
+  ASSERT_TRUE(WaitFor([&] { return Column(running, "status") == "running"; }, std::chrono::seconds(30)));
+  auto b = StartNode("node-b", 1, {"--drain-timeout-s", "0"}, {{"FAKE_GENERATE_BLOCK_FILE", block}});
+  ASSERT_TRUE(b->started());
+  std::string b_running = Submit(*b->Client(), "holds b's lane");
+  ASSERT_TRUE(WaitFor([&] { return Column(b_running, "status") == "running"; }, std::chrono::seconds(30)));
+  // Three queued behind them, submitted to both nodes.
+  std::vector<std::string> queued = {Submit(*a->Client(), "first"), Submit(*b->Client(), "second"),
+                                     Submit(*a->Client(), "third")};
+  // Each node ranks against a snapshot of the queue at most half a second old:
+  // the third is third in line once both have looked again.
+  for (auto* node : {a.get(), b.get()}) {
+    auto client = node->Client();
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto status = client->Get(("/status/" + queued[2]).c_str());
+          return status && status->status == 200 && json::parse(status->body).value("queue_position", 0) == 3;
+        },
+        std::chrono::seconds(10)))
+        << node->stderr_text();
+  }
+  auto first = a->Client()->Get(("/status/" + queued[0]).c_str());
+  ASSERT_TRUE(first);
+  EXPECT_EQ(json::parse(first->body)["queue_position"], 1) << first->body;
+}
+
 TEST_F(ClusterFixture, AResultOnAnotherNodeIsARedirectThere) {
   // Results kept per node (no shared results directory): B redirects to A.
   auto a = StartNode("node-a", 1, {"--results-dir", dir_.path() + "/results-a"});
