@@ -91,12 +91,13 @@ Result<std::vector<Job>> BatchRunner::RetryRows(const store::Batch& batch, const
     image.job_id.clear();  // a new job for the new attempt
     Job job = MakeJob(batch, image, previous->filename, previous->params_json);
     job.client = previous->client;
-    retries.push_back({row.image.id, std::move(job)});
+    retries.push_back({row.image.id, std::move(job), row.image.job_id});
   }
   auto seqs = batches_.RetryImages(retries);
   if (!seqs.ok()) return seqs.status();
   std::vector<Job> jobs;
   for (size_t i = 0; i < retries.size(); ++i) {
+    if ((*seqs)[i] == 0) continue;  // another server of the cluster retried it first
     retries[i].job.seq = (*seqs)[i];
     jobs.push_back(std::move(retries[i].job));
   }

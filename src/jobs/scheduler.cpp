@@ -796,8 +796,10 @@ bool Scheduler::HasBatchWork(const std::string& batch_id) {
 std::vector<LaneSnapshot> Scheduler::Lanes() {
   std::lock_guard lock(mutex_);
   std::vector<LaneSnapshot> snapshots;
-  for (auto& lane : lanes_) {
-    snapshots.push_back({lane->spec, lane->running_id, static_cast<int64_t>(lane->queue.size()), lane->busy_seconds});
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    const Lane& lane = *lanes_[i];
+    snapshots.push_back(
+        {lane.spec, lane.running_id, static_cast<int64_t>(lane.queue.size()), lane.busy_seconds, LaneName(i)});
   }
   return snapshots;
 }

@@ -84,8 +84,9 @@ struct JobView {
 struct LaneSnapshot {
   LaneSpec spec;
   std::string running_id;  // empty when idle
-  int64_t queued = 0;
+  int64_t queued = 0;         // placed on this lane (a cluster's lanes have no queue of their own: 0)
   double busy_seconds = 0.0;  // total time spent running jobs since start
+  std::string name;           // "<node>/<lane>" in a cluster, else spec.name
 };
 
 // Called after every state change a client may care about (queued, running,

@@ -100,15 +100,18 @@ void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response
   auto lanes = state.scheduler->Lanes();
   int64_t depth = 0;
   for (const auto& lane : lanes) depth += lane.queued;
-  out += "# HELP tessera_queue_depth Jobs waiting, all lanes.\n# TYPE tessera_queue_depth gauge\n";
+  // A cluster's queue is shared by every node's lanes: its depth is the store's.
+  if (state.cluster_store && counts.ok()) depth = (*counts)[store::JobStatus::kQueued];
+  out += "# HELP tessera_queue_depth Jobs waiting, all lanes (in a cluster: the shared queue, the same on every node).\n"
+         "# TYPE tessera_queue_depth gauge\n";
   out += "tessera_queue_depth " + std::to_string(depth) + "\n";
   out += "# HELP tessera_lane_queued Jobs waiting per lane.\n# TYPE tessera_lane_queued gauge\n";
   for (const auto& lane : lanes) {
-    out += "tessera_lane_queued{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " + std::to_string(lane.queued) + "\n";
+    out += "tessera_lane_queued{lane=\"" + PrometheusLabel(lane.name) + "\"} " + std::to_string(lane.queued) + "\n";
   }
   out += "# HELP tessera_lane_busy 1 while the lane runs a job.\n# TYPE tessera_lane_busy gauge\n";
   for (const auto& lane : lanes) {
-    out += "tessera_lane_busy{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " +
+    out += "tessera_lane_busy{lane=\"" + PrometheusLabel(lane.name) + "\"} " +
            (lane.running_id.empty() ? "0" : "1") + "\n";
   }
   out += "# HELP tessera_lane_busy_seconds_total Time the lane spent running jobs.\n"
@@ -116,7 +119,7 @@ void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response
   for (const auto& lane : lanes) {
     char value[32];
     std::snprintf(value, sizeof value, "%.3f", lane.busy_seconds);
-    out += "tessera_lane_busy_seconds_total{lane=\"" + PrometheusLabel(lane.spec.name) + "\"} " + value + "\n";
+    out += "tessera_lane_busy_seconds_total{lane=\"" + PrometheusLabel(lane.name) + "\"} " + value + "\n";
   }
   const std::pair<const char*, const char*> cache_series[] = {
       {"hits", "counter"}, {"misses", "counter"}, {"loads", "counter"}, {"evictions", "counter"},
@@ -124,7 +127,7 @@ void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> caches;
   for (const auto& lane : lanes) {
     auto fields = LastModelCacheLine(state.config.LogsDir() + "/worker-" + LaneFileName(lane.spec.name) + ".log");
-    if (!fields.empty()) caches.emplace_back(lane.spec.name, std::move(fields));
+    if (!fields.empty()) caches.emplace_back(lane.name, std::move(fields));
   }
   for (const auto& [key, type] : cache_series) {
     std::string metric = std::string("tessera_model_cache_") + key + (std::string(type) == "counter" ? "_total" : "");
@@ -133,6 +136,19 @@ void Metrics(JobServer::State& state, const HttpRequest&, HttpResponse& response
     for (const auto& [lane, fields] : caches) {
       auto it = fields.find(key);
       if (it != fields.end()) out += metric + "{lane=\"" + PrometheusLabel(lane) + "\"} " + it->second + "\n";
+    }
+  }
+  if (state.cluster_store) {
+    // Every node scrapes as itself (its own lanes above, named <node>/<lane>);
+    // the nodes the cluster counts are the same on every node.
+    auto nodes = state.cluster_store->ListNodes();
+    if (nodes.ok()) {
+      int64_t alive = 0;
+      for (const auto& node : *nodes) alive += node.alive ? 1 : 0;
+      out += "# HELP tessera_cluster_nodes Nodes registered on the shared store, by state.\n"
+             "# TYPE tessera_cluster_nodes gauge\n";
+      out += "tessera_cluster_nodes{state=\"alive\"} " + std::to_string(alive) + "\n";
+      out += "tessera_cluster_nodes{state=\"dead\"} " + std::to_string(static_cast<int64_t>(nodes->size()) - alive) + "\n";
     }
   }
   out += "# HELP tessera_event_subscribers Clients following GET /events.\n# TYPE tessera_event_subscribers gauge\n";
@@ -199,9 +215,41 @@ void Events(JobServer::State& state, const HttpRequest& request, HttpResponse& r
   response.events_end_after_body = finished;
 }
 
+// A cluster's lanes beyond this node's (GET /lanes): every alive node's, from
+// the nodes table, with the job each runs from the jobs table. What only the
+// node itself knows (busy time, its worker's memory) is null.
+void AddOtherNodesLanes(JobServer::State& state, json& lanes, json& nodes_out) {
+  auto nodes = state.cluster_store->ListNodes();
+  if (!nodes.ok()) return;
+  store::JobFilter running_filter;
+  running_filter.statuses = {store::JobStatus::kRunning};
+  auto running = state.store->List(running_filter);
+  std::map<std::string, std::string> running_on;  // cluster lane name -> job id
+  if (running.ok()) {
+    for (const store::Job& job : *running) running_on[job.lane] = job.id;
+  }
+  for (const store::NodeRecord& node : *nodes) {
+    nodes_out.push_back(json{{"node_id", node.node_id}, {"advertise_url", node.advertise_url}, {"alive", node.alive},
+                             {"lanes", node.lanes}, {"lease_expires_ms", node.lease_expires_ms}});
+    if (!node.alive || node.node_id == state.config.node_id) continue;
+    for (const std::string& name : node.lanes) {
+      std::string device = name.substr(name.find('/') + 1);
+      auto job = running_on.find(name);
+      json gpu_id = nullptr;
+      if (device.rfind("cuda:", 0) == 0) gpu_id = std::atoi(device.c_str() + 5);
+      lanes.push_back(json{{"name", name}, {"node", node.node_id}, {"device", device}, {"gpu_id", gpu_id},
+                           {"state", job == running_on.end() ? "idle" : "busy"},
+                           {"running_job", job == running_on.end() ? json(nullptr) : json(job->second)},
+                           {"queued", 0}, {"busy_seconds", nullptr}, {"model_memory_mb", nullptr},
+                           {"vram_mb", nullptr}});
+    }
+  }
+}
+
 // GET /lanes: every lane with its device, state, current job, backlog and the
 // memory its upscale worker reported last (null before its first request; VRAM
-// only from a worker on a GPU).
+// only from a worker on a GPU). In a cluster, every alive node's lanes (named
+// <node>/<lane>), the nodes, and the shared queue's length.
 void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) {
   json lanes = json::array();
   for (const auto& lane : state.scheduler->Lanes()) {
@@ -209,7 +257,8 @@ void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) 
     auto resident = cache.find("resident_mb");
     auto vram = cache.find("vram_mb");
     lanes.push_back(json{
-        {"name", lane.spec.name},
+        {"name", lane.name},
+        {"node", state.cluster_store ? json(state.config.node_id) : json(nullptr)},
         {"device", lane.spec.gpu_id >= 0 ? "cuda:" + std::to_string(lane.spec.gpu_id) : lane.spec.name},
         {"gpu_id", lane.spec.gpu_id >= 0 ? json(lane.spec.gpu_id) : json(nullptr)},
         {"state", lane.running_id.empty() ? "idle" : "busy"},
@@ -220,7 +269,12 @@ void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) 
         {"vram_mb", vram == cache.end() ? json(nullptr) : json(std::atof(vram->second.c_str()))},
     });
   }
-  ReplyJson(response, 200, json{{"lanes", lanes}}.dump());
+  if (!state.cluster_store) return ReplyJson(response, 200, json{{"lanes", lanes}}.dump());
+  json nodes = json::array();
+  AddOtherNodesLanes(state, lanes, nodes);
+  auto counts = state.store->CountByStatus();
+  json queued = counts.ok() ? json((*counts)[store::JobStatus::kQueued]) : json(nullptr);
+  ReplyJson(response, 200, json{{"lanes", lanes}, {"nodes", nodes}, {"queued", queued}}.dump());
 }
 
 }  // namespace

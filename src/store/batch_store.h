@@ -34,6 +34,10 @@ class BatchStore {
   struct ImageRetry {
     std::string image_id;
     Job job;
+    // The job this retry replaces: the retry is made only while the image still
+    // points at it, so that two servers retrying one image (a cluster) make one
+    // new job. Its seq is then 0 and nothing is written for it. Empty: always.
+    std::string replaces_job_id;
   };
   virtual Result<std::vector<int64_t>> RetryImages(const std::vector<ImageRetry>& retries) = 0;
   // Sets (or, with 0, clears) an image's automatic retry time.

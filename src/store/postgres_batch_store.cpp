@@ -141,11 +141,16 @@ Result<std::vector<int64_t>> PostgresJobStore::RetryImages(const std::vector<Ima
     for (const ImageRetry& retry : retries) {
       const std::string image_operation = operation + ": image " + retry.image_id;
       // FOR UPDATE: two servers retrying one image at once take turns.
-      auto image = db.Exec(image_operation, "SELECT batch_id FROM batch_images WHERE id = $1 FOR UPDATE",
+      auto image = db.Exec(image_operation, "SELECT batch_id, job_id FROM batch_images WHERE id = $1 FOR UPDATE",
                            PgParams().Text(retry.image_id));
       if (!image.ok()) return image.status();
       if (image->rows() == 0) return InvalidError(image_operation + ": no such image");
       const std::string batch_id = image->Text(0, 0);
+      // The lock makes the second of two servers wait, then see the first's job.
+      if (!retry.replaces_job_id.empty() && image->Text(0, 1) != retry.replaces_job_id) {
+        seqs.push_back(0);  // retried already (by another server): nothing to do
+        continue;
+      }
       if (retry.job.batch_id != batch_id) {
         return InvalidError(image_operation + " is in batch " + batch_id + " but its new job " + retry.job.id +
                             " names batch '" + retry.job.batch_id + "'");

@@ -137,7 +137,7 @@ Result<std::vector<int64_t>> SqliteJobStore::RetryImages(const std::vector<Image
   std::lock_guard lock(mu_);
   FullSync durable(db_);
   Status status = InTransaction(operation, [&]() -> Status {
-    Result<sqlite3_stmt*> select = Prepare(operation, "SELECT batch_id FROM batch_images WHERE id = ?");
+    Result<sqlite3_stmt*> select = Prepare(operation, "SELECT batch_id, job_id FROM batch_images WHERE id = ?");
     if (!select.ok()) return select.status();
     Result<sqlite3_stmt*> update =
         Prepare(operation, "UPDATE batch_images SET job_id = ?, attempts = attempts + 1, retry_at_ms = 0 WHERE id = ?");
@@ -145,12 +145,18 @@ Result<std::vector<int64_t>> SqliteJobStore::RetryImages(const std::vector<Image
     for (const ImageRetry& retry : retries) {
       const std::string image_operation = operation + ": image " + retry.image_id;
       std::string batch_id;
+      std::string current_job_id;
       {
         BoundStatement statement(*select);
         int rc = statement.Text(retry.image_id).Step();
         if (rc == SQLITE_DONE) return InvalidError(image_operation + ": no such image");
         if (rc != SQLITE_ROW) return SqlError(image_operation);
         batch_id = statement.ColumnText(0);
+        current_job_id = statement.ColumnText(1);
+      }
+      if (!retry.replaces_job_id.empty() && current_job_id != retry.replaces_job_id) {
+        seqs.push_back(0);  // retried already (by another server): nothing to do
+        continue;
       }
       if (retry.job.batch_id != batch_id) {
         return InvalidError(image_operation + " is in batch " + batch_id + " but its new job " + retry.job.id +

@@ -261,6 +261,37 @@ TEST_F(ClusterFixture, AQueuedJobsPositionCountsTheWholeClustersQueueOnAnyNode) 
   EXPECT_EQ(json::parse(first->body)["queue_position"], 1) << first->body;
 }
 
+TEST_F(ClusterFixture, LanesAndMetricsShowEveryNodeOfTheCluster) {
+  const std::string block = dir_.path() + "/never";
+  auto a = StartNode("node-a", 2, {}, {{"FAKE_GENERATE_BLOCK_FILE", block}});
+  ASSERT_TRUE(a->started());
+  std::string running = Submit(*a->Client(), "runs on node a");
+  ASSERT_TRUE(WaitFor([&] { return Column(running, "status") == "running"; }, std::chrono::seconds(30)));
+  const std::string lane = Column(running, "lane");
+  auto b = StartNode("node-b", 1, {}, {{"FAKE_GENERATE_BLOCK_FILE", block}});
+  ASSERT_TRUE(b->started());
+
+  auto answer = b->Client()->Get("/lanes");
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200);
+  json lanes = json::parse(answer->body);
+  std::map<std::string, json> by_name;
+  for (const json& entry : lanes["lanes"]) by_name[entry["name"]] = entry;
+  ASSERT_EQ(by_name.size(), 3u) << answer->body;
+  for (const char* name : {"node-a/cpu:0", "node-a/cpu:1", "node-b/cpu:0"}) ASSERT_TRUE(by_name.count(name)) << name;
+  EXPECT_EQ(by_name[lane]["state"], "busy");
+  EXPECT_EQ(by_name[lane]["running_job"], running);
+  EXPECT_EQ(by_name[lane]["node"], "node-a");
+  EXPECT_EQ(by_name["node-b/cpu:0"]["state"], "idle");
+  EXPECT_EQ(lanes["nodes"].size(), 2u);
+  EXPECT_EQ(lanes["queued"], 0);
+
+  auto metrics = b->Client()->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("tessera_cluster_nodes{state=\"alive\"} 2"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("tessera_lane_busy{lane=\"node-b/cpu:0\"} 0"), std::string::npos) << metrics->body;
+}
+
 TEST_F(ClusterFixture, AResultOnAnotherNodeIsARedirectThere) {
   // Results kept per node (no shared results directory): B redirects to A.
   auto a = StartNode("node-a", 1, {"--results-dir", dir_.path() + "/results-a"});

@@ -1191,6 +1191,29 @@ TEST_P(BatchConformanceTest, ARetryInsertsANewJobAndPointsTheImageAtIt) {
   EXPECT_EQ(List("b1")[0].image.attempts, 3);
 }
 
+TEST_P(BatchConformanceTest, ARetryOfAJobAlreadyReplacedMakesNoSecondJob) {
+  Create(MakeBatch("b1", 2));
+  SetJobStatus("b1-job-0", JobStatus::kError, "worker crashed");
+  // Two servers saw the same failure and retry the same image.
+  auto first_retry = MakeRetry("b1", "b1-image-0", "from-server-a");
+  first_retry.replaces_job_id = "b1-job-0";
+  auto second_retry = MakeRetry("b1", "b1-image-0", "from-server-b");
+  second_retry.replaces_job_id = "b1-job-0";
+  auto first = store_->RetryImages({first_retry});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GT((*first)[0], 0);
+  auto second = store_->RetryImages({second_retry, MakeRetry("b1", "b1-image-1", "unconditional")});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_EQ(second->size(), 2u);
+  EXPECT_EQ((*second)[0], 0);
+  EXPECT_GT((*second)[1], (*first)[0]);
+  EXPECT_EQ(store_->Get("from-server-b").status().code(), StatusCode::kNotFound);
+  std::vector<BatchImageRow> rows = List("b1");
+  EXPECT_EQ(rows[0].image.job_id, "from-server-a");
+  EXPECT_EQ(rows[0].image.attempts, 2);
+  EXPECT_EQ(rows[1].image.job_id, "unconditional");
+}
+
 TEST_P(BatchConformanceTest, RetryingSeveralImagesAtOnceReturnsTheirSeqsInOrder) {
   Create(MakeBatch("b1", 3));
   auto seqs = store_->RetryImages({MakeRetry("b1", "b1-image-2", "r2"), MakeRetry("b1", "b1-image-0", "r0")});
