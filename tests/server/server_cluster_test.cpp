@@ -207,6 +207,40 @@ TEST_F(ClusterFixture, AKilledNodesJobsAreTakenBackAfterItsLeaseAndRunOnceMoreEl
   EXPECT_EQ(Invocations()["taken back from a dead node"], 2) << ReadWholeFile(invocations_);  // B's run, then A's
 }
 
+TEST_F(ClusterFixture, ANodeDeclaredDeadStopsItsStaleWorkWhenItComesBack) {
+  const std::string pidfile = dir_.path() + "/generator.pid";
+  const std::string release = dir_.path() + "/release";
+  auto b = StartNode("node-b", 1, {},
+                     {{"FAKE_GENERATE_BLOCK_FILE", release}, {"FAKE_GENERATE_PIDFILE", pidfile}});
+  ASSERT_TRUE(b->started());
+  std::string id = Submit(*b->Client(), "outlived its node's lease");
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(pidfile) && Column(id, "status") == "running"; },
+                      std::chrono::seconds(30)));
+  const pid_t stale = std::stoi(ReadWholeFile(pidfile));
+  std::filesystem::remove(pidfile);
+  auto a = StartNode("node-a", 1, {}, {{"FAKE_GENERATE_BLOCK_FILE", release}, {"FAKE_GENERATE_PIDFILE", pidfile}});
+  ASSERT_TRUE(a->started());
+  // B freezes (a long GC pause, a stalled VM) for longer than its lease: A
+  // takes the job back and runs it.
+  b->SendSignal(SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] { return Column(id, "node") == "node-a" && std::filesystem::exists(pidfile); },
+                      std::chrono::seconds(60)))
+      << a->stderr_text();
+  // B wakes up: its renewal is refused, it stops the run the cluster took
+  // back, and its late writes change nothing.
+  b->SendSignal(SIGCONT);
+  ASSERT_TRUE(b->WaitForLog("event=node_lease_lost", std::chrono::seconds(30))) << b->stderr_text();
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (::kill(stale, 0) == 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(::kill(stale, 0), 0) << "node-b's stale generator still runs\n" << b->stderr_text();
+  EXPECT_EQ(Column(id, "node"), "node-a");
+  EXPECT_EQ(Column(id, "status"), "running");
+  std::ofstream(release) << "go";
+  ASSERT_TRUE(WaitFor([&] { return Column(id, "status") == "success"; }, std::chrono::seconds(60)));
+  EXPECT_EQ(Column(id, "node"), "node-a");
+  EXPECT_EQ(Column(id, "attempts"), "2");
+}
+
 TEST_F(ClusterFixture, ACancelOnOneNodeStopsTheProcessRunningOnAnother) {
   const std::string pidfile = dir_.path() + "/generator.pid";
   auto a = StartNode("node-a", 1, {},
