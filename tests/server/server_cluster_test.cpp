@@ -295,12 +295,15 @@ TEST_F(ClusterFixture, AnUpscaleWaitedForOnOneNodeAnswersWhenAnotherNodeFinished
   ASSERT_TRUE(a->started());
 
   std::vector<uint8_t> png = SolidPng(6, 5, {10, 20, 30});
-  // A timeout of a minute: had B not heard the job finish, it would answer 202
-  // when it ran out.
+  // A wait of a minute for a job that takes a moment: had B not heard the job
+  // finish, it would answer only when the minute ran out.
+  const auto asked = Clock::now();
   auto answer = b->Client()->Post("/upscale?model=lanczos&scale=2&wait=true&timeout=60",
                                   std::string(png.begin(), png.end()), "image/png");
+  const auto waited = Clock::now() - asked;
   ASSERT_TRUE(answer);
   ASSERT_EQ(answer->status, 200) << answer->body;
+  EXPECT_LT(waited, std::chrono::seconds(30)) << "B answered only when its wait ran out";
   std::string id = answer->get_header_value("X-Tessera-Job-Id");
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(Column(id, "node"), "node-a");
