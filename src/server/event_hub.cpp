@@ -27,6 +27,7 @@ bool EventSubscriber::closed() {
 
 void EventSubscriber::Push(const HubEvent& event) {
   if (!job_filter_.empty() && event.job_id != job_filter_) return;
+  if (event.id <= skip_through_) return;
   std::function<void()> wake;
   {
     std::lock_guard lock(mutex_);
@@ -55,7 +56,8 @@ std::shared_ptr<EventSubscriber> EventHub::Subscribe(const std::string& job_filt
                                                      std::optional<uint64_t> last_event_id) {
   std::lock_guard lock(mutex_);
   if (closed_ || subscribers_.size() >= max_subscribers_) return nullptr;
-  auto* subscriber = new EventSubscriber(job_filter, max_queued_);
+  const uint64_t skip_through = ids_ == EventIds::kGiven && last_event_id ? *last_event_id : 0;
+  auto* subscriber = new EventSubscriber(job_filter, max_queued_, skip_through);
   if (last_event_id) {
     for (const HubEvent& event : recent_) {
       if (event.id > *last_event_id) subscriber->Push(event);
@@ -75,11 +77,22 @@ void EventHub::Unsubscribe(EventSubscriber* subscriber) {
 
 uint64_t EventHub::Publish(const std::string& job_id, bool final, std::string data) {
   std::lock_guard lock(mutex_);
-  HubEvent event{next_id_++, job_id, final, std::make_shared<const std::string>(std::move(data))};
+  HubEvent event{++last_id_, job_id, final, std::make_shared<const std::string>(std::move(data))};
+  Deliver(event);
+  return event.id;
+}
+
+void EventHub::PublishWithId(uint64_t id, const std::string& job_id, bool final, std::string data) {
+  std::lock_guard lock(mutex_);
+  if (id <= last_id_) return;
+  last_id_ = id;
+  Deliver(HubEvent{id, job_id, final, std::make_shared<const std::string>(std::move(data))});
+}
+
+void EventHub::Deliver(const HubEvent& event) {
   recent_.push_back(event);
   if (recent_.size() > replay_) recent_.pop_front();
   for (EventSubscriber* subscriber : subscribers_) subscriber->Push(event);
-  return event.id;
 }
 
 void EventHub::Close() {

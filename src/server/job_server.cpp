@@ -184,7 +184,9 @@ void MakeServices(State& state) {
   webhook_options.backoff_base = std::chrono::milliseconds(static_cast<int64_t>(config.webhook_backoff_s * 1000));
   // Every attempt at a job's webhook is kept with the job (GET /jobs/{id}/webhooks),
   // and the job is published again: its record changed, and a page showing it
-  // learns so without polling.
+  // learns so without polling. Not in cluster mode, where every event is the
+  // database's (an attempt does not write the job's row, so it makes none): a
+  // page there sees the attempts on the job's next event or when it loads.
   State* raw = &state;
   webhook_options.on_attempt = [raw](const WebhookAttempt& attempt) {
     if (attempt.subject.empty()) return;  // a batch's webhook: no job to keep it with
@@ -200,7 +202,7 @@ void MakeServices(State& state) {
     // Under stop_mutex: once Stop() began, the hub (destroyed before this
     // sender's thread ends) is never touched again.
     std::lock_guard lock(raw->stop_mutex);
-    if (raw->stopping) return;
+    if (raw->stopping || raw->cluster_store) return;
     auto view = raw->scheduler->Describe(attempt.subject);
     if (view.ok()) raw->events->Publish(view->job.id, store::IsFinished(view->job.status), JobViewJson(*raw, *view));
   };
@@ -211,19 +213,26 @@ void MakeServices(State& state) {
     limits.refill_per_second = config.rate_limit_per_minute / 60.0;
     state.limiter = std::make_unique<RateLimiter>(limits);
   }
+  // In cluster mode every event carries the database's id (ClusterEventFeed):
+  // the same on every node, so a client resumes on any of them.
   state.events = std::make_unique<EventHub>(static_cast<size_t>(config.max_event_subscribers),
                                             static_cast<size_t>(config.event_queue_per_client),
-                                            static_cast<size_t>(config.event_replay));
+                                            static_cast<size_t>(config.event_replay),
+                                            state.cluster_store ? EventIds::kGiven : EventIds::kCounted);
 }
 
-// Every job change: to /events, to waiting requests, to metrics and webhooks.
+// Every change of a job of this node's scheduler: to metrics and webhooks, and
+// on one machine to /events and waiting requests. In cluster mode those two
+// come from the cluster's feed instead (FollowClusterEvents), which carries the
+// changes made on every node; the webhook is still sent here, by the node that
+// saw the job finish, once.
 void ListenToJobs(State& state) {
   State* raw = &state;
   state.scheduler->AddListener([raw](const jobs::JobView& view) {
     const store::Job& job = view.job;
-    raw->events->Publish(job.id, store::IsFinished(job.status), JobViewJson(*raw, view));
+    if (!raw->cluster_store) raw->events->Publish(job.id, store::IsFinished(job.status), JobViewJson(*raw, view));
     if (!store::IsFinished(job.status)) return;
-    raw->waiters.Finished(job.id);
+    if (!raw->cluster_store) raw->waiters.Finished(job.id);
     if (job.started_ms > 0) {
       raw->metrics.ObserveJobDuration(std::string(store::JobKindName(job.kind)),
                                       std::string(store::JobStatusName(job.status)),
@@ -242,6 +251,20 @@ void ListenToJobs(State& state) {
       if (!queued.ok()) LogWarn("webhook_not_queued").Field("job_id", job.id).Field("url", url).Field("error", queued.ToString());
     }
   });
+}
+
+// Cluster mode: every node's job changes, under the database's event ids, to
+// /events and to the requests waiting for a job (whichever node runs it).
+Status FollowClusterEvents(State& state) {
+  if (!state.cluster_store) return Status::Ok();
+  State* raw = &state;
+  state.event_feed = std::make_unique<ClusterEventFeed>(*state.cluster_store, [raw](int64_t id, const store::Job& job) {
+    const bool finished = store::IsFinished(job.status);
+    raw->events->PublishWithId(static_cast<uint64_t>(id), job.id, finished,
+                               JobViewJson(*raw, raw->scheduler->DescribeJob(job)));
+    if (finished) raw->waiters.Finished(job.id);
+  });
+  return state.event_feed->Start();
 }
 
 void MakeBatchRunner(State& state) {
@@ -338,6 +361,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   ListenToJobs(*state);
   MakeBatchRunner(*state);
   if (Status joined = JoinCluster(*state); !joined.ok()) return joined;
+  if (Status following = FollowClusterEvents(*state); !following.ok()) return following;
   if (Status started = state->scheduler->Start(); !started.ok()) return started;
   if (Status resumed = state->batches->Start(); !resumed.ok()) {
     state->scheduler->Stop();
@@ -399,6 +423,7 @@ void JobServer::Stop() {
   }
   state_->stop_cv.notify_all();
   LogInfo("server_stopping");
+  if (state_->event_feed) state_->event_feed->Stop();  // publishes to the hub: stopped before it closes
   state_->events->Close();
   state_->waiters.Close();
   state_->http->Stop();

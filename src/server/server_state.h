@@ -16,6 +16,7 @@
 #include "jobs/batch_runner.h"
 #include "jobs/cluster_member.h"
 #include "jobs/scheduler.h"
+#include "server/cluster_event_feed.h"
 #include "server/dashboard_session.h"
 #include "server/event_hub.h"
 #include "server/http_router.h"
@@ -51,6 +52,9 @@ struct JobServer::State {
   JobWaiters waiters;
   std::vector<std::string> generate_argv;
   HttpRouter router;
+  // Cluster mode: the cluster's job changes, published to `events` under the
+  // database's ids (cluster_event_feed.h). After what it delivers to: stopped first.
+  std::unique_ptr<ClusterEventFeed> event_feed;
   std::unique_ptr<HttpServer> http;  // after everything its handlers use: destroyed first
   int port = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/job.h"
@@ -50,6 +51,10 @@ struct Fence {
 inline constexpr const char* kJobsChannel = "tessera_jobs";
 // tessera_control: messages between nodes; payload "cancel <job id>".
 inline constexpr const char* kControlChannel = "tessera_control";
+// tessera_events: a job was written (inserted or updated, any column) and its
+// event is in job_events; empty payload. Sent by the database (a trigger, at
+// commit).
+inline constexpr const char* kEventsChannel = "tessera_events";
 
 struct Notification {
   std::string channel;
@@ -130,6 +135,15 @@ class ClusterStore {
   // against (a snapshot taken at most twice a second, so that GET /status does
   // not count the queue on every request).
   virtual Result<std::vector<int64_t>> QueuedSeqs() = 0;
+  // The feed of job changes (every insert or update of a job, numbered by the
+  // database in commit order): the events after `after_id`, at most `limit`, in
+  // id order, each with its job as the row is now (so several events of one job
+  // may carry the same, latest row). Events of a deleted job are skipped.
+  virtual Result<std::vector<std::pair<int64_t, Job>>> JobEventsAfter(int64_t after_id, int limit) = 0;
+  // The newest event's id (0 when there is none): where a new follower starts.
+  virtual Result<int64_t> LatestJobEventId() = 0;
+  // Deletes every event but the newest `keep_last`; returns how many went.
+  virtual Result<int64_t> PruneJobEvents(int64_t keep_last) = 0;
   // NOTIFY `channel`, `payload` (delivered to every session listening, this
   // server's included).
   virtual Status Notify(const std::string& channel, const std::string& payload) = 0;

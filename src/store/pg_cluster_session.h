@@ -27,6 +27,8 @@ namespace tessera::store::pg {
 // of a database, "tessera" in ASCII then 1, beside the schema lock's "tessera" 0
 // (pg_migrations.cpp), so both are recognisable in pg_locks.
 inline constexpr int64_t kReaperLock = 0x7465737365726101;
+// (0x7465737365726102 numbers job_events in commit order: migration 3 takes it
+// in its trigger, pg_migrations.cpp.)
 
 class PgClusterSession final : public ClusterSession {
  public:

@@ -140,6 +140,34 @@ CREATE TRIGGER jobs_queued_on_update AFTER UPDATE OF status ON jobs
   FOR EACH ROW WHEN (NEW.status = 'queued' AND OLD.status IS DISTINCT FROM NEW.status)
   EXECUTE FUNCTION tessera_notify_job_queued();
 )sql"},
+    {3, "cluster: the feed of job changes (job_events), numbered in commit order", false, R"sql(
+-- One row per write of a job (insert or update of any column): what every node
+-- follows to publish GET /events with the cluster's ids. The job is read from
+-- jobs when an event is published; a deleted job's events are skipped.
+CREATE TABLE job_events (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  job_id TEXT NOT NULL,
+  at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- Deferred to the commit, under a transaction-level advisory lock ("tessera" in
+-- ASCII then 2, beside the schema's 0 and the reaper's 1): events are numbered
+-- in commit order, so a follower reading "id > the last it saw" never passes
+-- over a smaller id that commits later. The lock is the last one a writing
+-- transaction takes (all its row locks are held by then), so it cannot take
+-- part in a deadlock; its cost is that job writes commit one at a time.
+-- Identical notifications of one transaction are delivered once.
+CREATE FUNCTION tessera_record_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(8387236820507844866);
+  INSERT INTO job_events(job_id) VALUES (NEW.id);
+  PERFORM pg_notify('tessera_events', '');
+  RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER jobs_event AFTER INSERT OR UPDATE ON jobs
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tessera_record_job_event();
+)sql"},
 };
 
 // The advisory lock every server takes to migrate: one key for tessera's schema

@@ -1,6 +1,8 @@
 // PostgresJobStore as the ClusterStore (cluster_store.h): nodes and their
 // leases, claims under FOR UPDATE SKIP LOCKED, fenced writes, and sessions.
 // Every time is the database's (now()), never this machine's.
+#include <algorithm>
+#include <cstring>
 #include <iterator>
 
 #include "store/pg_cluster_session.h"
@@ -297,6 +299,56 @@ Result<int64_t> PostgresJobStore::QueuedBefore(int64_t seq) {
                             PgParams().Text(JobStatusName(JobStatus::kQueued)).Int(seq));
   if (!counted.ok()) return counted.status();
   return counted->Int(0, 0);
+}
+
+Result<std::vector<std::pair<int64_t, Job>>> PostgresJobStore::JobEventsAfter(int64_t after_id, int limit) {
+  const std::string operation = "read the job events after " + std::to_string(after_id);
+  if (limit <= 0) return InvalidError(operation + ": the limit must be positive");
+  // The event's id after the job's columns, so that ReadJob reads the row as
+  // it reads every other. An inner join: a deleted job's events are passed
+  // over, and the limit counts only the events returned.
+  static const int event_id_column =
+      static_cast<int>(std::count(kJobColumns, kJobColumns + std::strlen(kJobColumns), ',')) + 1;
+  static const std::string sql = std::string("SELECT ") + kJobColumns +
+                                 ", events.event_id FROM (SELECT id AS event_id, job_id FROM job_events WHERE id > $1) "
+                                 "events JOIN jobs ON jobs.id = events.job_id ORDER BY events.event_id LIMIT $2";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto result = (*connection)->Exec(operation, sql, PgParams().Int(after_id).Int(limit));
+  if (!result.ok()) return result.status();
+  std::vector<std::pair<int64_t, Job>> events;
+  events.reserve(static_cast<size_t>(result->rows()));
+  for (int row = 0; row < result->rows(); ++row) {
+    auto job = ReadJob(pg::PgRow(*result, row), operation);
+    if (!job.ok()) return job.status();
+    events.emplace_back(result->Int(row, event_id_column), std::move(job).value());
+  }
+  return events;
+}
+
+Result<int64_t> PostgresJobStore::LatestJobEventId() {
+  const std::string operation = "read the latest job event's id";
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  auto latest = (*connection)->Exec(operation, "SELECT COALESCE(MAX(id), 0) FROM job_events");
+  if (!latest.ok()) return latest.status();
+  return latest->Int(0, 0);
+}
+
+Result<int64_t> PostgresJobStore::PruneJobEvents(int64_t keep_last) {
+  const std::string operation = "prune the job events to the newest " + std::to_string(keep_last);
+  if (keep_last < 0) return InvalidError(operation + ": cannot keep fewer than none");
+  auto connection = pool_.Acquire(operation);
+  if (!connection.ok()) return connection.status();
+  // Below the id of the keep_last-th newest (OFFSET on the primary key's index);
+  // nothing when fewer are kept.
+  auto pruned = (*connection)
+                    ->Exec(operation,
+                           "DELETE FROM job_events WHERE id <= (SELECT id FROM job_events ORDER BY id DESC "
+                           "OFFSET $1::bigint LIMIT 1)",
+                           PgParams().Int(keep_last));
+  if (!pruned.ok()) return pruned.status();
+  return pruned->AffectedRows();
 }
 
 Status PostgresJobStore::Notify(const std::string& channel, const std::string& payload) {

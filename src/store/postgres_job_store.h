@@ -88,6 +88,9 @@ class PostgresJobStore final : public Store, public ClusterStore {
   Result<std::vector<int64_t>> QueuedSeqs() override;
   Status UpdateProgressFenced(const std::string& id, const Fence& fence, double progress) override;
   Result<int64_t> QueuedBefore(int64_t seq) override;
+  Result<std::vector<std::pair<int64_t, Job>>> JobEventsAfter(int64_t after_id, int limit) override;
+  Result<int64_t> LatestJobEventId() override;
+  Result<int64_t> PruneJobEvents(int64_t keep_last) override;
   Status Notify(const std::string& channel, const std::string& payload) override;
 
  private:

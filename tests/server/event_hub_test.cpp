@@ -110,5 +110,45 @@ TEST(EventHubTest, CloseClosesAndWakesEverySubscriberAndRefusesNewOnes) {
   EXPECT_EQ(hub.Subscribe("", std::nullopt), nullptr);
 }
 
+std::vector<uint64_t> Ids(EventSubscriber& subscriber) {
+  bool ignored = false;
+  std::vector<uint64_t> out;
+  for (const HubEvent& event : subscriber.TakeAll(&ignored)) out.push_back(event.id);
+  return out;
+}
+
+TEST(EventHubTest, GivenIdsAreKeptAndAnIdNotAboveTheLastIsIgnored) {
+  EventHub hub(10, 10, 10, EventIds::kGiven);
+  auto all = hub.Subscribe("", std::nullopt);
+  hub.PublishWithId(7, "j", false, "seven");
+  hub.PublishWithId(12, "j", false, "twelve");
+  hub.PublishWithId(12, "j", false, "twelve again");
+  hub.PublishWithId(9, "j", false, "late nine");
+  hub.PublishWithId(13, "k", true, "thirteen");
+  EXPECT_EQ(Ids(*all), (std::vector<uint64_t>{7, 12, 13}));
+  // Resumed with a given id: what follows it, by that id.
+  auto resumed = hub.Subscribe("", 7);
+  EXPECT_EQ(Data(*resumed), (std::vector<std::string>{"twelve", "thirteen"}));
+}
+
+TEST(EventHubTest, AClientResumingWithAGivenIdThisHubHasNotReachedGetsNothingUpToIt) {
+  // Came from a server further on: events up to its id are not sent again
+  // when this hub reaches them.
+  EventHub hub(10, 10, 10, EventIds::kGiven);
+  hub.PublishWithId(3, "j", false, "three");
+  auto resumed = hub.Subscribe("", 5);
+  hub.PublishWithId(4, "j", false, "four");
+  hub.PublishWithId(5, "j", false, "five");
+  hub.PublishWithId(6, "j", false, "six");
+  EXPECT_EQ(Data(*resumed), std::vector<std::string>{"six"});
+}
+
+TEST(EventHubTest, CountedIdsHoldNothingBackFromAClientWhoseIdIsFromBeforeARestart) {
+  EventHub hub(10, 10, 10);
+  auto resumed = hub.Subscribe("", 500);
+  hub.Publish("j", false, "one");
+  EXPECT_EQ(Data(*resumed), std::vector<std::string>{"one"});
+}
+
 }  // namespace
 }  // namespace tessera::server

@@ -7,8 +7,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -105,6 +108,207 @@ class ClusterFixture : public ::testing::Test {
   std::string shared_;
   std::string invocations_;
 };
+
+// GET /events on one node, read on a thread of its own: every event's id and
+// its job's id and status, in the order they came. Ends with the object.
+class EventStream {
+ public:
+  struct Seen {
+    uint64_t id = 0;
+    std::string job_id;
+    std::string status;
+  };
+
+  EventStream(int port, const std::string& path) : client_("127.0.0.1", port) {
+    client_.set_read_timeout(120, 0);
+    thread_ = std::thread([this, path] {
+      std::string buffer;
+      client_.Get(path.c_str(), [&](const char* data, size_t size) {
+        buffer.append(data, size);
+        for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+          Take(buffer.substr(0, end));
+          buffer.erase(0, end + 2);
+        }
+        return !stopping_;
+      });
+    });
+  }
+  ~EventStream() {
+    stopping_ = true;
+    client_.stop();
+    thread_.join();
+  }
+
+  std::vector<Seen> events() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  // The events of one job.
+  std::vector<Seen> Of(const std::string& job_id) {
+    std::vector<Seen> of;
+    for (const Seen& seen : events()) {
+      if (seen.job_id == job_id) of.push_back(seen);
+    }
+    return of;
+  }
+  bool Saw(const std::string& job_id, const std::string& status) {
+    for (const Seen& seen : Of(job_id)) {
+      if (seen.status == status) return true;
+    }
+    return false;
+  }
+
+ private:
+  void Take(const std::string& frame) {
+    Seen seen;
+    std::istringstream lines(frame);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("id: ", 0) == 0) seen.id = std::stoull(line.substr(4));
+      if (line.rfind("data: ", 0) == 0) {
+        json data = json::parse(line.substr(6), nullptr, false);
+        if (data.is_object()) {
+          seen.job_id = data.value("id", "");
+          seen.status = data.value("status", "");
+        }
+      }
+    }
+    if (seen.id == 0) return;  // a keep-alive comment
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(seen));
+  }
+
+  httplib::Client client_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::vector<Seen> events_;
+  std::thread thread_;
+};
+
+std::vector<uint64_t> IdsOf(const std::vector<EventStream::Seen>& events) {
+  std::vector<uint64_t> ids;
+  for (const auto& seen : events) ids.push_back(seen.id);
+  return ids;
+}
+
+// A node's /metrics value of `name` (-1 when absent).
+int64_t MetricOf(httplib::Client& client, const std::string& name) {
+  auto metrics = client.Get("/metrics");
+  if (!metrics || metrics->status != 200) return -1;
+  std::istringstream lines(metrics->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(name + " ", 0) == 0) return std::stoll(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+TEST_F(ClusterFixture, EveryNodesEventsCarryTheClustersIdsAndAClientResumesOnAnotherNode) {
+  // B's only lane is held by a job that never ends; the job followed runs on
+  // A's only lane, blocked after its first step until released.
+  const std::string release = dir_.path() + "/release";
+  auto b = StartNode("node-b", 1, {"--drain-timeout-s", "0"}, {{"FAKE_GENERATE_BLOCK_FILE", dir_.path() + "/never"}});
+  ASSERT_TRUE(b->started());
+  std::string holder = Submit(*b->Client(), "holds b's lane");
+  ASSERT_TRUE(WaitFor([&] { return Column(holder, "status") == "running"; }, std::chrono::seconds(30)));
+  auto a = StartNode("node-a", 1, {"--drain-timeout-s", "0"}, {{"FAKE_GENERATE_BLOCK_FILE", release}});
+  ASSERT_TRUE(a->started());
+
+  EventStream on_a(a->port(), "/events");
+  EventStream on_b(b->port(), "/events");
+  ASSERT_TRUE(
+      WaitFor([&] { return MetricOf(*a->Client(), "tessera_event_subscribers") == 1; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return MetricOf(*b->Client(), "tessera_event_subscribers") == 1; }, std::chrono::seconds(10)));
+
+  std::string id = Submit(*a->Client(), "followed from node b");
+  ASSERT_TRUE(WaitFor([&] { return on_b.Saw(id, "running"); }, std::chrono::seconds(30))) << b->stderr_text();
+  EXPECT_EQ(Column(id, "node"), "node-a");
+  std::ofstream(release) << "go";
+  ASSERT_TRUE(WaitFor([&] { return Column(id, "status") == "success"; }, std::chrono::seconds(30)));
+
+  // The database's event ids, the same on both nodes: every write of the job
+  // (its insert, claim, progress, result), each once, in order.
+  std::vector<uint64_t> database_ids;
+  auto rows = schema_->raw().Exec("job events", "SELECT id FROM job_events WHERE job_id = $1 ORDER BY id",
+                                  store::pg::PgParams().Text(id));
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  for (int row = 0; row < rows->rows(); ++row) database_ids.push_back(static_cast<uint64_t>(rows->Int(row, 0)));
+  ASSERT_GE(database_ids.size(), 3u);
+  auto reached = [&](EventStream& stream) {
+    auto seen = stream.Of(id);
+    return !seen.empty() && seen.back().id >= database_ids.back();
+  };
+  ASSERT_TRUE(WaitFor([&] { return reached(on_a) && reached(on_b); }, std::chrono::seconds(10))) << b->stderr_text();
+  EXPECT_EQ(IdsOf(on_b.Of(id)), database_ids);
+  EXPECT_EQ(IdsOf(on_a.Of(id)), database_ids);
+  EXPECT_EQ(on_b.Of(id).back().status, "success");
+
+  // Resumed on A after the first event B showed it running: exactly what
+  // followed on A's own stream, up to the job's last event.
+  uint64_t resume_after = 0;
+  for (const auto& seen : on_b.Of(id)) {
+    if (seen.status == "running") {
+      resume_after = seen.id;
+      break;
+    }
+  }
+  ASSERT_GT(resume_after, 0u);
+  const uint64_t last = database_ids.back();
+  std::vector<uint64_t> expected;
+  for (uint64_t seen : IdsOf(on_a.events())) {
+    if (seen > resume_after && seen <= last) expected.push_back(seen);
+  }
+  {
+    EventStream resumed(a->port(), "/events?last_event_id=" + std::to_string(resume_after));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto seen = resumed.events();
+          return !seen.empty() && seen.back().id >= last;
+        },
+        std::chrono::seconds(10)));
+    EXPECT_EQ(IdsOf(resumed.events()), expected);
+  }
+  // The Last-Event-ID header, the same.
+  httplib::Client header_client("127.0.0.1", a->port());
+  std::vector<uint64_t> by_header;
+  std::string buffer;
+  header_client.Get("/events", httplib::Headers{{"Last-Event-ID", std::to_string(resume_after)}},
+                    [&](const char* data, size_t size) {
+                      buffer.append(data, size);
+                      for (size_t at; (at = buffer.find("id: ")) != std::string::npos;) {
+                        size_t end = buffer.find('\n', at);
+                        if (end == std::string::npos) break;
+                        by_header.push_back(std::stoull(buffer.substr(at + 4, end - at - 4)));
+                        buffer.erase(0, end);
+                      }
+                      return by_header.empty() || by_header.back() < last;
+                    });
+  EXPECT_EQ(by_header, expected);
+}
+
+TEST_F(ClusterFixture, AnUpscaleWaitedForOnOneNodeAnswersWhenAnotherNodeFinishedIt) {
+  // B's only lane is busy for good: the upscale submitted to B runs on A.
+  auto b = StartNode("node-b", 1, {"--drain-timeout-s", "0"}, {{"FAKE_GENERATE_BLOCK_FILE", dir_.path() + "/never"}});
+  ASSERT_TRUE(b->started());
+  std::string holder = Submit(*b->Client(), "holds b's lane");
+  ASSERT_TRUE(WaitFor([&] { return Column(holder, "status") == "running"; }, std::chrono::seconds(30)));
+  auto a = StartNode("node-a", 1);
+  ASSERT_TRUE(a->started());
+
+  std::vector<uint8_t> png = SolidPng(6, 5, {10, 20, 30});
+  // A wait of a minute for a job that takes a moment: had B not heard the job
+  // finish, it would answer only when the minute ran out.
+  const auto asked = Clock::now();
+  auto answer = b->Client()->Post("/upscale?model=lanczos&scale=2&wait=true&timeout=60",
+                                  std::string(png.begin(), png.end()), "image/png");
+  const auto waited = Clock::now() - asked;
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  EXPECT_LT(waited, std::chrono::seconds(30)) << "B answered only when its wait ran out";
+  std::string id = answer->get_header_value("X-Tessera-Job-Id");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Column(id, "node"), "node-a");
+  EXPECT_EQ(Column(id, "status"), "success");
+}
 
 TEST_F(ClusterFixture, ThreeServersFourLanesRunEveryJobExactlyOnceInFifoOrderPerLane) {
   std::vector<std::unique_ptr<ServerProcess>> nodes;

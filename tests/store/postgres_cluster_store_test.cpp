@@ -636,5 +636,129 @@ TEST_F(PostgresClusterStoreTest, ASessionThatLostItsConnectionNoLongerHoldsTheRe
   EXPECT_EQ(*first->HoldReaperLock(), false);
 }
 
+// --- Job events ----------------------------------------------------------------------
+
+// The feed's event ids and job ids, in order.
+std::vector<std::pair<int64_t, std::string>> EventsOf(const std::vector<std::pair<int64_t, Job>>& events) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  for (const auto& [id, job] : events) out.emplace_back(id, job.id);
+  return out;
+}
+
+TEST_F(PostgresClusterStoreTest, EveryWriteOfAJobIsAnEventInOrderCarryingTheJobAsItIsNow) {
+  auto none = store_->LatestJobEventId();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(*none, 0);
+
+  Insert(Queued("job"));
+  ASSERT_TRUE(store_->UpdateProgress("job", 0.5).ok());
+  Job finished = *store_->Get("job");
+  finished.status = JobStatus::kSuccess;
+  ASSERT_TRUE(store_->Update(finished).ok());
+
+  auto events = store_->JobEventsAfter(0, 100);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  ASSERT_EQ(events->size(), 3u);  // the insert, the progress, the status
+  EXPECT_LT((*events)[0].first, (*events)[1].first);
+  EXPECT_LT((*events)[1].first, (*events)[2].first);
+  for (const auto& [id, job] : *events) {
+    EXPECT_EQ(job.id, "job");
+    EXPECT_EQ(job.status, JobStatus::kSuccess);  // the row as it is now
+    EXPECT_DOUBLE_EQ(job.progress, 0.5);
+  }
+  EXPECT_EQ(*store_->LatestJobEventId(), (*events)[2].first);
+
+  // After an id, and at most a limit.
+  auto after_first = store_->JobEventsAfter((*events)[0].first, 100);
+  ASSERT_TRUE(after_first.ok());
+  EXPECT_EQ(EventsOf(*after_first),
+            (std::vector<std::pair<int64_t, std::string>>{{(*events)[1].first, "job"}, {(*events)[2].first, "job"}}));
+  auto two = store_->JobEventsAfter(0, 2);
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(two->size(), 2u);
+  auto past_the_end = store_->JobEventsAfter((*events)[2].first, 100);
+  ASSERT_TRUE(past_the_end.ok());
+  EXPECT_TRUE(past_the_end->empty());
+  EXPECT_FALSE(store_->JobEventsAfter(0, 0).ok());
+
+  // A claim and a fenced write are events too; a deleted job's are skipped.
+  Insert(Queued("other"));
+  std::optional<Job> claimed = ClaimFor("node-a", {JobKind::kGenerate});
+  ASSERT_TRUE(claimed.has_value());
+  ASSERT_TRUE(store_->UpdateProgressFenced("other", {"node-a", 1}, 0.25).ok());
+  ASSERT_TRUE(store_->Delete({"job"}).ok());
+  auto left = store_->JobEventsAfter(0, 100);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 3u);  // inserted, claimed, progress
+  for (const auto& [id, job] : *left) EXPECT_EQ(job.id, "other");
+  EXPECT_EQ(left->back().second.status, JobStatus::kRunning);
+  EXPECT_DOUBLE_EQ(left->back().second.progress, 0.25);
+}
+
+TEST_F(PostgresClusterStoreTest, JobEventsAreNumberedInCommitOrder) {
+  // A follower reads "after the last id it saw": an id taken by a transaction
+  // that commits after a larger one would be passed over for good.
+  Insert(Queued("first"));
+  Insert(Queued("second"));
+  auto before = store_->LatestJobEventId();
+  ASSERT_TRUE(before.ok());
+  // `first` is written in a transaction left open while `second` commits.
+  ASSERT_TRUE(database_->raw().ExecScript("begin", "BEGIN").ok());
+  ASSERT_TRUE(database_->raw().ExecScript("write first", "UPDATE jobs SET progress = 0.1 WHERE id = 'first'").ok());
+  ASSERT_TRUE(store_->UpdateProgress("second", 0.2).ok());
+  ASSERT_TRUE(database_->raw().ExecScript("commit", "COMMIT").ok());
+  auto events = store_->JobEventsAfter(*before, 100);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].second.id, "second");  // committed first
+  EXPECT_EQ((*events)[1].second.id, "first");
+}
+
+TEST_F(PostgresClusterStoreTest, ASessionOnTheEventsChannelHearsEveryWriteOfAJob) {
+  auto events = OpenSession({kEventsChannel, kControlChannel});
+  auto queued_only = OpenSession({kJobsChannel, kControlChannel});
+  ASSERT_NE(events, nullptr);
+  ASSERT_NE(queued_only, nullptr);
+  Insert(Queued("job"));
+  std::vector<Notification> heard = HearUntil(*events, kEventsChannel, "");
+  EXPECT_EQ(CountOn(heard, kEventsChannel), 1);
+  HearUpToAMarker(*queued_only, "marker 1");
+
+  // A progress update: a change to the feed, nothing new to claim.
+  ASSERT_TRUE(store_->UpdateProgress("job", 0.5).ok());
+  heard = HearUntil(*events, kEventsChannel, "");
+  EXPECT_EQ(CountOn(heard, kEventsChannel), 1);
+  heard = HearUpToAMarker(*queued_only, "marker 2");
+  EXPECT_EQ(CountOn(heard, kJobsChannel), 0);
+
+  // 300 jobs written in one transaction: one notification, 300 events.
+  const int64_t before = *store_->LatestJobEventId();
+  Query("INSERT INTO jobs(id, kind, status) SELECT 'batch-' || g, 'generate', 'queued' FROM generate_series(1, 300) g");
+  heard = HearUpToAMarker(*events, "marker 3");
+  EXPECT_EQ(CountOn(heard, kEventsChannel), 1);
+  auto written = store_->JobEventsAfter(before, 1000);
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(written->size(), 300u);
+}
+
+TEST_F(PostgresClusterStoreTest, PruningKeepsTheNewestEvents) {
+  for (int i = 0; i < 5; ++i) Insert(Queued("job-" + std::to_string(i)));
+  auto all = store_->JobEventsAfter(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 5u);
+  auto pruned = store_->PruneJobEvents(2);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 3);
+  auto kept = store_->JobEventsAfter(0, 100);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(EventsOf(*kept),
+            (std::vector<std::pair<int64_t, std::string>>{{(*all)[3].first, "job-3"}, {(*all)[4].first, "job-4"}}));
+  EXPECT_EQ(*store_->LatestJobEventId(), (*all)[4].first);
+  auto again = store_->PruneJobEvents(2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+  EXPECT_FALSE(store_->PruneJobEvents(-1).ok());
+}
+
 }  // namespace
 }  // namespace tessera::store::testing
