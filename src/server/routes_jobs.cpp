@@ -151,6 +151,20 @@ void DeleteJobs(JobServer::State& state, const HttpRequest& request, HttpRespons
     if (delete_files) RemoveJobFiles(state, job, files_deleted);
     to_delete.push_back(job.id);
   }
+  // A video job is canceled with its segments (jobs/video_runner.h); no lane holds it.
+  std::vector<std::string> lane_jobs;
+  for (const Job& job : *selected) {
+    if (store::IsFinished(job.status)) continue;
+    if (job.kind != JobKind::kVideo) {
+      lane_jobs.push_back(job.id);
+      continue;
+    }
+    auto stopped = state.videos->Cancel(job.id);
+    if (!stopped.ok()) return ReplyStatus(response, stopped.status());
+    canceled.push_back(job.id);
+    if (delete_files) RemoveJobFiles(state, *stopped, files_deleted);
+  }
+  live = lane_jobs;
   if (!live.empty()) {
     auto stopped = state.scheduler->CancelMany(live);
     if (!stopped.ok()) return ReplyStatus(response, stopped.status());
@@ -242,10 +256,9 @@ void ListJobs(JobServer::State& state, const HttpRequest& request, HttpResponse&
     filter.statuses.push_back(*parsed);
   }
   if (std::string kind = request.Param("kind"); !kind.empty()) {
-    if (kind != "generate" && kind != "upscale") {
-      return ReplyError(response, 400, "query parameter kind must be generate or upscale");
-    }
-    filter.kind = kind == "generate" ? JobKind::kGenerate : JobKind::kUpscale;
+    std::optional<JobKind> parsed = store::ParseJobKind(kind);
+    if (!parsed) return ReplyError(response, 400, "query parameter kind must be generate, upscale, video or video_segment");
+    filter.kind = *parsed;
   }
   if (Status paging = ReadPaging(request, filter); !paging.ok()) return ReplyStatus(response, paging);
   auto jobs = state.store->List(filter);
