@@ -236,6 +236,35 @@ TEST(ServerVideo, ResumesAfterKillWithoutRunningAFinishedSegmentAgain) {
   EXPECT_EQ(AudioMd5(result), AudioMd5(clip));
 }
 
+TEST(ServerVideo, CancelStopsEverySegment) {
+  TempDir dir;
+  std::string clip = MakeClip(dir.path(), 16);
+  ServerProcess server({dir.path() + "/data", {"--cpu-lanes", "1"}});
+  ASSERT_TRUE(server.started());
+  std::string id = Submit(server, clip);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(server.WaitForLog("event=video_segment_started", std::chrono::seconds(60))) << server.stderr_text();
+  auto client = server.Client();
+  auto deleted = client->Delete("/jobs?ids=" + id);
+  ASSERT_TRUE(deleted);
+  ASSERT_EQ(deleted->status, 200) << deleted->body;
+  EXPECT_EQ(json::parse(deleted->body)["canceled"], json::array({id}));
+  auto video = client->Get("/status/" + id);
+  ASSERT_TRUE(video);
+  EXPECT_EQ(json::parse(video->body)["status"], "canceled") << video->body;
+  // Every segment is canceled (the running one's child killed), none left to run.
+  auto listed = client->Get("/jobs?kind=video_segment");
+  ASSERT_TRUE(listed);
+  json segments = json::parse(listed->body)["jobs"];
+  ASSERT_EQ(segments.size(), 2u);  // one lane: two segments
+  for (const json& segment : segments) EXPECT_EQ(segment["status"], "canceled") << segment.dump();
+  // DELETE returns once the running segment has left its lane: its child is gone.
+  std::string log = server.stderr_text();
+  EXPECT_TRUE(std::regex_search(log, std::regex("event=command_exited [^\\n]*canceled"))) << log;
+  EXPECT_EQ(server.stderr_text().find("event=video_segment_done"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(ResultPath(server, json::parse(video->body))));
+}
+
 TEST(ServerVideo, RefusesWhatIsNotAVideoAndVideosOverTheLimits) {
   TempDir dir;
   std::string clip = MakeClip(dir.path(), 8);
