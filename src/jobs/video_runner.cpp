@@ -279,11 +279,27 @@ void VideoRunner::UpdateProgress(const std::string& video_id, int index, double 
     known = frame_totals_.count(video_id) > 0;
   }
   if (!known) {
+    // First report for this video in this process: its frame count, and the
+    // segments finished before (a previous life of the server) count as done.
     auto video = store_.Get(video_id);
     if (!video.ok()) return;
     json params = json::parse(video->params_json, nullptr, false);
+    std::map<std::string, json> listed;
+    store::JobFilter filter;
+    for (const json& entry : ListedSegments(*video)) {
+      listed[entry.value("job_id", "")] = entry;
+      filter.ids.push_back(entry.value("job_id", ""));
+    }
+    filter.statuses = {JobStatus::kSuccess};
+    auto finished = store_.List(filter);
     std::lock_guard lock(progress_mutex_);
     frame_totals_[video_id] = params.is_object() ? params.value("frames_total", 0.0) : 0.0;
+    if (finished.ok()) {
+      for (const Job& segment : *finished) {
+        const json& entry = listed[segment.id];
+        progress_[video_id][entry.value("index", 0)] = entry.value("frames", 0.0);
+      }
+    }
   }
   double total = 0;
   double done = 0;
