@@ -41,6 +41,22 @@ Result<std::vector<std::string>> SegmentCommand(const VideoSegmentExecutorOption
   return argv;
 }
 
+// The child's own reason from its last `video_failed` log line (kv format:
+// error="..."), e.g. "cannot decode at frame 6 ...", rather than libav's noise
+// before it; the output's tail when there is no such line.
+std::string ChildError(const std::string& output) {
+  size_t event = output.rfind("event=video_failed");
+  size_t start = event == std::string::npos ? std::string::npos : output.find(" error=\"", event);
+  if (start != std::string::npos) {
+    start += 8;
+    size_t end = output.find('\n', start);
+    std::string text = output.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!text.empty() && text.back() == '"') text.pop_back();
+    return text;
+  }
+  return output.size() > 600 ? output.substr(output.size() - 600) : output;
+}
+
 }  // namespace
 
 ExecutionOutcome VideoSegmentExecutor::Execute(const store::Job& job, ExecutionContext& context) {
@@ -93,10 +109,8 @@ ExecutionOutcome VideoSegmentExecutor::Execute(const store::Job& job, ExecutionC
                               std::to_string(options_.timeout.count() / 1000) + " s and was stopped"};
   }
   if (!outcome.succeeded()) {
-    std::string tail = outcome.output_tail;
-    if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
     return {Kind::kError, "segment " + std::to_string(index) + " (range " + params.value("range", "") +
-                              ") failed (" + outcome.Describe() + "): " + tail};
+                              ") failed (" + outcome.Describe() + "): " + ChildError(outcome.output_tail)};
   }
   if (!std::filesystem::exists(segment, ec)) {
     return {Kind::kError, "segment " + std::to_string(index) + ": tessera upscale exited successfully but wrote no " +

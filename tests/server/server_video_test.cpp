@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -263,6 +264,31 @@ TEST(ServerVideo, CancelStopsEverySegment) {
   EXPECT_TRUE(std::regex_search(log, std::regex("event=command_exited [^\\n]*canceled"))) << log;
   EXPECT_EQ(server.stderr_text().find("event=video_segment_done"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(ResultPath(server, json::parse(video->body))));
+}
+
+TEST(ServerVideo, ADamagedVideoFailsNamingTheSegmentAndTheFrame) {
+  TempDir dir;
+  std::string clip = MakeClip(dir.path(), 12);
+  // Bytes in the middle of the file (inside the frames' data) overwritten.
+  std::string bytes = ReadWholeFile(clip);
+  for (size_t i = bytes.size() / 3; i < bytes.size() / 2; ++i) bytes[i] = 0x55;
+  std::string damaged = dir.path() + "/damaged.mp4";
+  std::ofstream(damaged, std::ios::binary) << bytes;
+  ServerProcess server({dir.path() + "/data", {"--cpu-lanes", "2"}});
+  ASSERT_TRUE(server.started());
+  auto client = server.Client();
+  auto answer = client->Post("/upscale/video?model=lanczos", bytes, "application/octet-stream");
+  ASSERT_TRUE(answer);
+  // The container's index is intact, so the probe and the demux-only cut pass
+  // (nothing is decoded before work) accept it: the damage is found decoding.
+  ASSERT_EQ(answer->status, 202) << answer->body;
+  json done = WaitFinished(server, json::parse(answer->body)["id"]);
+  EXPECT_EQ(done["status"], "error") << done.dump();
+  std::string error = done["error"];
+  EXPECT_TRUE(std::regex_search(error, std::regex("^segment [0-9]+ failed: segment [0-9]+ \\(range [0-9]*:[0-9]*\\) "
+                                                  "failed \\(exit code 1\\): .*frame [0-9]+")))
+      << error;
+  EXPECT_FALSE(std::filesystem::exists(ResultPath(server, done)));
 }
 
 TEST(ServerVideo, RefusesWhatIsNotAVideoAndVideosOverTheLimits) {
