@@ -38,7 +38,7 @@ namespace tessera::jobs {
 struct VideoRunnerOptions {
   std::string uploads_dir;   // sources and segment files: <uploads_dir>/video-<job id>/ (shared in a cluster)
   std::string results_dir;   // the joined result
-  int lanes = 1;             // lanes that run segments (the cluster's, when known)
+  int lanes = 1;             // this node's lanes (in a cluster, other nodes' lanes are not counted yet)
   int segments_per_lane = 2; // aim: this many segments per lane, when the video has the keyframes
   video::VideoLimits limits;
 };

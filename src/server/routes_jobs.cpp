@@ -142,29 +142,26 @@ void DeleteJobs(JobServer::State& state, const HttpRequest& request, HttpRespons
   }
   json canceled = json::array(), deleted = json::array(), files_deleted = json::array();
   std::vector<std::string> to_delete;
-  std::vector<std::string> live;
+  std::vector<std::string> live;   // on lanes (queued or running): the scheduler cancels them
+  std::vector<Job> live_videos;    // no lane holds a video job: it is canceled with its segments
   for (const Job& job : *selected) {
     if (!store::IsFinished(job.status)) {
-      live.push_back(job.id);
+      if (job.kind == JobKind::kVideo) {
+        live_videos.push_back(job);
+      } else {
+        live.push_back(job.id);
+      }
       continue;
     }
     if (delete_files) RemoveJobFiles(state, job, files_deleted);
     to_delete.push_back(job.id);
   }
-  // A video job is canceled with its segments (jobs/video_runner.h); no lane holds it.
-  std::vector<std::string> lane_jobs;
-  for (const Job& job : *selected) {
-    if (store::IsFinished(job.status)) continue;
-    if (job.kind != JobKind::kVideo) {
-      lane_jobs.push_back(job.id);
-      continue;
-    }
-    auto stopped = state.videos->Cancel(job.id);
+  for (const Job& video : live_videos) {
+    auto stopped = state.videos->Cancel(video.id);
     if (!stopped.ok()) return ReplyStatus(response, stopped.status());
-    canceled.push_back(job.id);
+    canceled.push_back(video.id);
     if (delete_files) RemoveJobFiles(state, *stopped, files_deleted);
   }
-  live = lane_jobs;
   if (!live.empty()) {
     auto stopped = state.scheduler->CancelMany(live);
     if (!stopped.ok()) return ReplyStatus(response, stopped.status());
