@@ -37,6 +37,14 @@ std::string MakeClip(const std::string& dir, int frames) {
   return path;
 }
 
+// A server on CPU lanes whatever the machine has: the test asserts lane names
+// and parallel segments on two CPU lanes.
+ServerOptions CpuServer(const std::string& data_dir, std::vector<std::string> args) {
+  ServerOptions options{data_dir, std::move(args)};
+  options.env = {{"GPU_IDS", ""}, {"NVIDIA_VISIBLE_DEVICES", "none"}};
+  return options;
+}
+
 std::string ProbeCsv(const std::string& path, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"ffprobe", "-v", "error"};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -127,7 +135,7 @@ std::multiset<int> SegmentsIn(const std::string& log, const std::string& event) 
 TEST(ServerVideo, SegmentsRunOnBothLanesAndJoinKeepsFramesTimesAndAudio) {
   TempDir dir;
   std::string clip = MakeClip(dir.path(), 12);  // keyframes at frames 0, 4, 8: three segments
-  ServerProcess server({dir.path() + "/data", {"--cpu-lanes", "2"}});
+  ServerProcess server(CpuServer(dir.path() + "/data", {"--cpu-lanes", "2"}));
   ASSERT_TRUE(server.started());
   std::string id = Submit(server, clip);
   ASSERT_FALSE(id.empty());
@@ -183,7 +191,7 @@ TEST(ServerVideo, ResumesAfterKillWithoutRunningAFinishedSegmentAgain) {
   std::string reference_frames;
   std::string reference_times;
   {
-    ServerProcess reference({dir.path() + "/reference", {"--cpu-lanes", "2"}});
+    ServerProcess reference(CpuServer(dir.path() + "/reference", {"--cpu-lanes", "2"}));
     ASSERT_TRUE(reference.started());
     json done = WaitFinished(reference, Submit(reference, clip));
     ASSERT_EQ(done["status"], "success") << done.dump();
@@ -195,7 +203,7 @@ TEST(ServerVideo, ResumesAfterKillWithoutRunningAFinishedSegmentAgain) {
   std::string id;
   std::string first_life;
   {
-    ServerProcess server({data, {"--cpu-lanes", "2"}});
+    ServerProcess server(CpuServer(data, {"--cpu-lanes", "2"}));
     ASSERT_TRUE(server.started());
     id = Submit(server, clip);
     ASSERT_FALSE(id.empty());
@@ -209,7 +217,7 @@ TEST(ServerVideo, ResumesAfterKillWithoutRunningAFinishedSegmentAgain) {
   ASSERT_FALSE(done_before.empty());
   ASSERT_LT(done_before.size(), 4u) << "every segment finished before the kill: nothing left to resume";
 
-  ServerProcess restarted({data, {"--cpu-lanes", "2"}});
+  ServerProcess restarted(CpuServer(data, {"--cpu-lanes", "2"}));
   ASSERT_TRUE(restarted.started());
   json done = WaitFinished(restarted, id);
   ASSERT_EQ(done["status"], "success") << done.dump();
@@ -240,7 +248,7 @@ TEST(ServerVideo, ResumesAfterKillWithoutRunningAFinishedSegmentAgain) {
 TEST(ServerVideo, CancelStopsEverySegment) {
   TempDir dir;
   std::string clip = MakeClip(dir.path(), 16);
-  ServerProcess server({dir.path() + "/data", {"--cpu-lanes", "1"}});
+  ServerProcess server(CpuServer(dir.path() + "/data", {"--cpu-lanes", "1"}));
   ASSERT_TRUE(server.started());
   std::string id = Submit(server, clip);
   ASSERT_FALSE(id.empty());
@@ -274,7 +282,7 @@ TEST(ServerVideo, ADamagedVideoFailsNamingTheSegmentAndTheFrame) {
   for (size_t i = bytes.size() / 3; i < bytes.size() / 2; ++i) bytes[i] = 0x55;
   std::string damaged = dir.path() + "/damaged.mp4";
   std::ofstream(damaged, std::ios::binary) << bytes;
-  ServerProcess server({dir.path() + "/data", {"--cpu-lanes", "2"}});
+  ServerProcess server(CpuServer(dir.path() + "/data", {"--cpu-lanes", "2"}));
   ASSERT_TRUE(server.started());
   auto client = server.Client();
   auto answer = client->Post("/upscale/video?model=lanczos", bytes, "application/octet-stream");
@@ -294,7 +302,7 @@ TEST(ServerVideo, ADamagedVideoFailsNamingTheSegmentAndTheFrame) {
 TEST(ServerVideo, RefusesWhatIsNotAVideoAndVideosOverTheLimits) {
   TempDir dir;
   std::string clip = MakeClip(dir.path(), 8);
-  ServerProcess server({dir.path() + "/data", {"--max-video-frames", "4"}});
+  ServerProcess server(CpuServer(dir.path() + "/data", {"--max-video-frames", "4"}));
   ASSERT_TRUE(server.started());
   auto client = server.Client();
   auto too_long = client->Post(std::string("/upscale/video?model=") + kModel, ReadWholeFile(clip), "application/octet-stream");
