@@ -45,6 +45,27 @@ Status CheckLimits(const video::VideoInfo& info, const video::VideoLimits& limit
 // which MP4 cannot hold, has no frame reordering and goes in Matroska.
 const char* SegmentExtension(const std::string& codec) { return codec == "ffv1" ? "mkv" : "mp4"; }
 
+// The queued job of the segment `entry` (one of the video's params' "segments").
+Job SegmentJob(const Job& video, const json& entry, const video::VideoLimits& limits) {
+  Job job;
+  job.id = entry.value("job_id", "");
+  job.kind = JobKind::kVideoSegment;
+  job.status = JobStatus::kQueued;
+  job.input_path = video.input_path;
+  job.client = video.client;
+  job.created_ms = NowMs();
+  // The video's options (model, encoder) less what describes the whole video,
+  // plus what the child needs: its range and file, and the server's limits.
+  json params = json::parse(video.params_json, nullptr, false);
+  for (const char* whole : {"segments", "frames_total", "keyframes", "width", "height"}) params.erase(whole);
+  params["video_job_id"] = video.id;
+  params["max_video_pixels"] = limits.max_pixels;
+  params["max_video_frames"] = limits.max_frames;
+  for (const auto& [key, value] : entry.items()) params[key] = value;
+  job.params_json = params.dump();
+  return job;
+}
+
 }  // namespace
 
 VideoRunner::VideoRunner(store::JobStore& store, Scheduler& scheduler, VideoRunnerOptions options)
@@ -80,32 +101,15 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   video.client = request.client;
   video.created_ms = NowMs();
 
-  json segment_params = params;
-  segment_params["video_job_id"] = video.id;
-  segment_params["max_video_pixels"] = options_.limits.max_pixels;
-  segment_params["max_video_frames"] = options_.limits.max_frames;
-  std::vector<Job> segments;
   json listed = json::array();
   for (const video::VideoSegment& segment : plan->segments) {
-    Job job;
-    job.id = NewUuidV4();
-    job.kind = JobKind::kVideoSegment;
-    job.status = JobStatus::kQueued;
-    job.input_path = request.source_path;
-    job.client = request.client;
-    job.created_ms = video.created_ms;
     char name[32];
     std::snprintf(name, sizeof name, "segment-%03d.%s", segment.index, SegmentExtension(codec));
-    json entry = {{"job_id", job.id},
-                  {"index", segment.index},
-                  {"range", video::FormatVideoRange(segment.range)},
-                  {"frames", segment.frames},
-                  {"segment_path", folder + "/" + name}};
-    json own = segment_params;
-    for (auto& [key, value] : entry.items()) own[key] = value;
-    job.params_json = own.dump();
-    listed.push_back(entry);
-    segments.push_back(std::move(job));
+    listed.push_back({{"job_id", NewUuidV4()},
+                      {"index", segment.index},
+                      {"range", video::FormatVideoRange(segment.range)},
+                      {"frames", segment.frames},
+                      {"segment_path", folder + "/" + name}});
   }
   params["frames_total"] = plan->frames;
   params["keyframes"] = plan->keyframes;
@@ -113,6 +117,8 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   params["height"] = info->height;
   params["segments"] = listed;
   video.params_json = params.dump();
+  std::vector<Job> segments;
+  for (const json& entry : listed) segments.push_back(SegmentJob(video, entry, options_.limits));
 
   // The video first: a crash before its segments are all written leaves a video
   // that lists them, and Start inserts the missing ones.
@@ -121,7 +127,10 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   video.seq = *seq;
   for (Job& job : segments) {
     auto segment_seq = store_.Insert(job);
-    if (!segment_seq.ok()) return segment_seq.status();
+    if (!segment_seq.ok()) {
+      Move(video, JobStatus::kError, "cannot store its segments: " + segment_seq.status().ToString());
+      return segment_seq.status();
+    }
     job.seq = *segment_seq;
   }
   scheduler_.Adopt(segments);
@@ -134,27 +143,10 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
 Status VideoRunner::InsertMissingSegments(const Job& video, const std::vector<Job>& found) {
   std::set<std::string> present;
   for (const Job& job : found) present.insert(job.id);
-  json params = json::parse(video.params_json, nullptr, false);
   std::vector<Job> added;
   for (const json& entry : ListedSegments(video)) {
-    std::string id = entry.value("job_id", "");
-    if (present.count(id)) continue;
-    Job job;
-    job.id = id;
-    job.kind = JobKind::kVideoSegment;
-    job.status = JobStatus::kQueued;
-    job.input_path = video.input_path;
-    job.client = video.client;
-    job.created_ms = NowMs();
-    json own = params;
-    own.erase("segments");
-    own.erase("frames_total");
-    own.erase("keyframes");
-    own["video_job_id"] = video.id;
-    own["max_video_pixels"] = options_.limits.max_pixels;
-    own["max_video_frames"] = options_.limits.max_frames;
-    for (auto& [key, value] : entry.items()) own[key] = value;
-    job.params_json = own.dump();
+    if (present.count(entry.value("job_id", ""))) continue;
+    Job job = SegmentJob(video, entry, options_.limits);
     auto seq = store_.Insert(job);
     if (!seq.ok()) return seq.status();
     job.seq = *seq;
