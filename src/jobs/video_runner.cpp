@@ -1,10 +1,12 @@
 #include "jobs/video_runner.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "jobs/job_state.h"
+#include "util/failpoint.h"
 #include "util/log.h"
 #include "util/uuid.h"
 #include "video/container_rules.h"
@@ -125,6 +127,8 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   auto seq = store_.Insert(video);
   if (!seq.ok()) return seq.status();
   video.seq = *seq;
+  // Tests: the process dies between the video's row and its segments' rows.
+  if (FailpointHit("video.crash_before_segments")) std::_Exit(137);
   for (Job& job : segments) {
     auto segment_seq = store_.Insert(job);
     if (!segment_seq.ok()) {

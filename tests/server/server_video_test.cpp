@@ -245,6 +245,32 @@ TEST(ServerVideo, ResumesAfterKillWithoutRunningAFinishedSegmentAgain) {
   EXPECT_EQ(AudioMd5(result), AudioMd5(clip));
 }
 
+TEST(ServerVideo, ACrashBetweenTheVideoAndItsSegmentsIsRepairedOnRestart) {
+  TempDir dir;
+  std::string clip = MakeClip(dir.path(), 8);
+  const std::string data = dir.path() + "/data";
+  {
+    ServerProcess server(CpuServer(data, {"--test-failpoints", "video.crash_before_segments"}));
+    ASSERT_TRUE(server.started());
+    auto client = server.Client();
+    auto answer = client->Post(std::string("/upscale/video?model=") + kModel, ReadWholeFile(clip),
+                               "application/octet-stream");
+    EXPECT_FALSE(answer) << "the server answered " << answer->status << " instead of dying";
+    EXPECT_NE(server.WaitExit(std::chrono::seconds(30)), -1);
+  }
+  ServerProcess restarted(CpuServer(data, {"--cpu-lanes", "2"}));
+  ASSERT_TRUE(restarted.started());
+  auto client = restarted.Client();
+  auto listed = client->Get("/jobs?kind=video");
+  ASSERT_TRUE(listed);
+  json videos = json::parse(listed->body)["jobs"];
+  ASSERT_EQ(videos.size(), 1u) << listed->body;
+  json done = WaitFinished(restarted, videos[0]["id"]);
+  ASSERT_EQ(done["status"], "success") << done.dump();
+  EXPECT_NE(restarted.stderr_text().find("event=video_segments_restored"), std::string::npos);
+  EXPECT_EQ(FrameTimes(ResultPath(restarted, done)), FrameTimes(clip));
+}
+
 TEST(ServerVideo, CancelStopsEverySegment) {
   TempDir dir;
   std::string clip = MakeClip(dir.path(), 16);
