@@ -13,6 +13,7 @@
 #include "engine/model_catalog.h"
 #include "util/log.h"
 #include "video/video_probe.h"
+#include "video/video_segments.h"
 #include "worker/engine_resolver.h"
 #include "worker/file_batch.h"
 
@@ -39,6 +40,9 @@ struct UpscaleFlags {
   std::string pix_fmt;
   uint64_t max_video_pixels = video::VideoLimits{}.max_pixels;
   int64_t max_video_frames = 0;
+  std::string range;            // "START:END" in the video stream's time base; empty: the whole video
+  int64_t progress_total = 0;   // > 0: machine-readable progress lines against this many frames
+  bool video_only = false;
 };
 
 int RunUpscale(const UpscaleFlags& f) {
@@ -108,6 +112,13 @@ int RunUpscale(const UpscaleFlags& f) {
     request.video.encode.pix_fmt = f.pix_fmt;
     request.video.limits.max_pixels = f.max_video_pixels;
     request.video.limits.max_frames = f.max_video_frames;
+    if (!f.range.empty()) {
+      auto range = video::ParseVideoRange(f.range);
+      if (!range.ok()) return fail(range.status().message());
+      request.video.range = *range;
+    }
+    request.progress_total = f.progress_total;
+    request.video.video_only = f.video_only;
     return RunVideoUpscale(std::move(request));
   }
   std::string format = f.format;
@@ -184,6 +195,17 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_option("--max-video-frames", flags->max_video_frames,
                   "Refuse a video with more frames than this, before any work; 0 = no limit")
       ->capture_default_str();
+  cmd->add_option("--range", flags->range,
+                  "Only the frames with timestamps in [START, END) of the video stream's time base, START a "
+                  "keyframe's (one segment; the server's video jobs run these); END may be empty: to the end")
+      ->type_name("START:END");
+  cmd->add_flag("--video-only", flags->video_only,
+               "Write only the upscaled video stream (a segment of a server video job: the join copies audio and "
+               "subtitles from the source)");
+  cmd->add_option("--progress-total", flags->progress_total,
+                  "Print a machine-readable line TESSERA_PROGRESS {\"step\":N,\"total\":TOTAL} after each frame "
+                  "(for the server, which knows a segment's frame count)")
+      ->type_name("TOTAL");
   cmd->callback([flags, runner] { *runner = [flags] { return RunUpscale(*flags); }; });
 }
 

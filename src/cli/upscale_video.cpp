@@ -1,5 +1,6 @@
 #include "cli/upscale_video.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "imaging/vips_runtime.h"
@@ -33,7 +34,16 @@ int RunVideoUpscale(VideoUpscaleRequest request) {
   video::ProgressPrinter printer(stderr);
   video::VideoUpscaleReport report;
   Status status = video::UpscaleVideo(
-      **upscaler, request.video, [&printer](int64_t done, int64_t total) { printer.Update(done, total); }, &report);
+      **upscaler, request.video,
+      [&printer, &request](int64_t done, int64_t total) {
+        if (request.progress_total > 0) {
+          std::fprintf(stderr, "TESSERA_PROGRESS {\"step\":%lld,\"total\":%lld}\n", static_cast<long long>(done),
+                       static_cast<long long>(std::max(done, request.progress_total)));
+          return;
+        }
+        printer.Update(done, total);
+      },
+      &report);
   if (!status.ok()) {
     LogError("video_failed").Field("input", request.video.input).Field("error", status.ToString());
     return 1;

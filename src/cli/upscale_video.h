@@ -18,6 +18,9 @@ struct VideoUpscaleRequest {
   std::string quality;  // model name or scale, as for images
   int gpu_id = -1;
   video::VideoUpscaleOptions video;
+  // > 0: a line `TESSERA_PROGRESS {"step":N,"total":progress_total}` on stderr
+  // after each frame (tier A of jobs/progress_parser.h), for the server.
+  int64_t progress_total = 0;
 };
 
 // Exit code: 0 done, 1 the video failed (message logged), 2 setup errors.

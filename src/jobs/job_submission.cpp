@@ -118,6 +118,11 @@ Result<JobView> SubmitRetry(Scheduler& scheduler, store::JobStore& store, const 
     return LimitError("job " + failed.id + " is an image of batch " + failed.batch_id +
                       ": retry it with POST /images/batches/" + failed.batch_id + "/retry");
   }
+  if (failed.kind == store::JobKind::kVideo || failed.kind == store::JobKind::kVideoSegment) {
+    // A segment is part of its video, and a failed video's source may be gone
+    // with it: the client sends the video again (docs/video.md).
+    return LimitError("job " + failed.id + " is part of a video job: send the video again with POST /upscale/video");
+  }
   nlohmann::json params = nlohmann::json::parse(failed.params_json, nullptr, false);
   if (!params.is_object()) return InvalidError("job " + failed.id + " has unreadable parameters");
   if (failed.kind == store::JobKind::kGenerate) {

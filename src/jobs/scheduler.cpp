@@ -135,6 +135,7 @@ Status Scheduler::Start() {
   auto running = store_.List(running_filter);
   if (!running.ok()) return running.status();
   for (Job& job : *running) {
+    if (!factories_.count(job.kind)) continue;  // a kind no lane runs (a video job: jobs/video_runner.h)
     bool requeue = options_.restart_policy == RestartPolicy::kRequeue;
     Status moved = requeue ? TransitionJob(job, JobStatus::kQueued, NowMs(), "")
                            : TransitionJob(job, JobStatus::kError, NowMs(), "the server restarted while the job ran");
@@ -152,6 +153,7 @@ Status Scheduler::Start() {
     std::lock_guard lock(mutex_);
     for (Job& job : *queued) {
       if (placed_.count(job.id) || running_.count(job.id)) continue;  // submitted before Start
+      if (!factories_.count(job.kind)) continue;  // a kind no lane runs: its own runner sequences it
       std::optional<size_t> lane = LaneIndexLocked(job.lane);
       if (!lane) {
         lane = LeastBacklogLaneLocked();
@@ -703,6 +705,8 @@ ExecutionOutcome Scheduler::Execute(Lane& lane, Job& job, CancelSignal& cancel) 
   cancel.ClearAction();
   return outcome;
 }
+
+void Scheduler::Announce(const Job& job) { Notify(job); }
 
 void Scheduler::Notify(const Job& job) {
   JobView view = DescribeJob(job);

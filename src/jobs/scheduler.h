@@ -111,6 +111,10 @@ class Scheduler {
   int Drain(std::chrono::steady_clock::time_point deadline);
 
   void AddListener(JobListener listener);
+  // Tells the listeners about a job no lane runs (kinds without an executor: a
+  // video job, moved by jobs/video_runner.h), so that events, waiters and
+  // webhooks see it as they see every other job. Start leaves such jobs alone.
+  void Announce(const store::Job& job);
 
   // Commits `job` (id, kind, prompt, params, filename... filled by the caller;
   // status queued) and places it. `before_insert`, when given, sees the job with its

@@ -10,6 +10,7 @@
 #include "jobs/generate_executor.h"
 #include "jobs/job_state.h"
 #include "jobs/upscale_executor.h"
+#include "jobs/video_segment_executor.h"
 #include "server/server_state.h"
 #include "server/startup_cleanup.h"
 #include "store/store_factory.h"
@@ -160,6 +161,15 @@ Result<std::map<store::JobKind, jobs::ExecutorFactory>> MakeExecutorFactories(St
   factories[store::JobKind::kUpscale] = [upscale](const jobs::LaneSpec& lane) {
     return std::make_unique<jobs::UpscaleExecutor>(upscale, lane);
   };
+  jobs::VideoSegmentExecutorOptions segments;
+  segments.tessera_binary = state.self_binary;
+  // The same model folder and threads as the upscale workers (worker_args less --stats).
+  segments.model_args.assign(upscale.worker_args.begin() + 1, upscale.worker_args.end());
+  segments.logs_dir = config.LogsDir();
+  segments.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.video_segment_timeout_s * 1000));
+  factories[store::JobKind::kVideoSegment] = [segments](const jobs::LaneSpec&) {
+    return std::make_unique<jobs::VideoSegmentExecutor>(segments);
+  };
   return factories;
 }
 
@@ -283,6 +293,18 @@ void MakeBatchRunner(State& state) {
   state.scheduler->AddListener([raw](const jobs::JobView& view) { raw->batches->OnJobChanged(view); });
 }
 
+void MakeVideoRunner(State& state) {
+  jobs::VideoRunnerOptions options;
+  options.uploads_dir = state.config.UploadsDir();
+  options.results_dir = state.config.ResultsDir();
+  options.lanes = static_cast<int>(state.lanes.size());
+  options.limits.max_pixels = static_cast<uint64_t>(state.config.max_video_pixels);
+  options.limits.max_frames = state.config.max_video_frames;
+  state.videos = std::make_unique<jobs::VideoRunner>(*state.store, *state.scheduler, options);
+  State* raw = &state;
+  state.scheduler->AddListener([raw](const jobs::JobView& view) { raw->videos->OnJobChanged(view); });
+}
+
 Status StartHttp(State& state) {
   const ServerConfig& config = state.config;
   RegisterJobRoutes(state);
@@ -290,6 +312,7 @@ Status StartHttp(State& state) {
   RegisterUpscaleRoutes(state);
   RegisterOpsRoutes(state);
   RegisterBatchRoutes(state);
+  RegisterVideoRoutes(state);
   RegisterDashboardRoutes(state);
   RegisterCatalogRoutes(state);
   HttpServerOptions options;
@@ -360,6 +383,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
   MakeServices(*state);
   ListenToJobs(*state);
   MakeBatchRunner(*state);
+  MakeVideoRunner(*state);
   if (Status joined = JoinCluster(*state); !joined.ok()) return joined;
   if (Status following = FollowClusterEvents(*state); !following.ok()) return following;
   if (Status started = state->scheduler->Start(); !started.ok()) return started;
@@ -367,7 +391,13 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
     state->scheduler->Stop();
     return resumed;
   }
+  if (Status resumed = state->videos->Start(); !resumed.ok()) {
+    state->batches->Stop();
+    state->scheduler->Stop();
+    return resumed;
+  }
   if (Status listening = StartHttp(*state); !listening.ok()) {
+    state->videos->Stop();
     state->batches->Stop();
     state->scheduler->Stop();
     return listening;
@@ -379,6 +409,7 @@ Result<std::unique_ptr<JobServer>> JobServer::Start(const ServerConfig& config, 
     if (member.ok()) member = state->cluster->Start();
     if (!member.ok()) {
       state->http->Stop();
+      state->videos->Stop();
       state->batches->Stop();
       state->scheduler->Stop();
       return member;
@@ -428,6 +459,7 @@ void JobServer::Stop() {
   state_->waiters.Close();
   state_->http->Stop();
   state_->batches->Stop();
+  state_->videos->Stop();  // a join in progress ends first; its video is resumed on the next start
   state_->scheduler->Stop();  // running jobs handed back (fenced) before the node retires
   if (state_->cluster) state_->cluster->Stop();
   if (state_->retention_thread.joinable()) state_->retention_thread.join();

@@ -142,14 +142,25 @@ void DeleteJobs(JobServer::State& state, const HttpRequest& request, HttpRespons
   }
   json canceled = json::array(), deleted = json::array(), files_deleted = json::array();
   std::vector<std::string> to_delete;
-  std::vector<std::string> live;
+  std::vector<std::string> live;   // on lanes (queued or running): the scheduler cancels them
+  std::vector<Job> live_videos;    // no lane holds a video job: it is canceled with its segments
   for (const Job& job : *selected) {
     if (!store::IsFinished(job.status)) {
-      live.push_back(job.id);
+      if (job.kind == JobKind::kVideo) {
+        live_videos.push_back(job);
+      } else {
+        live.push_back(job.id);
+      }
       continue;
     }
     if (delete_files) RemoveJobFiles(state, job, files_deleted);
     to_delete.push_back(job.id);
+  }
+  for (const Job& video : live_videos) {
+    auto stopped = state.videos->Cancel(video.id);
+    if (!stopped.ok()) return ReplyStatus(response, stopped.status());
+    canceled.push_back(video.id);
+    if (delete_files) RemoveJobFiles(state, *stopped, files_deleted);
   }
   if (!live.empty()) {
     auto stopped = state.scheduler->CancelMany(live);
@@ -242,10 +253,9 @@ void ListJobs(JobServer::State& state, const HttpRequest& request, HttpResponse&
     filter.statuses.push_back(*parsed);
   }
   if (std::string kind = request.Param("kind"); !kind.empty()) {
-    if (kind != "generate" && kind != "upscale") {
-      return ReplyError(response, 400, "query parameter kind must be generate or upscale");
-    }
-    filter.kind = kind == "generate" ? JobKind::kGenerate : JobKind::kUpscale;
+    std::optional<JobKind> parsed = store::ParseJobKind(kind);
+    if (!parsed) return ReplyError(response, 400, "query parameter kind must be generate, upscale, video or video_segment");
+    filter.kind = *parsed;
   }
   if (Status paging = ReadPaging(request, filter); !paging.ok()) return ReplyStatus(response, paging);
   auto jobs = state.store->List(filter);

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "jobs/job_state.h"
 #include "jobs/job_submission.h"
 #include "server/server_state.h"
 
@@ -22,6 +23,31 @@ json Timestamp(int64_t ms) {
   size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
   std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(ms % 1000));
   return std::string(text);
+}
+
+}  // namespace
+
+namespace {
+
+// A video job's progress counts frames across its segments (jobs/video_runner.h):
+// frames done and total, and an ETA from the rate so far. No lane holds a video
+// job, so the scheduler's lane-based estimate does not apply to it.
+void AddVideoProgress(const store::Job& job, json& out) {
+  json params = json::parse(job.params_json, nullptr, false);
+  if (!params.is_object()) return;
+  int64_t total = params.value("frames_total", int64_t{0});
+  int64_t done = job.status == store::JobStatus::kSuccess ? total
+                                                           : static_cast<int64_t>(job.progress * static_cast<double>(total));
+  size_t segments = params.contains("segments") && params["segments"].is_array() ? params["segments"].size() : 0;
+  out["video"] = {{"frames_done", done}, {"frames_total", total}, {"segments", segments}};
+  out["queue_position"] = nullptr;
+  out["eta_seconds"] = nullptr;
+  out["eta_source"] = nullptr;
+  if (job.status == store::JobStatus::kRunning && job.progress > 0 && job.started_ms > 0) {
+    double elapsed = static_cast<double>(jobs::NowMs() - job.started_ms) / 1000.0;
+    out["eta_seconds"] = static_cast<int64_t>(elapsed * (1.0 - job.progress) / job.progress + 0.5);
+    out["eta_source"] = "video_frames";
+  }
 }
 
 }  // namespace
@@ -48,6 +74,7 @@ std::string JobViewJson(const JobServer::State& state, const jobs::JobView& view
       {"finished_at", Timestamp(job.finished_ms)},
   };
   if (job.kind == store::JobKind::kGenerate) out["prompt"] = job.prompt;
+  if (job.kind == store::JobKind::kVideo) AddVideoProgress(job, out);
   if (!job.batch_id.empty()) out["batch_id"] = job.batch_id;
   json params = json::parse(job.params_json, nullptr, false);
   if (params.is_object()) out["params"] = params;

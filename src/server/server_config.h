@@ -53,6 +53,11 @@ struct ServerConfig {
   std::string default_model = "realesr-animevideov3-x2";
   double upscale_timeout_s = 600;
   int worker_threads = 0;
+  // Server video jobs (POST /upscale/video, docs/video.md): refused before work
+  // beyond these; a segment's run is stopped after video_segment_timeout_s.
+  int max_video_pixels = 3840 * 2160;
+  int max_video_frames = 0;  // 0: no limit
+  double video_segment_timeout_s = 0;  // 0: none
 
   std::string host_base_url;  // prefix for file_url behind a reverse proxy
   double retention_days = 0;  // 0: keep forever

@@ -16,6 +16,7 @@
 #include "jobs/batch_runner.h"
 #include "jobs/cluster_member.h"
 #include "jobs/scheduler.h"
+#include "jobs/video_runner.h"
 #include "server/cluster_event_feed.h"
 #include "server/dashboard_session.h"
 #include "server/event_hub.h"
@@ -44,6 +45,7 @@ struct JobServer::State {
   std::unique_ptr<jobs::ClusterMember> cluster;
   store::BatchStore* batch_store = nullptr;  // the same object as `store`
   std::unique_ptr<jobs::BatchRunner> batches;
+  std::unique_ptr<jobs::VideoRunner> videos;  // video jobs and their segments (docs/video.md)
   std::unique_ptr<WebhookSender> webhooks;
   ServerMetrics metrics;
   std::unique_ptr<EventHub> events;
@@ -77,6 +79,7 @@ void RegisterFileRoutes(JobServer::State& state);     // files, videos
 void RegisterUpscaleRoutes(JobServer::State& state);  // upscale
 void RegisterOpsRoutes(JobServer::State& state);      // health, ready, metrics, events
 void RegisterBatchRoutes(JobServer::State& state);    // image batches (seed 004)
+void RegisterVideoRoutes(JobServer::State& state);    // POST /upscale/video (issue 19)
 void RegisterDashboardRoutes(JobServer::State& state);  // the page at /, its files, /session
 void RegisterCatalogRoutes(JobServer::State& state);    // what the page reads: models, logs, inputs, counts, retry
 

@@ -6,6 +6,8 @@ std::string_view JobKindName(JobKind kind) {
   switch (kind) {
     case JobKind::kGenerate: return "generate";
     case JobKind::kUpscale: return "upscale";
+    case JobKind::kVideo: return "video";
+    case JobKind::kVideoSegment: return "video_segment";
   }
   return "unknown";
 }
@@ -22,7 +24,7 @@ std::string_view JobStatusName(JobStatus status) {
 }
 
 std::optional<JobKind> ParseJobKind(std::string_view text) {
-  for (JobKind kind : {JobKind::kGenerate, JobKind::kUpscale}) {
+  for (JobKind kind : {JobKind::kGenerate, JobKind::kUpscale, JobKind::kVideo, JobKind::kVideoSegment}) {
     if (text == JobKindName(kind)) return kind;
   }
   return std::nullopt;

@@ -12,7 +12,9 @@
 
 namespace tessera::store {
 
-enum class JobKind { kGenerate, kUpscale };
+// kVideo is a whole video (POST /upscale/video): no lane runs it; it is the sum
+// of its kVideoSegment jobs, sequenced by jobs/video_runner.h (docs/video.md).
+enum class JobKind { kGenerate, kUpscale, kVideo, kVideoSegment };
 enum class JobStatus { kQueued, kRunning, kSuccess, kError, kCanceled };
 
 // The wire and database spellings ("generate", "queued", ...), as in the API.

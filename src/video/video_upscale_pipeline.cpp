@@ -65,6 +65,15 @@ int64_t TimestampOf(const AVFrame& frame, int64_t index, const AVStream& stream)
   return av_rescale_q(index, av_inv_q(rate), stream.time_base);
 }
 
+// Every stream but the upscaled one left out, on purpose (no log line).
+std::vector<StreamPlan> VideoStreamOnly(const std::vector<InputStream>& streams, int video_index) {
+  std::vector<StreamPlan> plans;
+  for (const InputStream& s : streams) {
+    plans.push_back({s.index, s.index == video_index ? StreamAction::kUpscale : StreamAction::kDrop, ""});
+  }
+  return plans;
+}
+
 }  // namespace
 
 Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions& options,
@@ -78,10 +87,12 @@ Status UpscaleVideo(const engine::Upscaler& upscaler, const VideoUpscaleOptions&
   Result<VideoInfo> info = ProbeVideo(options.input);
   if (!info.ok()) return info.status();
   if (Status s = CheckLimits(*info, options.limits, options.input); !s.ok()) return s;
-  Result<std::vector<StreamPlan>> plans = PlanStreams(*container, info->streams, info->video_index);
+  Result<std::vector<StreamPlan>> plans = options.video_only
+                                             ? VideoStreamOnly(info->streams, info->video_index)
+                                             : PlanStreams(*container, info->streams, info->video_index);
   if (!plans.ok()) return plans.status();
   for (const StreamPlan& plan : *plans) {
-    if (plan.action == StreamAction::kDrop) {
+    if (plan.action == StreamAction::kDrop && !options.video_only) {
       LogWarn("video_stream_left_out").Field("stream", plan.input_index).Field("why", plan.reason);
     }
   }

@@ -35,6 +35,9 @@ struct VideoUpscaleOptions {
   VideoEncodeOptions encode;
   VideoLimits limits;
   VideoRange range;  // whole file by default
+  // Only the upscaled stream is written (`--video-only`): a segment of a server
+  // video job, whose other streams the join copies from the source once.
+  bool video_only = false;
   // Items waiting between two stages (frames, and packets of other streams
   // travelling with them to keep their order). The queue after the model holds
   // upscaled frames, the largest; it is kept short.

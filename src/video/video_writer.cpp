@@ -29,6 +29,8 @@ constexpr AVPacketSideDataType kPictureSideData[] = {AV_PKT_DATA_DISPLAYMATRIX, 
 // Tags that describe the old file's making, not its content.
 constexpr const char* kFileTagsNotCopied[] = {"encoder", "major_brand", "minor_version", "compatible_brands"};
 
+}  // namespace
+
 Status CopySideData(const AVStream& in, AVStream* out, bool picture_only) {
   for (int i = 0; i < in.nb_side_data; ++i) {
     const AVPacketSideData& sd = in.side_data[i];
@@ -60,6 +62,8 @@ Status CopyChapters(const AVFormatContext& in, AVFormatContext* out) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 bool IsRgb(AVPixelFormat format) {
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
@@ -122,6 +126,8 @@ Status ApplyQuality(const VideoEncodeOptions& o, AVCodecContext* encoder) {
   return Status::Ok();
 }
 
+}  // namespace
+
 Status SyncFile(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IoError("cannot open " + path + " to sync it: " + std::strerror(errno));
@@ -131,8 +137,6 @@ Status SyncFile(const std::string& path, bool directory) {
   if (rc != 0) return IoError("cannot sync " + path + ": " + std::strerror(saved));
   return Status::Ok();
 }
-
-}  // namespace
 
 int DefaultCrf(std::string_view codec) {
   if (codec == "libx265") return 20;

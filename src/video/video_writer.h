@@ -38,6 +38,16 @@ struct VideoEncodeOptions {
 // The crf used when none is given: visually lossless for upscaled material.
 int DefaultCrf(std::string_view codec);
 
+// fsync of a file (or, with `directory`, a folder: a rename in it becomes
+// durable); kIo naming the path.
+Status SyncFile(const std::string& path, bool directory);
+
+// Copies a stream's side data (with `picture_only`: only what describes the
+// picture — rotation, stereo, 360°, HDR — not the bitstream's), and a file's
+// chapters; also used by the segment joiner (segment_joiner.h).
+Status CopySideData(const AVStream& in, AVStream* out, bool picture_only);
+Status CopyChapters(const AVFormatContext& in, AVFormatContext* out);
+
 struct VideoWriterSetup {
   std::string output;
   Container container = Container::kMp4;

@@ -5,13 +5,15 @@
 namespace tessera::store {
 namespace {
 
-constexpr JobKind kAllKinds[] = {JobKind::kGenerate, JobKind::kUpscale};
+constexpr JobKind kAllKinds[] = {JobKind::kGenerate, JobKind::kUpscale, JobKind::kVideo, JobKind::kVideoSegment};
 constexpr JobStatus kAllStatuses[] = {JobStatus::kQueued, JobStatus::kRunning, JobStatus::kSuccess, JobStatus::kError,
                                       JobStatus::kCanceled};
 
 TEST(JobTest, KindNamesAreTheApiSpellingsAndRoundTrip) {
   EXPECT_EQ(JobKindName(JobKind::kGenerate), "generate");
   EXPECT_EQ(JobKindName(JobKind::kUpscale), "upscale");
+  EXPECT_EQ(JobKindName(JobKind::kVideo), "video");
+  EXPECT_EQ(JobKindName(JobKind::kVideoSegment), "video_segment");
   for (JobKind kind : kAllKinds) EXPECT_EQ(ParseJobKind(JobKindName(kind)), kind);
 }
 
@@ -28,7 +30,8 @@ TEST(JobTest, ParsingRejectsUnknownAndDifferentlySpelledNames) {
   EXPECT_FALSE(ParseJobKind(""));
   EXPECT_FALSE(ParseJobKind("Generate"));
   EXPECT_FALSE(ParseJobKind("upscale "));
-  EXPECT_FALSE(ParseJobKind("video"));
+  EXPECT_FALSE(ParseJobKind("Video"));
+  EXPECT_FALSE(ParseJobKind("video-segment"));
   EXPECT_FALSE(ParseJobStatus(""));
   EXPECT_FALSE(ParseJobStatus("QUEUED"));
   EXPECT_FALSE(ParseJobStatus("cancelled"));

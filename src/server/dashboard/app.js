@@ -378,7 +378,7 @@ pages.jobs = async (root, _arg, view) => {
   const q = h('input', { id: 'f-q', type: 'search', placeholder: 'id, prompt or file name' });
   const status = h('select', { id: 'f-status' }, ['', 'queued', 'running', 'success', 'error', 'canceled']
     .map((s) => h('option', { value: s }, s || 'any')));
-  const kind = h('select', { id: 'f-kind' }, ['', 'generate', 'upscale'].map((s) => h('option', { value: s }, s || 'any')));
+  const kind = h('select', { id: 'f-kind' }, ['', 'generate', 'upscale', 'video', 'video_segment'].map((s) => h('option', { value: s }, s || 'any')));
   const form = h('form', { class: 'filters', role: 'search' },
     h('div', {}, h('label', { for: 'f-q' }, 'Search'), q),
     h('div', {}, h('label', { for: 'f-status' }, 'Status'), status),
