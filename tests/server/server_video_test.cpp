@@ -40,9 +40,7 @@ std::string MakeClip(const std::string& dir, int frames) {
 // A server on CPU lanes whatever the machine has: the test asserts lane names
 // and parallel segments on two CPU lanes.
 ServerOptions CpuServer(const std::string& data_dir, std::vector<std::string> args) {
-  ServerOptions options{data_dir, std::move(args)};
-  options.env = {{"GPU_IDS", ""}, {"NVIDIA_VISIBLE_DEVICES", "none"}};
-  return options;
+  return ServerOptions{data_dir, std::move(args), {{"GPU_IDS", ""}, {"NVIDIA_VISIBLE_DEVICES", "none"}}};
 }
 
 std::string ProbeCsv(const std::string& path, const std::vector<std::string>& args) {

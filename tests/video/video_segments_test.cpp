@@ -43,7 +43,9 @@ TEST(VideoSegments, NeverMoreSegmentsThanKeyframes) {
   for (size_t i = 0; i < plan->segments.size(); ++i) {
     EXPECT_EQ(plan->segments[i].index, static_cast<int>(i));
     EXPECT_EQ(plan->segments[i].frames, 4);
-    if (i > 0) EXPECT_EQ(plan->segments[i].range.start, plan->segments[i - 1].range.end);
+    if (i > 0) {
+      EXPECT_EQ(plan->segments[i].range.start, plan->segments[i - 1].range.end);
+    }
     frames += plan->segments[i].frames;
   }
   EXPECT_EQ(frames, 16);
