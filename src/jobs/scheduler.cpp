@@ -610,6 +610,10 @@ Scheduler::RunResult Scheduler::RunStarted(size_t index, Job job) {
         .Field("attempts", job.attempts - (next.refund_attempt ? 1 : 0));
   }
   result.ran_seconds = (NowMs() - job.started_ms) / 1000.0;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto info = running_.find(id); info != running_.end()) info->second.writing_result = true;
+  }
   if (Status moved = ApplyNextState(job, next, NowMs()); !moved.ok()) {
     LogError("job_transition_failed").Field("job_id", id).Field("error", moved.ToString());
   }

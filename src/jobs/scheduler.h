@@ -273,6 +273,7 @@ class Scheduler {
     std::optional<ProgressReport> progress;
     int claimed_attempt = 0;   // cluster mode: the fence's attempt
     bool taken_back = false;   // cluster mode: stopped because another wrote its row
+    bool writing_result = false;  // its outcome is being saved: too late to stop it
   };
   void PlaceLocked(const store::Job& job, size_t lane);
   // What DescribeJob needs from the lanes, read under mutex_; then Estimate

@@ -138,7 +138,8 @@ bool Scheduler::StopLocalRun(const std::string& id, const std::string& why) {
   {
     std::lock_guard lock(mutex_);
     auto info = running_.find(id);
-    if (info == running_.end()) return false;
+    // Its outcome is being written already: the fenced write settles it.
+    if (info == running_.end() || info->second.writing_result) return false;
     info->second.taken_back = true;
     for (auto& lane : lanes_) {
       if (lane->running_id == id) cancel = lane->running_cancel;
@@ -164,7 +165,8 @@ void Scheduler::CheckClaims() {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, info] : running_) {
-      if (!info.taken_back && info.claimed_attempt > 0) runs[id] = info.claimed_attempt;
+      // A run writing its outcome may already have changed its row itself.
+      if (!info.taken_back && !info.writing_result && info.claimed_attempt > 0) runs[id] = info.claimed_attempt;
     }
   }
   if (runs.empty()) return;

@@ -168,6 +168,13 @@ $$;
 CREATE CONSTRAINT TRIGGER jobs_event AFTER INSERT OR UPDATE ON jobs
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tessera_record_job_event();
 )sql"},
+    {4, "cluster: an index of the queued jobs alone, in seq order", false, R"sql(
+-- What a claim, a queue position and the queue snapshot read: the queued jobs
+-- in seq order. Without it the planner (its statistics taken while every job
+-- was queued) may walk the primary key and filter out every job already
+-- claimed, a claim's cost growing with the jobs done.
+CREATE INDEX jobs_queued_by_seq ON jobs (seq) WHERE status = 'queued';
+)sql"},
 };
 
 // The advisory lock every server takes to migrate: one key for tessera's schema

@@ -189,6 +189,14 @@ Result<std::optional<Job>> PostgresJobStore::Claim(const ClaimRequest& request,
   if (!connection.ok()) return connection.status();
   std::optional<Job> claimed;
   Status status = (*connection)->InTransaction(operation, [&]() -> Status {
+    // The oldest queued job by walking the queued-jobs index in order, always:
+    // the planner's statistics lag a queue that drains (taken when it held a
+    // few jobs, they make it read and sort every queued row, a claim costing
+    // O(queue): 3-4 ms with 10 000 queued instead of 0.1).
+    if (Status s = (*connection)->ExecScript(operation, "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off");
+        !s.ok()) {
+      return s;
+    }
     auto result =
         (*connection)->Exec(operation, sql, PgParams().Text(JobStatusName(JobStatus::kQueued)).TextArray(kinds));
     if (!result.ok()) return result.status();
