@@ -138,10 +138,17 @@ void ClusterMember::RenewLease() {
 void ClusterMember::Reap() {
   auto held = session_->HoldReaperLock();
   if (!held.ok() || !*held) return;
+  // Held for this pass only: a node that froze holding it (its connection still
+  // open) would otherwise keep every other node from reaping it.
+  struct Release {
+    store::ClusterSession& session;
+    ~Release() { session.ReleaseReaperLock(); }
+  } release{*session_};
   if (!leases_extended_) {
-    // Just became the reaper: leases that ran out while none was connected are
-    // not deaths. Every node gets one more lease from now; reaping starts at the
-    // next check.
+    // First reaping pass since this node's session (re)connected: leases that
+    // ran out while it was away (a database outage: nobody could renew) are not
+    // deaths. Every node gets one more lease from now; reaping starts at the
+    // next pass.
     if (Status extended = cluster_.ExtendLeases(options_.lease); !extended.ok()) return;
     leases_extended_ = true;
     LogInfo("reaper_started").Field("node", options_.node_id);

@@ -10,12 +10,14 @@
 //   "cancel <id>";
 // - every `check_every`, compares the runs here with their rows
 //   (Scheduler::CheckClaims: the fallback when a message was missed) and, when
-//   it holds the reaper's advisory lock, takes back the running jobs of nodes
-//   whose lease ran out (requeued or failed by the restart policy, fenced by the
-//   dead node's claim). Never by a job's run time: video jobs run for hours.
-// A lease that ran out while no reaper was connected (the database was down,
-// so no node could renew) is not taken for a death: a reaper that takes the
-// lock first moves every lease forward (ClusterStore::ExtendLeases).
+//   it gets the reaper's advisory lock (one node at a time, held for one pass:
+//   a node frozen while holding it must not stop the others from reaping it),
+//   takes back the running jobs of nodes whose lease ran out (requeued or failed
+//   by the restart policy, fenced by the dead node's claim). Never by a job's
+//   run time: video jobs run for hours.
+// A lease that ran out while this node was not connected (the database was
+// down, so no node could renew) is not taken for a death: the first pass after
+// its session (re)connects moves every lease forward (ClusterStore::ExtendLeases).
 #pragma once
 
 #include <chrono>

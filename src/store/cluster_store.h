@@ -74,6 +74,10 @@ class ClusterSession {
   // Takes the reaper's advisory lock when no other session holds it; true while
   // this session holds it (held until its connection ends).
   virtual Result<bool> HoldReaperLock() = 0;
+  // Gives the lock back (after one reaping pass): a node frozen while holding
+  // it (a stalled VM keeps its connection open) must not keep every other node
+  // from reaping — it would be the one to reap.
+  virtual Status ReleaseReaperLock() = 0;
   // Times the connection was (re)opened; a change means what it held was lost
   // and notifications may have been missed.
   virtual int64_t connections() const = 0;

@@ -55,4 +55,13 @@ Result<bool> PgClusterSession::HoldReaperLock() {
   return holds_reaper_lock_;
 }
 
+Status PgClusterSession::ReleaseReaperLock() {
+  if (!holds_reaper_lock_) return Status::Ok();
+  holds_reaper_lock_ = false;
+  if (connection_ == nullptr || !connection_->Connected()) return Status::Ok();  // gone with the connection
+  auto released =
+      connection_->Exec("release the reaper lock", "SELECT pg_advisory_unlock($1)", PgParams().Int(kReaperLock));
+  return released.ok() ? Status::Ok() : released.status();
+}
+
 }  // namespace tessera::store::pg

@@ -38,6 +38,7 @@ class PgClusterSession final : public ClusterSession {
   Result<std::vector<Notification>> Wait(std::chrono::milliseconds timeout) override;
   // True at once when this connection already took the lock.
   Result<bool> HoldReaperLock() override;
+  Status ReleaseReaperLock() override;
   int64_t connections() const override { return connections_; }
 
  private:

@@ -422,10 +422,18 @@ TEST_F(ClusterFixture, ANodeDeclaredDeadStopsItsStaleWorkWhenItComesBack) {
                       std::chrono::seconds(30)));
   const pid_t stale = std::stoi(ReadWholeFile(pidfile));
   std::filesystem::remove(pidfile);
+  // B has been the reaper (it was alone): freezing must not leave the cluster
+  // without one.
+  ASSERT_TRUE(b->WaitForLog("event=reaper_started", std::chrono::seconds(30))) << b->stderr_text();
   auto a = StartNode("node-a", 1, {}, {{"FAKE_GENERATE_BLOCK_FILE", release}, {"FAKE_GENERATE_PIDFILE", pidfile}});
   ASSERT_TRUE(a->started());
   // B freezes (a long GC pause, a stalled VM) for longer than its lease: A
-  // takes the job back and runs it.
+  // takes the job back and runs it. (A failed assertion must not leave B
+  // stopped: its stop at the end of the test would wait for ever.)
+  struct Thaw {
+    ServerProcess& node;
+    ~Thaw() { node.SendSignal(SIGCONT); }
+  } thaw{*b};
   b->SendSignal(SIGSTOP);
   ASSERT_TRUE(WaitFor([&] { return Column(id, "node") == "node-a" && std::filesystem::exists(pidfile); },
                       std::chrono::seconds(60)))

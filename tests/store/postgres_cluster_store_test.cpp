@@ -613,6 +613,10 @@ TEST_F(PostgresClusterStoreTest, OneSessionHoldsTheReaperLockAndAnotherTakesItWh
   auto third = OpenSession({});
   ASSERT_NE(third, nullptr);
   EXPECT_EQ(*third->HoldReaperLock(), false);
+  // Given back after a pass, it is free for the next session at once.
+  ASSERT_TRUE(second->ReleaseReaperLock().ok());
+  EXPECT_EQ(*third->HoldReaperLock(), true);
+  EXPECT_EQ(*second->HoldReaperLock(), false);
 }
 
 TEST_F(PostgresClusterStoreTest, ASessionThatLostItsConnectionNoLongerHoldsTheReaperLock) {
