@@ -111,12 +111,12 @@ function remember(job) {
   return job;
 }
 
-// A page reads the server, then follows the event stream. An event that
-// crosses a read in flight may be older or newer than what the read returns,
-// and one published before the stream was live is never heard: so a read
-// crossed by a relevant event (one for `jobId`, or any that moved a job), or
-// by the stream becoming live, is made again. Bounded: a page under a storm
-// of events keeps its last read and follows the events from there.
+// A page reads the server once its events are live (eventsReady), then
+// follows them. An event that crosses a read in flight may be older or newer
+// than what the read returns: so a read crossed by a relevant event (one for
+// `jobId`, or any that moved a job), or by the stream coming back, is made
+// again. Bounded: a page under a storm of events keeps its last read and
+// follows the events from there.
 async function settled(read, jobId) {
   const mark = () => [state.liveCount, jobId ? (state.heard.get(jobId) || 0) : state.moves];
   for (let tries = 0; ; tries++) {
@@ -162,6 +162,7 @@ function setupLogin() {
     $('#login-error').textContent = '';
     $('#login').close();
     startEvents();
+    await eventsReady(2000);
     route();
   });
   $('#login').addEventListener('cancel', (event) => event.preventDefault());
@@ -182,13 +183,29 @@ function setConnection(stateName, text) {
   pill.textContent = text;
 }
 
-// The first time the stream is live counts as a reconnection too: the page
-// was read before it, and what happened in between was never heard.
+// Whether the stream came back after a drop (pages then read again).
 function becameLive(stateName, reconnected) {
   if (stateName !== 'live') return false;
-  const first = state.liveCount === 0;
   state.liveCount++;
-  return reconnected || first;
+  if (state.onLive) {
+    const ready = state.onLive;
+    state.onLive = null;
+    ready();
+  }
+  return reconnected;
+}
+
+// Resolves once this tab hears events (its own stream opened, or the tab
+// holding the stream says it is live), or after `ms` whatever happens (the
+// server unreachable: the page shows what it can). A page read before that
+// could miss what happens between its read and the stream's opening; read
+// after it, only events crossing the read matter (settled).
+function eventsReady(ms) {
+  return new Promise((resolve) => {
+    if (state.liveCount > 0) return resolve();
+    state.onLive = resolve;
+    setTimeout(resolve, ms);
+  });
 }
 
 function connectionChanged(stateName, text, reconnected) {
@@ -737,6 +754,7 @@ async function start() {
   });
   if (await startSession()) {
     startEvents();
+    await eventsReady(2000);
     route();
   }
 }
