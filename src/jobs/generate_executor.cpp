@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "jobs/command_progress.h"
 #include "jobs/command_runner.h"
 #include "jobs/progress_parser.h"
 #include "jobs/watchdog.h"
@@ -47,16 +48,7 @@ ExecutionOutcome GenerateExecutor::Execute(const store::Job& job, ExecutionConte
   spec.working_directory = options_.working_directory;
   spec.log_path = options_.logs_dir + "/" + job.id + ".log";
 
-  ProgressTracker tracker;
-  std::optional<ProgressEvent> reported;
-  auto started = RunningCommand::Start(spec, [&](std::string_view chunk) {
-    tracker.Feed(chunk);
-    if (tracker.latest() && tracker.latest() != reported) {
-      reported = tracker.latest();
-      context.report_progress(ProgressReport{ProgressFraction(*reported), reported->step, reported->total,
-                                             reported->source == ProgressEvent::Source::kStructured});
-    }
-  });
+  auto started = RunningCommand::Start(spec, ReportCommandProgress(context.report_progress));
   if (!started.ok()) return {Kind::kError, "cannot start the generator: " + started.status().message()};
   RunningCommand* command = started->get();
   LogInfo("generator_started").Field("job_id", job.id).Field("pid", static_cast<int64_t>(command->pid()))

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "jobs/command_progress.h"
 #include "jobs/command_runner.h"
 #include "jobs/progress_parser.h"
 #include "jobs/watchdog.h"
@@ -79,15 +80,7 @@ ExecutionOutcome VideoSegmentExecutor::Execute(const store::Job& job, ExecutionC
   CommandSpec spec;
   spec.argv_template = *argv;
   spec.log_path = options_.logs_dir + "/" + job.id + ".log";
-  ProgressTracker tracker;
-  std::optional<ProgressEvent> reported;
-  auto started = RunningCommand::Start(spec, [&](std::string_view chunk) {
-    tracker.Feed(chunk);
-    if (tracker.latest() && tracker.latest() != reported) {
-      reported = tracker.latest();
-      context.report_progress(ProgressReport{ProgressFraction(*reported), reported->step, reported->total, true});
-    }
-  });
+  auto started = RunningCommand::Start(spec, ReportCommandProgress(context.report_progress));
   if (!started.ok()) return {Kind::kError, "cannot start tessera upscale: " + started.status().message()};
   RunningCommand* command = started->get();
   // One line per run of a segment: what a resumed job is checked against (no

@@ -173,13 +173,9 @@ Status Joiner::Write(PacketSource& from, bool video) {
 Status Joiner::Finish() {
   if (int e = av_write_trailer(out_.get()); e < 0) return AvStatus(StatusCode::kIo, "cannot finish " + partial_, e);
   if (int e = avio_closep(&out_->pb); e < 0) return AvStatus(StatusCode::kIo, "cannot close " + partial_, e);
-  if (Status s = SyncFile(partial_, false); !s.ok()) return s;
-  std::error_code ec;
-  std::filesystem::rename(partial_, output_, ec);
-  if (ec) return IoError("cannot rename " + partial_ + " to " + output_ + ": " + ec.message());
-  finished_ = true;
-  std::filesystem::path folder = std::filesystem::path(output_).parent_path();
-  return SyncFile(folder.empty() ? "." : folder.string(), true);
+  Status published = PublishPartial(partial_, output_);
+  finished_ = published.ok();
+  return published;
 }
 
 Status Joiner::Run(const std::string& source_path, const std::vector<std::string>& segments, JoinReport* report) {

@@ -318,12 +318,17 @@ Status VideoWriter::Finish() {
   if (Status s = DrainEncoder(); !s.ok()) return s;
   if (int e = av_write_trailer(out_.get()); e < 0) return WriteError(e);
   if (int e = avio_closep(&out_->pb); e < 0) return WriteError(e);
-  if (Status s = SyncFile(partial_, false); !s.ok()) return s;
+  Status published = PublishPartial(partial_, output_);
+  finished_ = published.ok();
+  return published;
+}
+
+Status PublishPartial(const std::string& partial, const std::string& output) {
+  if (Status s = SyncFile(partial, false); !s.ok()) return s;
   std::error_code ec;
-  std::filesystem::rename(partial_, output_, ec);
-  if (ec) return IoError("cannot rename " + partial_ + " to " + output_ + ": " + ec.message());
-  finished_ = true;
-  std::filesystem::path folder = std::filesystem::path(output_).parent_path();
+  std::filesystem::rename(partial, output, ec);
+  if (ec) return IoError("cannot rename " + partial + " to " + output + ": " + ec.message());
+  std::filesystem::path folder = std::filesystem::path(output).parent_path();
   return SyncFile(folder.empty() ? "." : folder.string(), true);
 }
 

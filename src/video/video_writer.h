@@ -41,6 +41,9 @@ int DefaultCrf(std::string_view codec);
 // fsync of a file (or, with `directory`, a folder: a rename in it becomes
 // durable); kIo naming the path.
 Status SyncFile(const std::string& path, bool directory);
+// A finished `.partial` file made the output: synced, renamed over `output`, its
+// folder synced, so that the output either does not exist or is whole.
+Status PublishPartial(const std::string& partial, const std::string& output);
 
 // Copies a stream's side data (with `picture_only`: only what describes the
 // picture — rotation, stereo, 360°, HDR — not the bitstream's), and a file's

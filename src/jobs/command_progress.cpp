@@ -1,0 +1,26 @@
+#include "jobs/command_progress.h"
+
+#include <memory>
+#include <optional>
+
+#include "jobs/progress_parser.h"
+
+namespace tessera::jobs {
+
+OutputCallback ReportCommandProgress(std::function<void(const ProgressReport&)> report) {
+  struct Seen {
+    ProgressTracker tracker;
+    std::optional<ProgressEvent> reported;
+  };
+  auto seen = std::make_shared<Seen>();
+  return [seen, report = std::move(report)](std::string_view chunk) {
+    seen->tracker.Feed(chunk);
+    const std::optional<ProgressEvent>& latest = seen->tracker.latest();
+    if (!latest || latest == seen->reported) return;
+    seen->reported = latest;
+    report(ProgressReport{ProgressFraction(*latest), latest->step, latest->total,
+                          latest->source == ProgressEvent::Source::kStructured});
+  };
+}
+
+}  // namespace tessera::jobs
