@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "jobs/progress_parser.h"
+#include "jobs/watchdog.h"
 
 namespace tessera::jobs {
 
@@ -21,6 +22,20 @@ OutputCallback ReportCommandProgress(std::function<void(const ProgressReport&)> 
     report(ProgressReport{ProgressFraction(*latest), latest->step, latest->total,
                           latest->source == ProgressEvent::Source::kStructured});
   };
+}
+
+CommandWait WaitForCommand(RunningCommand& command, CancelSignal& cancel, std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds grace) {
+  RunningCommand* running = &command;
+  cancel.OnCancel([running, grace] { running->Cancel(grace); });
+  Watchdog watchdog(timeout, [running, grace] { running->Cancel(grace); });
+  CommandWait wait;
+  wait.outcome = command.Wait();
+  watchdog.Disarm();
+  cancel.ClearAction();
+  wait.canceled = cancel.requested();
+  wait.timed_out = watchdog.fired();
+  return wait;
 }
 
 }  // namespace tessera::jobs

@@ -11,7 +11,6 @@
 #include "jobs/command_progress.h"
 #include "jobs/command_runner.h"
 #include "jobs/progress_parser.h"
-#include "jobs/watchdog.h"
 #include "util/log.h"
 
 namespace tessera::jobs {
@@ -54,18 +53,14 @@ ExecutionOutcome GenerateExecutor::Execute(const store::Job& job, ExecutionConte
   LogInfo("generator_started").Field("job_id", job.id).Field("pid", static_cast<int64_t>(command->pid()))
       .Field("lane", context.lane.name).Field("log", spec.log_path);
 
-  auto grace = options_.cancel_grace;
-  context.cancel.OnCancel([command, grace] { command->Cancel(grace); });
-  Watchdog timeout(options_.timeout, [command, grace] { command->Cancel(grace); });
-  CommandOutcome outcome = command->Wait();
-  timeout.Disarm();
-  context.cancel.ClearAction();
+  CommandWait waited = WaitForCommand(*command, context.cancel, options_.timeout, options_.cancel_grace);
+  const CommandOutcome& outcome = waited.outcome;
 
-  if (context.cancel.requested()) {
+  if (waited.canceled) {
     ::unlink(raw_path.c_str());
     return {Kind::kCanceled, "canceled by request"};
   }
-  if (timeout.fired()) {
+  if (waited.timed_out) {
     ::unlink(raw_path.c_str());
     return {Kind::kError, "the generator ran past its timeout of " +
                               std::to_string(options_.timeout.count() / 1000) + " s and was stopped"};

@@ -6,7 +6,6 @@
 #include "jobs/command_progress.h"
 #include "jobs/command_runner.h"
 #include "jobs/progress_parser.h"
-#include "jobs/watchdog.h"
 #include "util/log.h"
 
 namespace tessera::jobs {
@@ -89,15 +88,11 @@ ExecutionOutcome VideoSegmentExecutor::Execute(const store::Job& job, ExecutionC
       .Field("range", params.value("range", "")).Field("lane", context.lane.name)
       .Field("pid", static_cast<int64_t>(command->pid()));
 
-  auto grace = options_.cancel_grace;
-  context.cancel.OnCancel([command, grace] { command->Cancel(grace); });
-  Watchdog timeout(options_.timeout, [command, grace] { command->Cancel(grace); });
-  CommandOutcome outcome = command->Wait();
-  timeout.Disarm();
-  context.cancel.ClearAction();
+  CommandWait waited = WaitForCommand(*command, context.cancel, options_.timeout, options_.cancel_grace);
+  const CommandOutcome& outcome = waited.outcome;
 
-  if (context.cancel.requested()) return {Kind::kCanceled, "canceled by request"};
-  if (timeout.fired()) {
+  if (waited.canceled) return {Kind::kCanceled, "canceled by request"};
+  if (waited.timed_out) {
     return {Kind::kError, "segment " + std::to_string(index) + " ran past its timeout of " +
                               std::to_string(options_.timeout.count() / 1000) + " s and was stopped"};
   }
