@@ -312,24 +312,7 @@ JobView Scheduler::DescribeJob(const Job& job) {
     snapshot = SnapshotLocked(job);
   }
   if (options_.cluster && job.status == JobStatus::kQueued && !snapshot.running) {
-    // Queued in the cluster: its place is its rank among every node's queued
-    // jobs, and the lanes of every node work through those ahead of it.
-    std::optional<int64_t> before = QueuedAheadInCluster(job.seq);
-    if (before) {
-      int lanes = 0;
-      {
-        std::lock_guard lock(mutex_);
-        lanes = cluster_lanes_ > 0 ? cluster_lanes_ : static_cast<int>(lanes_.size());
-      }
-      JobView view;
-      view.job = job;
-      view.queue_position = *before + 1;
-      std::optional<Seconds> own = AverageDuration(LaneName(0), job.kind);
-      double rounds = static_cast<double>(*before / std::max(1, lanes) + 1);
-      view.eta_seconds = (own.value_or(DefaultDuration(job.kind)) * rounds * kEtaSafetyFactor).count();
-      view.eta_source = EtaTierName(own ? EtaTier::kMovingAverage : EtaTier::kDefault);
-      return view;
-    }
+    if (auto view = DescribeQueuedInCluster(job)) return *view;
   }
   return Estimate(job, snapshot);
 }
@@ -636,30 +619,6 @@ Scheduler::RunResult Scheduler::RunStarted(size_t index, Job job) {
   result.requeue_front = next.requeue_front;
   result.job = std::move(job);
   return result;
-}
-
-bool Scheduler::IsStoreAway(const Status& status) {
-  return status.code() == StatusCode::kIo || status.code() == StatusCode::kUnavailable;
-}
-
-Status Scheduler::SaveWhenStoreReturns(const Job& job, int claimed_attempt, Status saved) {
-  // The database of a cluster may be away for a while (restarted, failed
-  // over): the outcome is kept and written once it is back, the job holding
-  // its lane meanwhile (nothing else could be claimed anyway). Given up only
-  // when the server stops: the row then still says running here, and this
-  // node's next start takes it back and runs it again.
-  LogWarn("job_result_waits_for_store").Field("job_id", job.id).Field("error", saved.ToString());
-  auto delay = std::chrono::milliseconds(250);
-  while (IsStoreAway(saved)) {
-    {
-      std::unique_lock lock(mutex_);
-      if (job_left_lane_.wait_for(lock, delay, [this] { return stopping_; })) return saved;
-    }
-    delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(2));
-    saved = SaveRun(job, claimed_attempt);
-  }
-  if (saved.ok()) LogInfo("job_result_saved_late").Field("job_id", job.id);
-  return saved;
 }
 
 ExecutionOutcome Scheduler::Execute(Lane& lane, Job& job, CancelSignal& cancel) {

@@ -201,6 +201,9 @@ class Scheduler {
   // of the queue's seqs at most kQueueSnapshotAge old (a binary search, not a
   // count over the queue per request). nullopt when the store cannot be read.
   std::optional<int64_t> QueuedAheadInCluster(int64_t seq);
+  // Cluster mode: the view of a queued job, its position and ETA counted over
+  // every node's queue and lanes; nullopt when the store cannot be read.
+  std::optional<JobView> DescribeQueuedInCluster(const store::Job& job);
   // Cluster mode's Cancel of a job that does not run here: written in the
   // database (fenced by its runner's claim), and the node running it told.
   Result<store::Job> CancelInCluster(const std::string& id, const std::string& reason);

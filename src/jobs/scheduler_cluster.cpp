@@ -40,6 +40,30 @@ Status Scheduler::SaveProgress(const std::string& id, int claimed_attempt, doubl
   return options_.cluster->UpdateProgressFenced(id, store::Fence{options_.node_id, claimed_attempt}, fraction);
 }
 
+bool Scheduler::IsStoreAway(const Status& status) {
+  return status.code() == StatusCode::kIo || status.code() == StatusCode::kUnavailable;
+}
+
+Status Scheduler::SaveWhenStoreReturns(const Job& job, int claimed_attempt, Status saved) {
+  // The database of a cluster may be away for a while (restarted, failed
+  // over): the outcome is kept and written once it is back, the job holding
+  // its lane meanwhile (nothing else could be claimed anyway). Given up only
+  // when the server stops: the row then still says running here, and this
+  // node's next start takes it back and runs it again.
+  LogWarn("job_result_waits_for_store").Field("job_id", job.id).Field("error", saved.ToString());
+  auto delay = std::chrono::milliseconds(250);
+  while (IsStoreAway(saved)) {
+    {
+      std::unique_lock lock(mutex_);
+      if (job_left_lane_.wait_for(lock, delay, [this] { return stopping_; })) return saved;
+    }
+    delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(2));
+    saved = SaveRun(job, claimed_attempt);
+  }
+  if (saved.ok()) LogInfo("job_result_saved_late").Field("job_id", job.id);
+  return saved;
+}
+
 Status Scheduler::RecoverOwnJobs() {
   auto running = options_.cluster->RunningOn(options_.node_id);
   if (!running.ok()) return running.status();
@@ -227,6 +251,26 @@ std::optional<int64_t> Scheduler::QueuedAheadInCluster(int64_t seq) {
     queue_snapshot_taken_ = std::chrono::steady_clock::now();
   }
   return rank(*snapshot);
+}
+
+std::optional<JobView> Scheduler::DescribeQueuedInCluster(const Job& job) {
+  // Queued in the cluster: its place is its rank among every node's queued
+  // jobs, and the lanes of every node work through those ahead of it.
+  std::optional<int64_t> before = QueuedAheadInCluster(job.seq);
+  if (!before) return std::nullopt;
+  int lanes = 0;
+  {
+    std::lock_guard lock(mutex_);
+    lanes = cluster_lanes_ > 0 ? cluster_lanes_ : static_cast<int>(lanes_.size());
+  }
+  JobView view;
+  view.job = job;
+  view.queue_position = *before + 1;
+  std::optional<Seconds> own = AverageDuration(LaneName(0), job.kind);
+  double rounds = static_cast<double>(*before / std::max(1, lanes) + 1);
+  view.eta_seconds = (own.value_or(DefaultDuration(job.kind)) * rounds * kEtaSafetyFactor).count();
+  view.eta_source = EtaTierName(own ? EtaTier::kMovingAverage : EtaTier::kDefault);
+  return view;
 }
 
 Result<Job> Scheduler::CancelInCluster(const std::string& id, const std::string& reason) {
