@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-video bench-cluster bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-video bench-video-lanes bench-cluster bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -113,6 +113,10 @@ bench-runtime: build
 # Video: frames/s of the model alone vs the whole decode + upscale + encode pipeline (docs/video.md).
 bench-video: build
 	$(BUILD)/bench/video_bench
+
+# One server video job on 1 lane against 2 (docs/video.md, "Speed").
+bench-video-lanes: build
+	bench/video_lanes.sh --tessera $(BUILD)/tessera
 
 # Several nodes on one PostgreSQL database (docs/cluster.md): claim throughput, submit -> running.
 bench-cluster: build

@@ -169,7 +169,7 @@ void ClusterMember::Reap() {
         .Field("running_jobs", jobs->size());
     for (store::Job& job : *jobs) {
       const store::Fence fence{node.node_id, job.attempts};
-      bool requeue = options_.restart_policy == RestartPolicy::kRequeue;
+      bool requeue = options_.restart_policy == RestartPolicy::kRequeue || store::IsCoordinator(job.kind);
       Status moved = requeue ? TransitionJob(job, store::JobStatus::kQueued, NowMs(), "")
                              : TransitionJob(job, store::JobStatus::kError, NowMs(),
                                              "its node '" + node.node_id + "' stopped answering while it ran");

@@ -162,6 +162,10 @@ class Scheduler {
   void CheckClaims();
   // Lanes in the whole cluster (from the nodes table), for queued jobs' ETAs.
   void SetClusterLaneCount(int lanes);
+  // The lanes that will run this service's queue: every alive node's in a
+  // cluster (this node's until the nodes table was first read), else this
+  // scheduler's. What a video is cut for.
+  int ServiceLaneCount();
   // "<node_id>/<lane>" in cluster mode, else the lane's own name.
   std::string LaneName(size_t index) const;
   // True while a job of this image batch is queued or running here (cheap: no store).

@@ -22,6 +22,11 @@ void Scheduler::SetClusterLaneCount(int lanes) {
   cluster_lanes_ = lanes;
 }
 
+int Scheduler::ServiceLaneCount() {
+  std::lock_guard lock(mutex_);
+  return cluster_lanes_ > 0 ? cluster_lanes_ : static_cast<int>(lanes_.size());
+}
+
 void Scheduler::WakeLanes() {
   {
     std::lock_guard lock(mutex_);
@@ -69,7 +74,7 @@ Status Scheduler::RecoverOwnJobs() {
   if (!running.ok()) return running.status();
   for (Job& job : *running) {
     const int attempt = job.attempts;
-    bool requeue = options_.restart_policy == RestartPolicy::kRequeue;
+    bool requeue = options_.restart_policy == RestartPolicy::kRequeue || store::IsCoordinator(job.kind);
     Status moved = requeue ? TransitionJob(job, JobStatus::kQueued, NowMs(), "")
                            : TransitionJob(job, JobStatus::kError, NowMs(), "the server restarted while the job ran");
     if (!moved.ok()) return moved;
@@ -258,11 +263,7 @@ std::optional<JobView> Scheduler::DescribeQueuedInCluster(const Job& job) {
   // jobs, and the lanes of every node work through those ahead of it.
   std::optional<int64_t> before = QueuedAheadInCluster(job.seq);
   if (!before) return std::nullopt;
-  int lanes = 0;
-  {
-    std::lock_guard lock(mutex_);
-    lanes = cluster_lanes_ > 0 ? cluster_lanes_ : static_cast<int>(lanes_.size());
-  }
+  const int lanes = ServiceLaneCount();
   JobView view;
   view.job = job;
   view.queue_position = *before + 1;

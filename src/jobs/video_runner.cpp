@@ -88,7 +88,7 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   if (!info.ok()) return info.status();
   if (Status s = CheckLimits(*info, options_.limits, "the video"); !s.ok()) return s;
   if (Status s = video::CheckJoinableStreams(request.source_path, output); !s.ok()) return s;
-  int wanted = std::max(1, options_.lanes * options_.segments_per_lane);
+  int wanted = std::max(1, ServiceLanes() * options_.segments_per_lane);
   auto plan = video::PlanSegments(request.source_path, wanted);
   if (!plan.ok()) return plan.status();
 
@@ -122,11 +122,34 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   std::vector<Job> segments;
   for (const json& entry : listed) segments.push_back(SegmentJob(video, entry, options_.limits));
 
+  if (options_.cluster) {
+    // In a cluster the video is held by this node from the start (running, its
+    // row naming this node): queued, another node's runner could claim it
+    // before its segments are written and "repair" them.
+    if (Status s = TransitionJob(video, JobStatus::kRunning, NowMs()); !s.ok()) return s;
+    video.node = options_.node_id;
+  }
+  // Until its segments are all written, no reconciling of this video here:
+  // lanes of other nodes may already run the first ones.
+  {
+    std::lock_guard lock(mutex_);
+    submitting_.insert(video.id);
+  }
+  struct Submitted {
+    VideoRunner& runner;
+    const std::string id;  // a copy: `video` is moved into the answer before this runs
+    ~Submitted() {
+      std::lock_guard lock(runner.mutex_);
+      runner.submitting_.erase(id);
+    }
+  } submitted{*this, video.id};
   // The video first: a crash before its segments are all written leaves a video
-  // that lists them, and Start inserts the missing ones.
+  // that lists them, and the next reconciling (Start, or the node that takes
+  // the video over) inserts the missing ones.
   auto seq = store_.Insert(video);
   if (!seq.ok()) return seq.status();
   video.seq = *seq;
+  if (options_.cluster) SetOwned(video.id, video.attempts);
   // Tests: the process dies between the video's row and its segments' rows.
   if (FailpointHit("video.crash_before_segments")) std::_Exit(137);
   for (Job& job : segments) {
@@ -141,6 +164,8 @@ Result<Job> VideoRunner::Submit(const VideoRequest& request) {
   LogInfo("video_job_created").Field("job_id", video.id).Field("frames", plan->frames)
       .Field("keyframes", plan->keyframes).Field("segments", segments.size()).Field("size", std::to_string(info->width) + "x" + std::to_string(info->height));
   scheduler_.Announce(video);
+  // Segments that moved while this was writing were not reconciled: now.
+  if (options_.cluster) Wake(video.id);
   return video;
 }
 
@@ -163,29 +188,43 @@ Status VideoRunner::InsertMissingSegments(const Job& video, const std::vector<Jo
   return Status::Ok();
 }
 
-void VideoRunner::Move(Job& video, JobStatus to, const std::string& error) {
+Status VideoRunner::Write(const Job& job, const Job& as_read) {
+  if (!options_.cluster) return store_.Update(job);
+  if (as_read.status == JobStatus::kQueued) return options_.cluster->UpdateQueued(job);
+  return options_.cluster->UpdateFenced(job, store::Fence{as_read.node, as_read.attempts});
+}
+
+bool VideoRunner::Move(Job& video, JobStatus to, const std::string& error) {
   std::lock_guard lock(write_mutex_);
   auto fresh = store_.Get(video.id);
-  if (!fresh.ok() || store::IsFinished(fresh->status)) return;
+  if (!fresh.ok() || store::IsFinished(fresh->status)) return false;
   Job job = *fresh;
   // A video goes through running before it ends, as every job does, unless it
   // is canceled while none of its segments had started.
   if (job.status == JobStatus::kQueued && to != JobStatus::kCanceled && to != JobStatus::kRunning) {
-    if (!TransitionJob(job, JobStatus::kRunning, NowMs()).ok()) return;
+    if (!TransitionJob(job, JobStatus::kRunning, NowMs()).ok()) return false;
   }
-  if (job.status == to) return;
-  if (Status moved = TransitionJob(job, to, NowMs(), error); !moved.ok()) return;
-  if (Status saved = store_.Update(job); !saved.ok()) {
-    LogError("video_job_not_saved").Field("job_id", job.id).Field("error", saved.ToString());
-    return;
+  if (job.status == to) return false;
+  if (Status moved = TransitionJob(job, to, NowMs(), error); !moved.ok()) return false;
+  if (Status saved = Write(job, *fresh); !saved.ok()) {
+    if (saved.code() == StatusCode::kConflict) {
+      // Cluster: another node took the video back (this one was presumed dead)
+      // or ended it between the read and the write; the row is theirs.
+      LogWarn("video_job_taken_over").Field("job_id", job.id).Field("node", options_.node_id);
+      SetOwned(job.id, std::nullopt);
+    } else {
+      LogError("video_job_not_saved").Field("job_id", job.id).Field("error", saved.ToString());
+    }
+    return false;
   }
   video = job;
   LogInfo("video_job_moved").Field("job_id", job.id).Field("status", store::JobStatusName(job.status))
       .Field("error", job.error);
   scheduler_.Announce(job);
+  return true;
 }
 
-Status VideoRunner::Join(Job& video, const std::vector<Job>& segments) {
+Status VideoRunner::Join(Job& video, const std::vector<Job>& segments, std::vector<std::string>* files_out) {
   std::vector<std::pair<int, std::string>> files;
   for (const Job& segment : segments) {
     json params = json::parse(segment.params_json, nullptr, false);
@@ -199,14 +238,26 @@ Status VideoRunner::Join(Job& video, const std::vector<Job>& segments) {
   if (!joined.ok()) return joined;
   LogInfo("video_joined").Field("job_id", video.id).Field("segments", paths.size())
       .Field("video_packets", report.video_packets).Field("other_packets", report.other_packets);
-  std::error_code ignored;
-  for (const std::string& path : paths) std::filesystem::remove(path, ignored);  // the result holds them now
+  *files_out = std::move(paths);
   return Status::Ok();
 }
 
 void VideoRunner::Reconcile(const std::string& video_id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (submitting_.count(video_id)) return;  // Submit wakes it once its segments are written
+  }
   auto video = store_.Get(video_id);
   if (!video.ok() || video->kind != JobKind::kVideo) return;
+  if (options_.cluster) {
+    // Only the node the row names sequences a video; a queued one waits for a
+    // claim (this node's runner tries at once).
+    if (video->status == JobStatus::kQueued) return ClaimSoon();
+    const bool mine = video->node == options_.node_id;
+    if (store::IsFinished(video->status) || !mine) SetOwned(video_id, std::nullopt);
+    if (!mine) return;
+    if (!store::IsFinished(video->status)) SetOwned(video_id, video->attempts);
+  }
   std::vector<json> listed = ListedSegments(*video);
   store::JobFilter filter;
   for (const json& entry : listed) filter.ids.push_back(entry.value("job_id", ""));
@@ -255,14 +306,19 @@ void VideoRunner::Reconcile(const std::string& video_id) {
   }
   if (succeeded == listed.size()) {
     Move(*video, JobStatus::kRunning);
-    if (Status joined = Join(*video, *segments); !joined.ok()) {
+    std::vector<std::string> files;
+    if (Status joined = Join(*video, *segments, &files); !joined.ok()) {
       Move(*video, JobStatus::kError, "joining the segments: " + joined.ToString());
       return;
     }
-    Move(*video, JobStatus::kSuccess);
-    std::lock_guard lock(progress_mutex_);
-    progress_.erase(video_id);
-    frame_totals_.erase(video_id);
+    // The segment files go once the success is written: a crash before that
+    // joins them again (into the same result), and a node that lost the video
+    // meanwhile leaves them to the one that holds it.
+    if (Move(*video, JobStatus::kSuccess)) {
+      std::error_code ignored;
+      for (const std::string& path : files) std::filesystem::remove(path, ignored);
+    }
+    SetOwned(video_id, std::nullopt);  // and its progress, kept per video
     return;
   }
   if (started) Move(*video, JobStatus::kRunning);
@@ -309,18 +365,37 @@ void VideoRunner::UpdateProgress(const std::string& video_id, int index, double 
     total = totals->second;
   }
   if (total <= 0) return;
-  if (Status s = store_.UpdateProgress(video_id, std::min(1.0, done / total)); !s.ok()) {
+  const double fraction = std::min(1.0, done / total);
+  if (options_.cluster) {
+    std::optional<int> attempt = OwnedAttempt(video_id);
+    if (!attempt) return;
+    Status s = options_.cluster->UpdateProgressFenced(video_id, store::Fence{options_.node_id, *attempt}, fraction);
+    if (!s.ok() && s.code() != StatusCode::kConflict) {
+      LogWarn("video_progress_not_saved").Field("job_id", video_id).Field("error", s.ToString());
+    }
+    return;
+  }
+  if (Status s = store_.UpdateProgress(video_id, fraction); !s.ok()) {
     LogWarn("video_progress_not_saved").Field("job_id", video_id).Field("error", s.ToString());
   }
 }
 
 void VideoRunner::OnJobChanged(const JobView& view) {
   const Job& job = view.job;
+  if (job.kind == JobKind::kVideo && options_.cluster) {
+    // Queued: submitted, or taken back from a node that died; ended elsewhere
+    // (canceled on another node): its segments stop.
+    if (job.status == JobStatus::kQueued) ClaimSoon();
+    if (store::IsFinished(job.status) && OwnedAttempt(job.id)) Wake(job.id);
+    return;
+  }
   if (job.kind != JobKind::kVideoSegment) return;
   json params = json::parse(job.params_json, nullptr, false);
   if (!params.is_object()) return;
   std::string video_id = params.value("video_job_id", "");
   if (video_id.empty()) return;
+  // In a cluster every node hears every segment: the one sequencing its video acts.
+  if (options_.cluster && !OwnedAttempt(video_id)) return;
   if (job.status == JobStatus::kRunning || job.status == JobStatus::kSuccess) {
     double frames = static_cast<double>(params.value("frames", int64_t{0}));
     UpdateProgress(video_id, params.value("index", 0), job.status == JobStatus::kSuccess ? frames : frames * job.progress);
@@ -338,7 +413,84 @@ void VideoRunner::Wake(const std::string& video_id) {
   wake_.notify_all();
 }
 
+int VideoRunner::ServiceLanes() {
+  if (options_.cluster) {
+    // Read now rather than the scheduler's copy (renewed with the lease): a
+    // node that just joined counts.
+    auto nodes = options_.cluster->ListNodes();
+    if (nodes.ok()) {
+      int lanes = 0;
+      for (const store::NodeRecord& node : *nodes) lanes += node.alive ? static_cast<int>(node.lanes.size()) : 0;
+      if (lanes > 0) return lanes;
+    }
+  }
+  return scheduler_.ServiceLaneCount();
+}
+
+void VideoRunner::ClaimSoon() {
+  {
+    std::lock_guard lock(mutex_);
+    claim_now_ = true;
+  }
+  wake_.notify_all();
+}
+
+std::optional<int> VideoRunner::OwnedAttempt(const std::string& video_id) {
+  std::lock_guard lock(owned_mutex_);
+  auto it = owned_.find(video_id);
+  if (it == owned_.end()) return std::nullopt;
+  return it->second;
+}
+
+void VideoRunner::SetOwned(const std::string& video_id, std::optional<int> attempt) {
+  {
+    std::lock_guard lock(owned_mutex_);
+    if (attempt) {
+      owned_[video_id] = *attempt;
+      return;
+    }
+    owned_.erase(video_id);
+  }
+  std::lock_guard lock(progress_mutex_);
+  progress_.erase(video_id);
+  frame_totals_.erase(video_id);
+}
+
+void VideoRunner::ClaimQueuedVideos() {
+  store::ClaimRequest request;
+  request.node_id = options_.node_id;
+  request.kinds = {JobKind::kVideo};
+  while (true) {
+    auto claimed = options_.cluster->Claim(request, [&](Job& job) {
+      job.node = options_.node_id;
+      return TransitionJob(job, JobStatus::kRunning, NowMs());
+    });
+    if (!claimed.ok()) {
+      // The database is away: the next poll tries again.
+      LogWarn("video_claim_failed").Field("node", options_.node_id).Field("error", claimed.status().ToString());
+      return;
+    }
+    if (!*claimed) return;
+    const Job& video = **claimed;
+    SetOwned(video.id, video.attempts);
+    LogInfo("video_job_claimed").Field("job_id", video.id).Field("node", options_.node_id)
+        .Field("attempt", video.attempts);
+    Wake(video.id);
+  }
+}
+
 Status VideoRunner::Start() {
+  if (options_.cluster) {
+    // The videos this node held before a restart were requeued by its
+    // scheduler's start (store::IsCoordinator); any runner claims them.
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = false;
+      claim_now_ = true;
+      thread_ = std::thread([this] { Loop(); });
+    }
+    return Status::Ok();
+  }
   store::JobFilter filter;
   filter.kind = JobKind::kVideo;
   filter.statuses = {JobStatus::kQueued, JobStatus::kRunning};
@@ -369,8 +521,20 @@ void VideoRunner::Stop() {
 void VideoRunner::Loop() {
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    auto ready = [this] { return stopping_ || !pending_.empty() || claim_now_; };
+    if (!options_.cluster) {
+      wake_.wait(lock, ready);
+    } else if (!wake_.wait_for(lock, options_.claim_poll, ready)) {
+      claim_now_ = true;  // the poll: an event saying a video was queued may have been missed
+    }
     if (stopping_) return;
+    if (claim_now_) {
+      claim_now_ = false;
+      lock.unlock();
+      ClaimQueuedVideos();
+      lock.lock();
+      continue;
+    }
     std::string video_id = pending_.front();
     pending_.pop_front();
     pending_set_.erase(video_id);

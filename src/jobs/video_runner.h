@@ -18,18 +18,29 @@
 // one canceled: the video is canceled). A finished segment's file is durable
 // (written by the child, synced, renamed), so after a crash only unfinished
 // segments run again.
+//
+// In a cluster (docs/cluster.md) segments are claimed by every node's lanes,
+// and one node sequences each video: the runner of any node claims a queued
+// video row (the store's claim, as a lane claims a job; the row then names that
+// node), hears its segments move on the cluster's feed (OnJobChanged gets every
+// node's changes), and writes the video only under its claim (fenced). A node
+// that dies or restarts has its videos requeued (store::IsCoordinator), and
+// whichever runner claims one next resumes it from its segments' rows.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "jobs/scheduler.h"
+#include "store/cluster_store.h"
 #include "store/job_store.h"
 #include "video/video_upscale_pipeline.h"
 
@@ -38,9 +49,15 @@ namespace tessera::jobs {
 struct VideoRunnerOptions {
   std::string uploads_dir;   // sources and segment files: <uploads_dir>/video-<job id>/ (shared in a cluster)
   std::string results_dir;   // the joined result
-  int lanes = 1;             // this node's lanes (in a cluster, other nodes' lanes are not counted yet)
-  int segments_per_lane = 2; // aim: this many segments per lane, when the video has the keyframes
+  int segments_per_lane = 2; // aim: this many segments per lane of the service, when the video has the keyframes
   video::VideoLimits limits;
+  // Cluster mode: the shared store's claims and fenced writes, and this node's
+  // id; null on a single server.
+  store::ClusterStore* cluster = nullptr;
+  std::string node_id;
+  // Cluster mode: how often the runner looks for a queued video when no
+  // event said one was queued (a missed one).
+  std::chrono::milliseconds claim_poll{2000};
 };
 
 struct VideoRequest {
@@ -70,7 +87,9 @@ class VideoRunner {
   Result<store::Job> Submit(const VideoRequest& request);
   // Cancels the video's unfinished segments, then the video. Finished: no change.
   Result<store::Job> Cancel(const std::string& job_id, const std::string& reason = "canceled by request");
-  // Scheduler listener: a segment moved.
+  // A segment (or, in a cluster, a video) moved: from the scheduler's listener
+  // on a single server, from the cluster's feed (every node's changes) in a
+  // cluster.
   void OnJobChanged(const JobView& view);
 
  private:
@@ -81,10 +100,28 @@ class VideoRunner {
   // Inserts the segments the video lists that the store lacks (a crash between
   // the inserts), and places them.
   Status InsertMissingSegments(const store::Job& video, const std::vector<store::Job>& found);
-  Status Join(store::Job& video, const std::vector<store::Job>& segments);
-  // Writes the video's new status (job_state decides whether it may).
-  void Move(store::Job& video, store::JobStatus to, const std::string& error = "");
+  // Joins the segments into the result; `files` gets the segment files, which
+  // the caller removes once the video's success is written.
+  Status Join(store::Job& video, const std::vector<store::Job>& segments, std::vector<std::string>* files);
+  // Writes the video's new status (job_state decides whether it may). False
+  // when nothing was written (finished already, or in a cluster no longer the
+  // row that was read: another node holds or ended it).
+  bool Move(store::Job& video, store::JobStatus to, const std::string& error = "");
+  // Update of the video row `as_read` changed into `job`: in a cluster fenced by
+  // the row as read (its node and attempt, or still queued).
+  Status Write(const store::Job& job, const store::Job& as_read);
   void UpdateProgress(const std::string& video_id, int index, double frames_done);
+  // Cluster mode: claims queued videos until none is left; each claimed one is
+  // reconciled.
+  void ClaimQueuedVideos();
+  void ClaimSoon();
+  // The lanes of the service (every alive node's in a cluster): what a video is cut for.
+  int ServiceLanes();
+  // Cluster mode: the attempt under which this node holds the video, if it does.
+  std::optional<int> OwnedAttempt(const std::string& video_id);
+  // Records the claim (cluster mode); nullopt: the video is no longer held or
+  // is finished, and its progress counters go too (on a single server as well).
+  void SetOwned(const std::string& video_id, std::optional<int> attempt);
 
   store::JobStore& store_;
   Scheduler& scheduler_;
@@ -95,7 +132,11 @@ class VideoRunner {
   std::deque<std::string> pending_;  // videos to reconcile, each once
   std::set<std::string> pending_set_;
   bool stopping_ = false;
+  bool claim_now_ = false;  // cluster mode: look for queued videos
+  std::set<std::string> submitting_;  // videos whose segments Submit is still writing
   std::thread thread_;
+  std::mutex owned_mutex_;
+  std::map<std::string, int> owned_;  // cluster mode: videos this node sequences -> claim attempt
   // Per video: each segment's frames done as last reported, and the video's
   // frame count: its progress counts frames across segments.
   std::mutex progress_mutex_;

@@ -270,9 +270,11 @@ Status FollowClusterEvents(State& state) {
   State* raw = &state;
   state.event_feed = std::make_unique<ClusterEventFeed>(*state.cluster_store, [raw](int64_t id, const store::Job& job) {
     const bool finished = store::IsFinished(job.status);
-    raw->events->PublishWithId(static_cast<uint64_t>(id), job.id, finished,
-                               JobViewJson(*raw, raw->scheduler->DescribeJob(job)));
+    jobs::JobView view = raw->scheduler->DescribeJob(job);
+    raw->events->PublishWithId(static_cast<uint64_t>(id), job.id, finished, JobViewJson(*raw, view));
     if (finished) raw->waiters.Finished(job.id);
+    // Video jobs are sequenced by whichever node holds them, from every node's segments.
+    raw->videos->OnJobChanged(view);
   });
   return state.event_feed->Start();
 }
@@ -297,10 +299,14 @@ void MakeVideoRunner(State& state) {
   jobs::VideoRunnerOptions options;
   options.uploads_dir = state.config.UploadsDir();
   options.results_dir = state.config.ResultsDir();
-  options.lanes = static_cast<int>(state.lanes.size());
   options.limits.max_pixels = static_cast<uint64_t>(state.config.max_video_pixels);
   options.limits.max_frames = state.config.max_video_frames;
+  options.cluster = state.cluster_store;
+  options.node_id = state.config.node_id;
   state.videos = std::make_unique<jobs::VideoRunner>(*state.store, *state.scheduler, options);
+  // In a cluster the videos hear every node's segments on the cluster's feed
+  // (FollowClusterEvents) instead.
+  if (state.cluster_store) return;
   State* raw = &state;
   state.scheduler->AddListener([raw](const jobs::JobView& view) { raw->videos->OnJobChanged(view); });
 }

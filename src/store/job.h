@@ -24,6 +24,11 @@ std::optional<JobKind> ParseJobKind(std::string_view text);
 std::optional<JobStatus> ParseJobStatus(std::string_view text);
 // success, error and canceled: the job will not change again.
 bool IsFinished(JobStatus status);
+// A job that no lane runs: it sequences other jobs (a video and its segments,
+// jobs/video_runner.h). In a cluster a node claims it to sequence it; taken back
+// from a node that died or restarted it is always requeued, whatever the restart
+// policy: its work is in the jobs it sequences, which follow that policy.
+inline bool IsCoordinator(JobKind kind) { return kind == JobKind::kVideo; }
 
 struct Job {
   std::string id;  // random UUID v4, lower-case

@@ -16,6 +16,7 @@
 
 #include "../support/run_program.h"
 #include "../support/server_process.h"
+#include "server_video_clips.h"
 
 namespace tessera::test {
 namespace {
@@ -24,66 +25,10 @@ using nlohmann::json;
 
 constexpr const char* kModel = "realesr-animevideov3-x2";
 
-// testsrc2 64x48 at 10 fps with a keyframe every 4 frames (so `frames / 4`
-// segments at most) and a sine tone in AAC.
-std::string MakeClip(const std::string& dir, int frames) {
-  std::string path = dir + "/clip.mp4";
-  std::string seconds = std::to_string(frames / 10.0);
-  RunResult made = RunProgram({"ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-                               "testsrc2=size=64x48:rate=10", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-                               "-t", seconds, "-frames:v", std::to_string(frames), "-c:v", "libx264", "-g", "4",
-                               "-keyint_min", "4", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", path});
-  EXPECT_EQ(made.exit_code, 0) << made.output;
-  return path;
-}
-
 // A server on CPU lanes whatever the machine has: the test asserts lane names
 // and parallel segments on two CPU lanes.
 ServerOptions CpuServer(const std::string& data_dir, std::vector<std::string> args) {
   return ServerOptions{data_dir, std::move(args), {{"GPU_IDS", ""}, {"NVIDIA_VISIBLE_DEVICES", "none"}}};
-}
-
-std::string ProbeCsv(const std::string& path, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"ffprobe", "-v", "error"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.push_back(path);
-  RunResult probed = RunProgram(argv);
-  EXPECT_EQ(probed.exit_code, 0) << probed.output;
-  return probed.output;
-}
-
-// Every video frame's presentation time, in order (ffprobe's decoded frames),
-// one per line. (A frame with side data, such as x264's SEI at each segment's
-// start, gets extra CSV fields and lines: only the times are kept.)
-std::string FrameTimes(const std::string& path) {
-  std::string csv = ProbeCsv(path, {"-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0"});
-  std::stringstream in(csv), out;
-  for (std::string line; std::getline(in, line);) {
-    line = line.substr(0, line.find(','));
-    if (!line.empty()) out << line << "\n";
-  }
-  return out.str();
-}
-
-// The MD5 of the audio packets as they are stored (ffmpeg -c copy -f md5).
-std::string AudioMd5(const std::string& path) {
-  RunResult md5 = RunProgram({"ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-map", "0:a", "-c",
-                              "copy", "-f", "md5", "-"});
-  EXPECT_EQ(md5.exit_code, 0) << md5.output;
-  return md5.output;
-}
-
-// One MD5 per decoded video frame (ffmpeg -f framemd5), timestamps stripped of
-// the header lines: what "the same frames" means between two outputs.
-std::string DecodedFrameMd5s(const std::string& path) {
-  RunResult md5 = RunProgram({"ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-map", "0:v", "-f",
-                              "framemd5", "-"});
-  EXPECT_EQ(md5.exit_code, 0) << md5.output;
-  std::stringstream in(md5.output), out;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] != '#') out << line << "\n";
-  }
-  return out.str();
 }
 
 std::string Submit(const ServerProcess& server, const std::string& clip) {
