@@ -96,6 +96,13 @@ ExecutionOutcome VideoSegmentExecutor::Execute(const store::Job& job, ExecutionC
     return {Kind::kError, "segment " + std::to_string(index) + " ran past its timeout of " +
                               std::to_string(options_.timeout.count() / 1000) + " s and was stopped"};
   }
+  if (outcome.term_signal != 0) {
+    // Killed (the OOM killer, an operator's kill -9) or crashed: the machinery
+    // failed, not the video. The scheduler runs the segment again, up to
+    // --max-attempts; the segments already done stay done.
+    return {Kind::kRetry, "segment " + std::to_string(index) + " (range " + params.value("range", "") + "): " +
+                              outcome.Describe()};
+  }
   if (!outcome.succeeded()) {
     return {Kind::kError, "segment " + std::to_string(index) + " (range " + params.value("range", "") +
                               ") failed (" + outcome.Describe() + "): " + ChildError(outcome.output_tail)};

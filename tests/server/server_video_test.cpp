@@ -4,6 +4,7 @@
 // finished segment again. Clips are made by the ffmpeg program; outputs are read
 // back with ffprobe/ffmpeg, never with src/video.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -241,6 +242,32 @@ TEST(ServerVideo, CancelStopsEverySegment) {
   EXPECT_TRUE(std::regex_search(log, std::regex("event=command_exited [^\\n]*canceled"))) << log;
   EXPECT_EQ(server.stderr_text().find("event=video_segment_done"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(ResultPath(server, json::parse(video->body))));
+}
+
+TEST(ServerVideo, ASegmentWhoseWorkerIsKilledRunsAgainAndTheVideoCompletes) {
+  TempDir dir;
+  std::string clip = MakeClip(dir.path(), 16);
+  ServerProcess server(CpuServer(dir.path() + "/data", {"--cpu-lanes", "1"}));
+  ASSERT_TRUE(server.started());
+  std::string id = Submit(server, clip);
+  ASSERT_FALSE(id.empty());
+  // The first segment's child, as the OOM killer or an operator would kill it.
+  ASSERT_TRUE(server.WaitForLog("event=video_segment_started", std::chrono::seconds(60))) << server.stderr_text();
+  std::smatch found;
+  std::string log = server.stderr_text();
+  ASSERT_TRUE(std::regex_search(log, found, std::regex("event=video_segment_started [^\n]*segment=([0-9]+)[^\n]* pid=([0-9]+)")))
+      << log;
+  const int killed_segment = std::stoi(found[1]);
+  ASSERT_EQ(::kill(std::stoi(found[2]), SIGKILL), 0);
+
+  json done = WaitFinished(server, id);
+  ASSERT_EQ(done["status"], "success") << done.dump();
+  log = server.stderr_text();
+  // The killed segment ran twice (its job's attempt 2), every other one once.
+  std::multiset<int> started = SegmentsIn(log, "video_segment_started");
+  EXPECT_EQ(started.count(killed_segment), 2u) << log;
+  EXPECT_EQ(started.size(), 3u) << log;  // one lane: two segments, one run again
+  EXPECT_EQ(FrameTimes(ResultPath(server, done)), FrameTimes(clip));
 }
 
 TEST(ServerVideo, ADamagedVideoFailsNamingTheSegmentAndTheFrame) {
