@@ -293,6 +293,54 @@ TEST(FusionTest, ActivationsAndResidualSumsFuseIntoConvolutionsWithTheSameValues
   }
 }
 
+// Where Winograd runs (oneDNN 2.6 on AVX-512), a scale before a sum is folded
+// into the weights and the activations / PReLUs it cannot take run after the
+// convolution as passes of their own; post_ops_after does the same on the
+// direct algorithm, so the path is checked on every CPU, in every layout.
+TEST(FusionTest, PostOpsRunAfterTheConvolutionGiveTheSameValues) {
+  auto graph = ncnn::ParseParam(
+      "7767517\n6 7\nInput in 0 1 x\nSplit s 1 2 x x0 x1\n"
+      "Convolution c1 1 1 x0 a 0=16 1=3 4=1 5=1 6=2304\nEltwise e 2 1 a x1 b 0=1 -23301=2,0.2,1.0\n"
+      "Convolution c2 1 1 b c 0=16 1=3 4=1 5=1 6=2304 9=2 -23310=1,0.1\nPReLU p 1 1 c out 0=16\n",
+      "tail.param");
+  ASSERT_TRUE(graph.ok()) << graph.status().ToString();
+  ncnn::Model model;
+  model.name = "tail";
+  model.graph = std::move(graph).value();
+  model.weights.resize(model.graph.layers.size());
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> d(-0.2f, 0.2f);
+  auto fill = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = d(gen);
+    return v;
+  };
+  model.weights[2] = {fill(2304), fill(16)};
+  model.weights[4] = {fill(2304), fill(16)};
+  model.weights[5] = {fill(16), {}};
+  Tensor input = RandomImage(16, 17, 19, 3, -1.f, 1.f);
+  ReferenceBackend reference_backend;
+  auto expected = GraphExecutor(model, reference_backend).Run(input, Deadline());
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  std::vector<std::pair<std::string, OneDnnBackendOptions>> configurations = {{"auto", {}}};
+  for (Layout layout : kAllLayouts) {
+    OneDnnBackendOptions after;
+    after.layout = layout;
+    after.fuse_on_any_kernel = true;
+    after.post_ops_after = true;
+    configurations.push_back({std::string(LayoutName(layout)) + " post-ops after", after});
+  }
+  for (const auto& [name, options] : configurations) {
+    SCOPED_TRACE(name);
+    OneDnnBackend onednn(options);
+    GraphExecutor executor(model, onednn, &reference_backend);
+    if (options.post_ops_after) { EXPECT_EQ(executor.fused_layers(), 2); }
+    auto got = executor.Run(input, Deadline());
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_LT(MaxAbsDiff(*got, *expected), 1e-5);
+  }
+}
+
 // The sum is absorbed only when its other input already exists where the
 // convolution runs, and the convolution's output is read by nothing else.
 TEST(FusionTest, AnOutputReadTwiceIsNotFused) {

@@ -35,6 +35,7 @@ std::string OneDnnBackend::Fingerprint() const {
   if (!options_.fuse) text += " unfused";
   if (options_.fuse_on_any_kernel) text += " fuse-always";
   if (options_.winograd) text += " winograd";
+  if (options_.post_ops_after) text += " post-ops-after";
   return text;
 }
 
@@ -44,6 +45,7 @@ std::unique_ptr<Op> OneDnnBackend::MakeOp(const ncnn::LayerSpec& layer, const nc
   conv.fuse = options_.fuse;
   conv.fuse_on_any_kernel = options_.fuse_on_any_kernel;
   conv.winograd = options_.winograd;
+  conv.post_ops_after = options_.post_ops_after;
   return ops::MakeDnnlOp(layer, weights, conv);
 }
 

@@ -18,6 +18,7 @@ struct OneDnnBackendOptions {
   bool fuse = true;       // convolution + activation / residual sum as one primitive...
   bool fuse_on_any_kernel = false;  // ...even where that primitive would be oneDNN's slow reference kernel (tests)
   bool winograd = true;  // oneDNN's Winograd 3x3 convolutions where it has them
+  bool post_ops_after = false;  // tests: activations/PReLUs as passes after every convolution (DnnlConvOptions)
 };
 
 class OneDnnBackend : public Backend {

@@ -37,12 +37,52 @@ bool ResidualSum(const ncnn::LayerSpec& next, int slot, float* own_scale, float*
 
 }  // namespace
 
+// One post-op of a convolution's chain, in order: its built-in activation,
+// then what was fused into it.
+struct DnnlConvolution::PostStep {
+  enum class Kind { kEltwise, kPRelu, kSum } kind = Kind::kEltwise;
+  dnnl::algorithm algorithm = dnnl::algorithm::eltwise_relu;  // kEltwise
+  float alpha = 0.f, beta = 0.f;                              // kEltwise
+  const ncnn::LayerWeights* slopes = nullptr;                 // kPRelu
+  float scale = 1.f;                                          // kSum: the other input's coefficient
+};
+
+namespace {
+
+using PostStep = DnnlConvolution::PostStep;
+
+bool IsScale(const PostStep& step) {
+  return step.kind == PostStep::Kind::kEltwise && step.algorithm == dnnl::algorithm::eltwise_linear &&
+         step.beta == 0.f;
+}
+
+// The per-channel (or single) slopes of a PReLU as oneDNN takes them: {1, C, 1, 1}.
+memory SlopesMemory(const ncnn::LayerWeights& slopes, const memory::desc& desc, dnnl::engine& engine) {
+  const int n = static_cast<int>(slopes.weight.size());
+  memory user(memory::desc({1, n, 1, 1}, dt::f32, tag::nchw), engine, const_cast<float*>(slopes.weight.data()));
+  memory m(desc ? desc : user.get_desc(), engine);
+  dnnl::stream stream(engine);
+  dnnl::reorder(user, m).execute(stream, user, m);
+  stream.wait();
+  return m;
+}
+
+}  // namespace
+
 struct DnnlConvolution::Compiled {
   dnnl::primitive primitive;
   memory weights;
   memory bias;
-  std::vector<memory> prelu_slopes;  // per fused PReLU, with its post-op index
+  std::vector<memory> prelu_slopes;  // per PReLU post-op, with its post-op index
   std::vector<int> prelu_post_op_index;
+  // The chain's steps the primitive does not take, run in place on its output
+  // after it (see the header).
+  struct TailPass {
+    dnnl::primitive primitive;
+    memory slopes;  // PReLU only
+  };
+  std::vector<TailPass> tail;
+  float weight_scale = 1.f;  // a scale before the sum, folded into the weights and bias
   std::string impl;       // oneDNN's implementation name, e.g. "brgconv:avx512_core"
   memory::desc src_desc;  // what the primitive reads and writes
   memory::desc dst_desc;
@@ -135,28 +175,59 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::Compile(cons
     const memory::desc w_md(weight_dims, dt::f32, tag::any);
     const memory::desc b_md = has_bias ? memory::desc({k.num_output}, dt::f32, tag::x) : memory::desc();
 
-    dnnl::post_ops ops;
-    ActivationPostOp(layer_.params, &ops);
-    std::vector<const ncnn::LayerWeights*> prelu_weights;
-    for (const FusedLayer& f : fused_) {
-      if (f.kind == FusedLayer::Kind::kPRelu) {
-        const bool per_channel = f.slopes->weight.size() != 1;
-        compiled->prelu_post_op_index.push_back(ops.len());
-        ops.append_prelu(per_channel ? 1 << 1 : 0);
-        prelu_weights.push_back(f.slopes);
-      } else {
-        if (f.own_scale != 1.f) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, f.own_scale, 0.f);
-        ops.append_sum(f.other_scale);
+    // The chain: the layer's own activation, then the fused layers in order.
+    std::vector<PostStep> steps;
+    {
+      dnnl::post_ops activation;
+      if (ActivationPostOp(layer_.params, &activation)) {
+        PostStep step;
+        float scale = 1.f;
+        activation.get_params_eltwise(0, scale, step.algorithm, step.alpha, step.beta);
+        steps.push_back(step);
       }
     }
-    dnnl::primitive_attr attr;
-    if (ops.len() > 0) attr.set_post_ops(ops);
+    for (const FusedLayer& f : fused_) {
+      if (f.kind == FusedLayer::Kind::kPRelu) {
+        PostStep step;
+        step.kind = PostStep::Kind::kPRelu;
+        step.slopes = f.slopes;
+        steps.push_back(step);
+      } else {
+        if (f.own_scale != 1.f) {
+          PostStep scale;
+          scale.algorithm = dnnl::algorithm::eltwise_linear;
+          scale.alpha = f.own_scale;
+          steps.push_back(scale);
+        }
+        PostStep sum;
+        sum.kind = PostStep::Kind::kSum;
+        sum.scale = f.other_scale;
+        steps.push_back(sum);
+      }
+    }
+    // The steps after the last sum are the ones that may run as a tail.
+    size_t last_sum = 0;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps[i].kind == PostStep::Kind::kSum) last_sum = i + 1;
+    }
+    auto attr_of = [&](const std::vector<PostStep>& chain, size_t count) {
+      dnnl::post_ops ops;
+      for (size_t i = 0; i < count; ++i) {
+        const PostStep& step = chain[i];
+        if (step.kind == PostStep::Kind::kEltwise) ops.append_eltwise(1.f, step.algorithm, step.alpha, step.beta);
+        if (step.kind == PostStep::Kind::kPRelu) ops.append_prelu(step.slopes->weight.size() != 1 ? 1 << 1 : 0);
+        if (step.kind == PostStep::Kind::kSum) ops.append_sum(step.scale);
+      }
+      dnnl::primitive_attr attr;
+      if (ops.len() > 0) attr.set_post_ops(ops);
+      return attr;
+    };
 
     const bool winograd = options_.winograd && !transposed_ && k.kw == 3 && k.kh == 3 && k.sw == 1 && k.sh == 1 &&
                           k.dw == 1 && k.dh == 1;
     memory::desc wanted_weights;
     // Both primitives take the same descriptors; only the kind differs.
-    auto create = [&](auto kind, dnnl::algorithm algorithm) {
+    auto create = [&](auto kind, dnnl::algorithm algorithm, const dnnl::primitive_attr& attr) {
       using Primitive = decltype(kind);
       typename Primitive::desc d(dnnl::prop_kind::forward_inference, algorithm, src_md, w_md, b_md, dst_md, strides,
                                  dilates, pad_l, pad_r);
@@ -167,37 +238,85 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::Compile(cons
       compiled->dst_desc = pd.dst_desc();
       wanted_weights = pd.weights_desc();
     };
+    // The chain the primitive was built with, and how many of its steps it runs.
+    std::vector<PostStep> chain = steps;
+    size_t taken = steps.size();
     if (transposed_) {
-      create(dnnl::deconvolution_forward(), dnnl::algorithm::deconvolution_direct);
+      create(dnnl::deconvolution_forward(), dnnl::algorithm::deconvolution_direct, attr_of(chain, taken));
     } else {
+      // A scale that comes first, before the sum, folded into the weights and
+      // bias (Winograd takes no scaled sum).
+      std::vector<PostStep> folded = steps;
+      float fold = 1.f;
+      if (folded.size() >= 2 && IsScale(folded[0]) && folded[1].kind == PostStep::Kind::kSum) {
+        fold = folded[0].alpha;
+        folded.erase(folded.begin());
+      }
+      const size_t folded_last_sum = fold != 1.f ? last_sum - 1 : last_sum;
       bool made = false;
       if (winograd) {
-        try {
-          create(dnnl::convolution_forward(), dnnl::algorithm::convolution_winograd);
-          made = true;
-        } catch (const dnnl::error&) {
-          made = false;  // no Winograd for this shape or ISA: the direct algorithm below
+        // The longest prefix of the (folded) chain Winograd takes, the rest as a tail.
+        for (size_t count = folded.size() + 1; count-- > folded_last_sum && !made;) {
+          try {
+            create(dnnl::convolution_forward(), dnnl::algorithm::convolution_winograd, attr_of(folded, count));
+            made = true;
+            chain = folded;
+            taken = count;
+            compiled->weight_scale = fold;
+          } catch (const dnnl::error&) {
+            made = false;  // not with this chain, shape or ISA: a shorter chain, or the direct algorithm below
+          }
         }
       }
-      if (!made) create(dnnl::convolution_forward(), dnnl::algorithm::convolution_direct);
+      if (!made && options_.post_ops_after) {
+        // Tests: what a Winograd convolution would do, on the direct algorithm.
+        chain = folded;
+        taken = folded_last_sum;
+        compiled->weight_scale = fold;
+      }
+      if (!made) create(dnnl::convolution_forward(), dnnl::algorithm::convolution_direct, attr_of(chain, taken));
     }
     compiled->dst_layout = LayoutOfDesc(compiled->dst_desc);
     if (probe_only) return compiled;
     // ncnn keeps both kinds of weights as [out][in][kh][kw]: oneDNN's oihw.
     dnnl::stream stream(engine);
-    memory user_weights({weight_dims, dt::f32, tag::oihw}, engine, const_cast<float*>(weights_.weight.data()));
+    std::vector<float> scaled;
+    const float* weight_values = weights_.weight.data();
+    if (compiled->weight_scale != 1.f) {
+      scaled = weights_.weight;
+      for (float& w : scaled) w *= compiled->weight_scale;
+      weight_values = scaled.data();
+    }
+    memory user_weights({weight_dims, dt::f32, tag::oihw}, engine, const_cast<float*>(weight_values));
     compiled->weights = memory(wanted_weights, engine);
     dnnl::reorder(user_weights, compiled->weights).execute(stream, user_weights, compiled->weights);
     stream.wait();
     if (has_bias) {
       compiled->bias = memory(b_md, engine);
-      std::memcpy(compiled->bias.get_data_handle(), weights_.bias.data(), weights_.bias.size() * sizeof(float));
+      float* bias = static_cast<float*>(compiled->bias.get_data_handle());
+      for (size_t i = 0; i < weights_.bias.size(); ++i) bias[i] = weights_.bias[i] * compiled->weight_scale;
     }
-    for (const ncnn::LayerWeights* slopes : prelu_weights) {
-      const int n = static_cast<int>(slopes->weight.size());
-      memory m(memory::desc({1, n, 1, 1}, dt::f32, tag::nchw), engine);
-      std::memcpy(m.get_data_handle(), slopes->weight.data(), slopes->weight.size() * sizeof(float));
-      compiled->prelu_slopes.push_back(m);
+    for (size_t i = 0; i < taken; ++i) {
+      if (chain[i].kind != PostStep::Kind::kPRelu) continue;
+      compiled->prelu_post_op_index.push_back(static_cast<int>(i));
+      compiled->prelu_slopes.push_back(SlopesMemory(*chain[i].slopes, {}, engine));
+    }
+    for (size_t i = taken; i < chain.size(); ++i) {
+      const PostStep& step = chain[i];
+      Compiled::TailPass pass;
+      if (step.kind == PostStep::Kind::kEltwise) {
+        dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, step.algorithm, compiled->dst_desc,
+                                      step.alpha, step.beta);
+        pass.primitive = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, engine));
+      } else {
+        const int n = static_cast<int>(step.slopes->weight.size());
+        const memory::desc slopes_md({1, n == 1 ? 1 : compiled->out_c, 1, 1}, dt::f32, tag::any);
+        dnnl::prelu_forward::desc d(dnnl::prop_kind::forward_inference, compiled->dst_desc, slopes_md);
+        dnnl::prelu_forward::primitive_desc pd(d, engine);
+        pass.primitive = dnnl::prelu_forward(pd);
+        pass.slopes = SlopesMemory(*step.slopes, pd.weights_desc(), engine);
+      }
+      compiled->tail.push_back(std::move(pass));
     }
   } catch (const dnnl::error& e) {
     return InternalError(std::string("oneDNN could not build ") + layer_.type + ": " + e.what());
@@ -256,6 +375,13 @@ Result<Tensor> DnnlConvolution::Run(const OpInputs& run) const {
                    compiled.prelu_slopes[i]});
     }
     compiled.primitive.execute(stream, args);
+    for (const Compiled::TailPass& pass : compiled.tail) {
+      if (pass.slopes) {
+        pass.primitive.execute(stream, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_WEIGHTS, pass.slopes}, {DNNL_ARG_DST, dst}});
+      } else {
+        pass.primitive.execute(stream, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+      }
+    }
     if (!direct) dnnl::reorder(dst, user_dst).execute(stream, dst, user_dst);
     stream.wait();
     return out;

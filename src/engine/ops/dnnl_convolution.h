@@ -5,6 +5,14 @@
 // an Eltwise / BinaryOp residual sum) run as part of the primitive (post-ops),
 // so a convolution and what follows it are one pass over memory.
 //
+// Winograd (oneDNN 2.6, AVX-512) takes ReLU and sum post-ops but not a leaky
+// ReLU, a PReLU or a scaled sum, and its direct kernels are up to 2.3x slower
+// on the 3x3 convolutions of realesrgan-x4plus's dense blocks (measured on an
+// AMD EPYC). So a Winograd convolution takes the post-ops it can, a scale
+// before a sum is folded into its weights, and the activations and PReLUs it
+// cannot take run after it as in-place passes over its output (the "tail"):
+// one more pass over memory, far cheaper than the direct algorithm's extra work.
+//
 // Layouts: by default oneDNN chooses the source and destination layouts for
 // this CPU (tag::any): nChw8c on AVX2, nChw16c or channels-last on AVX-512. An
 // input in another layout is reordered to the chosen one; the output is
@@ -33,6 +41,8 @@ class DnnlConvolution : public DnnlOp {
   // Op: inputs[0] is the map; a fused residual sum adds the extra input.
   Result<Tensor> Run(const OpInputs& run) const override;
   bool Fuse(const ncnn::LayerSpec& next, const ncnn::LayerWeights& next_weights, int slot, Fusion* fusion) override;
+
+  struct PostStep;  // one post-op of the chain (activation, PReLU, scale, sum)
 
  private:
   struct Compiled;  // the primitive and packed weights for one input shape and layout

@@ -43,6 +43,10 @@ struct DnnlConvOptions {
   bool fuse = true;              // accept Fuse() of activations and residual sums...
   bool fuse_on_any_kernel = false;  // ...even where oneDNN would run its slow reference kernel for it (tests)
   bool winograd = false;         // ask for oneDNN's Winograd convolution where it has one (3x3, stride 1)
+  // Tests: the activations and PReLUs after the chain's last sum run as passes
+  // of their own after any convolution (as they do after a Winograd one), so
+  // that path runs on every CPU.
+  bool post_ops_after = false;
 };
 
 std::unique_ptr<DnnlOp> MakeDnnlOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
