@@ -32,4 +32,24 @@ Result<DeviceChoice> DeviceSelector::Select(int32_t requested_gpu_id) const {
                     "); send gpu_id -1 for CPU, or run the worker without --no-gpu-fallback");
 }
 
+Result<DeviceChoice> DeviceSelector::SelectNamed(const engine::Device& device) const {
+  DeviceChoice choice;
+  choice.device = device;
+  if (device.is_cpu()) return choice;
+  const int usable = engine::UsableDeviceCount(device.kind);
+  if (device.index < usable) return choice;
+  const std::string why = usable == 0 ? engine::DeviceUnavailableReason(device.kind)
+                                      : std::to_string(usable) + " such device(s) usable";
+  if (gpu_fallback_) {
+    static std::once_flag logged;
+    std::call_once(logged, [&] {
+      LogWarn("gpu_fallback").Field("requested", device.Name()).Field("runs_on", "cpu").Field("reason", why);
+    });
+    choice.device = engine::Device::Cpu();
+    choice.fell_back = true;
+    return choice;
+  }
+  return Status(StatusCode::kDeviceUnavailable, device.Name() + " is not available (" + why + ")");
+}
+
 }  // namespace tessera::worker
