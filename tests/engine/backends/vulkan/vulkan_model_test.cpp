@@ -44,8 +44,9 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
 }
 
 // conv(+ReLU) -> PReLU; conv -> Eltwise sum (coefficients) with the input's
-// copy; conv(+leaky ReLU) -> BinaryOp add; then a Pooling the backend declines
-// (its input goes to the CPU) and an Interp on the device again.
+// copy; a Split whose first reader is a Pooling the backend declines (the
+// shared blob goes to the CPU) and whose others are read on the device again:
+// conv(+leaky ReLU) -> BinaryOp add, then a per-channel BinaryOp mul.
 const char* kGraph =
     "7767517\n"
     "11 14\n"
@@ -56,9 +57,9 @@ const char* kGraph =
     "Convolution c2 1 1 b c 0=3 1=3 4=1 5=1 6=162\n"
     "Eltwise e 2 1 c x1 d 0=1 -23301=2,0.5,1.5\n"
     "Split s2 1 3 d d0 d1 d2\n"
-    "Convolution c3 1 1 d0 f 0=3 1=1 5=1 6=9 9=2 -23310=1,0.2\n"
-    "BinaryOp add 2 1 f d1 g 0=0\n"
-    "Pooling pool 1 1 d2 h 0=1 4=1\n"
+    "Pooling pool 1 1 d0 h 0=1 4=1\n"
+    "Convolution c3 1 1 d1 f 0=3 1=1 5=1 6=9 9=2 -23310=1,0.2\n"
+    "BinaryOp add 2 1 f d2 g 0=0\n"
     "BinaryOp mul 2 1 g h out 0=2\n";
 
 ncnn::Model FusableModel() {
@@ -78,7 +79,7 @@ ncnn::Model FusableModel() {
   model.weights[2] = {fill(162), fill(6)};
   model.weights[3] = {fill(6), {}};
   model.weights[4] = {fill(162), fill(3)};
-  model.weights[7] = {fill(9), fill(3)};
+  model.weights[8] = {fill(9), fill(3)};
   return model;
 }
 
