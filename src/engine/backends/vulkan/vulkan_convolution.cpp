@@ -82,7 +82,10 @@ class VulkanConvolution : public Op {
     if (!out.ok()) return out;
 
     ConvPush push;
-    push.total = static_cast<uint32_t>(CountOf(*out));
+    // conv2d.comp computes kConvChannelGroup output channels per invocation.
+    push.total = deconv_ ? static_cast<uint32_t>(CountOf(*out))
+                         : static_cast<uint32_t>(static_cast<uint64_t>(out->n) *
+                                                 ((out->c + kConvChannelGroup - 1) / kConvChannelGroup) * out_h * out_w);
     push.n = in.n, push.in_c = in.c, push.in_h = in.h, push.in_w = in.w;
     push.out_c = out->c, push.out_h = out_h, push.out_w = out_w;
     push.kw = k_.kw, push.kh = k_.kh, push.dw = k_.dw, push.dh = k_.dh, push.sw = k_.sw, push.sh = k_.sh;

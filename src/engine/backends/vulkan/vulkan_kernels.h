@@ -12,7 +12,7 @@ namespace tessera::engine::vulkan {
 
 // conv2d.comp and deconv2d.comp (shaders/conv_common.glsl).
 struct ConvPush {
-  uint32_t total = 0;
+  uint32_t total = 0;  // invocations
   int32_t n = 0, in_c = 0, in_h = 0, in_w = 0;
   int32_t out_c = 0, out_h = 0, out_w = 0;
   int32_t kw = 0, kh = 0, dw = 1, dh = 1, sw = 1, sh = 1;
@@ -25,6 +25,8 @@ struct ConvPush {
   int32_t other_vector = 0;
   float self_coeff = 1.f, other_coeff = 1.f;
 };
+// conv2d.comp's output channels per invocation (its kChannels).
+inline constexpr int kConvChannelGroup = 4;
 inline constexpr int kConvPostPReLU = 1;
 inline constexpr int kConvPostSum = 2;
 inline constexpr int kMaxConvPostOps = 2;

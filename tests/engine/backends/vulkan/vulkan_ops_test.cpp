@@ -119,6 +119,7 @@ TEST_F(VulkanOpsTest, ConvolutionsMatchTheReference) {
       {"3x3 dilation 2", 4, "1=3 2=2 4=2 5=1", 3, 3, 4, true},
       {"5x3 asymmetric pads", 3, "1=5 11=3 4=2 15=1 14=0 16=2 5=1", 5, 3, 4, true},
       {"4x4 stride 2 (Real-CUGAN's down-sampling)", 6, "1=4 3=2 5=1", 4, 4, 6, true},
+      {"pads wider than the kernel (border outputs see no input)", 3, "1=3 4=4 5=1", 3, 3, 9, true},
       {"ReLU", 4, "1=3 4=1 5=1 9=1", 3, 3, 5, true},
       {"leaky ReLU 0.1", 4, "1=3 4=1 5=1 9=2 -23310=1,0.1", 3, 3, 5, true},
       {"clip", 4, "1=3 4=1 5=1 9=3 -23310=2,-0.2,0.3", 3, 3, 5, true},

@@ -11,7 +11,7 @@ layout(std430, binding = 4) readonly buffer Slopes { float slopes[]; };  // a fu
 layout(std430, binding = 5) readonly buffer Other { float other[]; };    // a fused residual sum's other input
 
 layout(push_constant) uniform Push {
-  uint total;  // n * out_c * out_h * out_w
+  uint total;  // invocations: n * out_c * out_h * out_w for deconv2d, a quarter of the channels for conv2d
   int n, in_c, in_h, in_w;
   int out_c, out_h, out_w;
   int kw, kh, dw, dh, sw, sh;
