@@ -214,6 +214,7 @@ std::vector<DeviceInfo> ListDevices() {
       gpu.memory = gpu_set->backend->ProbeMemory();
       gpu.detail = gpu_set->backend->Fingerprint();
     }
+    gpu.detail += " heaps=" + vulkan::HeapsText(vulkan::Availability().system->devices[i]);
     if (!gpu.automatic) gpu.detail += " (a CPU implementation: used only when named)";
     devices.push_back(gpu);
   }

@@ -159,6 +159,15 @@ std::string DriverVersionText(const VulkanPhysicalDevice& device) {
          std::to_string(VK_API_VERSION_PATCH(v));
 }
 
+std::string HeapsText(const VulkanPhysicalDevice& device) {
+  std::string text;
+  for (const VulkanHeap& heap : device.heaps) {
+    if (!text.empty()) text += ",";
+    text += std::to_string(heap.size >> 20) + "MiB" + (heap.device_local ? "(local)" : "");
+  }
+  return text;
+}
+
 const char* ResultName(VkResult result) {
   switch (result) {
     case VK_SUCCESS: return "VK_SUCCESS";

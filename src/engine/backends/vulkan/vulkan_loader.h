@@ -128,6 +128,8 @@ bool ChosenAutomatically(VkPhysicalDeviceType type);
 // The driver version as its vendor writes it (NVIDIA's 10.8.8.6 bits, Intel's
 // on Windows not relevant here, else Vulkan's major.minor.patch).
 std::string DriverVersionText(const VulkanPhysicalDevice& device);
+// The memory heaps in MiB, device-local ones marked: "8192MiB(local),16384MiB".
+std::string HeapsText(const VulkanPhysicalDevice& device);
 // "VK_ERROR_OUT_OF_DEVICE_MEMORY", ...
 const char* ResultName(VkResult result);
 // A failed Vulkan call as a Status: kOutOfMemory for device or host memory

@@ -32,6 +32,7 @@ TEST(VulkanDeviceTest, DevicesAreListedWithTheirTypeAndMemory) {
     EXPECT_GT(d.memory.total_bytes, 0u);
     EXPECT_LE(d.memory.free_bytes, d.memory.total_bytes);
     EXPECT_NE(d.detail.find("driver="), std::string::npos) << d.detail;
+    EXPECT_NE(d.detail.find("heaps="), std::string::npos) << d.detail;
     const VkPhysicalDeviceType type = Availability().system->devices[index].type;
     EXPECT_NE(d.detail.find(std::string("type=") + DeviceTypeName(type)), std::string::npos) << d.detail;
     EXPECT_EQ(d.automatic, ChosenAutomatically(type));
