@@ -31,6 +31,11 @@ class DeviceSelector {
   int usable_gpu_count() const { return usable_gpu_count_; }
 
  private:
+  // The fallback policy for `device`, of which `usable` exist here; `what`
+  // names it in a refusal, `advice` follows.
+  Result<DeviceChoice> Choose(const engine::Device& device, int usable, const std::string& what,
+                              const std::string& advice) const;
+
   bool gpu_fallback_;
   int usable_gpu_count_ = 0;
 };
