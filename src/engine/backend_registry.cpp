@@ -2,6 +2,7 @@
 
 #include "engine/backends/onednn_backend.h"
 #include "engine/backends/reference_backend.h"
+#include "engine/gpu/held_memory.h"
 #include "util/byte_size.h"
 
 #ifdef TESSERA_HAVE_CUDA
@@ -88,16 +89,7 @@ int UsableDeviceCount(Device::Kind kind) {
   }
 }
 
-uint64_t DeviceBytesHeld(const Device& device) {
-#ifdef TESSERA_HAVE_CUDA
-  if (device.kind == Device::Kind::kCuda) return cuda::HeldDeviceBytes(device.index);
-#endif
-#ifdef TESSERA_HAVE_VULKAN
-  if (device.kind == Device::Kind::kVulkan) return vulkan::HeldDeviceBytes(device.index);
-#endif
-  (void)device;
-  return 0;
-}
+uint64_t DeviceBytesHeld(const Device& device) { return device.is_cpu() ? 0 : gpu::HeldBytes(device); }
 
 std::string DeviceUnavailableReason(Device::Kind kind) {
   if (UsableDeviceCount(kind) > 0) return "";

@@ -2,20 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <mutex>
 
 #include "engine/backends/vulkan/vulkan_memory.h"
+#include "engine/gpu/held_memory.h"
 #include "engine/ncnn/layer_table.h"
 
 namespace tessera::engine::vulkan {
 namespace {
-
-// Every backend's allocator, by device, for HeldDeviceBytes.
-std::mutex allocators_mutex;
-std::vector<std::pair<int, std::weak_ptr<gpu::CachingAllocator>>>& Allocators() {
-  static std::vector<std::pair<int, std::weak_ptr<gpu::CachingAllocator>>> allocators;
-  return allocators;
-}
 
 std::string Hex(uint32_t value) {
   char text[16];
@@ -24,25 +17,6 @@ std::string Hex(uint32_t value) {
 }
 
 }  // namespace
-
-uint64_t HeldDeviceBytes(int device_index) {
-  std::lock_guard lock(allocators_mutex);
-  uint64_t bytes = 0;
-  auto& all = Allocators();
-  for (auto it = all.begin(); it != all.end();) {
-    std::shared_ptr<gpu::CachingAllocator> allocator = it->second.lock();
-    if (!allocator) {
-      it = all.erase(it);
-      continue;
-    }
-    if (it->first == device_index) {
-      const gpu::AllocatorStats stats = allocator->stats();
-      bytes += stats.in_use_bytes + stats.cached_bytes;
-    }
-    ++it;
-  }
-  return bytes;
-}
 
 BufferSpan VulkanBuffer::span() const {
   BufferSpan span = SpanOf(block_);
@@ -80,8 +54,7 @@ VulkanBackend::VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanBackend
   allocator_options.budget_bytes = options.vram_budget_bytes;
   allocator_options.idle_release = options.pool_idle_release;
   allocator_ = gpu::CachingAllocator::Create(std::make_shared<VulkanDeviceMemory>(device_), allocator_options);
-  std::lock_guard lock(allocators_mutex);
-  Allocators().emplace_back(device_->index(), allocator_);
+  gpu::RegisterHeldMemory(Device::Vulkan(device_->index()), allocator_);
 }
 
 std::string VulkanBackend::Fingerprint() const {

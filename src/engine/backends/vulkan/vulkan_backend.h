@@ -96,9 +96,6 @@ BufferSpan SpanOf(const gpu::DeviceBlock& block);
 // The values a tensor holds (n x c x h x w, or n x w for a vector).
 uint64_t CountOf(const Tensor& t);
 
-// Bytes the Vulkan backends of this process hold on `device_index` (in use and cached).
-uint64_t HeldDeviceBytes(int device_index);
-
 // The op for one layer (vulkan_ops.cpp, vulkan_convolution.cpp); null when the
 // backend does not run it (the executor then runs it on the CPU backend).
 std::unique_ptr<Op> MakeConvolutionOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,

@@ -45,6 +45,22 @@ TEST(VulkanUpscaleCommandTest, ANamedVulkanDeviceRunsTheModel) {
   std::filesystem::remove(out);
 }
 
+// Without a driver the named device falls back to the CPU, saying why.
+TEST(VulkanUpscaleCommandTest, WithoutADriverTheCpuRunsTheImage) {
+  const std::string out = (std::filesystem::temp_directory_path() / "tessera_vulkan_cli_fallback.png").string();
+  setenv("VK_ICD_FILENAMES", "/nonexistent", 1);
+  setenv("VK_DRIVER_FILES", "/nonexistent", 1);
+  const tessera::test::RunResult run = tessera::test::RunTessera(
+      {"upscale", "-i", kData + "inputs/gradient.png", "-o", out, "-n", "realesr-animevideov3-x2", "--device", "vulkan:0"});
+  unsetenv("VK_ICD_FILENAMES");
+  unsetenv("VK_DRIVER_FILES");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("event=gpu_fallback requested=vulkan:0 runs_on=cpu"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("no driver"), std::string::npos) << run.output;
+  EXPECT_TRUE(std::filesystem::exists(out));
+  std::filesystem::remove(out);
+}
+
 TEST(VulkanUpscaleCommandTest, ConflictingFlagsAreRefused) {
   const std::string in = kData + "inputs/gradient.png";
   const std::string out = (std::filesystem::temp_directory_path() / "tessera_vulkan_cli_refused.png").string();

@@ -111,6 +111,21 @@ TEST(VulkanDeviceTest, RangesShareLargeBlocksAndABlockGoesBackWhenEmpty) {
   EXPECT_GT(info->total_bytes, 0u);
 }
 
+// What a lane's worker reports as its VRAM: the live backends' allocators.
+TEST(VulkanDeviceTest, BytesHeldCountTheLiveBackendsOfTheDevice) {
+  const Device device = test::TestDevice();
+  const uint64_t before = DeviceBytesHeld(device);
+  {
+    auto backend = VulkanBackend::Create(device.index, {});
+    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+    auto t = (*backend)->NewTensor(3, 1, 8, 64, 64);  // 128 KiB
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    EXPECT_GE(DeviceBytesHeld(device), before + (128u << 10));
+    EXPECT_EQ(DeviceBytesHeld(Device::Vulkan(device.index + 1)), 0u);
+  }
+  EXPECT_EQ(DeviceBytesHeld(device), before);
+}
+
 TEST(VulkanDeviceTest, Fp16IsRefusedOnVulkan) {
   BackendOptions fp16;
   fp16.precision = Precision::kFp16;
