@@ -3,11 +3,9 @@
 // flags that cannot go together are refused before any work.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
+#include "../../../support/golden_compare.h"
 #include "../../../support/run_program.h"
 #include "../../../support/test_images.h"
 #include "vulkan_test_device.h"
@@ -16,11 +14,6 @@ namespace tessera::engine::vulkan {
 namespace {
 
 const std::string kData = std::string(TESSERA_SOURCE_DIR) + "/tests/data/";
-
-std::vector<uint8_t> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 TEST(VulkanUpscaleCommandTest, ANamedVulkanDeviceRunsTheModel) {
   const std::string device = test::TestDevice().Name();
@@ -32,16 +25,13 @@ TEST(VulkanUpscaleCommandTest, ANamedVulkanDeviceRunsTheModel) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("device=" + device), std::string::npos) << run.output;
   EXPECT_EQ(run.output.find("gpu_fallback"), std::string::npos) << run.output;
-  const tessera::test::DecodedPixels ours = tessera::test::DecodePixels(ReadFile(out));
+  const tessera::test::DecodedPixels ours = tessera::test::DecodePixels(tessera::test::ReadFileBytes(out));
   const tessera::test::DecodedPixels golden =
-      tessera::test::DecodePixels(ReadFile(kData + "goldens/realesr-animevideov3-x2/gradient.png"));
+      tessera::test::DecodePixels(tessera::test::ReadFileBytes(kData + "goldens/realesr-animevideov3-x2/gradient.png"));
   ASSERT_EQ(ours.width, golden.width);
   ASSERT_EQ(ours.height, golden.height);
   ASSERT_EQ(ours.data.size(), golden.data.size());
-  double sum = 0;
-  for (size_t i = 0; i < ours.data.size(); ++i) sum += std::pow(double(ours.data[i]) - golden.data[i], 2);
-  const double mse = sum / static_cast<double>(ours.data.size());
-  EXPECT_GE(mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse), 50.0);
+  EXPECT_GE(tessera::test::Psnr8(ours.data, golden.data), 50.0);
   std::filesystem::remove(out);
 }
 

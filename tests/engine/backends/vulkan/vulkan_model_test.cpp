@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "../../../support/golden_compare.h"
 #include "../../../support/test_images.h"
 #include "engine/backends/reference_backend.h"
 #include "engine/backends/vulkan/vulkan_backend.h"
@@ -104,21 +104,6 @@ TEST(VulkanGraphTest, FusedLayersAndTheCpuFallbackGiveTheReferenceValues) {
   EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+BinaryOp"), 1u);
 }
 
-std::vector<uint8_t> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-double Psnr(const imaging::PixelBuffer& a, const imaging::PixelBuffer& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.data.size(); ++i) {
-    const double d = double(a.data[i]) - b.data[i];
-    sum += d * d;
-  }
-  const double mse = sum / static_cast<double>(a.data.size());
-  return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
-}
-
 // The goldens of `model` through the Vulkan backend (those of `inputs` only,
 // when given: llvmpipe is slow); prints the worst PSNR.
 void ExpectGoldens(const std::string& model, const std::vector<std::string>& inputs = {}) {
@@ -144,8 +129,8 @@ void ExpectGoldens(const std::string& model, const std::vector<std::string>& inp
     if (e["model"] != model) continue;
     if (!inputs.empty() && std::find(inputs.begin(), inputs.end(), std::string(e["input"])) == inputs.end()) continue;
     ++goldens;
-    auto input = imaging::DecodeImage(ReadFile(kData + std::string(e["input"])), Deadline());
-    auto golden = imaging::DecodeImage(ReadFile(kData + std::string(e["golden"])), Deadline());
+    auto input = imaging::DecodeImage(tessera::test::ReadFileBytes(kData + std::string(e["input"])), Deadline());
+    auto golden = imaging::DecodeImage(tessera::test::ReadFileBytes(kData + std::string(e["golden"])), Deadline());
     ASSERT_TRUE(input.ok() && golden.ok()) << e["input"];
     auto out = (*upscaler)->Run(*input, Deadline(), nullptr);
     ASSERT_TRUE(out.ok()) << model << ": " << out.status().ToString();
@@ -154,7 +139,7 @@ void ExpectGoldens(const std::string& model, const std::vector<std::string>& inp
     ASSERT_EQ(ours->width, theirs->width) << e["golden"];
     ASSERT_EQ(ours->height, theirs->height) << e["golden"];
     ASSERT_EQ(ours->bands, theirs->bands) << e["golden"];
-    const double psnr = Psnr(*ours, *theirs);
+    const double psnr = tessera::test::Psnr8(ours->data, theirs->data);
     EXPECT_GE(psnr, 50.0) << e["golden"];
     worst = std::min(worst, psnr);
   }
