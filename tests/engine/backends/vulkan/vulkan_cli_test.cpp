@@ -1,5 +1,6 @@
 // `tessera upscale --device vulkan:N` as a user runs it: the image is upscaled
 // on the named Vulkan device (llvmpipe here) and matches the oracle's golden;
+// without a driver, or out of device memory on every retry, the CPU runs it;
 // flags that cannot go together are refused before any work.
 #include <gtest/gtest.h>
 
@@ -49,6 +50,29 @@ TEST(VulkanUpscaleCommandTest, WithoutADriverTheCpuRunsTheImage) {
   EXPECT_NE(run.output.find("no driver"), std::string::npos) << run.output;
   EXPECT_TRUE(std::filesystem::exists(out));
   std::filesystem::remove(out);
+}
+
+// Seed 002's last step on Vulkan: a --vram-budget no tile fits in is an
+// out-of-memory on every retry, and the image is rerun on the CPU with the CPU
+// run's bytes.
+TEST(VulkanUpscaleCommandTest, AnOutOfMemoryOnEveryRetryRerunsTheImageOnTheCpu) {
+  const auto temp = std::filesystem::temp_directory_path();
+  const std::string on_vulkan = (temp / "tessera_vulkan_cli_oom.png").string();
+  const std::string on_cpu = (temp / "tessera_vulkan_cli_oom_cpu.png").string();
+  const std::string in = kData + "inputs/dark.png";
+  const tessera::test::RunResult run =
+      tessera::test::RunTessera({"upscale", "-i", in, "-o", on_vulkan, "-n", "realesr-animevideov3-x2", "-t", "32",
+                                 "--device", test::TestDevice().Name(), "--vram-budget", "64KiB"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("event=oom_retry retry=3/3"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("event=gpu_oom_fallback device=" + test::TestDevice().Name()), std::string::npos)
+      << run.output;
+  const tessera::test::RunResult cpu = tessera::test::RunTessera(
+      {"upscale", "-i", in, "-o", on_cpu, "-n", "realesr-animevideov3-x2", "-t", "32", "--device", "cpu"});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+  EXPECT_EQ(tessera::test::ReadFileBytes(on_vulkan), tessera::test::ReadFileBytes(on_cpu));
+  std::filesystem::remove(on_vulkan);
+  std::filesystem::remove(on_cpu);
 }
 
 TEST(VulkanUpscaleCommandTest, ConflictingFlagsAreRefused) {
