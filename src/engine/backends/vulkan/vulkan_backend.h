@@ -17,7 +17,10 @@
 //
 // Memory goes through the engine's caching allocator (engine/gpu/) over a
 // sub-allocator of large VkDeviceMemory blocks (vulkan_memory.h), bounded by
-// --vram-budget; an exhausted device or budget is kOutOfMemory.
+// --vram-budget; an exhausted device or budget is kOutOfMemory. Every block
+// is allocated for "stream" 0, whatever the thread: work is synchronous
+// (vulkan_device.h), so a freed block's last use has finished and any thread
+// may reuse it at once.
 #pragma once
 
 #include <chrono>
