@@ -144,7 +144,9 @@ Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& optio
     if (!backend.ok()) return backend.status();
     BackendSet set;
     set.backend = std::move(backend).value();
-    set.fallback = CpuBackends(options).backend;  // the layers the GPU declines (bicubic Interp)
+    // The layer the GPU declines (bicubic Interp) on the reference kernels:
+    // oneDNN declines it too, and the executor takes one fallback.
+    set.fallback = std::make_shared<ReferenceBackend>();
     return set;
   }
 #endif

@@ -3,14 +3,14 @@
 //
 // "cpu" is oneDNN where it starts (else the reference kernels), with the
 // reference kernels as the fallback for the layers oneDNN declines. "cuda:N" is
-// the CUDA backend in builds with TESSERA_CUDA (docs/gpu.md), with the CPU's
-// backend as the fallback for the layers it declines; kDeviceUnavailable with
-// the reason where this machine has no usable NVIDIA GPU. "vulkan:N" is the
-// Vulkan backend in builds with TESSERA_VULKAN (docs/vulkan.md), the N-th
-// device the Vulkan loader reports, with the reference kernels as the fallback
-// for the layers it declines (they run every layer type; oneDNN declines
-// bicubic Interp); kDeviceUnavailable with the reason where there is no
-// loader, driver or such device.
+// the CUDA backend in builds with TESSERA_CUDA (docs/gpu.md); kDeviceUnavailable
+// with the reason where this machine has no usable NVIDIA GPU. "vulkan:N" is
+// the Vulkan backend in builds with TESSERA_VULKAN (docs/vulkan.md), the N-th
+// device the Vulkan loader reports; kDeviceUnavailable with the reason where
+// there is no loader, driver or such device. A GPU backend's fallback, for the
+// layers it declines, is the reference kernels: they run every layer type,
+// where oneDNN declines bicubic Interp (realesr-animevideov3-x2's last layer),
+// and the executor takes one fallback.
 //
 // Devices chosen automatically are real GPUs only: a CPU-type Vulkan device
 // (Mesa's llvmpipe) runs only when named explicitly (`--device vulkan:N`);
