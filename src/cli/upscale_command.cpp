@@ -172,7 +172,7 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-t,--tile-size", flags->tile, "Tile edge in pixels; 0 = automatic (200)")->capture_default_str();
   cmd->add_option("-g,--gpu-id", flags->gpu,
-                  "GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line saying why "
+                  "CUDA GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line saying why "
                   "(`tessera devices` lists the usable ones)")
       ->capture_default_str();
   cmd->add_option("--device", flags->device,
