@@ -21,8 +21,8 @@ void AddDevicesCommand(CLI::App& app, CommandRunner* runner) {
         std::printf("%-10s %-10s %12s %12s  %s\n", d.device.Name().c_str(), d.backend.c_str(),
                     mib(d.memory.free_bytes).c_str(), mib(d.memory.total_bytes).c_str(), d.detail.c_str());
       }
-      for (const auto& [kind, name] : {std::pair{engine::Device::Kind::kCuda, "cuda"},
-                                       std::pair{engine::Device::Kind::kVulkan, "vulkan"}}) {
+      for (const auto& [kind, name] :
+           {std::pair{engine::Device::Kind::kCuda, "cuda"}, std::pair{engine::Device::Kind::kVulkan, "vulkan"}}) {
         if (engine::UsableDeviceCount(kind) == 0) {
           std::printf("(no %s devices: %s)\n", name, engine::DeviceUnavailableReason(kind).c_str());
         }

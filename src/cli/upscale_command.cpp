@@ -85,11 +85,14 @@ int RunUpscale(const UpscaleFlags& f) {
     if (!device.ok()) return fail("--device: " + device.status().message());
     if (device->kind == engine::Device::Kind::kVulkan) {
       // -g numbers CUDA devices (the protocol's gpu_id); a Vulkan device is named only.
-      if (f.gpu != -1) return fail("-g " + std::to_string(f.gpu) + " numbers CUDA devices; --device " + f.device + " names a Vulkan one: give one of them");
+      if (f.gpu != -1)
+        return fail("-g " + std::to_string(f.gpu) + " numbers CUDA devices; --device " + f.device +
+                    " names a Vulkan one: give one of them");
       o.device = *device;
     } else {
       const int gpu_id = device->is_cpu() ? -1 : device->index;
-      if (f.gpu != -1 && f.gpu != gpu_id) return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
+      if (f.gpu != -1 && f.gpu != gpu_id)
+        return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
       spec.gpu_id = gpu_id;
     }
   }

@@ -155,7 +155,8 @@ Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& optio
     vulkan::VulkanBackendOptions vulkan_options;
     vulkan_options.vram_budget_bytes = options.vram_budget_bytes;
     vulkan_options.pool_idle_release = options.pool_idle_release;
-    Result<std::shared_ptr<vulkan::VulkanBackend>> backend = vulkan::VulkanBackend::Create(device.index, vulkan_options);
+    Result<std::shared_ptr<vulkan::VulkanBackend>> backend =
+        vulkan::VulkanBackend::Create(device.index, vulkan_options);
     if (!backend.ok()) {
       return Status(backend.status().code(), device.Name() + " is not available: " + backend.status().message());
     }

@@ -60,9 +60,9 @@ VulkanBackend::VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanBackend
 std::string VulkanBackend::Fingerprint() const {
   const VulkanPhysicalDevice& d = device_->physical();
   return "device=" + d.name + " type=" + DeviceTypeName(d.type) + " vendor=" + Hex(d.vendor_id) +
-         " id=" + Hex(d.device_id) + " driver=" + DriverVersionText(d) + " api=" +
-         std::to_string(VK_API_VERSION_MAJOR(d.api_version)) + "." + std::to_string(VK_API_VERSION_MINOR(d.api_version)) +
-         " precision=fp32";
+         " id=" + Hex(d.device_id) + " driver=" + DriverVersionText(d) +
+         " api=" + std::to_string(VK_API_VERSION_MAJOR(d.api_version)) + "." +
+         std::to_string(VK_API_VERSION_MINOR(d.api_version)) + " precision=fp32";
 }
 
 std::unique_ptr<Op> VulkanBackend::MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) {

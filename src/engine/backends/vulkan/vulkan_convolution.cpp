@@ -83,16 +83,18 @@ class VulkanConvolution : public Op {
 
     ConvPush push;
     // conv2d.comp computes kConvChannelGroup output channels per invocation.
-    push.total = deconv_ ? static_cast<uint32_t>(CountOf(*out))
-                         : static_cast<uint32_t>(static_cast<uint64_t>(out->n) *
-                                                 ((out->c + kConvChannelGroup - 1) / kConvChannelGroup) * out_h * out_w);
+    push.total = deconv_
+                     ? static_cast<uint32_t>(CountOf(*out))
+                     : static_cast<uint32_t>(static_cast<uint64_t>(out->n) *
+                                             ((out->c + kConvChannelGroup - 1) / kConvChannelGroup) * out_h * out_w);
     push.n = in.n, push.in_c = in.c, push.in_h = in.h, push.in_w = in.w;
     push.out_c = out->c, push.out_h = out_h, push.out_w = out_w;
     push.kw = k_.kw, push.kh = k_.kh, push.dw = k_.dw, push.dh = k_.dh, push.sw = k_.sw, push.sh = k_.sh;
     push.pad_left = k_.pad_left, push.pad_top = k_.pad_top;
     push.has_bias = bias_ ? 1 : 0;
     push.activation = k_.activation_type;
-    push.act_a = k_.activation_params.size() > 0 ? k_.activation_params[0] : (k_.activation_type == 3 ? -INFINITY : 0.f);
+    push.act_a =
+        k_.activation_params.size() > 0 ? k_.activation_params[0] : (k_.activation_type == 3 ? -INFINITY : 0.f);
     push.act_b = k_.activation_params.size() > 1 ? k_.activation_params[1] : INFINITY;
     push.post0 = post_[0], push.post1 = post_[1];
     push.slope_count = slopes_ != nullptr ? static_cast<int32_t>(slopes_->size()) : 0;
@@ -109,9 +111,12 @@ class VulkanConvolution : public Op {
       }
       push.other_vector = vector ? 1 : 0;
     }
-    const std::array<BufferSpan, 6> buffers{in_span,       SpanOf(weights_block_),
-                                            bias_ ? SpanOf(bias_) : backend_.Unused(), SpanOf(*out),
-                                            slopes_block_ ? SpanOf(slopes_block_) : backend_.Unused(), other};
+    const std::array<BufferSpan, 6> buffers{in_span,
+                                            SpanOf(weights_block_),
+                                            bias_ ? SpanOf(bias_) : backend_.Unused(),
+                                            SpanOf(*out),
+                                            slopes_block_ ? SpanOf(slopes_block_) : backend_.Unused(),
+                                            other};
     const ShaderId shader = deconv_ ? ShaderId::kDeconv2d : ShaderId::kConv2d;
     s = backend_.gpu().Run(
         [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), push.total); });
@@ -174,7 +179,8 @@ std::unique_ptr<Op> MakeConvolutionOp(const VulkanBackend& backend, const ncnn::
   const size_t per_input = static_cast<size_t>(k.num_output) * k.kw * k.kh;
   if (weights.weight.empty() || weights.weight.size() % per_input != 0) return nullptr;
   if (k.bias && weights.bias.size() != static_cast<size_t>(k.num_output)) return nullptr;
-  return std::make_unique<VulkanConvolution>(backend, layer, weights, static_cast<int>(weights.weight.size() / per_input));
+  return std::make_unique<VulkanConvolution>(backend, layer, weights,
+                                             static_cast<int>(weights.weight.size() / per_input));
 }
 
 }  // namespace tessera::engine::vulkan

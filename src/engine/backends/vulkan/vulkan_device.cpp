@@ -10,10 +10,10 @@
 namespace tessera::engine::vulkan {
 namespace {
 
-constexpr uint32_t kGroupSize = 64;      // every shader's local_size_x
-constexpr uint32_t kMaxGroups = 65535;   // per dimension: the least every device allows
-constexpr uint32_t kSetsPerRun = 512;    // descriptor sets one Run may allocate
-constexpr uint32_t kMaxBindings = 6;     // the most any shader binds
+constexpr uint32_t kGroupSize = 64;     // every shader's local_size_x
+constexpr uint32_t kMaxGroups = 65535;  // per dimension: the least every device allows
+constexpr uint32_t kSetsPerRun = 512;   // descriptor sets one Run may allocate
+constexpr uint32_t kMaxBindings = 6;    // the most any shader binds
 constexpr uint64_t kMinStagingBytes = 4ull << 20;
 constexpr VkBufferUsageFlags kBufferUsage =
     VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
@@ -34,8 +34,8 @@ void FullBarrier(const VulkanFunctions& fn, VkCommandBuffer commands) {
   barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
                           VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
   fn.vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
-                          VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, nullptr, 0,
-                          nullptr);
+                          VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, nullptr,
+                          0, nullptr);
 }
 
 }  // namespace
@@ -321,7 +321,8 @@ Result<const VulkanDevice::Pipeline*> VulkanDevice::PipelineFor(ShaderId id) {
   pipeline_info.stage.module = module;
   pipeline_info.stage.pName = "main";
   pipeline_info.layout = p.layout;
-  s = VulkanStatus(fn_.vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &pipeline_info, nullptr, &p.pipeline), what);
+  s = VulkanStatus(fn_.vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &pipeline_info, nullptr, &p.pipeline),
+                   what);
   fn_.vkDestroyShaderModule(device_, module, nullptr);
   if (!s.ok()) {
     p.pipeline = VK_NULL_HANDLE;
@@ -388,7 +389,9 @@ Status VulkanDevice::EnsureStaging(uint64_t bytes) {
   allocate.memoryTypeIndex = static_cast<uint32_t>(staging_memory_type_);
   s = VulkanStatus(fn_.vkAllocateMemory(device_, &allocate, nullptr, &staging_.memory), "staging memory");
   if (s.ok()) s = VulkanStatus(fn_.vkBindBufferMemory(device_, staging_.buffer, staging_.memory, 0), "staging memory");
-  if (s.ok()) s = VulkanStatus(fn_.vkMapMemory(device_, staging_.memory, 0, VK_WHOLE_SIZE, 0, &staging_mapped_), "mapping staging");
+  if (s.ok())
+    s = VulkanStatus(fn_.vkMapMemory(device_, staging_.memory, 0, VK_WHOLE_SIZE, 0, &staging_mapped_),
+                     "mapping staging");
   if (!s.ok()) {
     if (staging_.memory != VK_NULL_HANDLE) fn_.vkFreeMemory(device_, staging_.memory, nullptr);
     fn_.vkDestroyBuffer(device_, staging_.buffer, nullptr);

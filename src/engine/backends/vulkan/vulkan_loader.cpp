@@ -33,7 +33,8 @@ VulkanPhysicalDevice Describe(const VulkanSystem& system, VkPhysicalDevice handl
   VkPhysicalDeviceMemoryProperties memory{};
   fn.vkGetPhysicalDeviceMemoryProperties(handle, &memory);
   for (uint32_t i = 0; i < memory.memoryHeapCount; ++i) {
-    d.heaps.push_back({memory.memoryHeaps[i].size, (memory.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0});
+    d.heaps.push_back(
+        {memory.memoryHeaps[i].size, (memory.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0});
   }
   d.memory_budget = fn.vkGetPhysicalDeviceMemoryProperties2 != nullptr && d.api_version >= VK_API_VERSION_1_1 &&
                     system.instance_api_version >= VK_API_VERSION_1_1 &&
@@ -81,7 +82,8 @@ VulkanAvailability Open() {
   // Vulkan 1.1 where the loader has it (memory budgets are queried through it);
   // nothing the backend does needs more.
   uint32_t loader_version = VK_API_VERSION_1_0;
-  if (instance_version != nullptr && instance_version(&loader_version) != VK_SUCCESS) loader_version = VK_API_VERSION_1_0;
+  if (instance_version != nullptr && instance_version(&loader_version) != VK_SUCCESS)
+    loader_version = VK_API_VERSION_1_0;
   system->instance_api_version = loader_version >= VK_API_VERSION_1_1 ? VK_API_VERSION_1_1 : VK_API_VERSION_1_0;
   VkApplicationInfo app{};
   app.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO;
@@ -100,8 +102,8 @@ VulkanAvailability Open() {
     return out;
   }
   std::string missing;
-#define TESSERA_VULKAN_LOAD(name)                                                                        \
-  fn.name = reinterpret_cast<PFN_##name>(fn.vkGetInstanceProcAddr(system->instance, #name));           \
+#define TESSERA_VULKAN_LOAD(name)                                                            \
+  fn.name = reinterpret_cast<PFN_##name>(fn.vkGetInstanceProcAddr(system->instance, #name)); \
   if (fn.name == nullptr && missing.empty()) missing = #name;
   TESSERA_VULKAN_INSTANCE_FUNCTIONS(TESSERA_VULKAN_LOAD)
 #undef TESSERA_VULKAN_LOAD
@@ -116,7 +118,8 @@ VulkanAvailability Open() {
   uint32_t count = 0;
   VkResult listed = fn.vkEnumeratePhysicalDevices(system->instance, &count, nullptr);
   std::vector<VkPhysicalDevice> handles(count);
-  if (listed == VK_SUCCESS && count > 0) listed = fn.vkEnumeratePhysicalDevices(system->instance, &count, handles.data());
+  if (listed == VK_SUCCESS && count > 0)
+    listed = fn.vkEnumeratePhysicalDevices(system->instance, &count, handles.data());
   if (listed != VK_SUCCESS && listed != VK_INCOMPLETE) {
     out.reason = std::string("vkEnumeratePhysicalDevices failed: ") + ResultName(listed);
     return out;
@@ -196,14 +199,11 @@ Status VulkanStatus(VkResult result, const std::string& what) {
   const std::string text = what + ": " + ResultName(result);
   switch (result) {
     case VK_ERROR_OUT_OF_DEVICE_MEMORY:
-    case VK_ERROR_OUT_OF_HOST_MEMORY:
-      return Status(StatusCode::kOutOfMemory, text);
+    case VK_ERROR_OUT_OF_HOST_MEMORY: return Status(StatusCode::kOutOfMemory, text);
     case VK_ERROR_DEVICE_LOST:
     case VK_ERROR_INITIALIZATION_FAILED:
-    case VK_ERROR_INCOMPATIBLE_DRIVER:
-      return Status(StatusCode::kDeviceUnavailable, text);
-    default:
-      return InternalError(text);
+    case VK_ERROR_INCOMPATIBLE_DRIVER: return Status(StatusCode::kDeviceUnavailable, text);
+    default: return InternalError(text);
   }
 }
 

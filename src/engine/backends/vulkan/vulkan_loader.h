@@ -26,54 +26,54 @@ namespace tessera::engine::vulkan {
 // Every Vulkan function the backend uses, by name. All are looked up through
 // vkGetInstanceProcAddr on our instance (device functions then go through the
 // loader's dispatch, which is correct for any device of the instance).
-#define TESSERA_VULKAN_INSTANCE_FUNCTIONS(X)                                                          \
-  X(vkDestroyInstance)                                                                               \
-  X(vkEnumeratePhysicalDevices)                                                                      \
-  X(vkGetPhysicalDeviceProperties)                                                                   \
-  X(vkGetPhysicalDeviceMemoryProperties)                                                             \
-  X(vkGetPhysicalDeviceQueueFamilyProperties)                                                        \
-  X(vkEnumerateDeviceExtensionProperties)                                                            \
-  X(vkCreateDevice)                                                                                  \
-  X(vkDestroyDevice)                                                                                 \
-  X(vkGetDeviceQueue)                                                                                \
-  X(vkCreateBuffer)                                                                                  \
-  X(vkDestroyBuffer)                                                                                 \
-  X(vkGetBufferMemoryRequirements)                                                                   \
-  X(vkAllocateMemory)                                                                                \
-  X(vkFreeMemory)                                                                                    \
-  X(vkBindBufferMemory)                                                                              \
-  X(vkMapMemory)                                                                                     \
-  X(vkUnmapMemory)                                                                                   \
-  X(vkCreateShaderModule)                                                                            \
-  X(vkDestroyShaderModule)                                                                           \
-  X(vkCreateDescriptorSetLayout)                                                                     \
-  X(vkDestroyDescriptorSetLayout)                                                                    \
-  X(vkCreatePipelineLayout)                                                                          \
-  X(vkDestroyPipelineLayout)                                                                         \
-  X(vkCreateComputePipelines)                                                                        \
-  X(vkDestroyPipeline)                                                                               \
-  X(vkCreateDescriptorPool)                                                                          \
-  X(vkDestroyDescriptorPool)                                                                         \
-  X(vkResetDescriptorPool)                                                                           \
-  X(vkAllocateDescriptorSets)                                                                        \
-  X(vkUpdateDescriptorSets)                                                                          \
-  X(vkCreateCommandPool)                                                                             \
-  X(vkDestroyCommandPool)                                                                            \
-  X(vkAllocateCommandBuffers)                                                                        \
-  X(vkResetCommandBuffer)                                                                            \
-  X(vkBeginCommandBuffer)                                                                            \
-  X(vkEndCommandBuffer)                                                                              \
-  X(vkCmdBindPipeline)                                                                               \
-  X(vkCmdBindDescriptorSets)                                                                         \
-  X(vkCmdPushConstants)                                                                              \
-  X(vkCmdDispatch)                                                                                   \
-  X(vkCmdPipelineBarrier)                                                                            \
-  X(vkCmdCopyBuffer)                                                                                 \
-  X(vkCreateFence)                                                                                   \
-  X(vkDestroyFence)                                                                                  \
-  X(vkWaitForFences)                                                                                 \
-  X(vkResetFences)                                                                                   \
-  X(vkQueueSubmit)                                                                                   \
+#define TESSERA_VULKAN_INSTANCE_FUNCTIONS(X)  \
+  X(vkDestroyInstance)                        \
+  X(vkEnumeratePhysicalDevices)               \
+  X(vkGetPhysicalDeviceProperties)            \
+  X(vkGetPhysicalDeviceMemoryProperties)      \
+  X(vkGetPhysicalDeviceQueueFamilyProperties) \
+  X(vkEnumerateDeviceExtensionProperties)     \
+  X(vkCreateDevice)                           \
+  X(vkDestroyDevice)                          \
+  X(vkGetDeviceQueue)                         \
+  X(vkCreateBuffer)                           \
+  X(vkDestroyBuffer)                          \
+  X(vkGetBufferMemoryRequirements)            \
+  X(vkAllocateMemory)                         \
+  X(vkFreeMemory)                             \
+  X(vkBindBufferMemory)                       \
+  X(vkMapMemory)                              \
+  X(vkUnmapMemory)                            \
+  X(vkCreateShaderModule)                     \
+  X(vkDestroyShaderModule)                    \
+  X(vkCreateDescriptorSetLayout)              \
+  X(vkDestroyDescriptorSetLayout)             \
+  X(vkCreatePipelineLayout)                   \
+  X(vkDestroyPipelineLayout)                  \
+  X(vkCreateComputePipelines)                 \
+  X(vkDestroyPipeline)                        \
+  X(vkCreateDescriptorPool)                   \
+  X(vkDestroyDescriptorPool)                  \
+  X(vkResetDescriptorPool)                    \
+  X(vkAllocateDescriptorSets)                 \
+  X(vkUpdateDescriptorSets)                   \
+  X(vkCreateCommandPool)                      \
+  X(vkDestroyCommandPool)                     \
+  X(vkAllocateCommandBuffers)                 \
+  X(vkResetCommandBuffer)                     \
+  X(vkBeginCommandBuffer)                     \
+  X(vkEndCommandBuffer)                       \
+  X(vkCmdBindPipeline)                        \
+  X(vkCmdBindDescriptorSets)                  \
+  X(vkCmdPushConstants)                       \
+  X(vkCmdDispatch)                            \
+  X(vkCmdPipelineBarrier)                     \
+  X(vkCmdCopyBuffer)                          \
+  X(vkCreateFence)                            \
+  X(vkDestroyFence)                           \
+  X(vkWaitForFences)                          \
+  X(vkResetFences)                            \
+  X(vkQueueSubmit)                            \
   X(vkDeviceWaitIdle)
 
 struct VulkanFunctions {
@@ -99,7 +99,7 @@ struct VulkanPhysicalDevice {
   uint32_t driver_version = 0;  // the vendor's encoding
   uint32_t api_version = 0;
   std::vector<VulkanHeap> heaps;
-  bool memory_budget = false;   // VK_EXT_memory_budget (and Vulkan 1.1 to query it)
+  bool memory_budget = false;     // VK_EXT_memory_budget (and Vulkan 1.1 to query it)
   int compute_queue_family = -1;  // -1: none (such a device is listed, never used)
 };
 

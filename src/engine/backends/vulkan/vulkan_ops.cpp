@@ -24,7 +24,8 @@ uint32_t Plane(const Tensor& t) { return t.dims == 3 ? static_cast<uint32_t>(t.h
 
 template <typename Push>
 Status Dispatch(const VulkanBackend& backend, ShaderId shader, std::span<const BufferSpan> buffers, const Push& push) {
-  return backend.gpu().Run([&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), push.total); });
+  return backend.gpu().Run(
+      [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), push.total); });
 }
 
 class VulkanLayerOp : public Op {
@@ -293,8 +294,7 @@ std::unique_ptr<Op> MakeLayerOp(const VulkanBackend& backend, const ncnn::LayerS
     case ncnn::LayerKind::kBinaryOp:
     case ncnn::LayerKind::kConcat:
     case ncnn::LayerKind::kCrop:
-    case ncnn::LayerKind::kPixelShuffle:
-      return std::make_unique<VulkanLayerOp>(backend, layer, weights);
+    case ncnn::LayerKind::kPixelShuffle: return std::make_unique<VulkanLayerOp>(backend, layer, weights);
     case ncnn::LayerKind::kInterp: {
       // Bicubic stays on the CPU backend (as with oneDNN and CUDA).
       const int type = ncnn::InterpParams::Read(layer.params).resize_type;

@@ -20,9 +20,9 @@ TEST(VulkanUpscaleCommandTest, ANamedVulkanDeviceRunsTheModel) {
   const std::string device = test::TestDevice().Name();
   const std::string out = (std::filesystem::temp_directory_path() / "tessera_vulkan_cli_test.png").string();
   std::filesystem::remove(out);
-  const tessera::test::RunResult run = tessera::test::RunTessera(
-      {"upscale", "-i", kData + "inputs/gradient.png", "-o", out, "-n", "realesr-animevideov3-x2", "-t", "32",
-       "--device", device});
+  const tessera::test::RunResult run =
+      tessera::test::RunTessera({"upscale", "-i", kData + "inputs/gradient.png", "-o", out, "-n",
+                                 "realesr-animevideov3-x2", "-t", "32", "--device", device});
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("device=" + device), std::string::npos) << run.output;
   EXPECT_EQ(run.output.find("gpu_fallback"), std::string::npos) << run.output;
@@ -41,8 +41,9 @@ TEST(VulkanUpscaleCommandTest, WithoutADriverTheCpuRunsTheImage) {
   const std::string out = (std::filesystem::temp_directory_path() / "tessera_vulkan_cli_fallback.png").string();
   setenv("VK_ICD_FILENAMES", "/nonexistent", 1);
   setenv("VK_DRIVER_FILES", "/nonexistent", 1);
-  const tessera::test::RunResult run = tessera::test::RunTessera(
-      {"upscale", "-i", kData + "inputs/gradient.png", "-o", out, "-n", "realesr-animevideov3-x2", "--device", "vulkan:0"});
+  const tessera::test::RunResult run =
+      tessera::test::RunTessera({"upscale", "-i", kData + "inputs/gradient.png", "-o", out, "-n",
+                                 "realesr-animevideov3-x2", "--device", "vulkan:0"});
   unsetenv("VK_ICD_FILENAMES");
   unsetenv("VK_DRIVER_FILES");
   EXPECT_EQ(run.exit_code, 0) << run.output;

@@ -93,7 +93,7 @@ TEST(VulkanGraphTest, FusedLayersAndTheCpuFallbackGiveTheReferenceValues) {
   auto set = BackendsFor(test::TestDevice());
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   GraphExecutor executor(model, *set->backend, set->fallback.get());
-  EXPECT_EQ(executor.fused_layers(), 3);  // the PReLU, the Eltwise sum, the BinaryOp add
+  EXPECT_EQ(executor.fused_layers(), 3);         // the PReLU, the Eltwise sum, the BinaryOp add
   EXPECT_FALSE(executor.RunsWhollyOnBackend());  // the Pooling runs on the CPU
   RunStats stats;
   auto got = executor.Run(input, Deadline(), &stats);

@@ -129,8 +129,8 @@ TEST_F(VulkanOpsTest, ConvolutionsMatchTheReference) {
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(c.name);
     const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
-    const auto layer = Layer("Convolution", 1,
-                             "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
+    const auto layer =
+        Layer("Convolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
     ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
     EXPECT_LT(Compare(layer, w, {Random(c.in_c, 13, 11, seed + 2)}), 1e-5);
     ++seed;
@@ -148,8 +148,8 @@ TEST_F(VulkanOpsTest, DeconvolutionsMatchTheReference) {
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(c.name);
     const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
-    const auto layer = Layer("Deconvolution", 1,
-                             "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
+    const auto layer =
+        Layer("Deconvolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
     ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
     EXPECT_LT(Compare(layer, w, {Random(c.in_c, 9, 7, seed + 2)}), 1e-5);
     ++seed;
@@ -187,8 +187,7 @@ TEST_F(VulkanOpsTest, BinaryOpMatchesTheReferenceWithBroadcasts) {
 }
 
 TEST_F(VulkanOpsTest, ConcatMatchesTheReference) {
-  EXPECT_LT(Compare(Layer("Concat", 3, ""), {}, {Random(2, 6, 5, 16), Random(5, 6, 5, 17), Random(1, 6, 5, 18)}),
-            1e-9);
+  EXPECT_LT(Compare(Layer("Concat", 3, ""), {}, {Random(2, 6, 5, 16), Random(5, 6, 5, 17), Random(1, 6, 5, 18)}), 1e-9);
   EXPECT_LT(Compare(Layer("Concat", 2, ""), {}, {RandomVector(7, 19), RandomVector(4, 20)}), 1e-9);
 }
 
