@@ -34,6 +34,8 @@ TEST(WorkerVulkanTest, FiftyRequestsOnANamedVulkanDeviceKeepMemorySteady) {
     if (i == 10) rss_after_warmup = session.RssBytes();
   }
   const uint64_t rss_at_end = session.RssBytes();
+  // The log lines of a request follow its answer: read them once the worker has ended.
+  EXPECT_EQ(session.Finish(), 0);
   const std::vector<std::string> devices = session.LogValues("request", "device");
   ASSERT_EQ(devices.size(), 50u) << session.Stderr();
   for (const std::string& d : devices) EXPECT_EQ(d, device);
@@ -46,7 +48,6 @@ TEST(WorkerVulkanTest, FiftyRequestsOnANamedVulkanDeviceKeepMemorySteady) {
   EXPECT_LT(rss_at_end, rss_after_warmup + (16u << 20)) << rss_after_warmup << " B after warm-up, " << rss_at_end;
   EXPECT_EQ(session.LogValues("worker_ready", "device"), std::vector<std::string>{device});
   EXPECT_EQ(session.Stderr().find("event=gpu_fallback"), std::string::npos);
-  EXPECT_EQ(session.Finish(), 0);
 }
 
 }  // namespace
