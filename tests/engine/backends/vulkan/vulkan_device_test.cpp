@@ -2,11 +2,14 @@
 // and ListDevices), the rule that keeps a CPU-type device (llvmpipe) out of
 // automatic choices, free memory with and without VK_EXT_memory_budget (a fake
 // report: llvmpipe has no budget extension), the sub-allocator over large
-// VkDeviceMemory blocks, fp16 refused, and what happens where no driver is:
-// DEVICE_UNAVAILABLE with the reason, and `tessera devices` still works.
+// VkDeviceMemory blocks, fp16 refused, and what happens where no driver or no
+// loader is: DEVICE_UNAVAILABLE with the reason, and `tessera devices` still
+// works.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "../../../support/run_program.h"
@@ -169,6 +172,28 @@ TEST(VulkanWithoutDriverTest, TesseraDevicesStillWorks) {
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("\ncpu "), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("(no vulkan devices: the Vulkan loader found no driver"), std::string::npos) << run.output;
+}
+
+// No usable loader: an empty libvulkan.so.1 found first on the library path
+// (dlopen fails on it), as where the loader is missing or broken.
+TEST(VulkanWithoutLoaderTest, TesseraDevicesSaysWhyAndStillWorks) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "tessera_no_vulkan_loader";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "libvulkan.so.1").close();
+  const char* previous = std::getenv("LD_LIBRARY_PATH");
+  const std::string saved = previous != nullptr ? previous : "";
+  setenv("LD_LIBRARY_PATH", (dir.string() + (saved.empty() ? "" : ":" + saved)).c_str(), 1);
+  const tessera::test::RunResult run = tessera::test::RunTessera({"devices"});
+  if (previous != nullptr) {
+    setenv("LD_LIBRARY_PATH", saved.c_str(), 1);
+  } else {
+    unsetenv("LD_LIBRARY_PATH");
+  }
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("\ncpu "), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("(no vulkan devices: no Vulkan loader (libvulkan.so.1): "), std::string::npos)
+      << run.output;
 }
 
 TEST(VulkanDevicesCommandTest, ListsTheVulkanDevice) {
