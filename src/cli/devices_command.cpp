@@ -1,5 +1,5 @@
 // `tessera devices`: the devices this build and machine can run on, the backend
-// of each, and its memory.
+// of each, and its memory; for each kind of GPU with none, why.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -11,7 +11,8 @@ namespace tessera::cli {
 void AddDevicesCommand(CLI::App& app, CommandRunner* runner) {
   CLI::App* cmd = app.add_subcommand("devices",
                                      "List the devices (cpu, cuda:N, vulkan:N) this build can run on, with the backend "
-                                     "and memory of each");
+                                     "and memory of each. vulkan:N are in the order the Vulkan loader reports them; "
+                                     "a CPU-type Vulkan device (llvmpipe) is used only when named with --device");
   cmd->callback([runner] {
     *runner = [] {
       std::printf("%-10s %-10s %12s %12s  %s\n", "device", "backend", "free_mib", "total_mib", "detail");
@@ -20,8 +21,11 @@ void AddDevicesCommand(CLI::App& app, CommandRunner* runner) {
         std::printf("%-10s %-10s %12s %12s  %s\n", d.device.Name().c_str(), d.backend.c_str(),
                     mib(d.memory.free_bytes).c_str(), mib(d.memory.total_bytes).c_str(), d.detail.c_str());
       }
-      if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
-        std::printf("(no cuda devices: %s)\n", engine::DeviceUnavailableReason(engine::Device::Kind::kCuda).c_str());
+      for (const auto& [kind, name] :
+           {std::pair{engine::Device::Kind::kCuda, "cuda"}, std::pair{engine::Device::Kind::kVulkan, "vulkan"}}) {
+        if (engine::UsableDeviceCount(kind) == 0) {
+          std::printf("(no %s devices: %s)\n", name, engine::DeviceUnavailableReason(kind).c_str());
+        }
       }
       return 0;
     };

@@ -83,15 +83,26 @@ int RunUpscale(const UpscaleFlags& f) {
     // --device names what -g numbers (engine/device.h); the two must agree.
     Result<engine::Device> device = engine::ParseDevice(f.device);
     if (!device.ok()) return fail("--device: " + device.status().message());
-    if (device->kind == engine::Device::Kind::kVulkan) return fail("--device " + f.device + ": this build has no Vulkan backend");
-    const int gpu_id = device->is_cpu() ? -1 : device->index;
-    if (f.gpu != -1 && f.gpu != gpu_id) return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
-    spec.gpu_id = gpu_id;
+    if (device->kind == engine::Device::Kind::kVulkan) {
+      // -g numbers CUDA devices (the protocol's gpu_id); a Vulkan device is named only.
+      if (f.gpu != -1)
+        return fail("-g " + std::to_string(f.gpu) + " numbers CUDA devices; --device " + f.device +
+                    " names a Vulkan one: give one of them");
+      o.device = *device;
+    } else {
+      const int gpu_id = device->is_cpu() ? -1 : device->index;
+      if (f.gpu != -1 && f.gpu != gpu_id)
+        return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
+      spec.gpu_id = gpu_id;
+    }
   }
   Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, f.vram_budget);
   if (!backend.ok()) return fail(backend.status().message());
   o.backend = *backend;
-  if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
+  if (o.device) {
+    // A named device: refuse now what it would refuse per request.
+    if (Status usable = engine::CheckBackendOptions(*o.device, o.backend); !usable.ok()) return fail(usable.message());
+  } else if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
     // Only the CPU can run here: refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {
       return fail(usable.message());
@@ -164,12 +175,15 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-t,--tile-size", flags->tile, "Tile edge in pixels; 0 = automatic (200)")->capture_default_str();
   cmd->add_option("-g,--gpu-id", flags->gpu,
-                  "GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line saying why "
+                  "CUDA GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line saying why "
                   "(`tessera devices` lists the usable ones)")
       ->capture_default_str();
-  cmd->add_option("--device", flags->device, "cpu or cuda:N (the same as -g N); see `tessera devices`");
+  cmd->add_option("--device", flags->device,
+                  "cpu, cuda:N (the same as -g N) or vulkan:N (a Vulkan device, llvmpipe included: used only when "
+                  "named here); see `tessera devices`");
   cmd->add_option("--precision", flags->precision,
-                  "auto, fp32 or fp16: storage precision on GPUs; the CPU computes in fp32")
+                  "auto, fp32 or fp16: storage precision on CUDA GPUs (auto = fp16); the CPU and Vulkan devices "
+                  "compute in fp32")
       ->default_str("auto");
   cmd->add_option("--vram-budget", flags->vram_budget,
                   "Most GPU memory to use, e.g. 4GiB or 64MiB (default: what the device has free)");

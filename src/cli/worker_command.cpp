@@ -25,6 +25,7 @@ struct WorkerFlags {
   std::string ram_budget;
   std::string precision;
   std::string vram_budget;
+  std::string device;
   std::string request_timeout = "0";
   std::string pool_idle_release = "30s";
   bool no_gpu_fallback = false;
@@ -81,7 +82,13 @@ int Finish(WorkerFlags& f) {
   if (!backend.ok()) return fail(backend.status().message());
   o.backend = *backend;
   o.backend.pool_idle_release = o.pool_idle_release;  // the GPU's cached blocks too
-  if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
+  if (!f.device.empty()) {
+    Result<engine::Device> device = engine::ParseDevice(f.device);
+    if (!device.ok()) return fail("--device: " + device.status().message());
+    o.device = *device;
+    // A named device: refuse now what it would refuse per request.
+    if (Status usable = engine::CheckBackendOptions(*o.device, o.backend); !usable.ok()) return fail(usable.message());
+  } else if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
     // Only the CPU can run here: refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {
       return fail(usable.message());
@@ -178,6 +185,10 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
       ->default_str("auto");
   cmd->add_option("--vram-budget", flags->vram_budget,
                   "Most GPU memory a request may use (e.g. 6GiB); default: what the device reports free");
+  cmd->add_option("--device", flags->device,
+                  "cpu, cuda:N or vulkan:N: every request runs there whatever its gpu_id (the protocol's gpu_id "
+                  "numbers CUDA devices; this is how a worker uses a Vulkan device, llvmpipe included); see "
+                  "`tessera devices`");
   cmd->add_option("--model-name", o.model_name,
                   "Model for engines 1-3 when a request's quality string is empty (the request's string wins): "
                   "realesrgan-x4plus, realesrgan-x4fast, realesr-animevideov3-x2|x3|x4, realesrgan-x4plus-anime; "

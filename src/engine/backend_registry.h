@@ -3,10 +3,19 @@
 //
 // "cpu" is oneDNN where it starts (else the reference kernels), with the
 // reference kernels as the fallback for the layers oneDNN declines. "cuda:N" is
-// the CUDA backend in builds with TESSERA_CUDA (docs/gpu.md), with the CPU's
-// backend as the fallback for the layers it declines; kDeviceUnavailable with
-// the reason where this machine has no usable NVIDIA GPU. "vulkan:N" is
-// kDeviceUnavailable until its backend is built in.
+// the CUDA backend in builds with TESSERA_CUDA (docs/gpu.md); kDeviceUnavailable
+// with the reason where this machine has no usable NVIDIA GPU. "vulkan:N" is
+// the Vulkan backend in builds with TESSERA_VULKAN (docs/vulkan.md), the N-th
+// device the Vulkan loader reports; kDeviceUnavailable with the reason where
+// there is no loader, driver or such device. A GPU backend's fallback, for the
+// layers it declines, is the reference kernels: they run every layer type,
+// where oneDNN declines bicubic Interp (realesr-animevideov3-x2's last layer),
+// and the executor takes one fallback.
+//
+// Devices chosen automatically are real GPUs only: a CPU-type Vulkan device
+// (Mesa's llvmpipe) runs only when named explicitly (`--device vulkan:N`);
+// DeviceInfo::automatic says which. Nothing picks a Vulkan device on its own
+// yet (lanes and gpu_id name CUDA devices); whatever does must honour it.
 #pragma once
 
 #include <chrono>
@@ -24,7 +33,8 @@
 namespace tessera::engine {
 
 // Storage precision of activations and weights. kAuto: fp16 (fp32
-// accumulation) on GPUs, fp32 on CPUs.
+// accumulation) on CUDA GPUs, fp32 on CPUs and Vulkan devices (whose backend
+// stores fp32 only, for now).
 enum class Precision { kAuto, kFp32, kFp16 };
 Result<Precision> ParsePrecision(std::string_view text);  // "auto", "fp32", "fp16"
 std::string_view PrecisionName(Precision precision);
@@ -44,7 +54,8 @@ struct BackendOptions {
 Result<BackendOptions> ParseBackendFlags(const std::string& precision, const std::string& vram_budget);
 
 // Checks the options against the device: kInvalid / kUnsupported with the
-// reason (fp16 on the CPU, which computes in fp32 only).
+// reason (fp16 on the CPU, which computes in fp32 only, and on Vulkan, whose
+// fp16 storage is not written yet).
 Status CheckBackendOptions(const Device& device, const BackendOptions& options);
 
 // The backends of one device: the one that runs the graph, and the fallback for
@@ -64,6 +75,8 @@ struct DeviceInfo {
   std::string backend;  // "onednn", "reference", "cuda", ...
   BackendMemory memory;
   std::string detail;  // e.g. "isa=avx512_core layout=auto"
+  // May be chosen without being named (false for a CPU-type Vulkan device).
+  bool automatic = true;
 };
 
 // Every device this build and machine can run on (the CPU always).
@@ -83,5 +96,7 @@ uint64_t DeviceBytesHeld(const Device& device);
 
 // Whether this build has the CUDA backend compiled in.
 bool BuiltWithCuda();
+// Whether this build has the Vulkan backend compiled in.
+bool BuiltWithVulkan();
 
 }  // namespace tessera::engine

@@ -274,7 +274,12 @@ Result<Tensor> GraphExecutor::RunSteps(Tensor input, bool output_to_host, const 
                                                      converted.status().message());
       }
       *blobs[b] = std::move(converted).value();
-      owner[b] = step.backend;
+      // Every Split sharer of the blob now holds it where this step's backend
+      // does: a later reader on the first backend must convert it back, not
+      // take a host tensor for one of its device's.
+      for (size_t other = 0; other < blobs.size(); ++other) {
+        if (blobs[other] == blobs[b]) owner[other] = step.backend;
+      }
       if (stats != nullptr) ++stats->conversions;
     }
     for (size_t k = 0; k < step.bottoms.size(); ++k) {

@@ -1,6 +1,7 @@
 // Turns a request's gpu_id into the device that will run it (engine/device.h's
-// one rule: -1 is "cpu", N is "cuda:N"), applying the fallback policy: an
-// unavailable GPU means CPU (logged) or DEVICE_UNAVAILABLE.
+// one rule: -1 is "cpu", N is "cuda:N"), or takes a device the user named,
+// applying the fallback policy: an unavailable GPU means CPU (logged) or
+// DEVICE_UNAVAILABLE.
 #pragma once
 
 #include <cstdint>
@@ -22,11 +23,19 @@ class DeviceSelector {
   explicit DeviceSelector(bool gpu_fallback);
 
   Result<DeviceChoice> Select(int32_t requested_gpu_id) const;
+  // A device the user named (WorkerOptions::device), under the same fallback
+  // policy: unusable here means the CPU (logged) or DEVICE_UNAVAILABLE.
+  Result<DeviceChoice> SelectNamed(const engine::Device& device) const;
 
   // CUDA GPUs this build and machine can drive (engine/backend_registry.h).
   int usable_gpu_count() const { return usable_gpu_count_; }
 
  private:
+  // The fallback policy for `device`, of which `usable` exist here; `what`
+  // names it in a refusal, `advice` follows.
+  Result<DeviceChoice> Choose(const engine::Device& device, int usable, const std::string& what,
+                              const std::string& advice) const;
+
   bool gpu_fallback_;
   int usable_gpu_count_ = 0;
 };

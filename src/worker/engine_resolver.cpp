@@ -131,9 +131,11 @@ void EngineResolver::LogCacheStats() const {
   // On a GPU machine: the device memory this worker's models and tiles hold
   // (the server's /lanes and /metrics show it per lane).
   const int gpus = engine::UsableDeviceCount(engine::Device::Kind::kCuda);
-  if (gpus > 0) {
+  const bool named_vulkan = options_.device && options_.device->kind == engine::Device::Kind::kVulkan;
+  if (gpus > 0 || named_vulkan) {
     uint64_t held = 0;
     for (int i = 0; i < gpus; ++i) held += engine::DeviceBytesHeld(engine::Device::Cuda(i));
+    if (named_vulkan) held += engine::DeviceBytesHeld(*options_.device);
     cache_line.Field("vram_mb", ToMiB(held));
   }
   engine::BufferPoolStats pool = engine::ActivationPool().Stats();

@@ -28,6 +28,7 @@ void LogReady(const WorkerOptions& o, std::string_view mode) {
       .Field("ram_budget_mb", ToMiB(o.limits.ram_budget_bytes))
       .Field("request_timeout_ms", static_cast<int64_t>(o.request_timeout.count()))
       .Field("gpu_fallback", o.gpu_fallback)
+      .Field("device", o.device ? o.device->Name() : "gpu_id")  // "gpu_id": each request's decides
       .Field("format", imaging::OutputFormatName(o.format));
 }
 

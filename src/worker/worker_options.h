@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,11 @@ struct WorkerOptions {
   WorkerLimits limits;
   std::chrono::milliseconds request_timeout{0};  // 0: no timeout
   bool gpu_fallback = true;                      // gpu_id >= 0 without a usable GPU: run on CPU
+  // A device named by the user (`tessera upscale --device vulkan:N`) that every
+  // request runs on instead of its gpu_id's; empty: the gpu_id decides. The
+  // protocol's gpu_id names CUDA devices only, so a Vulkan device — llvmpipe
+  // included, which nothing chooses on its own — runs only when named here.
+  std::optional<engine::Device> device;
   engine::BackendOptions backend;                // --precision, --vram-budget
   // Used when a request's quality string is empty: the model for engines 1-3, the
   // factor for lanczos (and, later, the model scale). The request's string wins.

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "../support/golden_compare.h"
 #include "../support/test_images.h"
 #include "engine/model_catalog.h"
 #include "engine/model_upscaler.h"
@@ -18,21 +19,6 @@ namespace tessera::engine {
 namespace {
 
 const std::string kData = std::string(TESSERA_SOURCE_DIR) + "/tests/data/";
-
-std::vector<uint8_t> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-double Psnr(const imaging::PixelBuffer& a, const imaging::PixelBuffer& b) {
-  double sum = 0;
-  for (size_t i = 0; i < a.data.size(); ++i) {
-    const double d = double(a.data[i]) - b.data[i];
-    sum += d * d;
-  }
-  const double mse = sum / static_cast<double>(a.data.size());
-  return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
-}
 
 TEST(GoldenTest, EveryModelMatchesTheOracleAtFiftyDecibels) {
   test::InitImagingForTests();
@@ -56,8 +42,8 @@ TEST(GoldenTest, EveryModelMatchesTheOracleAtFiftyDecibels) {
       ASSERT_TRUE(made.ok()) << made.status().ToString();
       up = std::move(made).value();
     }
-    auto input = imaging::DecodeImage(ReadFile(kData + std::string(e["input"])), Deadline());
-    auto golden = imaging::DecodeImage(ReadFile(kData + std::string(e["golden"])), Deadline());
+    auto input = imaging::DecodeImage(test::ReadFileBytes(kData + std::string(e["input"])), Deadline());
+    auto golden = imaging::DecodeImage(test::ReadFileBytes(kData + std::string(e["golden"])), Deadline());
     ASSERT_TRUE(input.ok() && golden.ok()) << e["input"];
     auto out = up->Run(*input, Deadline(), nullptr);
     ASSERT_TRUE(out.ok()) << model << ": " << out.status().ToString();
@@ -66,7 +52,7 @@ TEST(GoldenTest, EveryModelMatchesTheOracleAtFiftyDecibels) {
     ASSERT_EQ(ours->width, theirs->width) << e["golden"];
     ASSERT_EQ(ours->height, theirs->height) << e["golden"];
     ASSERT_EQ(ours->bands, theirs->bands) << e["golden"];
-    const double psnr = Psnr(*ours, *theirs);
+    const double psnr = test::Psnr8(ours->data, theirs->data);
     EXPECT_GE(psnr, 50.0) << e["golden"];
     auto [it, inserted] = worst.emplace(model, psnr);
     if (!inserted) it->second = std::min(it->second, psnr);

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "engine/gpu/held_memory.h"
 #include "engine/ncnn/layer_table.h"
 #include "util/log.h"
 
@@ -34,33 +35,7 @@ Status EnsurePinned(CudaThreadContext* context, size_t bytes) {
   return Status::Ok();
 }
 
-// Every backend's allocator, by device, for HeldDeviceBytes.
-std::mutex allocators_mutex;
-std::vector<std::pair<int, std::weak_ptr<gpu::CachingAllocator>>>& Allocators() {
-  static std::vector<std::pair<int, std::weak_ptr<gpu::CachingAllocator>>> allocators;
-  return allocators;
-}
-
 }  // namespace
-
-uint64_t HeldDeviceBytes(int device_index) {
-  std::lock_guard lock(allocators_mutex);
-  uint64_t bytes = 0;
-  auto& all = Allocators();
-  for (auto it = all.begin(); it != all.end();) {
-    std::shared_ptr<gpu::CachingAllocator> allocator = it->second.lock();
-    if (!allocator) {
-      it = all.erase(it);
-      continue;
-    }
-    if (it->first == device_index) {
-      const gpu::AllocatorStats stats = allocator->stats();
-      bytes += stats.in_use_bytes + stats.cached_bytes;
-    }
-    ++it;
-  }
-  return bytes;
-}
 
 CudaThreadContext::~CudaThreadContext() {
   // At process exit the runtime may already be gone; its calls then fail harmlessly.
@@ -101,8 +76,7 @@ CudaBackend::CudaBackend(int device_index, CudaBackendOptions options, CudaDevic
   allocator_options.budget_bytes = options.vram_budget_bytes;
   allocator_options.idle_release = options.pool_idle_release;
   allocator_ = gpu::CachingAllocator::Create(std::make_shared<CudaDeviceMemory>(device_index), allocator_options);
-  std::lock_guard lock(allocators_mutex);
-  Allocators().emplace_back(device_index, allocator_);
+  gpu::RegisterHeldMemory(device(), allocator_);
 }
 
 std::string CudaBackend::Fingerprint() const {

@@ -119,10 +119,6 @@ class CudaBackend : public Backend, public DeviceTiling {
   std::shared_ptr<gpu::CachingAllocator> allocator_;
 };
 
-// Bytes the CUDA backends of this process hold on `device_index` (in use and
-// cached): what a lane's worker reports as its VRAM.
-uint64_t HeldDeviceBytes(int device_index);
-
 // The device pointer of a tensor this backend made.
 void* DevicePointer(const Tensor& t);
 // A tensor's shape as the kernels take it (a 1-D vector: n x 1 x 1 x w).

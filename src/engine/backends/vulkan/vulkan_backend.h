@@ -1,0 +1,109 @@
+// Vulkan compute as an engine backend (engine/backend.h) for one device
+// "vulkan:N": any GPU with a Vulkan driver (NVIDIA, AMD, Intel, integrated),
+// and Mesa's llvmpipe on the CPU, which is how it is tested.
+//
+// Tensors are fp32 in plain NCHW (Layout::kPlain; a batch of n items one after
+// the other). Plain because the host, the reference kernels and the CPU
+// fallback all read it, so moving a tensor between them is a copy with no
+// reordering, and because a shader with one invocation per output value reads
+// NCHW as simply as any other layout; a layout chosen for speed (channels in
+// vec4 groups, as ncnn's Vulkan path packs them) is later work, with fp16.
+//
+// Layers run as compute shaders embedded in the binary (vulkan_shaders.h):
+// Convolution and Deconvolution (bias, activation and a following PReLU or
+// residual sum fused), PReLU, Eltwise, BinaryOp, Concat, Crop, PixelShuffle,
+// nearest and bilinear Interp. The others (Scale, Pooling, InnerProduct,
+// bicubic Interp) are declined: the executor runs them on the CPU backend.
+//
+// Memory goes through the engine's caching allocator (engine/gpu/) over a
+// sub-allocator of large VkDeviceMemory blocks (vulkan_memory.h), bounded by
+// --vram-budget; an exhausted device or budget is kOutOfMemory. Every block
+// is allocated for "stream" 0, whatever the thread: work is synchronous
+// (vulkan_device.h), so a freed block's last use has finished and any thread
+// may reuse it at once.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/backends/vulkan/vulkan_device.h"
+#include "engine/gpu/caching_allocator.h"
+
+namespace tessera::engine::vulkan {
+
+struct VulkanBackendOptions {
+  uint64_t vram_budget_bytes = 0;  // 0: the device's free memory
+  std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
+};
+
+// Device memory holding a tensor's values.
+class VulkanBuffer : public DeviceBuffer {
+ public:
+  VulkanBuffer(gpu::DeviceBlock block, uint64_t bytes) : block_(std::move(block)), bytes_(bytes) {}
+  size_t bytes() const override { return block_.bytes(); }
+  // The tensor's values: its own bytes, not the size class around them.
+  BufferSpan span() const;
+
+ private:
+  gpu::DeviceBlock block_;
+  uint64_t bytes_;
+};
+
+class VulkanBackend : public Backend {
+ public:
+  // kDeviceUnavailable with the reason when the device cannot be opened.
+  static Result<std::shared_ptr<VulkanBackend>> Create(int device_index, VulkanBackendOptions options);
+
+  std::string name() const override { return "vulkan"; }
+  Device device() const override { return Device::Vulkan(device_->index()); }
+  // Device name and type, vendor and device ids, driver and API versions, precision.
+  std::string Fingerprint() const override;
+
+  std::unique_ptr<Op> MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) override;
+
+  BackendMemory ProbeMemory() const override;
+  Result<Tensor> Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const override;
+  void ReleaseCachedMemory() const override;
+
+  bool HostMemory() const override { return false; }
+  Result<Tensor> FromHost(Tensor host) const override;
+  Result<Tensor> ToHost(const Tensor& t) const override;
+  Result<Tensor> Convert(const Tensor& t, Layout layout) const override;
+
+  // For the ops.
+  VulkanDevice& gpu() const { return *device_; }
+  // A plain fp32 tensor of this backend (values unspecified).
+  Result<Tensor> NewTensor(int dims, int n, int c, int h, int w) const;
+  // Host values (weights, biases, slopes) in device memory of their own.
+  Result<gpu::DeviceBlock> Upload(const std::vector<float>& values) const;
+  // A small buffer bound where a shader declares a binding it does not read
+  // this time (no bias, nothing fused): every binding must name memory.
+  BufferSpan Unused() const;
+  gpu::AllocatorStats memory_stats() const { return allocator_->stats(); }
+
+ private:
+  VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanBackendOptions options);
+
+  std::shared_ptr<VulkanDevice> device_;
+  VulkanBackendOptions options_;
+  std::shared_ptr<gpu::CachingAllocator> allocator_;
+  gpu::DeviceBlock unused_;
+};
+
+// The span of a tensor this backend made (null buffer for any other tensor).
+BufferSpan SpanOf(const Tensor& t);
+BufferSpan SpanOf(const gpu::DeviceBlock& block);
+// The values a tensor holds (n x c x h x w, or n x w for a vector).
+uint64_t CountOf(const Tensor& t);
+
+// The op for one layer (vulkan_ops.cpp, vulkan_convolution.cpp); null when the
+// backend does not run it (the executor then runs it on the CPU backend).
+std::unique_ptr<Op> MakeConvolutionOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,
+                                      const ncnn::LayerWeights& weights);
+std::unique_ptr<Op> MakeLayerOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,
+                                const ncnn::LayerWeights& weights);
+
+}  // namespace tessera::engine::vulkan

@@ -1,0 +1,438 @@
+#include "engine/backends/vulkan/vulkan_device.h"
+
+#include "engine/backends/vulkan/vulkan_kernels.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <vector>
+
+namespace tessera::engine::vulkan {
+namespace {
+
+constexpr uint32_t kGroupSize = 64;     // every shader's local_size_x
+constexpr uint32_t kMaxGroups = 65535;  // per dimension: the least every device allows
+constexpr uint32_t kSetsPerRun = 512;   // descriptor sets one Run may allocate
+constexpr uint32_t kMaxBindings = 6;    // the most any shader binds
+constexpr uint64_t kMinStagingBytes = 4ull << 20;
+constexpr VkBufferUsageFlags kBufferUsage =
+    VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+
+// A memory type among `bits` with every flag of `wanted`, or -1.
+int FindMemoryType(const VkPhysicalDeviceMemoryProperties& memory, uint32_t bits, VkMemoryPropertyFlags wanted) {
+  for (uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+    if ((bits & (1u << i)) != 0 && (memory.memoryTypes[i].propertyFlags & wanted) == wanted) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// Every earlier write (shaders, copies, the host) visible to every later access.
+void FullBarrier(const VulkanFunctions& fn, VkCommandBuffer commands) {
+  VkMemoryBarrier barrier{};
+  barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT;
+  barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                          VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
+  fn.vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                          VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, nullptr,
+                          0, nullptr);
+}
+
+}  // namespace
+
+uint64_t FreeDeviceBytes(const HeapReport& report) {
+  if (report.has_budget) return report.budget_bytes > report.usage_bytes ? report.budget_bytes - report.usage_bytes : 0;
+  return report.heap_bytes > report.held_bytes ? report.heap_bytes - report.held_bytes : 0;
+}
+
+// ---- recording ----------------------------------------------------------------
+
+class VulkanDevice::Recorder : public CommandRecorder {
+ public:
+  Recorder(VulkanDevice& device, VkCommandBuffer commands) : device_(device), commands_(commands) {}
+
+  Status Dispatch(ShaderId shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
+                  uint64_t invocations) override {
+    const VulkanFunctions& fn = device_.fn_;
+    if (invocations == 0) return Status::Ok();
+    Result<const Pipeline*> pipeline = device_.PipelineFor(shader);
+    if (!pipeline.ok()) return pipeline.status();
+    const ShaderInterface interface = InterfaceOf(shader);
+    if (static_cast<int>(buffers.size()) != interface.buffers || push_bytes != interface.push_bytes) {
+      return InternalError("a dispatch of shader " + std::to_string(static_cast<int>(shader)) +
+                           " does not match its bindings or push constants");
+    }
+    const uint64_t groups = (invocations + kGroupSize - 1) / kGroupSize;
+    const uint32_t groups_x = static_cast<uint32_t>(std::min<uint64_t>(groups, kMaxGroups));
+    const uint64_t groups_y = (groups + groups_x - 1) / groups_x;
+    if (groups_y > kMaxGroups) return InvalidError("a tensor too large for one dispatch");
+
+    VkDescriptorSetAllocateInfo allocate{};
+    allocate.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
+    allocate.descriptorPool = device_.descriptor_pool_;
+    allocate.descriptorSetCount = 1;
+    allocate.pSetLayouts = &(*pipeline)->set_layout;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    Status s = VulkanStatus(fn.vkAllocateDescriptorSets(device_.device_, &allocate, &set), "vkAllocateDescriptorSets");
+    if (!s.ok()) return s;
+    VkDescriptorBufferInfo infos[kMaxBindings];
+    VkWriteDescriptorSet writes[kMaxBindings];
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      if (buffers[i].buffer == VK_NULL_HANDLE || buffers[i].bytes == 0) return InternalError("an empty shader binding");
+      infos[i] = {buffers[i].buffer, buffers[i].offset, buffers[i].bytes};
+      writes[i] = {};
+      writes[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+      writes[i].dstSet = set;
+      writes[i].dstBinding = static_cast<uint32_t>(i);
+      writes[i].descriptorCount = 1;
+      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      writes[i].pBufferInfo = &infos[i];
+    }
+    fn.vkUpdateDescriptorSets(device_.device_, static_cast<uint32_t>(buffers.size()), writes, 0, nullptr);
+    fn.vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->pipeline);
+    fn.vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->layout, 0, 1, &set, 0, nullptr);
+    fn.vkCmdPushConstants(commands_, (*pipeline)->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+    fn.vkCmdDispatch(commands_, groups_x, static_cast<uint32_t>(groups_y), 1);
+    FullBarrier(fn, commands_);
+    return Status::Ok();
+  }
+
+ private:
+  VulkanDevice& device_;
+  VkCommandBuffer commands_;
+};
+
+// ---- the device ---------------------------------------------------------------
+
+Result<std::shared_ptr<VulkanDevice>> VulkanDevice::Open(int index) {
+  const VulkanAvailability& available = Availability();
+  if (available.system == nullptr || available.system->devices.empty()) {
+    return Status(StatusCode::kDeviceUnavailable, available.reason);
+  }
+  const VulkanSystem& system = *available.system;
+  if (index < 0 || index >= static_cast<int>(system.devices.size())) {
+    return Status(StatusCode::kDeviceUnavailable,
+                  "this machine has " + std::to_string(system.devices.size()) + " Vulkan device(s)");
+  }
+  if (system.devices[index].compute_queue_family < 0) {
+    return Status(StatusCode::kDeviceUnavailable, system.devices[index].name + " has no compute queue");
+  }
+  static std::mutex open_mutex;
+  static std::map<int, std::weak_ptr<VulkanDevice>> open;
+  std::lock_guard lock(open_mutex);
+  if (std::shared_ptr<VulkanDevice> existing = open[index].lock()) return existing;
+  std::shared_ptr<VulkanDevice> device(new VulkanDevice(index, system.fn, system.devices[index]));
+  Status s = device->Init();
+  if (!s.ok()) return s;
+  open[index] = device;
+  return device;
+}
+
+VulkanDevice::VulkanDevice(int index, const VulkanFunctions& fn, const VulkanPhysicalDevice& physical)
+    : index_(index), fn_(fn), physical_(physical) {}
+
+Status VulkanDevice::Init() {
+  const float priority = 1.f;
+  VkDeviceQueueCreateInfo queue{};
+  queue.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO;
+  queue.queueFamilyIndex = static_cast<uint32_t>(physical_.compute_queue_family);
+  queue.queueCount = 1;
+  queue.pQueuePriorities = &priority;
+  VkDeviceCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
+  info.queueCreateInfoCount = 1;
+  info.pQueueCreateInfos = &queue;
+  const std::string name = "vulkan:" + std::to_string(index_);
+  Status s = VulkanStatus(fn_.vkCreateDevice(physical_.handle, &info, nullptr, &device_), name + ": vkCreateDevice");
+  if (!s.ok()) return s;
+  fn_.vkGetDeviceQueue(device_, queue.queueFamilyIndex, 0, &queue_);
+
+  VkPhysicalDeviceProperties properties{};
+  fn_.vkGetPhysicalDeviceProperties(physical_.handle, &properties);
+  storage_alignment_ = std::max<VkDeviceSize>(256, properties.limits.minStorageBufferOffsetAlignment);
+  max_storage_range_ = properties.limits.maxStorageBufferRange;
+
+  // Which memory types a storage buffer may live in: device-local for tensors,
+  // host-visible and coherent for staging (on llvmpipe and integrated GPUs
+  // these are the same memory).
+  VkBufferCreateInfo probe_info{};
+  probe_info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO;
+  probe_info.size = 4096;
+  probe_info.usage = kBufferUsage;
+  VkBuffer probe = VK_NULL_HANDLE;
+  s = VulkanStatus(fn_.vkCreateBuffer(device_, &probe_info, nullptr, &probe), name + ": vkCreateBuffer");
+  if (!s.ok()) return s;
+  VkMemoryRequirements requirements{};
+  fn_.vkGetBufferMemoryRequirements(device_, probe, &requirements);
+  fn_.vkDestroyBuffer(device_, probe, nullptr);
+  VkPhysicalDeviceMemoryProperties memory{};
+  fn_.vkGetPhysicalDeviceMemoryProperties(physical_.handle, &memory);
+  int device_type = FindMemoryType(memory, requirements.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+  if (device_type < 0) device_type = FindMemoryType(memory, requirements.memoryTypeBits, 0);
+  staging_memory_type_ = FindMemoryType(memory, requirements.memoryTypeBits,
+                                        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+  if (device_type < 0 || staging_memory_type_ < 0) {
+    return Status(StatusCode::kDeviceUnavailable, name + ": no memory type for storage buffers and staging");
+  }
+  device_memory_type_ = static_cast<uint32_t>(device_type);
+  device_heap_ = static_cast<int>(memory.memoryTypes[device_type].heapIndex);
+
+  VkCommandPoolCreateInfo pool{};
+  pool.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
+  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pool.queueFamilyIndex = queue.queueFamilyIndex;
+  s = VulkanStatus(fn_.vkCreateCommandPool(device_, &pool, nullptr, &command_pool_), name + ": vkCreateCommandPool");
+  if (!s.ok()) return s;
+  VkCommandBufferAllocateInfo allocate{};
+  allocate.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+  allocate.commandPool = command_pool_;
+  allocate.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  allocate.commandBufferCount = 1;
+  s = VulkanStatus(fn_.vkAllocateCommandBuffers(device_, &allocate, &commands_), name + ": vkAllocateCommandBuffers");
+  if (!s.ok()) return s;
+  VkFenceCreateInfo fence{};
+  fence.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+  s = VulkanStatus(fn_.vkCreateFence(device_, &fence, nullptr, &fence_), name + ": vkCreateFence");
+  if (!s.ok()) return s;
+  VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerRun * kMaxBindings};
+  VkDescriptorPoolCreateInfo descriptors{};
+  descriptors.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+  descriptors.maxSets = kSetsPerRun;
+  descriptors.poolSizeCount = 1;
+  descriptors.pPoolSizes = &sizes;
+  return VulkanStatus(fn_.vkCreateDescriptorPool(device_, &descriptors, nullptr, &descriptor_pool_),
+                      name + ": vkCreateDescriptorPool");
+}
+
+VulkanDevice::~VulkanDevice() {
+  if (device_ == VK_NULL_HANDLE) return;
+  fn_.vkDeviceWaitIdle(device_);
+  for (Pipeline& p : pipelines_) {
+    if (p.pipeline != VK_NULL_HANDLE) fn_.vkDestroyPipeline(device_, p.pipeline, nullptr);
+    if (p.layout != VK_NULL_HANDLE) fn_.vkDestroyPipelineLayout(device_, p.layout, nullptr);
+    if (p.set_layout != VK_NULL_HANDLE) fn_.vkDestroyDescriptorSetLayout(device_, p.set_layout, nullptr);
+  }
+  if (staging_.buffer != VK_NULL_HANDLE) {
+    fn_.vkUnmapMemory(device_, staging_.memory);
+    fn_.vkDestroyBuffer(device_, staging_.buffer, nullptr);
+    fn_.vkFreeMemory(device_, staging_.memory, nullptr);
+  }
+  if (descriptor_pool_ != VK_NULL_HANDLE) fn_.vkDestroyDescriptorPool(device_, descriptor_pool_, nullptr);
+  if (fence_ != VK_NULL_HANDLE) fn_.vkDestroyFence(device_, fence_, nullptr);
+  if (command_pool_ != VK_NULL_HANDLE) fn_.vkDestroyCommandPool(device_, command_pool_, nullptr);
+  fn_.vkDestroyDevice(device_, nullptr);
+}
+
+Result<MemoryBlock> VulkanDevice::AllocateBlock(uint64_t bytes) {
+  MemoryBlock block;
+  VkBufferCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO;
+  info.size = bytes;
+  info.usage = kBufferUsage;
+  Status s = VulkanStatus(fn_.vkCreateBuffer(device_, &info, nullptr, &block.buffer), "vkCreateBuffer");
+  if (!s.ok()) return s;
+  VkMemoryRequirements requirements{};
+  fn_.vkGetBufferMemoryRequirements(device_, block.buffer, &requirements);
+  VkMemoryAllocateInfo allocate{};
+  allocate.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
+  allocate.allocationSize = requirements.size;
+  allocate.memoryTypeIndex = device_memory_type_;
+  s = VulkanStatus(fn_.vkAllocateMemory(device_, &allocate, nullptr, &block.memory),
+                   "allocating " + std::to_string(requirements.size) + " bytes on vulkan:" + std::to_string(index_));
+  if (s.ok()) s = VulkanStatus(fn_.vkBindBufferMemory(device_, block.buffer, block.memory, 0), "vkBindBufferMemory");
+  if (!s.ok()) {
+    if (block.memory != VK_NULL_HANDLE) fn_.vkFreeMemory(device_, block.memory, nullptr);
+    fn_.vkDestroyBuffer(device_, block.buffer, nullptr);
+    return s;
+  }
+  block.bytes = requirements.size;
+  held_bytes_ += requirements.size;
+  return block;
+}
+
+void VulkanDevice::FreeBlock(const MemoryBlock& block) {
+  if (block.buffer == VK_NULL_HANDLE) return;
+  fn_.vkDestroyBuffer(device_, block.buffer, nullptr);
+  fn_.vkFreeMemory(device_, block.memory, nullptr);
+  held_bytes_ -= block.bytes;
+}
+
+HeapReport VulkanDevice::MemoryReport() const {
+  HeapReport report;
+  report.heap_bytes = physical_.heaps.at(device_heap_).size;
+  report.held_bytes = held_bytes_.load();
+  if (physical_.memory_budget) {
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{};
+    budget.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT;
+    VkPhysicalDeviceMemoryProperties2 properties{};
+    properties.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2;
+    properties.pNext = &budget;
+    fn_.vkGetPhysicalDeviceMemoryProperties2(physical_.handle, &properties);
+    report.has_budget = true;
+    report.budget_bytes = budget.heapBudget[device_heap_];
+    report.usage_bytes = budget.heapUsage[device_heap_];
+  }
+  return report;
+}
+
+Result<const VulkanDevice::Pipeline*> VulkanDevice::PipelineFor(ShaderId id) {
+  Pipeline& p = pipelines_[static_cast<int>(id)];
+  if (p.pipeline != VK_NULL_HANDLE) return &p;
+  const std::span<const SpirvShader> shaders = EmbeddedShaders();
+  if (static_cast<size_t>(id) >= shaders.size()) return InternalError("shader missing from the build");
+  const SpirvShader& shader = shaders[static_cast<size_t>(id)];
+  const ShaderInterface interface = InterfaceOf(id);
+  const std::string what = std::string("pipeline of shader ") + shader.name;
+
+  VkDescriptorSetLayoutBinding bindings[kMaxBindings];
+  for (int i = 0; i < interface.buffers; ++i) {
+    bindings[i] = {};
+    bindings[i].binding = static_cast<uint32_t>(i);
+    bindings[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    bindings[i].descriptorCount = 1;
+    bindings[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+  }
+  VkDescriptorSetLayoutCreateInfo set_info{};
+  set_info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO;
+  set_info.bindingCount = static_cast<uint32_t>(interface.buffers);
+  set_info.pBindings = bindings;
+  Status s = VulkanStatus(fn_.vkCreateDescriptorSetLayout(device_, &set_info, nullptr, &p.set_layout), what);
+  if (!s.ok()) return s;
+  VkPushConstantRange push{VK_SHADER_STAGE_COMPUTE_BIT, 0, interface.push_bytes};
+  VkPipelineLayoutCreateInfo layout_info{};
+  layout_info.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO;
+  layout_info.setLayoutCount = 1;
+  layout_info.pSetLayouts = &p.set_layout;
+  layout_info.pushConstantRangeCount = 1;
+  layout_info.pPushConstantRanges = &push;
+  s = VulkanStatus(fn_.vkCreatePipelineLayout(device_, &layout_info, nullptr, &p.layout), what);
+  if (!s.ok()) return s;
+  VkShaderModuleCreateInfo module_info{};
+  module_info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO;
+  module_info.codeSize = shader.word_count * sizeof(uint32_t);
+  module_info.pCode = shader.words;
+  VkShaderModule module = VK_NULL_HANDLE;
+  s = VulkanStatus(fn_.vkCreateShaderModule(device_, &module_info, nullptr, &module), what);
+  if (!s.ok()) return s;
+  VkComputePipelineCreateInfo pipeline_info{};
+  pipeline_info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
+  pipeline_info.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+  pipeline_info.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  pipeline_info.stage.module = module;
+  pipeline_info.stage.pName = "main";
+  pipeline_info.layout = p.layout;
+  s = VulkanStatus(fn_.vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &pipeline_info, nullptr, &p.pipeline),
+                   what);
+  fn_.vkDestroyShaderModule(device_, module, nullptr);
+  if (!s.ok()) {
+    p.pipeline = VK_NULL_HANDLE;
+    return s;
+  }
+  return &p;
+}
+
+Status VulkanDevice::Submit(const std::function<Status(VkCommandBuffer)>& record) {
+  Status s = VulkanStatus(fn_.vkResetCommandBuffer(commands_, 0), "vkResetCommandBuffer");
+  if (s.ok()) s = VulkanStatus(fn_.vkResetDescriptorPool(device_, descriptor_pool_, 0), "vkResetDescriptorPool");
+  VkCommandBufferBeginInfo begin{};
+  begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  if (s.ok()) s = VulkanStatus(fn_.vkBeginCommandBuffer(commands_, &begin), "vkBeginCommandBuffer");
+  if (!s.ok()) return s;
+  // What earlier submissions wrote is visible to this one (and host writes to staging).
+  FullBarrier(fn_, commands_);
+  Status recorded = record(commands_);
+  s = VulkanStatus(fn_.vkEndCommandBuffer(commands_), "vkEndCommandBuffer");
+  if (!recorded.ok()) return recorded;
+  if (!s.ok()) return s;
+  VkSubmitInfo submit{};
+  submit.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+  submit.commandBufferCount = 1;
+  submit.pCommandBuffers = &commands_;
+  s = VulkanStatus(fn_.vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit on vulkan:" + std::to_string(index_));
+  if (!s.ok()) return s;
+  s = VulkanStatus(fn_.vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX),
+                   "running work on vulkan:" + std::to_string(index_));
+  Status reset = VulkanStatus(fn_.vkResetFences(device_, 1, &fence_), "vkResetFences");
+  return s.ok() ? reset : s;
+}
+
+Status VulkanDevice::Run(const std::function<Status(CommandRecorder&)>& record) {
+  std::lock_guard lock(mutex_);
+  return Submit([&](VkCommandBuffer commands) {
+    Recorder recorder(*this, commands);
+    return record(recorder);
+  });
+}
+
+Status VulkanDevice::EnsureStaging(uint64_t bytes) {
+  if (staging_.bytes >= bytes) return Status::Ok();
+  if (staging_.buffer != VK_NULL_HANDLE) {
+    fn_.vkUnmapMemory(device_, staging_.memory);
+    fn_.vkDestroyBuffer(device_, staging_.buffer, nullptr);
+    fn_.vkFreeMemory(device_, staging_.memory, nullptr);
+    staging_ = {};
+    staging_mapped_ = nullptr;
+  }
+  const uint64_t size = std::max(bytes, kMinStagingBytes);
+  VkBufferCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO;
+  info.size = size;
+  info.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  Status s = VulkanStatus(fn_.vkCreateBuffer(device_, &info, nullptr, &staging_.buffer), "staging buffer");
+  if (!s.ok()) return s;
+  VkMemoryRequirements requirements{};
+  fn_.vkGetBufferMemoryRequirements(device_, staging_.buffer, &requirements);
+  VkMemoryAllocateInfo allocate{};
+  allocate.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
+  allocate.allocationSize = requirements.size;
+  allocate.memoryTypeIndex = static_cast<uint32_t>(staging_memory_type_);
+  s = VulkanStatus(fn_.vkAllocateMemory(device_, &allocate, nullptr, &staging_.memory), "staging memory");
+  if (s.ok()) s = VulkanStatus(fn_.vkBindBufferMemory(device_, staging_.buffer, staging_.memory, 0), "staging memory");
+  if (s.ok())
+    s = VulkanStatus(fn_.vkMapMemory(device_, staging_.memory, 0, VK_WHOLE_SIZE, 0, &staging_mapped_),
+                     "mapping staging");
+  if (!s.ok()) {
+    if (staging_.memory != VK_NULL_HANDLE) fn_.vkFreeMemory(device_, staging_.memory, nullptr);
+    fn_.vkDestroyBuffer(device_, staging_.buffer, nullptr);
+    staging_ = {};
+    staging_mapped_ = nullptr;
+    return s;
+  }
+  staging_.bytes = size;
+  return Status::Ok();
+}
+
+Status VulkanDevice::Upload(const void* data, uint64_t bytes, const BufferSpan& to) {
+  if (bytes == 0) return Status::Ok();
+  if (bytes > to.bytes) return InternalError("an upload larger than its destination");
+  std::lock_guard lock(mutex_);
+  Status s = EnsureStaging(bytes);
+  if (!s.ok()) return s;
+  std::memcpy(staging_mapped_, data, bytes);
+  return Submit([&](VkCommandBuffer commands) {
+    VkBufferCopy region{0, to.offset, bytes};
+    fn_.vkCmdCopyBuffer(commands, staging_.buffer, to.buffer, 1, &region);
+    FullBarrier(fn_, commands);
+    return Status::Ok();
+  });
+}
+
+Status VulkanDevice::Download(const BufferSpan& from, void* data, uint64_t bytes) {
+  if (bytes == 0) return Status::Ok();
+  if (bytes > from.bytes) return InternalError("a download larger than its source");
+  std::lock_guard lock(mutex_);
+  Status s = EnsureStaging(bytes);
+  if (!s.ok()) return s;
+  s = Submit([&](VkCommandBuffer commands) {
+    VkBufferCopy region{from.offset, 0, bytes};
+    fn_.vkCmdCopyBuffer(commands, from.buffer, staging_.buffer, 1, &region);
+    FullBarrier(fn_, commands);  // the copy's writes visible to the host
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  std::memcpy(data, staging_mapped_, bytes);
+  return Status::Ok();
+}
+
+}  // namespace tessera::engine::vulkan

@@ -1,0 +1,93 @@
+// The push constants of each compute shader (shaders/*.comp), field for field
+// in the shaders' order: every field is a 4-byte scalar, so std430's layout of
+// the push-constant block is the C++ struct's. Kept under the 128 bytes every
+// Vulkan device guarantees.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/backends/vulkan/vulkan_shaders.h"
+
+namespace tessera::engine::vulkan {
+
+// conv2d.comp and deconv2d.comp (shaders/conv_common.glsl).
+struct ConvPush {
+  uint32_t total = 0;  // invocations
+  int32_t n = 0, in_c = 0, in_h = 0, in_w = 0;
+  int32_t out_c = 0, out_h = 0, out_w = 0;
+  int32_t kw = 0, kh = 0, dw = 1, dh = 1, sw = 1, sh = 1;
+  int32_t pad_left = 0, pad_top = 0;
+  int32_t has_bias = 0;
+  int32_t activation = 0;
+  float act_a = 0.f, act_b = 0.f;
+  int32_t post0 = 0, post1 = 0;  // 0 none, 1 PReLU, 2 residual sum
+  int32_t slope_count = 0;
+  int32_t other_vector = 0;
+  float self_coeff = 1.f, other_coeff = 1.f;
+};
+// conv2d.comp's output channels per invocation (its kChannels).
+inline constexpr int kConvChannelGroup = 4;
+inline constexpr int kConvPostPReLU = 1;
+inline constexpr int kConvPostSum = 2;
+inline constexpr int kMaxConvPostOps = 2;
+
+// elementwise.comp.
+struct ElementwisePush {
+  uint32_t total = 0;
+  int32_t op = 0;       // 0..3 BinaryOp's add, sub, mul, div; then the ones below
+  int32_t operand = 0;  // kOperand*
+  uint32_t plane = 1;
+  uint32_t channels = 1;
+  float coeff_a = 1.f, coeff_b = 1.f;
+  float scalar = 0.f;
+};
+inline constexpr int kElementwisePReLU = 4;
+inline constexpr int kElementwiseSum = 5;
+inline constexpr int kElementwiseProduct = 6;
+inline constexpr int kElementwiseMax = 7;
+inline constexpr int kOperandSameShape = 0;
+inline constexpr int kOperandVectorSecond = 1;
+inline constexpr int kOperandScalar = 2;
+inline constexpr int kOperandVectorFirst = 3;
+
+// copy_box.comp.
+struct CopyBoxPush {
+  uint32_t total = 0;
+  int32_t box_c = 0, box_h = 0, box_w = 0;
+  int32_t src_c = 0, src_h = 0, src_w = 0, src_c0 = 0, src_y0 = 0, src_x0 = 0;
+  int32_t dst_c = 0, dst_h = 0, dst_w = 0, dst_c0 = 0, dst_y0 = 0, dst_x0 = 0;
+};
+
+// interp.comp.
+struct InterpPush {
+  uint32_t total = 0;
+  int32_t c = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int32_t bilinear = 0;
+  float inv_y = 1.f, inv_x = 1.f;
+  float ratio_y = 1.f, ratio_x = 1.f;
+};
+
+// pixel_shuffle.comp.
+struct PixelShufflePush {
+  uint32_t total = 0;
+  int32_t out_c = 0, in_h = 0, in_w = 0, r = 1;
+};
+
+// Bindings and push-constant bytes of each shader, by ShaderId.
+inline ShaderInterface InterfaceOf(ShaderId id) {
+  switch (id) {
+    case ShaderId::kConv2d:
+    case ShaderId::kDeconv2d: return {6, sizeof(ConvPush)};
+    case ShaderId::kElementwise: return {4, sizeof(ElementwisePush)};
+    case ShaderId::kCopyBox: return {2, sizeof(CopyBoxPush)};
+    case ShaderId::kInterp: return {2, sizeof(InterpPush)};
+    case ShaderId::kPixelShuffle: return {2, sizeof(PixelShufflePush)};
+    case ShaderId::kCount: break;
+  }
+  return {};
+}
+
+static_assert(sizeof(ConvPush) <= 128 && sizeof(ElementwisePush) <= 128 && sizeof(CopyBoxPush) <= 128 &&
+              sizeof(InterpPush) <= 128 && sizeof(PixelShufflePush) <= 128);
+
+}  // namespace tessera::engine::vulkan

@@ -1,0 +1,239 @@
+// Every op of the Vulkan backend against the reference kernels, one layer at a
+// time on small random tensors, on llvmpipe: convolutions and deconvolutions
+// of the kernel sizes, strides, paddings, dilations and activations the models
+// use; PReLU, Eltwise, BinaryOp (broadcasts, scalar), Concat, Crop, Interp,
+// PixelShuffle; in-place runs; and the layers the backend declines.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "engine/backends/vulkan/vulkan_backend.h"
+#include "engine/ncnn/param_parser.h"
+#include "engine/ops/reference_ops.h"
+#include "vulkan_test_device.h"
+
+namespace tessera::engine::vulkan {
+namespace {
+
+Tensor Random(int c, int h, int w, int seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = Tensor::Chw(c, h, w);
+  for (float& v : t.data) v = d(gen);
+  return t;
+}
+
+Tensor RandomVector(int n, int seed, float lo = -1.f, float hi = 1.f) {
+  Tensor t = Random(1, 1, n, seed, lo, hi);
+  t.dims = 1;
+  return t;
+}
+
+std::vector<float> RandomValues(size_t n, int seed) {
+  const Tensor t = RandomVector(static_cast<int>(n), seed, -0.5f, 0.5f);
+  return std::vector<float>(t.data.begin(), t.data.end());
+}
+
+// A layer of `type` with `inputs` bottoms, parsed from ncnn text like the models'.
+ncnn::LayerSpec Layer(const std::string& type, int inputs, const std::string& kv) {
+  std::string text = "7767517\n" + std::to_string(inputs + 1) + " " + std::to_string(inputs + 1) + "\n";
+  std::string bottoms;
+  for (int i = 0; i < inputs; ++i) {
+    text += "Input in" + std::to_string(i) + " 0 1 b" + std::to_string(i) + "\n";
+    bottoms += " b" + std::to_string(i);
+  }
+  text += type + " l " + std::to_string(inputs) + " 1" + bottoms + " out " + kv + "\n";
+  auto g = ncnn::ParseParam(text, "t.param");
+  EXPECT_TRUE(g.ok()) << g.status().ToString();
+  return g.ok() ? g->layers.back() : ncnn::LayerSpec();
+}
+
+class VulkanOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto backend = VulkanBackend::Create(test::TestDeviceIndex(), {});
+    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+    backend_ = std::move(backend).value();
+  }
+
+  // The layer on the Vulkan backend (inputs uploaded, output downloaded) and on
+  // the reference kernels; the largest difference. `in_place`: input 0's
+  // storage is given up to the op.
+  double Compare(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights, const std::vector<Tensor>& inputs,
+                 bool in_place = false) {
+    std::vector<const Tensor*> host;
+    for (const Tensor& t : inputs) host.push_back(&t);
+    auto expected = ops::ForwardLayer(layer, weights, host);
+    EXPECT_TRUE(expected.ok()) << expected.status().ToString();
+    std::unique_ptr<Op> op = backend_->MakeOp(layer, weights);
+    EXPECT_NE(op, nullptr) << layer.type << " declined";
+    if (!expected.ok() || op == nullptr) return INFINITY;
+    std::vector<Tensor> on_device;
+    for (const Tensor& t : inputs) {
+      auto uploaded = backend_->FromHost(t);
+      EXPECT_TRUE(uploaded.ok()) << uploaded.status().ToString();
+      if (!uploaded.ok()) return INFINITY;
+      on_device.push_back(std::move(uploaded).value());
+    }
+    OpInputs run;
+    for (Tensor& t : on_device) {
+      run.tensors.push_back(&t);
+      run.writable.push_back(nullptr);
+    }
+    if (in_place) run.writable[0] = &on_device[0];
+    auto got = op->Run(run);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    if (!got.ok()) return INFINITY;
+    auto back = backend_->ToHost(*got);
+    EXPECT_TRUE(back.ok()) << back.status().ToString();
+    if (!back.ok()) return INFINITY;
+    const Tensor& want = expected->front();
+    EXPECT_EQ(back->dims, want.dims);
+    EXPECT_EQ(back->c, want.c);
+    EXPECT_EQ(back->h, want.h);
+    EXPECT_EQ(back->w, want.w);
+    if (back->size() != want.size()) return INFINITY;
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(double(back->data[i]) - want.data[i]));
+    return worst;
+  }
+
+  std::shared_ptr<VulkanBackend> backend_;
+};
+
+struct ConvCase {
+  std::string name;
+  int in_c;
+  std::string kv;  // after 0=num_output, which each case sets
+  int kw, kh, out_c;
+  bool bias;
+};
+
+TEST_F(VulkanOpsTest, ConvolutionsMatchTheReference) {
+  const ConvCase cases[] = {
+      {"3x3 pad 1, bias", 8, "1=3 4=1 5=1", 3, 3, 16, true},
+      {"1x1, no bias", 5, "1=1", 1, 1, 7, false},
+      {"3x3 stride 2", 4, "1=3 3=2 4=1 5=1", 3, 3, 6, true},
+      {"3x3 dilation 2", 4, "1=3 2=2 4=2 5=1", 3, 3, 4, true},
+      {"5x3 asymmetric pads", 3, "1=5 11=3 4=2 15=1 14=0 16=2 5=1", 5, 3, 4, true},
+      {"4x4 stride 2 (Real-CUGAN's down-sampling)", 6, "1=4 3=2 5=1", 4, 4, 6, true},
+      {"pads wider than the kernel (border outputs see no input)", 3, "1=3 4=4 5=1", 3, 3, 9, true},
+      {"ReLU", 4, "1=3 4=1 5=1 9=1", 3, 3, 5, true},
+      {"leaky ReLU 0.1", 4, "1=3 4=1 5=1 9=2 -23310=1,0.1", 3, 3, 5, true},
+      {"clip", 4, "1=3 4=1 5=1 9=3 -23310=2,-0.2,0.3", 3, 3, 5, true},
+      {"sigmoid", 4, "1=3 4=1 5=1 9=4", 3, 3, 5, true},
+  };
+  int seed = 1;
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
+    const auto layer =
+        Layer("Convolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
+    ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
+    EXPECT_LT(Compare(layer, w, {Random(c.in_c, 13, 11, seed + 2)}), 1e-5);
+    ++seed;
+  }
+}
+
+TEST_F(VulkanOpsTest, DeconvolutionsMatchTheReference) {
+  const ConvCase cases[] = {
+      {"2x2 stride 2", 6, "1=2 3=2 5=1", 2, 2, 4, true},
+      {"4x4 stride 2 pad 1 (Real-CUGAN's up-sampling)", 5, "1=4 3=2 4=1 5=1", 4, 4, 3, true},
+      {"3x3 stride 2 with output padding, leaky ReLU", 4, "1=3 3=2 4=1 18=1 5=1 9=2 -23310=1,0.1", 3, 3, 4, true},
+      {"3x3 stride 1 pad 1, no bias", 3, "1=3 4=1", 3, 3, 2, false},
+  };
+  int seed = 30;
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
+    const auto layer =
+        Layer("Deconvolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
+    ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
+    EXPECT_LT(Compare(layer, w, {Random(c.in_c, 9, 7, seed + 2)}), 1e-5);
+    ++seed;
+  }
+}
+
+TEST_F(VulkanOpsTest, PReluMatchesTheReference) {
+  EXPECT_LT(Compare(Layer("PReLU", 1, "0=6"), {RandomValues(6, 3), {}}, {Random(6, 9, 10, 4)}), 1e-6);
+  EXPECT_LT(Compare(Layer("PReLU", 1, "0=1"), {{0.25f}, {}}, {Random(6, 9, 10, 5)}), 1e-6);
+  EXPECT_LT(Compare(Layer("PReLU", 1, "0=12"), {RandomValues(12, 6), {}}, {RandomVector(12, 7)}), 1e-6);
+  // In place: the output takes the input's storage.
+  EXPECT_LT(Compare(Layer("PReLU", 1, "0=6"), {RandomValues(6, 8), {}}, {Random(6, 9, 10, 9)}, true), 1e-6);
+}
+
+TEST_F(VulkanOpsTest, EltwiseMatchesTheReference) {
+  const std::vector<Tensor> three{Random(5, 8, 9, 10), Random(5, 8, 9, 11), Random(5, 8, 9, 12)};
+  EXPECT_LT(Compare(Layer("Eltwise", 3, "0=1 -23301=3,0.5,-1.0,2.0"), {}, three), 1e-6);
+  EXPECT_LT(Compare(Layer("Eltwise", 3, "0=1"), {}, three, true), 1e-6);
+  EXPECT_LT(Compare(Layer("Eltwise", 3, "0=0"), {}, three), 1e-6);
+  EXPECT_LT(Compare(Layer("Eltwise", 2, "0=2"), {}, {three[0], three[1]}), 1e-6);
+}
+
+TEST_F(VulkanOpsTest, BinaryOpMatchesTheReferenceWithBroadcasts) {
+  const Tensor a = Random(6, 7, 5, 13), b = Random(6, 7, 5, 14, 0.5f, 1.5f);
+  const Tensor v = RandomVector(6, 15, 0.5f, 1.5f);
+  for (int op = 0; op <= 3; ++op) {
+    SCOPED_TRACE("op " + std::to_string(op));
+    const std::string kv = "0=" + std::to_string(op);
+    EXPECT_LT(Compare(Layer("BinaryOp", 2, kv), {}, {a, b}), 1e-5);
+    EXPECT_LT(Compare(Layer("BinaryOp", 2, kv), {}, {a, v}), 1e-5);
+    EXPECT_LT(Compare(Layer("BinaryOp", 2, kv), {}, {v, b}), 1e-5);
+    EXPECT_LT(Compare(Layer("BinaryOp", 1, kv + " 1=1 2=0.75"), {}, {a}), 1e-5);
+  }
+  EXPECT_LT(Compare(Layer("BinaryOp", 2, "0=0"), {}, {a, b}, true), 1e-6);
+}
+
+TEST_F(VulkanOpsTest, ConcatMatchesTheReference) {
+  EXPECT_LT(Compare(Layer("Concat", 3, ""), {}, {Random(2, 6, 5, 16), Random(5, 6, 5, 17), Random(1, 6, 5, 18)}), 1e-9);
+  EXPECT_LT(Compare(Layer("Concat", 2, ""), {}, {RandomVector(7, 19), RandomVector(4, 20)}), 1e-9);
+}
+
+TEST_F(VulkanOpsTest, CropMatchesTheReference) {
+  const Tensor x = Random(6, 12, 10, 21);
+  EXPECT_LT(Compare(Layer("Crop", 1, "0=2 1=3 2=1 3=5 4=6 5=4"), {}, {x}), 1e-9);
+  EXPECT_LT(Compare(Layer("Crop", 2, "0=1 1=2"), {}, {x, Random(6, 7, 8, 22)}), 1e-9);
+  EXPECT_LT(Compare(Layer("Crop", 1, "-23309=2,1,2 -23310=2,-1,-233 -23311=2,1,2"), {}, {x}), 1e-9);
+}
+
+TEST_F(VulkanOpsTest, InterpMatchesTheReference) {
+  const Tensor x = Random(3, 7, 9, 23);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=1 1=2.0 2=2.0"), {}, {x}), 1e-9);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=1 1=0.5 2=0.5"), {}, {Random(3, 12, 10, 24)}), 1e-9);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=2 1=2.0 2=2.0"), {}, {x}), 1e-5);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=2 3=11 4=5"), {}, {x}), 1e-5);
+}
+
+TEST_F(VulkanOpsTest, PixelShuffleMatchesTheReference) {
+  EXPECT_LT(Compare(Layer("PixelShuffle", 1, "0=2"), {}, {Random(12, 5, 6, 25)}), 1e-9);
+  EXPECT_LT(Compare(Layer("PixelShuffle", 1, "0=3"), {}, {Random(18, 4, 3, 26)}), 1e-9);
+}
+
+// Declined layers run on the CPU backend (the executor's fallback).
+TEST_F(VulkanOpsTest, LayersWithoutAShaderAreDeclined) {
+  EXPECT_EQ(backend_->MakeOp(Layer("Interp", 1, "0=3 1=2.0 2=2.0"), {}), nullptr);  // bicubic
+  EXPECT_EQ(backend_->MakeOp(Layer("Pooling", 1, "0=1 4=1"), {}), nullptr);
+  EXPECT_EQ(backend_->MakeOp(Layer("InnerProduct", 1, "0=4 1=1 2=16"), {RandomValues(16, 1), RandomValues(4, 2)}),
+            nullptr);
+  EXPECT_EQ(backend_->MakeOp(Layer("Scale", 1, "0=4"), {RandomValues(4, 3), {}}), nullptr);
+  // ncnn's "same" padding (negative pads) is left to the reference kernels too.
+  EXPECT_EQ(backend_->MakeOp(Layer("Convolution", 1, "0=2 1=3 4=-233 6=36"), {RandomValues(36, 4), {}}), nullptr);
+}
+
+TEST_F(VulkanOpsTest, TensorsRoundTripThroughTheDevice) {
+  const Tensor x = Random(5, 17, 13, 27);
+  auto on_device = backend_->FromHost(x);
+  ASSERT_TRUE(on_device.ok()) << on_device.status().ToString();
+  EXPECT_TRUE(on_device->on_device());
+  EXPECT_EQ(on_device->layout, Layout::kPlain);
+  auto back = backend_->ToHost(*on_device);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->data, std::vector<float>(x.data.begin(), x.data.end()));
+  EXPECT_EQ(backend_->Convert(*on_device, Layout::kChannelsLast).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(backend_->Allocate(3, 4, 5, 6, Layout::kPlain, DataType::kF16).status().code(), StatusCode::kUnsupported);
+}
+
+}  // namespace
+}  // namespace tessera::engine::vulkan
