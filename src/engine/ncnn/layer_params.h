@@ -3,6 +3,8 @@
 // for the model checker and every backend's kernels alike.
 #pragma once
 
+#include <algorithm>
+
 #include <optional>
 #include <vector>
 
@@ -25,6 +27,24 @@ struct ConvParams {
 
   int extent_w() const { return dw * (kw - 1) + 1; }
   int extent_h() const { return dh * (kh - 1) + 1; }
+
+  // A deconvolution's output before its pads are cropped.
+  int DeconvFullW(int in_w) const { return (in_w - 1) * sw + extent_w() + out_pad_right; }
+  int DeconvFullH(int in_h) const { return (in_h - 1) * sh + extent_h() + out_pad_bottom; }
+  // The output's size for an input of in_w x in_h, as the reference kernels
+  // compute it (ops/reference_conv.cpp); 0 when the padded input is smaller
+  // than the kernel's window (a convolution) or the pads crop everything (a
+  // deconvolution). Non-negative pads only: ncnn's "same" modes are not sizes.
+  int OutW(int in_w, bool deconvolution) const {
+    if (deconvolution) return std::max(0, DeconvFullW(in_w) - pad_left - pad_right);
+    const int padded = in_w + pad_left + pad_right;
+    return padded < extent_w() ? 0 : (padded - extent_w()) / sw + 1;
+  }
+  int OutH(int in_h, bool deconvolution) const {
+    if (deconvolution) return std::max(0, DeconvFullH(in_h) - pad_top - pad_bottom);
+    const int padded = in_h + pad_top + pad_bottom;
+    return padded < extent_h() ? 0 : (padded - extent_h()) / sh + 1;
+  }
 
   static ConvParams Read(const ParamDict& p) {
     ConvParams k;

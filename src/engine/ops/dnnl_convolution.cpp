@@ -146,14 +146,11 @@ Result<std::shared_ptr<DnnlConvolution::Compiled>> DnnlConvolution::Compile(cons
   const int channels = input.c, height = input.h, width = input.w;
   auto compiled = std::make_shared<Compiled>();
   compiled->out_c = k.num_output;
-  if (transposed_) {
-    compiled->out_w = (width - 1) * k.sw + k.extent_w() + k.out_pad_right - k.pad_left - k.pad_right;
-    compiled->out_h = (height - 1) * k.sh + k.extent_h() + k.out_pad_bottom - k.pad_top - k.pad_bottom;
-  } else {
-    compiled->out_w = (width + k.pad_left + k.pad_right - k.extent_w()) / k.sw + 1;
-    compiled->out_h = (height + k.pad_top + k.pad_bottom - k.extent_h()) / k.sh + 1;
+  compiled->out_w = k.OutW(width, transposed_);
+  compiled->out_h = k.OutH(height, transposed_);
+  if (compiled->out_w <= 0 || compiled->out_h <= 0) {
+    return InvalidError("output would be empty (an input smaller than its kernel, or cropped away)");
   }
-  if (compiled->out_w <= 0 || compiled->out_h <= 0) return InvalidError("output would be empty");
   if (weights_.weight.size() != static_cast<size_t>(k.num_output) * channels * k.kw * k.kh) {
     return InvalidError("weights do not match " + std::to_string(channels) + " input channels");
   }

@@ -62,22 +62,10 @@ class VulkanConvolution : public Op {
     Status s = Prepare();
     if (!s.ok()) return s;
 
-    // Output size, as the reference kernels compute it.
-    int out_h = 0, out_w = 0;
-    if (deconv_) {
-      const int full_w = (in.w - 1) * k_.sw + k_.extent_w() + k_.out_pad_right;
-      const int full_h = (in.h - 1) * k_.sh + k_.extent_h() + k_.out_pad_bottom;
-      out_w = full_w - k_.pad_left - k_.pad_right;
-      out_h = full_h - k_.pad_top - k_.pad_bottom;
-    } else {
-      const int padded_w = in.w + k_.pad_left + k_.pad_right, padded_h = in.h + k_.pad_top + k_.pad_bottom;
-      if (padded_w < k_.extent_w() || padded_h < k_.extent_h()) {
-        return InvalidError("Convolution input smaller than its kernel");
-      }
-      out_w = (padded_w - k_.extent_w()) / k_.sw + 1;
-      out_h = (padded_h - k_.extent_h()) / k_.sh + 1;
+    const int out_w = k_.OutW(in.w, deconv_), out_h = k_.OutH(in.h, deconv_);
+    if (out_w <= 0 || out_h <= 0) {
+      return InvalidError(layer_.type + " output would be empty (an input smaller than its kernel, or cropped away)");
     }
-    if (out_w <= 0 || out_h <= 0) return InvalidError(layer_.type + " output would be empty");
     Result<Tensor> out = backend_.NewTensor(3, in.n, k_.num_output, out_h, out_w);
     if (!out.ok()) return out;
 
