@@ -1,6 +1,7 @@
 #include "util/file_io.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +36,51 @@ Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t max
   if (!got.ok()) return Status(StatusCode::kIo, "reading " + path + ": " + got.status().message());
   bytes.resize(*got);
   return bytes;
+}
+
+Result<MappedFile> MappedFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int error = errno;
+    std::string message = "cannot open " + path + ": " + std::strerror(error);
+    return error == ENOENT ? Status(StatusCode::kNotFound, message) : IoError(message);
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    std::string message = "cannot stat " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return IoError(message);
+  }
+  const size_t size = static_cast<size_t>(info.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return MappedFile(nullptr, 0);
+  }
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  const int error = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (mapped == MAP_FAILED) return IoError("cannot map " + path + ": " + std::strerror(error));
+  return MappedFile(static_cast<const uint8_t*>(mapped), size);
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept : data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes) {
