@@ -12,19 +12,31 @@
 
 namespace tessera {
 
-Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t max_bytes) {
+namespace {
+
+// The file opened for reading, and its size. kNotFound when it does not exist.
+Result<int> OpenForReading(const std::string& path, struct stat* info) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int error = errno;
     std::string message = "cannot open " + path + ": " + std::strerror(error);
     return error == ENOENT ? Status(StatusCode::kNotFound, message) : IoError(message);
   }
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
+  if (::fstat(fd, info) != 0) {
     std::string message = "cannot stat " + path + ": " + std::strerror(errno);
     ::close(fd);
     return IoError(message);
   }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t max_bytes) {
+  struct stat info {};
+  Result<int> opened = OpenForReading(path, &info);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   if (static_cast<uint64_t>(info.st_size) > max_bytes) {
     ::close(fd);
     return LimitError(path + " is " + std::to_string(info.st_size) + " bytes, over the limit of " +
@@ -39,18 +51,10 @@ Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t max
 }
 
 Result<MappedFile> MappedFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int error = errno;
-    std::string message = "cannot open " + path + ": " + std::strerror(error);
-    return error == ENOENT ? Status(StatusCode::kNotFound, message) : IoError(message);
-  }
   struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    std::string message = "cannot stat " + path + ": " + std::strerror(errno);
-    ::close(fd);
-    return IoError(message);
-  }
+  Result<int> opened = OpenForReading(path, &info);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   const size_t size = static_cast<size_t>(info.st_size);
   if (size == 0) {
     ::close(fd);
