@@ -20,8 +20,7 @@ int RunVideoUpscale(VideoUpscaleRequest request) {
     return 2;
   }
   worker::DeviceSelector devices(request.worker.gpu_fallback);
-  Result<worker::DeviceChoice> device =
-      request.worker.device ? devices.SelectNamed(*request.worker.device) : devices.Select(request.gpu_id);
+  Result<worker::DeviceChoice> device = devices.Select(request.worker.device, request.gpu_id);
   if (!device.ok()) {
     LogError("video_failed").Field("error", device.status().ToString());
     return 2;

@@ -128,11 +128,7 @@ void ClusterMember::RenewLease() {
   }
   auto nodes = cluster_.ListNodes();
   if (!nodes.ok()) return;
-  int lanes = 0;
-  for (const store::NodeRecord& node : *nodes) {
-    if (node.alive) lanes += static_cast<int>(node.lanes.size());
-  }
-  scheduler_.SetClusterLaneCount(lanes);
+  scheduler_.SetClusterLaneCount(store::AliveLanes(*nodes));
 }
 
 void ClusterMember::Reap() {

@@ -253,10 +253,8 @@ void VideoRunner::Reconcile(const std::string& video_id) {
     // Only the node the row names sequences a video; a queued one waits for a
     // claim (this node's runner tries at once).
     if (video->status == JobStatus::kQueued) return ClaimSoon();
-    const bool mine = video->node == options_.node_id;
-    if (store::IsFinished(video->status) || !mine) SetOwned(video_id, std::nullopt);
-    if (!mine) return;
-    if (!store::IsFinished(video->status)) SetOwned(video_id, video->attempts);
+    if (video->node != options_.node_id) return SetOwned(video_id, std::nullopt);
+    SetOwned(video_id, store::IsFinished(video->status) ? std::nullopt : std::optional<int>(video->attempts));
   }
   std::vector<json> listed = ListedSegments(*video);
   store::JobFilter filter;
@@ -418,11 +416,8 @@ int VideoRunner::ServiceLanes() {
     // Read now rather than the scheduler's copy (renewed with the lease): a
     // node that just joined counts.
     auto nodes = options_.cluster->ListNodes();
-    if (nodes.ok()) {
-      int lanes = 0;
-      for (const store::NodeRecord& node : *nodes) lanes += node.alive ? static_cast<int>(node.lanes.size()) : 0;
-      if (lanes > 0) return lanes;
-    }
+    const int lanes = nodes.ok() ? store::AliveLanes(*nodes) : 0;
+    if (lanes > 0) return lanes;
   }
   return scheduler_.ServiceLaneCount();
 }
@@ -480,28 +475,25 @@ void VideoRunner::ClaimQueuedVideos() {
 }
 
 Status VideoRunner::Start() {
-  if (options_.cluster) {
-    // The videos this node held before a restart were requeued by its
-    // scheduler's start (store::IsCoordinator); any runner claims them.
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = false;
-      claim_now_ = true;
-      thread_ = std::thread([this] { Loop(); });
-    }
-    return Status::Ok();
+  // On one server the runner resumes every unfinished video. In a cluster the
+  // videos this node held before a restart were requeued by its scheduler's
+  // start (store::IsCoordinator), and the runner claims queued ones at once.
+  std::vector<Job> unfinished;
+  if (!options_.cluster) {
+    store::JobFilter filter;
+    filter.kind = JobKind::kVideo;
+    filter.statuses = {JobStatus::kQueued, JobStatus::kRunning};
+    auto listed = store_.List(filter);
+    if (!listed.ok()) return listed.status();
+    unfinished = std::move(listed).value();
   }
-  store::JobFilter filter;
-  filter.kind = JobKind::kVideo;
-  filter.statuses = {JobStatus::kQueued, JobStatus::kRunning};
-  auto unfinished = store_.List(filter);
-  if (!unfinished.ok()) return unfinished.status();
   {
     std::lock_guard lock(mutex_);
     stopping_ = false;
+    claim_now_ = options_.cluster != nullptr;
     thread_ = std::thread([this] { Loop(); });
   }
-  for (const Job& video : *unfinished) {
+  for (const Job& video : unfinished) {
     LogInfo("video_job_resumed").Field("job_id", video.id);
     Wake(video.id);
   }

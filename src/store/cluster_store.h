@@ -36,6 +36,13 @@ struct NodeRecord {
   bool alive = true;                // false once reaped (or replaced by a newer incarnation)
 };
 
+// The lanes of the alive nodes among `nodes`: what the cluster's queue runs on.
+inline int AliveLanes(const std::vector<NodeRecord>& nodes) {
+  int lanes = 0;
+  for (const NodeRecord& node : nodes) lanes += node.alive ? static_cast<int>(node.lanes.size()) : 0;
+  return lanes;
+}
+
 // Who holds a claimed job. Every write of a claimed job names it and matches
 // only while the row is still running on that node at that attempt: a job taken
 // back from a node presumed dead has been requeued (and claimed again with a new

@@ -35,7 +35,7 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
     return out;
   };
 
-  auto device = options_.device ? devices_.SelectNamed(*options_.device) : devices_.Select(request.gpu_id);
+  auto device = devices_.Select(options_.device, request.gpu_id);
   if (!device.ok()) return fail(device.status());
   out.device = device->Name();
   out.device_fell_back = device->fell_back;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "engine/device.h"
@@ -26,6 +27,10 @@ class DeviceSelector {
   // A device the user named (WorkerOptions::device), under the same fallback
   // policy: unusable here means the CPU (logged) or DEVICE_UNAVAILABLE.
   Result<DeviceChoice> SelectNamed(const engine::Device& device) const;
+  // The named device when there is one (it wins over the request's gpu_id), else gpu_id's.
+  Result<DeviceChoice> Select(const std::optional<engine::Device>& named, int32_t requested_gpu_id) const {
+    return named ? SelectNamed(*named) : Select(requested_gpu_id);
+  }
 
   // CUDA GPUs this build and machine can drive (engine/backend_registry.h).
   int usable_gpu_count() const { return usable_gpu_count_; }

@@ -13,41 +13,16 @@
 #include "engine/ops/dnnl_op.h"
 #include "engine/ops/dnnl_support.h"
 #include "engine/ops/reference_ops.h"
+#include "layer_test_inputs.h"
 
 namespace tessera::engine::ops {
 namespace {
 
-Tensor Random(int c, int h, int w, int seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  Tensor t = Tensor::Chw(c, h, w);
-  for (float& v : t.data) v = d(gen);
-  return t;
-}
+using op_tests::Layer;
+using op_tests::Random;
+using op_tests::RandomVector;
 
 std::vector<float> Values(const Tensor& t) { return std::vector<float>(t.data.begin(), t.data.end()); }
-
-Tensor RandomVector(int n, int seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor t = Tensor::Vector(n);
-  for (float& v : t.data) v = d(gen);
-  return t;
-}
-
-// A layer of `type` with `inputs` bottoms, parsed from ncnn text like the models'.
-ncnn::LayerSpec Layer(const std::string& type, int inputs, const std::string& kv) {
-  std::string text = "7767517\n" + std::to_string(inputs + 1) + " " + std::to_string(inputs + 1) + "\n";
-  std::string bottoms;
-  for (int i = 0; i < inputs; ++i) {
-    text += "Input in" + std::to_string(i) + " 0 1 b" + std::to_string(i) + "\n";
-    bottoms += " b" + std::to_string(i);
-  }
-  text += type + " l " + std::to_string(inputs) + " 1" + bottoms + " out " + kv + "\n";
-  auto g = ncnn::ParseParam(text, "t.param");
-  EXPECT_TRUE(g.ok()) << g.status().ToString();
-  return g.ok() ? g->layers.back() : ncnn::LayerSpec();
-}
 
 Tensor InLayout(const Tensor& t, Layout layout) { return t.dims == 3 ? Relayout(t, layout) : t; }
 

@@ -12,42 +12,19 @@
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/ncnn/param_parser.h"
 #include "engine/ops/reference_ops.h"
+#include "../../ops/layer_test_inputs.h"
 #include "vulkan_test_device.h"
 
 namespace tessera::engine::vulkan {
 namespace {
 
-Tensor Random(int c, int h, int w, int seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor t = Tensor::Chw(c, h, w);
-  for (float& v : t.data) v = d(gen);
-  return t;
-}
-
-Tensor RandomVector(int n, int seed, float lo = -1.f, float hi = 1.f) {
-  Tensor t = Random(1, 1, n, seed, lo, hi);
-  t.dims = 1;
-  return t;
-}
+using op_tests::Layer;
+using op_tests::Random;
+using op_tests::RandomVector;
 
 std::vector<float> RandomValues(size_t n, int seed) {
   const Tensor t = RandomVector(static_cast<int>(n), seed, -0.5f, 0.5f);
   return std::vector<float>(t.data.begin(), t.data.end());
-}
-
-// A layer of `type` with `inputs` bottoms, parsed from ncnn text like the models'.
-ncnn::LayerSpec Layer(const std::string& type, int inputs, const std::string& kv) {
-  std::string text = "7767517\n" + std::to_string(inputs + 1) + " " + std::to_string(inputs + 1) + "\n";
-  std::string bottoms;
-  for (int i = 0; i < inputs; ++i) {
-    text += "Input in" + std::to_string(i) + " 0 1 b" + std::to_string(i) + "\n";
-    bottoms += " b" + std::to_string(i);
-  }
-  text += type + " l " + std::to_string(inputs) + " 1" + bottoms + " out " + kv + "\n";
-  auto g = ncnn::ParseParam(text, "t.param");
-  EXPECT_TRUE(g.ok()) << g.status().ToString();
-  return g.ok() ? g->layers.back() : ncnn::LayerSpec();
 }
 
 class VulkanOpsTest : public ::testing::Test {
