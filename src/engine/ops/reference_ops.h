@@ -49,6 +49,16 @@ Result<InterpSize> InterpOutputSize(const Tensor& in, const ncnn::ParamDict& p);
 // computes it (`vertical`: the height axis, else the width).
 std::vector<int> NearestIndices(int in_size, int out_size, const ncnn::ParamDict& p, bool vertical);
 
+// Bicubic Interp's taps along one axis (ncnn's A = -0.75): for each output
+// position the first of four source indices and their four weights. Sources
+// outside [0, in_size) are clamped to the edge (what ncnn's border cases amount
+// to). Shared with the device backends, so their weights are these bits.
+struct CubicTaps {
+  std::vector<int> first;
+  std::vector<float> weights;  // 4 per position
+};
+CubicTaps BicubicTaps(int in_size, int out_size);
+
 // Runs one layer of any supported type.
 Result<std::vector<Tensor>> ForwardLayer(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights,
                                          const std::vector<const Tensor*>& inputs);

@@ -20,13 +20,9 @@ void CubicWeights(float t, float w[4]) {
   w[3] = 1.f - w[0] - w[1] - w[2];
 }
 
-// For each output position: the first of four source taps and their weights,
-// with taps outside the source clamped to its edge (what ncnn's border cases
-// amount to).
-struct CubicTaps {
-  std::vector<int> first;
-  std::vector<float> weights;  // 4 per position
-};
+int Clamp(int v, int lo, int hi) { return std::min(std::max(v, lo), hi); }
+
+}  // namespace
 
 CubicTaps BicubicTaps(int in_size, int out_size) {
   CubicTaps taps;
@@ -42,10 +38,6 @@ CubicTaps BicubicTaps(int in_size, int out_size) {
   }
   return taps;
 }
-
-int Clamp(int v, int lo, int hi) { return std::min(std::max(v, lo), hi); }
-
-}  // namespace
 
 Result<Tensor> Concat(const std::vector<const Tensor*>& in, const ncnn::ParamDict&) {
   const Tensor& first = *in[0];

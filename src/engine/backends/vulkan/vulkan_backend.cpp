@@ -45,6 +45,7 @@ Result<std::shared_ptr<VulkanBackend>> VulkanBackend::Create(int device_index, V
   Result<gpu::DeviceBlock> unused = backend->allocator_->Allocate(256);
   if (!unused.ok()) return unused.status();
   backend->unused_ = std::move(unused).value();
+  backend->tiling_ = MakeVulkanTiling(*backend);
   return backend;
 }
 

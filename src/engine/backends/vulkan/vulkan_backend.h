@@ -12,8 +12,17 @@
 // Layers run as compute shaders embedded in the binary (vulkan_shaders.h):
 // Convolution and Deconvolution (bias, activation and a following PReLU or
 // residual sum fused), PReLU, Eltwise, BinaryOp, Concat, Crop, PixelShuffle,
-// nearest and bilinear Interp. The others (Scale, Pooling, InnerProduct,
-// bicubic Interp) are declined: the executor runs them on the CPU backend.
+// Interp (nearest, bilinear, bicubic), Scale, global average Pooling and
+// InnerProduct: every layer of the 26 models. Declined (the executor runs
+// them on the CPU backend): what the model checker refuses anyway — ncnn's
+// negative "same" pads, windowed pooling — and activations it does not know.
+//
+// Tiles are cut and placed on the device (tiling(), vulkan_tiling.cpp): the
+// image goes up once, tiles of one size run as one batch, the output comes
+// back once. The model upscaler uses it only for a model whose every layer
+// runs here (GraphExecutor::RunsWhollyOnBackend); a batch of k tiles needs
+// about k times one tile's memory, so a smaller chunk after an out-of-memory
+// really needs less.
 //
 // Memory goes through the engine's caching allocator (engine/gpu/) over a
 // sub-allocator of large VkDeviceMemory blocks (vulkan_memory.h), bounded by
@@ -37,6 +46,9 @@ namespace tessera::engine::vulkan {
 struct VulkanBackendOptions {
   uint64_t vram_budget_bytes = 0;  // 0: the device's free memory
   std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
+  // Tests: false makes tiling() null, so tiles go through the host one at a
+  // time (the path the device path's bytes are compared with).
+  bool device_tiling = true;
 };
 
 // Device memory holding a tensor's values.
@@ -67,6 +79,7 @@ class VulkanBackend : public Backend {
   BackendMemory ProbeMemory() const override;
   Result<Tensor> Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const override;
   void ReleaseCachedMemory() const override;
+  const DeviceTiling* tiling() const override { return options_.device_tiling ? tiling_.get() : nullptr; }
 
   bool HostMemory() const override { return false; }
   Result<Tensor> FromHost(Tensor host) const override;
@@ -91,6 +104,7 @@ class VulkanBackend : public Backend {
   VulkanBackendOptions options_;
   std::shared_ptr<gpu::CachingAllocator> allocator_;
   gpu::DeviceBlock unused_;
+  std::unique_ptr<DeviceTiling> tiling_;
 };
 
 // The span of a tensor this backend made (null buffer for any other tensor).
@@ -99,11 +113,19 @@ BufferSpan SpanOf(const gpu::DeviceBlock& block);
 // The values a tensor holds (n x c x h x w, or n x w for a vector).
 uint64_t CountOf(const Tensor& t);
 
-// The op for one layer (vulkan_ops.cpp, vulkan_convolution.cpp); null when the
-// backend does not run it (the executor then runs it on the CPU backend).
+// The op for one layer (vulkan_ops.cpp, vulkan_convolution.cpp,
+// vulkan_layer_ops.cpp); null when the backend does not run it (the executor
+// then runs it on the CPU backend).
 std::unique_ptr<Op> MakeConvolutionOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,
                                       const ncnn::LayerWeights& weights);
 std::unique_ptr<Op> MakeLayerOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,
                                 const ncnn::LayerWeights& weights);
+// Scale, global average Pooling, InnerProduct.
+std::unique_ptr<Op> MakeSqueezeExcitationOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,
+                                            const ncnn::LayerWeights& weights);
+std::unique_ptr<Op> MakeBicubicInterpOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer);
+
+// Cutting and placing tiles on `backend`'s device (vulkan_tiling.cpp).
+std::unique_ptr<DeviceTiling> MakeVulkanTiling(const VulkanBackend& backend);
 
 }  // namespace tessera::engine::vulkan

@@ -73,6 +73,54 @@ struct PixelShufflePush {
   int32_t out_c = 0, in_h = 0, in_w = 0, r = 1;
 };
 
+// channel_scale.comp (Scale).
+struct ChannelScalePush {
+  uint32_t total = 0;
+  uint32_t plane = 1;
+  uint32_t channels = 1;
+  int32_t has_bias = 0;
+};
+
+// global_pool.comp: one 64-wide workgroup per plane.
+struct GlobalPoolPush {
+  uint32_t total = 0;  // 64 * planes
+  uint32_t planes = 0;
+  uint32_t plane = 0;
+};
+inline constexpr uint32_t kPoolGroupSize = 64;  // global_pool.comp's local_size_x
+
+// inner_product.comp.
+struct InnerProductPush {
+  uint32_t total = 0;
+  uint32_t inputs = 0;
+  uint32_t num_output = 0;
+  int32_t has_bias = 0;
+  int32_t activation = 0;
+  float act_a = 0.f, act_b = 0.f;
+};
+
+// bicubic.comp (bicubic Interp).
+struct BicubicPush {
+  uint32_t total = 0;
+  int32_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+};
+inline constexpr int kBicubicTapFloats = 5;  // the first source index, then 4 weights
+
+// gather_tile.comp (DeviceTiling::GatherTiles, one dispatch per tile).
+struct GatherTilePush {
+  uint32_t total = 0;
+  int32_t c = 0, image_h = 0, image_w = 0, h = 0, w = 0;
+  int32_t x0 = 0, y0 = 0;
+  int32_t item = 0;
+  int32_t reflect = 0;
+};
+
+// add_nearest.comp (DeviceTiling::AddNearestInput).
+struct AddNearestPush {
+  uint32_t total = 0;
+  int32_t in_h = 0, in_w = 0, scale = 1;
+};
+
 // Bindings and push-constant bytes of each shader, by ShaderId.
 inline ShaderInterface InterfaceOf(ShaderId id) {
   switch (id) {
@@ -82,12 +130,20 @@ inline ShaderInterface InterfaceOf(ShaderId id) {
     case ShaderId::kCopyBox: return {2, sizeof(CopyBoxPush)};
     case ShaderId::kInterp: return {2, sizeof(InterpPush)};
     case ShaderId::kPixelShuffle: return {2, sizeof(PixelShufflePush)};
+    case ShaderId::kChannelScale: return {4, sizeof(ChannelScalePush)};
+    case ShaderId::kGlobalPool: return {2, sizeof(GlobalPoolPush)};
+    case ShaderId::kInnerProduct: return {4, sizeof(InnerProductPush)};
+    case ShaderId::kBicubic: return {3, sizeof(BicubicPush)};
+    case ShaderId::kGatherTile: return {2, sizeof(GatherTilePush)};
+    case ShaderId::kAddNearest: return {2, sizeof(AddNearestPush)};
     case ShaderId::kCount: break;
   }
   return {};
 }
 
 static_assert(sizeof(ConvPush) <= 128 && sizeof(ElementwisePush) <= 128 && sizeof(CopyBoxPush) <= 128 &&
-              sizeof(InterpPush) <= 128 && sizeof(PixelShufflePush) <= 128);
+              sizeof(InterpPush) <= 128 && sizeof(PixelShufflePush) <= 128 && sizeof(ChannelScalePush) <= 128 &&
+              sizeof(GlobalPoolPush) <= 128 && sizeof(InnerProductPush) <= 128 && sizeof(BicubicPush) <= 128 &&
+              sizeof(GatherTilePush) <= 128 && sizeof(AddNearestPush) <= 128);
 
 }  // namespace tessera::engine::vulkan

@@ -1,6 +1,7 @@
-// Every layer but the convolutions on the Vulkan backend: one op class that
-// checks shapes on the host, allocates the output and dispatches a shader of
-// vulkan_kernels.h. Semantics are the reference kernels' (ops/reference_ops.h).
+// The Vulkan backend's layers but the convolutions and those of
+// vulkan_layer_ops.cpp: one op class that checks shapes on the host, allocates
+// the output and dispatches a shader of vulkan_kernels.h. Semantics are the
+// reference kernels' (ops/reference_ops.h).
 #include <array>
 #include <mutex>
 #include <vector>
@@ -296,14 +297,15 @@ std::unique_ptr<Op> MakeLayerOp(const VulkanBackend& backend, const ncnn::LayerS
     case ncnn::LayerKind::kCrop:
     case ncnn::LayerKind::kPixelShuffle: return std::make_unique<VulkanLayerOp>(backend, layer, weights);
     case ncnn::LayerKind::kInterp: {
-      // Bicubic stays on the CPU backend (as with oneDNN and CUDA).
       const int type = ncnn::InterpParams::Read(layer.params).resize_type;
+      if (type == ncnn::InterpParams::kBicubic) return MakeBicubicInterpOp(backend, layer);
       if (type != ncnn::InterpParams::kNearest && type != ncnn::InterpParams::kBilinear) return nullptr;
       return std::make_unique<VulkanLayerOp>(backend, layer, weights);
     }
-    default:
-      // Scale, Pooling, InnerProduct: not yet (the CPU backend runs them).
-      return nullptr;
+    case ncnn::LayerKind::kScale:
+    case ncnn::LayerKind::kPooling:
+    case ncnn::LayerKind::kInnerProduct: return MakeSqueezeExcitationOp(backend, layer, weights);
+    default: return nullptr;
   }
 }
 

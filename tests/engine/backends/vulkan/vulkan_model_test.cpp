@@ -1,8 +1,9 @@
 // Whole graphs on the Vulkan backend (llvmpipe), with the CPU backend as the
 // fallback for the layers it declines: a graph of our own whose PReLU and
 // residual sums fuse into the convolutions, against the reference kernels;
-// and the golden images of one model per family against the float64
-// oracle's (tests/oracle/), at >= 50 dB like the CPU's golden test.
+// every layer of every model on the device; and the golden images of one
+// model per family against the float64 oracle's (tests/oracle/), at >= 50 dB
+// like the CPU's golden test.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -45,8 +46,7 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
 }
 
 // conv(+ReLU) -> PReLU; conv -> Eltwise sum (coefficients) with the input's
-// copy; a Split whose first reader is a Pooling the backend declines (the
-// shared blob goes to the CPU) and whose others are read on the device again:
+// copy; a Split whose first reader is a Pooling and whose others are
 // conv(+leaky ReLU) -> BinaryOp add, then a per-channel BinaryOp mul.
 const char* kGraph =
     "7767517\n"
@@ -84,6 +84,32 @@ ncnn::Model FusableModel() {
   return model;
 }
 
+// The Vulkan backend, but declining Pooling: every layer of the models runs
+// on the device now, and the executor's path for a layer it does not (the
+// tensor to the CPU fallback and back) is still the one taken for a model
+// with a layer no shader covers.
+class VulkanWithoutPooling : public Backend {
+ public:
+  explicit VulkanWithoutPooling(std::shared_ptr<Backend> vulkan) : vulkan_(std::move(vulkan)) {}
+  std::string name() const override { return vulkan_->name(); }
+  Device device() const override { return vulkan_->device(); }
+  std::string Fingerprint() const override { return vulkan_->Fingerprint(); }
+  std::unique_ptr<Op> MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) override {
+    return layer.kind == ncnn::LayerKind::kPooling ? nullptr : vulkan_->MakeOp(layer, weights);
+  }
+  BackendMemory ProbeMemory() const override { return vulkan_->ProbeMemory(); }
+  Result<Tensor> Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const override {
+    return vulkan_->Allocate(dims, c, h, w, layout, dtype);
+  }
+  bool HostMemory() const override { return false; }
+  Result<Tensor> FromHost(Tensor host) const override { return vulkan_->FromHost(std::move(host)); }
+  Result<Tensor> ToHost(const Tensor& t) const override { return vulkan_->ToHost(t); }
+  Result<Tensor> Convert(const Tensor& t, Layout layout) const override { return vulkan_->Convert(t, layout); }
+
+ private:
+  std::shared_ptr<Backend> vulkan_;
+};
+
 TEST(VulkanGraphTest, FusedLayersAndTheCpuFallbackGiveTheReferenceValues) {
   const ncnn::Model model = FusableModel();
   const Tensor input = RandomImage(3, 14, 11, 8);
@@ -92,16 +118,45 @@ TEST(VulkanGraphTest, FusedLayersAndTheCpuFallbackGiveTheReferenceValues) {
   ASSERT_TRUE(expected.ok()) << expected.status().ToString();
   auto set = BackendsFor(test::TestDevice());
   ASSERT_TRUE(set.ok()) << set.status().ToString();
-  GraphExecutor executor(model, *set->backend, set->fallback.get());
-  EXPECT_EQ(executor.fused_layers(), 3);         // the PReLU, the Eltwise sum, the BinaryOp add
-  EXPECT_FALSE(executor.RunsWhollyOnBackend());  // the Pooling runs on the CPU
-  RunStats stats;
-  auto got = executor.Run(input, Deadline(), &stats);
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_LT(MaxAbsDiff(*got, *expected), 1e-5);
-  EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+PReLU"), 1u);
-  EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+Eltwise"), 1u);
-  EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+BinaryOp"), 1u);
+  VulkanWithoutPooling without_pooling(set->backend);
+  for (Backend* backend : {static_cast<Backend*>(set->backend.get()), static_cast<Backend*>(&without_pooling)}) {
+    const bool whole = backend == set->backend.get();
+    SCOPED_TRACE(whole ? "every layer on the device" : "the Pooling on the CPU fallback");
+    GraphExecutor executor(model, *backend, set->fallback.get());
+    EXPECT_EQ(executor.fused_layers(), 3);  // the PReLU, the Eltwise sum, the BinaryOp add
+    EXPECT_EQ(executor.RunsWhollyOnBackend(), whole);
+    RunStats stats;
+    auto got = executor.Run(input, Deadline(), &stats);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_LT(MaxAbsDiff(*got, *expected), 1e-5);
+    EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+PReLU"), 1u);
+    EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+Eltwise"), 1u);
+    EXPECT_EQ(stats.ms_by_layer_type.count("Convolution+BinaryOp"), 1u);
+  }
+}
+
+// No layer of any installed model leaves the device: the executor reports no
+// fallback (RunsWhollyOnBackend, and Describe names no second backend) — at
+// least one model of each family among them.
+TEST(VulkanGraphTest, EveryLayerOfEveryModelRunsOnTheDevice) {
+  auto models = ReadManifest(DefaultModelDir());
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  auto set = BackendsFor(test::TestDevice());
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  std::map<ModelFamily, int> families;
+  for (const ModelEntry& entry : *models) {
+    SCOPED_TRACE(entry.name);
+    auto model = ncnn::LoadModel(DefaultModelDir(), entry.name);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    GraphExecutor executor(*model, *set->backend, set->fallback.get());
+    EXPECT_TRUE(executor.RunsWhollyOnBackend()) << executor.Describe();
+    EXPECT_EQ(executor.Describe().find("+"), std::string::npos) << executor.Describe();
+    ++families[entry.family];
+  }
+  EXPECT_EQ(models->size(), 26u);
+  EXPECT_GT(families[ModelFamily::kRealEsrgan], 0);
+  EXPECT_GT(families[ModelFamily::kRealCugan], 0);
+  EXPECT_GT(families[ModelFamily::kWaifu2xCunet], 0);
 }
 
 // The goldens of `model` through the Vulkan backend (those of `inputs` only,

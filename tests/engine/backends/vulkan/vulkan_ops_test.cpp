@@ -1,8 +1,10 @@
 // Every op of the Vulkan backend against the reference kernels, one layer at a
 // time on small random tensors, on llvmpipe: convolutions and deconvolutions
 // of the kernel sizes, strides, paddings, dilations and activations the models
-// use; PReLU, Eltwise, BinaryOp (broadcasts, scalar), Concat, Crop, Interp,
-// PixelShuffle; in-place runs; and the layers the backend declines.
+// use; PReLU, Eltwise, BinaryOp (broadcasts, scalar), Concat, Crop, Interp
+// (nearest, bilinear, bicubic), PixelShuffle, Scale, global average Pooling,
+// InnerProduct; in-place runs; batches of several items; and the layers the
+// backend declines.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -75,6 +77,14 @@ class VulkanOpsTest : public ::testing::Test {
     double worst = 0;
     for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(double(back->data[i]) - want.data[i]));
     return worst;
+  }
+
+  // Items of one shape as one batch (n = items.size()), one after the other.
+  static Tensor Batch(const std::vector<Tensor>& items) {
+    Tensor batch = items[0];
+    batch.n = static_cast<int>(items.size());
+    for (size_t k = 1; k < items.size(); ++k) batch.data.insert(batch.data.end(), items[k].data.begin(), items[k].data.end());
+    return batch;
   }
 
   std::shared_ptr<VulkanBackend> backend_;
@@ -188,15 +198,127 @@ TEST_F(VulkanOpsTest, PixelShuffleMatchesTheReference) {
   EXPECT_LT(Compare(Layer("PixelShuffle", 1, "0=3"), {}, {Random(18, 4, 3, 26)}), 1e-9);
 }
 
-// Declined layers run on the CPU backend (the executor's fallback).
+TEST_F(VulkanOpsTest, BicubicInterpMatchesTheReference) {
+  // realesr-animevideov3-x2 and -x3 shrink their input by 0.5 and 0.75.
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 1=0.5 2=0.5"), {}, {Random(3, 16, 14, 40)}), 1e-5);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 1=0.75 2=0.75"), {}, {Random(3, 17, 13, 41)}), 1e-5);
+  // Up, with taps past every edge; an output size of its own; one row.
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 1=2.0 2=3.0"), {}, {Random(2, 5, 4, 42)}), 1e-5);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 3=9 4=7"), {}, {Random(2, 6, 11, 43)}), 1e-5);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 1=2.0 2=2.0"), {}, {Random(2, 1, 6, 44)}), 1e-5);
+}
+
+TEST_F(VulkanOpsTest, ScaleMatchesTheReference) {
+  const Tensor x = Random(6, 7, 9, 45);
+  // From a second blob, as Real-CUGAN's squeeze-excitation blocks use it.
+  EXPECT_LT(Compare(Layer("Scale", 2, "0=-233"), {}, {x, RandomVector(6, 46)}), 1e-6);
+  EXPECT_LT(Compare(Layer("Scale", 2, "0=-233"), {}, {x, RandomVector(6, 47)}, true), 1e-6);
+  // The layer's own scales, with and without a bias; a vector input.
+  EXPECT_LT(Compare(Layer("Scale", 1, "0=6 1=1"), {RandomValues(6, 48), RandomValues(6, 49)}, {x}), 1e-6);
+  EXPECT_LT(Compare(Layer("Scale", 1, "0=6"), {RandomValues(6, 50), {}}, {x}), 1e-6);
+  EXPECT_LT(Compare(Layer("Scale", 1, "0=12 1=1"), {RandomValues(12, 51), RandomValues(12, 52)}, {RandomVector(12, 53)}),
+            1e-6);
+}
+
+TEST_F(VulkanOpsTest, GlobalAveragePoolingMatchesTheReference) {
+  const auto pool = Layer("Pooling", 1, "0=1 4=1");
+  EXPECT_LT(Compare(pool, {}, {Random(5, 7, 9, 54)}), 1e-6);
+  EXPECT_LT(Compare(pool, {}, {Random(3, 1, 1, 55)}), 1e-7);
+  // Planes larger than a workgroup's 64 lanes many times over (and not a multiple of them).
+  EXPECT_LT(Compare(pool, {}, {Random(4, 61, 53, 56)}), 1e-6);
+  // Windowed pooling is not what the models (or the reference kernels) have.
+  EXPECT_EQ(backend_->MakeOp(Layer("Pooling", 1, "0=0 1=2 2=2"), {}), nullptr);
+}
+
+TEST_F(VulkanOpsTest, InnerProductMatchesTheReference) {
+  // Real-CUGAN's: 64 -> 8 with ReLU, 8 -> 64 with sigmoid.
+  EXPECT_LT(Compare(Layer("InnerProduct", 1, "0=8 1=1 2=512 9=1"), {RandomValues(512, 57), RandomValues(8, 58)},
+                    {RandomVector(64, 59)}),
+            1e-5);
+  EXPECT_LT(Compare(Layer("InnerProduct", 1, "0=64 1=1 2=512 9=4"), {RandomValues(512, 60), RandomValues(64, 61)},
+                    {RandomVector(8, 62)}),
+            1e-6);
+  // No bias, leaky ReLU and clip; a map read flat.
+  EXPECT_LT(Compare(Layer("InnerProduct", 1, "0=5 2=60 9=2 -23310=1,0.1"), {RandomValues(60, 63), {}},
+                    {Random(3, 4, 1, 64)}),
+            1e-5);
+  EXPECT_LT(Compare(Layer("InnerProduct", 1, "0=5 1=1 2=60 9=3 -23310=2,-0.1,0.2"),
+                    {RandomValues(60, 65), RandomValues(5, 66)}, {RandomVector(12, 67)}),
+            1e-5);
+}
+
+// A batch of items runs each as it runs alone (device tiling's batches).
+TEST_F(VulkanOpsTest, BatchedItemsMatchTheReferenceOneByOne) {
+  const auto se = Layer("InnerProduct", 1, "0=4 1=1 2=24 9=4");
+  const ncnn::LayerWeights se_weights{RandomValues(24, 70), RandomValues(4, 71)};
+  const auto scale = Layer("Scale", 2, "0=-233");
+  const auto pool = Layer("Pooling", 1, "0=1 4=1");
+  const auto bicubic = Layer("Interp", 1, "0=3 1=0.5 2=0.5");
+  const int items = 3;
+  std::vector<Tensor> maps, vectors;
+  for (int k = 0; k < items; ++k) {
+    maps.push_back(Random(4, 8, 6, 72 + k));
+    vectors.push_back(RandomVector(6, 80 + k));
+  }
+  struct Case {
+    const char* name;
+    const ncnn::LayerSpec& layer;
+    const ncnn::LayerWeights& weights;
+    std::vector<const std::vector<Tensor>*> inputs;
+  };
+  const ncnn::LayerWeights none;
+  std::vector<Tensor> scales;
+  for (int k = 0; k < items; ++k) scales.push_back(RandomVector(4, 90 + k));
+  const Case cases[] = {{"InnerProduct", se, se_weights, {&vectors}},
+                        {"Scale", scale, none, {&maps, &scales}},
+                        {"Pooling", pool, none, {&maps}},
+                        {"bicubic Interp", bicubic, none, {&maps}}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<Tensor> batches;
+    for (const std::vector<Tensor>* per_item : c.inputs) batches.push_back(Batch(*per_item));
+    std::vector<Tensor> expected;
+    for (int k = 0; k < items; ++k) {
+      std::vector<const Tensor*> host;
+      for (const std::vector<Tensor>* per_item : c.inputs) host.push_back(&(*per_item)[k]);
+      auto want = ops::ForwardLayer(c.layer, c.weights, host);
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      expected.push_back(want->front());
+    }
+    std::unique_ptr<Op> op = backend_->MakeOp(c.layer, c.weights);
+    ASSERT_NE(op, nullptr);
+    std::vector<Tensor> on_device;
+    for (const Tensor& b : batches) {
+      auto up = backend_->FromHost(b);
+      ASSERT_TRUE(up.ok()) << up.status().ToString();
+      on_device.push_back(std::move(up).value());
+    }
+    OpInputs run;
+    for (Tensor& t : on_device) run.tensors.push_back(&t), run.writable.push_back(nullptr);
+    auto got = op->Run(run);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    auto back = backend_->ToHost(*got);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_EQ(back->n, items);
+    const size_t per_item = expected[0].size();
+    ASSERT_EQ(back->size(), per_item * items);
+    for (int k = 0; k < items; ++k) {
+      double worst = 0;
+      for (size_t i = 0; i < per_item; ++i) {
+        worst = std::max(worst, std::abs(double(back->data[k * per_item + i]) - expected[k].data[i]));
+      }
+      EXPECT_LT(worst, 1e-5) << "item " << k;
+    }
+  }
+}
+
+// What the models never have stays with the CPU backend (the executor's fallback).
 TEST_F(VulkanOpsTest, LayersWithoutAShaderAreDeclined) {
-  EXPECT_EQ(backend_->MakeOp(Layer("Interp", 1, "0=3 1=2.0 2=2.0"), {}), nullptr);  // bicubic
-  EXPECT_EQ(backend_->MakeOp(Layer("Pooling", 1, "0=1 4=1"), {}), nullptr);
-  EXPECT_EQ(backend_->MakeOp(Layer("InnerProduct", 1, "0=4 1=1 2=16"), {RandomValues(16, 1), RandomValues(4, 2)}),
-            nullptr);
-  EXPECT_EQ(backend_->MakeOp(Layer("Scale", 1, "0=4"), {RandomValues(4, 3), {}}), nullptr);
-  // ncnn's "same" padding (negative pads) is left to the reference kernels too.
+  // ncnn's "same" padding (negative pads), which the model checker refuses too.
   EXPECT_EQ(backend_->MakeOp(Layer("Convolution", 1, "0=2 1=3 4=-233 6=36"), {RandomValues(36, 4), {}}), nullptr);
+  EXPECT_EQ(backend_->MakeOp(Layer("InnerProduct", 1, "0=4 1=1 2=16 9=7"), {RandomValues(16, 1), RandomValues(4, 2)}),
+            nullptr);
+  EXPECT_EQ(backend_->MakeOp(Layer("Interp", 1, "0=4 1=2.0 2=2.0"), {}), nullptr);
 }
 
 TEST_F(VulkanOpsTest, TensorsRoundTripThroughTheDevice) {

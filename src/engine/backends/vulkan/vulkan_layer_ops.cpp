@@ -1,0 +1,288 @@
+// The layers of the models' squeeze-excitation blocks (Real-CUGAN, waifu2x
+// cunet: global average Pooling, InnerProduct, Scale) and bicubic Interp
+// (realesr-animevideov3-x2 and -x3 shrink their input with it) on the Vulkan
+// backend, so that no layer of the 26 models leaves the device. Semantics are
+// the reference kernels' (ops/reference_ops.h); each item of a batch is
+// computed exactly as it is alone.
+#include <array>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/backends/vulkan/vulkan_backend.h"
+#include "engine/backends/vulkan/vulkan_kernels.h"
+#include "engine/ncnn/layer_params.h"
+#include "engine/ops/reference_ops.h"
+
+namespace tessera::engine::vulkan {
+namespace {
+
+template <typename Push>
+Status Dispatch(const VulkanBackend& backend, ShaderId shader, std::span<const BufferSpan> buffers, const Push& push,
+                uint64_t invocations) {
+  return backend.gpu().Run(
+      [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), invocations); });
+}
+
+Status CheckInputs(const ncnn::LayerSpec& layer, const OpInputs& run) {
+  for (const Tensor* t : run.tensors) {
+    if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != DataType::kF32) {
+      return InvalidError(layer.type + ": input is not a tensor of this Vulkan backend");
+    }
+  }
+  return Status::Ok();
+}
+
+// Host values on the device, uploaded on the first run that needs them.
+class UploadedOnce {
+ public:
+  Result<BufferSpan> Get(const VulkanBackend& backend, const std::vector<float>& values) const {
+    std::lock_guard lock(mutex_);
+    if (!block_) {
+      Result<gpu::DeviceBlock> block = backend.Upload(values);
+      if (!block.ok()) return block.status();
+      block_ = std::move(block).value();
+    }
+    return SpanOf(block_);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable gpu::DeviceBlock block_;
+};
+
+// ncnn's activation parameters with the reference kernel's defaults.
+void SetActivation(int type, const std::vector<float>& params, InnerProductPush& push) {
+  push.activation = type;
+  push.act_a = params.size() > 0 ? params[0] : (type == 3 ? -INFINITY : 0.f);
+  push.act_b = params.size() > 1 ? params[1] : INFINITY;
+}
+
+// Scale: x times a per-channel scale (the layer's own, or a second input blob
+// with one scale per channel of each item), plus the layer's bias.
+class VulkanScale : public Op {
+ public:
+  VulkanScale(const VulkanBackend& backend, const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights)
+      : backend_(backend), layer_(layer), weights_(weights) {}
+
+  Result<Tensor> Run(const OpInputs& run) const override {
+    Status s = CheckInputs(layer_, run);
+    if (!s.ok()) return s;
+    const Tensor& x = *run.tensors[0];
+    const uint64_t channels = x.dims == 3 ? static_cast<uint64_t>(x.c) : static_cast<uint64_t>(x.w);
+    const bool from_blob = run.tensors.size() == 2;
+    ChannelScalePush push;
+    push.total = static_cast<uint32_t>(CountOf(x));
+    push.plane = x.dims == 3 ? static_cast<uint32_t>(x.h * x.w) : 1u;
+    BufferSpan scale;
+    if (from_blob) {
+      // One scale per channel of each item: the blob's values run through the batch with x's.
+      if (CountOf(*run.tensors[1]) != channels * x.n) return InvalidError("Scale size does not match the channels");
+      scale = SpanOf(*run.tensors[1]);
+      push.channels = static_cast<uint32_t>(channels * x.n);
+    } else {
+      if (weights_.weight.size() != channels) return InvalidError("Scale size does not match the channels");
+      Result<BufferSpan> own = scale_.Get(backend_, weights_.weight);
+      if (!own.ok()) return own.status();
+      scale = *own;
+      push.channels = static_cast<uint32_t>(channels);
+    }
+    BufferSpan bias = backend_.Unused();
+    // The reference adds a bias only with the flag set and the values present.
+    if (!from_blob && layer_.params.GetInt(1, 0) != 0 && !weights_.bias.empty()) {
+      if (weights_.bias.size() != channels) return InvalidError("Scale bias does not match the channels");
+      Result<BufferSpan> own = bias_.Get(backend_, weights_.bias);
+      if (!own.ok()) return own.status();
+      bias = *own;
+      push.has_bias = 1;
+    }
+    const BufferSpan x_span = SpanOf(x);  // before the output may take x's storage
+    Result<Tensor> out = OutputLikeInput(run);
+    if (!out.ok()) return out;
+    const std::array<BufferSpan, 4> buffers{x_span, scale, bias, SpanOf(*out)};
+    s = Dispatch(backend_, ShaderId::kChannelScale, buffers, push, push.total);
+    if (!s.ok()) return s;
+    return out;
+  }
+
+ private:
+  // x's storage when the caller gave it up (one value read and written per
+  // invocation), else a new tensor of its shape.
+  Result<Tensor> OutputLikeInput(const OpInputs& run) const {
+    const Tensor& x = *run.tensors[0];
+    Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
+    if (writable != nullptr && writable->device.use_count() == 1 && writable->dims == x.dims && writable->n == x.n &&
+        writable->c == x.c && writable->h == x.h && writable->w == x.w) {
+      return std::move(*writable);
+    }
+    return backend_.NewTensor(x.dims, x.n, x.c, x.h, x.w);
+  }
+
+  const VulkanBackend& backend_;
+  const ncnn::LayerSpec& layer_;
+  const ncnn::LayerWeights& weights_;
+  UploadedOnce scale_, bias_;
+};
+
+// Global average Pooling: each channel of each item to its mean, a vector per item.
+class VulkanGlobalPool : public Op {
+ public:
+  VulkanGlobalPool(const VulkanBackend& backend, const ncnn::LayerSpec& layer) : backend_(backend), layer_(layer) {}
+
+  Result<Tensor> Run(const OpInputs& run) const override {
+    Status s = CheckInputs(layer_, run);
+    if (!s.ok()) return s;
+    const Tensor& x = *run.tensors[0];
+    if (x.dims != 3) return InvalidError("Pooling needs a 3-D input");
+    Result<Tensor> out = backend_.NewTensor(1, x.n, 1, 1, x.c);
+    if (!out.ok()) return out;
+    GlobalPoolPush push;
+    push.planes = static_cast<uint32_t>(x.n * x.c);
+    push.plane = static_cast<uint32_t>(x.h * x.w);
+    push.total = push.planes * kPoolGroupSize;
+    const std::array<BufferSpan, 2> buffers{SpanOf(x), SpanOf(*out)};
+    s = Dispatch(backend_, ShaderId::kGlobalPool, buffers, push, push.total);
+    if (!s.ok()) return s;
+    return out;
+  }
+
+ private:
+  const VulkanBackend& backend_;
+  const ncnn::LayerSpec& layer_;
+};
+
+// InnerProduct: each item's values (read flat) through the weights, plus bias,
+// then the activation; a vector per item.
+class VulkanInnerProduct : public Op {
+ public:
+  VulkanInnerProduct(const VulkanBackend& backend, const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights)
+      : backend_(backend), layer_(layer), weights_(weights), params_(ncnn::InnerProductParams::Read(layer.params)) {}
+
+  Result<Tensor> Run(const OpInputs& run) const override {
+    Status s = CheckInputs(layer_, run);
+    if (!s.ok()) return s;
+    const Tensor& x = *run.tensors[0];
+    const uint64_t inputs = CountOf(x) / static_cast<uint64_t>(x.n);
+    if (weights_.weight.size() != inputs * static_cast<uint64_t>(params_.num_output)) {
+      return InvalidError("InnerProduct weights do not match an input of " + std::to_string(inputs));
+    }
+    Result<BufferSpan> weight = weight_.Get(backend_, weights_.weight);
+    if (!weight.ok()) return weight.status();
+    BufferSpan bias = backend_.Unused();
+    InnerProductPush push;
+    if (params_.bias) {
+      if (weights_.bias.size() != static_cast<size_t>(params_.num_output)) {
+        return InvalidError("InnerProduct bias does not match num_output");
+      }
+      Result<BufferSpan> own = bias_.Get(backend_, weights_.bias);
+      if (!own.ok()) return own.status();
+      bias = *own;
+      push.has_bias = 1;
+    }
+    Result<Tensor> out = backend_.NewTensor(1, x.n, 1, 1, params_.num_output);
+    if (!out.ok()) return out;
+    push.total = static_cast<uint32_t>(CountOf(*out));
+    push.inputs = static_cast<uint32_t>(inputs);
+    push.num_output = static_cast<uint32_t>(params_.num_output);
+    SetActivation(params_.activation_type, params_.activation_params, push);
+    const std::array<BufferSpan, 4> buffers{SpanOf(x), *weight, bias, SpanOf(*out)};
+    s = Dispatch(backend_, ShaderId::kInnerProduct, buffers, push, push.total);
+    if (!s.ok()) return s;
+    return out;
+  }
+
+ private:
+  const VulkanBackend& backend_;
+  const ncnn::LayerSpec& layer_;
+  const ncnn::LayerWeights& weights_;
+  const ncnn::InnerProductParams params_;
+  UploadedOnce weight_, bias_;
+};
+
+// Bicubic Interp with the reference's own taps (ops::BicubicTaps), uploaded
+// once per input and output size.
+class VulkanBicubic : public Op {
+ public:
+  VulkanBicubic(const VulkanBackend& backend, const ncnn::LayerSpec& layer) : backend_(backend), layer_(layer) {}
+
+  Result<Tensor> Run(const OpInputs& run) const override {
+    Status s = CheckInputs(layer_, run);
+    if (!s.ok()) return s;
+    const Tensor& x = *run.tensors[0];
+    if (x.dims != 3) return InvalidError("Interp needs a 3-D input");
+    Result<ops::InterpSize> size = ops::InterpOutputSize(x, layer_.params);
+    if (!size.ok()) return size.status();
+    if (size->h == x.h && size->w == x.w) return x;  // as the reference: the input itself
+    // Held for the dispatch: another size's taps may push these out of the cache meanwhile.
+    Result<std::shared_ptr<gpu::DeviceBlock>> taps = Taps(x.h, x.w, size->h, size->w);
+    if (!taps.ok()) return taps.status();
+    Result<Tensor> out = backend_.NewTensor(3, x.n, x.c, size->h, size->w);
+    if (!out.ok()) return out;
+    BicubicPush push;
+    push.total = static_cast<uint32_t>(CountOf(*out));
+    push.in_h = x.h, push.in_w = x.w, push.out_h = size->h, push.out_w = size->w;
+    const std::array<BufferSpan, 3> buffers{SpanOf(x), SpanOf(*out), SpanOf(**taps)};
+    s = Dispatch(backend_, ShaderId::kBicubic, buffers, push, push.total);
+    if (!s.ok()) return s;
+    return out;
+  }
+
+ private:
+  // Tiles come in a few sizes (the grid's interior and its last row and
+  // column); past kKeptSizes sizes one is dropped.
+  static constexpr size_t kKeptSizes = 8;
+
+  Result<std::shared_ptr<gpu::DeviceBlock>> Taps(int in_h, int in_w, int out_h, int out_w) const {
+    const std::array<int, 4> key{in_h, in_w, out_h, out_w};
+    std::lock_guard lock(mutex_);
+    if (auto it = taps_.find(key); it != taps_.end()) return it->second;
+    std::vector<float> packed;
+    packed.reserve(static_cast<size_t>(out_w + out_h) * kBicubicTapFloats);
+    for (const auto& [in_size, out_size] : {std::pair{in_w, out_w}, std::pair{in_h, out_h}}) {
+      const ops::CubicTaps taps = ops::BicubicTaps(in_size, out_size);
+      for (int d = 0; d < out_size; ++d) {
+        packed.push_back(static_cast<float>(taps.first[d]));  // a small integer: exact in fp32
+        for (int k = 0; k < 4; ++k) packed.push_back(taps.weights[static_cast<size_t>(d) * 4 + k]);
+      }
+    }
+    Result<gpu::DeviceBlock> block = backend_.Upload(packed);
+    if (!block.ok()) return block.status();
+    if (taps_.size() >= kKeptSizes) taps_.erase(taps_.begin());
+    auto held = std::make_shared<gpu::DeviceBlock>(std::move(block).value());
+    taps_.emplace(key, held);
+    return held;
+  }
+
+  const VulkanBackend& backend_;
+  const ncnn::LayerSpec& layer_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::array<int, 4>, std::shared_ptr<gpu::DeviceBlock>> taps_;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> MakeSqueezeExcitationOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer,
+                                            const ncnn::LayerWeights& weights) {
+  switch (layer.kind) {
+    case ncnn::LayerKind::kScale: return std::make_unique<VulkanScale>(backend, layer, weights);
+    case ncnn::LayerKind::kPooling:
+      // Global average pooling is the only kind the models (and the reference kernels) have.
+      if (layer.params.GetInt(0, 0) != 1 || layer.params.GetInt(4, 0) != 1) return nullptr;
+      return std::make_unique<VulkanGlobalPool>(backend, layer);
+    case ncnn::LayerKind::kInnerProduct: {
+      const ncnn::InnerProductParams ip = ncnn::InnerProductParams::Read(layer.params);
+      if (ip.num_output <= 0 || ip.activation_type < 0 || ip.activation_type > 4) return nullptr;
+      return std::make_unique<VulkanInnerProduct>(backend, layer, weights);
+    }
+    default: return nullptr;
+  }
+}
+
+std::unique_ptr<Op> MakeBicubicInterpOp(const VulkanBackend& backend, const ncnn::LayerSpec& layer) {
+  if (ncnn::InterpParams::Read(layer.params).resize_type != ncnn::InterpParams::kBicubic) return nullptr;
+  return std::make_unique<VulkanBicubic>(backend, layer);
+}
+
+}  // namespace tessera::engine::vulkan
