@@ -90,8 +90,9 @@ class VulkanScale : public Op {
       push.channels = static_cast<uint32_t>(channels);
     }
     BufferSpan bias = backend_.Unused();
-    // The reference adds a bias only with the flag set and the values present.
-    if (!from_blob && layer_.params.GetInt(1, 0) != 0 && !weights_.bias.empty()) {
+    // The reference adds a bias with the flag set and the values present
+    // (a Scale whose scales come from a blob reads none from the .bin).
+    if (layer_.params.GetInt(1, 0) != 0 && !weights_.bias.empty()) {
       if (weights_.bias.size() != channels) return InvalidError("Scale bias does not match the channels");
       Result<BufferSpan> own = bias_.Get(backend_, weights_.bias);
       if (!own.ok()) return own.status();
