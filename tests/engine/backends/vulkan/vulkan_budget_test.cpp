@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
 
 #include "engine/backends/reference_backend.h"
 #include "engine/backends/vulkan/vulkan_backend.h"
@@ -114,9 +115,13 @@ TEST(VulkanBudgetTest, AChunkOverTheVramBudgetIsRetriedSmallerWithTheSameBytes) 
   // A budget below what the 23-tile batch held, room for about 16 of them:
   // the first chunk planned (the hint lets all 23 in) runs out, ×0.7 fits.
   const uint64_t budget = peak - 7 * (peak / 24);
+  testing::internal::CaptureStderr();  // the log lines
   auto tight = Upscale(rgb, budget, kNoCap);
-  ASSERT_TRUE(tight.ok()) << tight.status().ToString();
+  const std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(tight.ok()) << tight.status().ToString() << "\n" << log;
   EXPECT_GE(tight->report.oom_retries, 1);
+  EXPECT_NE(log.find("event=oom_retry retry=1/3"), std::string::npos) << log;
+  EXPECT_NE(log.find("VRAM budget"), std::string::npos) << log;  // what ran out: the budget
   EXPECT_TRUE(tight->report.tiles_on_device);
   EXPECT_LT(tight->report.largest_chunk, 23u);
   EXPECT_GT(tight->report.largest_batch, 1u);
