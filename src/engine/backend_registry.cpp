@@ -89,6 +89,41 @@ int UsableDeviceCount(Device::Kind kind) {
   }
 }
 
+namespace {
+
+GpuInventory ProbeMachineGpus() {
+  GpuInventory inventory;
+  for (int i = 0; i < UsableDeviceCount(Device::Kind::kCuda); ++i) {
+    inventory.cuda.push_back({Device::Cuda(i), GpuClass::kDiscrete, kNvidiaVendorId, "cuda:" + std::to_string(i)});
+  }
+#ifdef TESSERA_HAVE_VULKAN
+  if (const vulkan::VulkanSystem* system = vulkan::Availability().system) {
+    for (size_t i = 0; i < system->devices.size(); ++i) {
+      const vulkan::VulkanPhysicalDevice& d = system->devices[i];
+      GpuClass cls = GpuClass::kOther;
+      switch (d.type) {
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: cls = GpuClass::kDiscrete; break;
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: cls = GpuClass::kIntegrated; break;
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: cls = GpuClass::kVirtual; break;
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: cls = GpuClass::kSoftware; break;
+        default: break;
+      }
+      // A device without a compute queue is listed, never used.
+      if (d.compute_queue_family < 0) cls = GpuClass::kOther;
+      inventory.vulkan.push_back({Device::Vulkan(static_cast<int>(i)), cls, d.vendor_id, d.name});
+    }
+  }
+#endif
+  return inventory;
+}
+
+}  // namespace
+
+const GpuInventory& MachineGpus() {
+  static const GpuInventory inventory = ProbeMachineGpus();
+  return inventory;
+}
+
 uint64_t DeviceBytesHeld(const Device& device) { return device.is_cpu() ? 0 : gpu::HeldBytes(device); }
 
 std::string DeviceUnavailableReason(Device::Kind kind) {

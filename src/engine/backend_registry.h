@@ -14,8 +14,8 @@
 //
 // Devices chosen automatically are real GPUs only: a CPU-type Vulkan device
 // (Mesa's llvmpipe) runs only when named explicitly (`--device vulkan:N`);
-// DeviceInfo::automatic says which. Nothing picks a Vulkan device on its own
-// yet (lanes and gpu_id name CUDA devices); whatever does must honour it.
+// DeviceInfo::automatic says which. The protocol's gpu_id and the server's
+// lanes number real GPUs by engine/gpu_chain.h's rule over MachineGpus().
 #pragma once
 
 #include <chrono>
@@ -28,6 +28,7 @@
 #include "engine/backend.h"
 #include "engine/backends/onednn_backend.h"
 #include "engine/device.h"
+#include "engine/gpu_chain.h"
 #include "util/status.h"
 
 namespace tessera::engine {
@@ -81,6 +82,10 @@ struct DeviceInfo {
 
 // Every device this build and machine can run on (the CPU always).
 std::vector<DeviceInfo> ListDevices();
+
+// This machine's CUDA and Vulkan devices, for numbering GPUs (engine/gpu_chain.h);
+// asked once per process.
+const GpuInventory& MachineGpus();
 
 // GPUs of a kind usable here (0 without a GPU backend built in, or without a
 // driver and device).
