@@ -183,8 +183,8 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
                   "cpu, cuda:N or vulkan:N: that device (a CPU-type Vulkan device such as llvmpipe is used only "
                   "when named here); unusable, the CPU runs instead; see `tessera devices`");
   cmd->add_option("--precision", flags->precision,
-                  "auto, fp32 or fp16: storage precision on CUDA GPUs (auto = fp16); the CPU and Vulkan devices "
-                  "compute in fp32")
+                  "auto, fp32 or fp16: storage precision of feature maps on GPUs (auto = fp16 on CUDA GPUs and on "
+                  "Vulkan GPUs with 16-bit storage, fp32 on llvmpipe); arithmetic is fp32; the CPU refuses fp16")
       ->default_str("auto");
   cmd->add_option("--vram-budget", flags->vram_budget,
                   "Most GPU memory to use, e.g. 4GiB or 64MiB (default: what the device has free)");

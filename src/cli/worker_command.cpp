@@ -180,8 +180,9 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_flag("--no-gpu-fallback", flags->no_gpu_fallback,
                 "Answer DEVICE_UNAVAILABLE instead of running on the CPU when the requested GPU is unusable");
   cmd->add_option("--precision", flags->precision,
-                  "auto, fp32 or fp16: storage precision on GPUs (auto = fp16 with fp32 accumulation); the CPU "
-                  "computes in fp32 and refuses fp16")
+                  "auto, fp32 or fp16: storage precision on GPUs (auto = fp16 with fp32 accumulation on CUDA GPUs "
+                  "and Vulkan GPUs with 16-bit storage; fp32 on llvmpipe); the CPU computes in fp32 and refuses "
+                  "fp16")
       ->default_str("auto");
   cmd->add_option("--vram-budget", flags->vram_budget,
                   "Most GPU memory a request may use (e.g. 6GiB); default: what the device reports free");

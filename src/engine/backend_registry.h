@@ -33,9 +33,10 @@
 
 namespace tessera::engine {
 
-// Storage precision of activations and weights. kAuto: fp16 (fp32
-// accumulation) on CUDA GPUs, fp32 on CPUs and Vulkan devices (whose backend
-// stores fp32 only, for now).
+// Storage precision of activations (and, on CUDA, weights). kAuto: fp16 (fp32
+// accumulation) on CUDA GPUs and on Vulkan GPUs with 16-bit storage; fp32 on
+// CPUs and CPU-type Vulkan devices (llvmpipe). fp16 is refused on the CPU and
+// on a Vulkan device without 16-bit storage.
 enum class Precision { kAuto, kFp32, kFp16 };
 Result<Precision> ParsePrecision(std::string_view text);  // "auto", "fp32", "fp16"
 std::string_view PrecisionName(Precision precision);
@@ -55,8 +56,8 @@ struct BackendOptions {
 Result<BackendOptions> ParseBackendFlags(const std::string& precision, const std::string& vram_budget);
 
 // Checks the options against the device: kInvalid / kUnsupported with the
-// reason (fp16 on the CPU, which computes in fp32 only, and on Vulkan, whose
-// fp16 storage is not written yet).
+// reason (fp16 on the CPU, which computes in fp32 only, and on a Vulkan device
+// without 16-bit storage).
 Status CheckBackendOptions(const Device& device, const BackendOptions& options);
 
 // The backends of one device: the one that runs the graph, and the fallback for
