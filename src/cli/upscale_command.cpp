@@ -79,22 +79,22 @@ int RunUpscale(const UpscaleFlags& f) {
   }
   if (f.gpu < -1) return fail("-g must be -1 (CPU) or a GPU index");
   spec.gpu_id = f.gpu;
+  const std::vector<engine::GpuEntry> gpus = engine::NumberedGpus(engine::MachineGpus());
   if (!f.device.empty()) {
-    // --device names what -g numbers (engine/device.h); the two must agree.
+    // --device names a device; -g numbers the machine's real GPUs
+    // (engine/gpu_chain.h). Both given, they must be the same device.
     Result<engine::Device> device = engine::ParseDevice(f.device);
     if (!device.ok()) return fail("--device: " + device.status().message());
-    if (device->kind == engine::Device::Kind::kVulkan) {
-      // -g numbers CUDA devices (the protocol's gpu_id); a Vulkan device is named only.
-      if (f.gpu != -1)
-        return fail("-g " + std::to_string(f.gpu) + " numbers CUDA devices; --device " + f.device +
-                    " names a Vulkan one: give one of them");
-      o.device = *device;
-    } else {
-      const int gpu_id = device->is_cpu() ? -1 : device->index;
-      if (f.gpu != -1 && f.gpu != gpu_id)
-        return fail("-g " + std::to_string(f.gpu) + " and --device " + f.device + " disagree");
-      spec.gpu_id = gpu_id;
+    if (f.gpu != -1) {
+      const bool same = static_cast<size_t>(f.gpu) < gpus.size() && gpus[f.gpu].device == *device;
+      const std::string numbered =
+          static_cast<size_t>(f.gpu) < gpus.size() ? gpus[f.gpu].device.Name() : std::string("no GPU here");
+      if (!same) {
+        return fail("-g " + std::to_string(f.gpu) + " numbers " + numbered + " (see `tessera devices`); --device " +
+                    f.device + " disagrees: give one of them");
+      }
     }
+    o.device = *device;
   }
   Result<engine::BackendOptions> backend = engine::ParseBackendFlags(f.precision, f.vram_budget);
   if (!backend.ok()) return fail(backend.status().message());
@@ -102,7 +102,7 @@ int RunUpscale(const UpscaleFlags& f) {
   if (o.device) {
     // A named device: refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(*o.device, o.backend); !usable.ok()) return fail(usable.message());
-  } else if (engine::UsableDeviceCount(engine::Device::Kind::kCuda) == 0) {
+  } else if (gpus.empty()) {
     // Only the CPU can run here: refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {
       return fail(usable.message());
@@ -175,15 +175,16 @@ void AddUpscaleCommand(CLI::App& app, CommandRunner* runner) {
       ->capture_default_str();
   cmd->add_option("-t,--tile-size", flags->tile, "Tile edge in pixels; 0 = automatic (200)")->capture_default_str();
   cmd->add_option("-g,--gpu-id", flags->gpu,
-                  "CUDA GPU index, -1 = CPU; an unusable GPU falls back to the CPU with a log line saying why "
-                  "(`tessera devices` lists the usable ones)")
+                  "GPU number, -1 = CPU: the machine's CUDA GPUs, then its other real GPUs (discrete, then "
+                  "integrated) as `tessera devices` numbers them; an unusable GPU falls back to an integrated GPU, "
+                  "then the CPU, with a log line at each step saying why")
       ->capture_default_str();
   cmd->add_option("--device", flags->device,
-                  "cpu, cuda:N (the same as -g N) or vulkan:N (a Vulkan device, llvmpipe included: used only when "
-                  "named here); see `tessera devices`");
+                  "cpu, cuda:N or vulkan:N: that device (a CPU-type Vulkan device such as llvmpipe is used only "
+                  "when named here); unusable, the CPU runs instead; see `tessera devices`");
   cmd->add_option("--precision", flags->precision,
-                  "auto, fp32 or fp16: storage precision on CUDA GPUs (auto = fp16); the CPU and Vulkan devices "
-                  "compute in fp32")
+                  "auto, fp32 or fp16: storage precision of feature maps on GPUs (auto = fp16 on CUDA GPUs and on "
+                  "Vulkan GPUs with 16-bit storage, fp32 on llvmpipe); arithmetic is fp32; the CPU refuses fp16")
       ->default_str("auto");
   cmd->add_option("--vram-budget", flags->vram_budget,
                   "Most GPU memory to use, e.g. 4GiB or 64MiB (default: what the device has free)");

@@ -26,7 +26,8 @@ int RunVideoUpscale(VideoUpscaleRequest request) {
     return 2;
   }
   worker::EngineResolver engines(request.worker);
-  auto upscaler = engines.Resolve(request.engine, request.quality, device->device);
+  auto upscaler = devices.OpenAlongChain<std::shared_ptr<const engine::Upscaler>>(
+      *device, [&](const engine::Device& d) { return engines.Resolve(request.engine, request.quality, d); });
   if (!upscaler.ok()) {
     LogError("video_failed").Field("error", upscaler.status().ToString());
     return 2;

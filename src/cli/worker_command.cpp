@@ -180,15 +180,16 @@ void AddWorkerCommand(CLI::App& app, CommandRunner* runner) {
   cmd->add_flag("--no-gpu-fallback", flags->no_gpu_fallback,
                 "Answer DEVICE_UNAVAILABLE instead of running on the CPU when the requested GPU is unusable");
   cmd->add_option("--precision", flags->precision,
-                  "auto, fp32 or fp16: storage precision on GPUs (auto = fp16 with fp32 accumulation); the CPU "
-                  "computes in fp32 and refuses fp16")
+                  "auto, fp32 or fp16: storage precision on GPUs (auto = fp16 with fp32 accumulation on CUDA GPUs "
+                  "and Vulkan GPUs with 16-bit storage; fp32 on llvmpipe); the CPU computes in fp32 and refuses "
+                  "fp16")
       ->default_str("auto");
   cmd->add_option("--vram-budget", flags->vram_budget,
                   "Most GPU memory a request may use (e.g. 6GiB); default: what the device reports free");
   cmd->add_option("--device", flags->device,
-                  "cpu, cuda:N or vulkan:N: every request runs there whatever its gpu_id (the protocol's gpu_id "
-                  "numbers CUDA devices; this is how a worker uses a Vulkan device, llvmpipe included); see "
-                  "`tessera devices`");
+                  "cpu, cuda:N or vulkan:N: every request runs there whatever its gpu_id (gpu_id numbers the "
+                  "machine's real GPUs, as `tessera devices` lists them; a CPU-type Vulkan device such as llvmpipe "
+                  "runs only when named here)");
   cmd->add_option("--model-name", o.model_name,
                   "Model for engines 1-3 when a request's quality string is empty (the request's string wins): "
                   "realesrgan-x4plus, realesrgan-x4fast, realesr-animevideov3-x2|x3|x4, realesrgan-x4plus-anime; "

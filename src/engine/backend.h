@@ -94,6 +94,8 @@ class Backend {
   // What decides how this backend prepares a model on this machine (e.g. the
   // CPU ISA oneDNN uses): part of plan-cache keys.
   virtual std::string Fingerprint() const = 0;
+  // How its feature maps are stored (--precision): said in descriptions and logs.
+  virtual DataType storage_dtype() const { return DataType::kF32; }
 
   // The op for `layer`, or null when this backend cannot run it (the executor
   // then runs it on its fallback backend). `layer` and `weights` outlive the op.

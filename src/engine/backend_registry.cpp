@@ -49,11 +49,34 @@ Status CheckBackendOptions(const Device& device, const BackendOptions& options) 
   if (device.is_cpu() && options.precision == Precision::kFp16) {
     return Status(StatusCode::kUnsupported, "precision fp16 needs a GPU device; the CPU computes in fp32");
   }
+#ifdef TESSERA_HAVE_VULKAN
   if (device.kind == Device::Kind::kVulkan && options.precision == Precision::kFp16) {
-    return Status(StatusCode::kUnsupported, "precision fp16 is not available on Vulkan devices yet; they store fp32");
+    const vulkan::VulkanSystem* system = vulkan::Availability().system;
+    if (system != nullptr && device.index >= 0 && static_cast<size_t>(device.index) < system->devices.size() &&
+        !system->devices[device.index].storage_16bit) {
+      return Status(StatusCode::kUnsupported, "precision fp16 needs 16-bit storage (storageBuffer16BitAccess), which " +
+                                                  device.Name() + " (" + system->devices[device.index].name +
+                                                  ") lacks; use fp32");
+    }
   }
+#endif
   return Status::Ok();
 }
+
+#ifdef TESSERA_HAVE_VULKAN
+namespace {
+
+// fp16 when asked; with auto, on a real GPU that has 16-bit storage (a
+// CPU-type device such as llvmpipe gains nothing from it: fp32 there).
+DataType VulkanDtype(int index, Precision precision) {
+  if (precision == Precision::kFp32) return DataType::kF32;
+  if (precision == Precision::kFp16) return DataType::kF16;
+  const vulkan::VulkanPhysicalDevice& d = vulkan::Availability().system->devices[index];
+  return d.storage_16bit && vulkan::ChosenAutomatically(d.type) ? DataType::kF16 : DataType::kF32;
+}
+
+}  // namespace
+#endif
 
 bool BuiltWithCuda() {
 #ifdef TESSERA_HAVE_CUDA
@@ -87,6 +110,41 @@ int UsableDeviceCount(Device::Kind kind) {
 #endif
     default: return 0;
   }
+}
+
+namespace {
+
+GpuInventory ProbeMachineGpus() {
+  GpuInventory inventory;
+  for (int i = 0; i < UsableDeviceCount(Device::Kind::kCuda); ++i) {
+    inventory.cuda.push_back({Device::Cuda(i), GpuClass::kDiscrete, kNvidiaVendorId, "cuda:" + std::to_string(i)});
+  }
+#ifdef TESSERA_HAVE_VULKAN
+  if (const vulkan::VulkanSystem* system = vulkan::Availability().system) {
+    for (size_t i = 0; i < system->devices.size(); ++i) {
+      const vulkan::VulkanPhysicalDevice& d = system->devices[i];
+      GpuClass cls = GpuClass::kOther;
+      switch (d.type) {
+        case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: cls = GpuClass::kDiscrete; break;
+        case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: cls = GpuClass::kIntegrated; break;
+        case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: cls = GpuClass::kVirtual; break;
+        case VK_PHYSICAL_DEVICE_TYPE_CPU: cls = GpuClass::kSoftware; break;
+        default: break;
+      }
+      // A device without a compute queue is listed, never used.
+      if (d.compute_queue_family < 0) cls = GpuClass::kOther;
+      inventory.vulkan.push_back({Device::Vulkan(static_cast<int>(i)), cls, d.vendor_id, d.name});
+    }
+  }
+#endif
+  return inventory;
+}
+
+}  // namespace
+
+const GpuInventory& MachineGpus() {
+  static const GpuInventory inventory = ProbeMachineGpus();
+  return inventory;
 }
 
 uint64_t DeviceBytesHeld(const Device& device) { return device.is_cpu() ? 0 : gpu::HeldBytes(device); }
@@ -153,6 +211,7 @@ Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& optio
 #ifdef TESSERA_HAVE_VULKAN
   if (device.kind == Device::Kind::kVulkan) {
     vulkan::VulkanBackendOptions vulkan_options;
+    vulkan_options.dtype = VulkanDtype(device.index, options.precision);
     vulkan_options.vram_budget_bytes = options.vram_budget_bytes;
     vulkan_options.pool_idle_release = options.pool_idle_release;
     Result<std::shared_ptr<vulkan::VulkanBackend>> backend =

@@ -14,8 +14,8 @@
 //
 // Devices chosen automatically are real GPUs only: a CPU-type Vulkan device
 // (Mesa's llvmpipe) runs only when named explicitly (`--device vulkan:N`);
-// DeviceInfo::automatic says which. Nothing picks a Vulkan device on its own
-// yet (lanes and gpu_id name CUDA devices); whatever does must honour it.
+// DeviceInfo::automatic says which. The protocol's gpu_id and the server's
+// lanes number real GPUs by engine/gpu_chain.h's rule over MachineGpus().
 #pragma once
 
 #include <chrono>
@@ -28,13 +28,15 @@
 #include "engine/backend.h"
 #include "engine/backends/onednn_backend.h"
 #include "engine/device.h"
+#include "engine/gpu_chain.h"
 #include "util/status.h"
 
 namespace tessera::engine {
 
-// Storage precision of activations and weights. kAuto: fp16 (fp32
-// accumulation) on CUDA GPUs, fp32 on CPUs and Vulkan devices (whose backend
-// stores fp32 only, for now).
+// Storage precision of activations (and, on CUDA, weights). kAuto: fp16 (fp32
+// accumulation) on CUDA GPUs and on Vulkan GPUs with 16-bit storage; fp32 on
+// CPUs and CPU-type Vulkan devices (llvmpipe). fp16 is refused on the CPU and
+// on a Vulkan device without 16-bit storage.
 enum class Precision { kAuto, kFp32, kFp16 };
 Result<Precision> ParsePrecision(std::string_view text);  // "auto", "fp32", "fp16"
 std::string_view PrecisionName(Precision precision);
@@ -54,8 +56,8 @@ struct BackendOptions {
 Result<BackendOptions> ParseBackendFlags(const std::string& precision, const std::string& vram_budget);
 
 // Checks the options against the device: kInvalid / kUnsupported with the
-// reason (fp16 on the CPU, which computes in fp32 only, and on Vulkan, whose
-// fp16 storage is not written yet).
+// reason (fp16 on the CPU, which computes in fp32 only, and on a Vulkan device
+// without 16-bit storage).
 Status CheckBackendOptions(const Device& device, const BackendOptions& options);
 
 // The backends of one device: the one that runs the graph, and the fallback for
@@ -81,6 +83,10 @@ struct DeviceInfo {
 
 // Every device this build and machine can run on (the CPU always).
 std::vector<DeviceInfo> ListDevices();
+
+// This machine's CUDA and Vulkan devices, for numbering GPUs (engine/gpu_chain.h);
+// asked once per process.
+const GpuInventory& MachineGpus();
 
 // GPUs of a kind usable here (0 without a GPU backend built in, or without a
 // driver and device).

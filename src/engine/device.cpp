@@ -37,6 +37,4 @@ Result<Device> ParseDevice(std::string_view name) {
   return device;
 }
 
-Device DeviceForGpuId(int gpu_id) { return gpu_id < 0 ? Device::Cpu() : Device::Cuda(gpu_id); }
-
 }  // namespace tessera::engine

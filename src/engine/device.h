@@ -1,6 +1,6 @@
 // Devices as users name them: "cpu", "cuda:N", "vulkan:N" — in --device, lane
 // names, logs and `tessera devices`. The worker protocol's integer gpu_id maps
-// to them by one rule (DeviceForGpuId).
+// to them by engine/gpu_chain.h's rule.
 #pragma once
 
 #include <string>
@@ -28,9 +28,5 @@ struct Device {
 // Parses a device name: "cpu", "cuda:N", "vulkan:N" ("cuda" and "vulkan" alone
 // mean index 0). kInvalid with the accepted forms otherwise.
 Result<Device> ParseDevice(std::string_view name);
-
-// The protocol's gpu_id: a negative id is the CPU, N >= 0 is "cuda:N" (the
-// protocol predates other GPU APIs; Vulkan devices are chosen by name).
-Device DeviceForGpuId(int gpu_id);
 
 }  // namespace tessera::engine

@@ -156,6 +156,7 @@ void GraphExecutor::Plan() {
 
 std::string GraphExecutor::Describe() const {
   std::string text = backends_[0]->device().Name() + " " + backends_[0]->name();
+  if (backends_[0]->storage_dtype() == DataType::kF16) text += " fp16";
   int fallback_layers = 0;
   for (const Step& step : steps_) fallback_layers += step.kind == Step::Kind::kOp && step.backend != 0;
   if (fallback_layers > 0) {

@@ -68,9 +68,13 @@ std::vector<int> ParseNvidiaSmi(std::string_view listing) {
   return ids;
 }
 
-std::vector<LaneSpec> GpuLanes(const std::vector<int>& ids) {
+// The NVIDIA sources number CUDA devices; the machine's numbering names them
+// (the same on an NVIDIA machine, and right where CUDA is absent).
+std::vector<LaneSpec> GpuLanes(const std::vector<int>& ids, const std::vector<std::string>& numbered) {
   std::vector<LaneSpec> lanes;
-  for (int id : ids) lanes.push_back({"cuda:" + std::to_string(id), id});
+  for (int id : ids) {
+    lanes.push_back({static_cast<size_t>(id) < numbered.size() ? numbered[id] : "cuda:" + std::to_string(id), id});
+  }
   return lanes;
 }
 
@@ -102,7 +106,10 @@ Result<std::vector<LaneSpec>> DiscoverLanes(const LaneSources& sources) {
   } else if (sources.nvidia_smi_list) {
     gpus = ParseNvidiaSmi(*sources.nvidia_smi_list);
   }
-  if (!gpus.empty()) return GpuLanes(gpus);
+  if (gpus.empty()) {
+    for (size_t i = 0; i < sources.numbered_gpus.size(); ++i) gpus.push_back(static_cast<int>(i));
+  }
+  if (!gpus.empty()) return GpuLanes(gpus, sources.numbered_gpus);
   std::vector<LaneSpec> lanes;
   for (int i = 0; i < sources.cpu_lanes; ++i) lanes.push_back({"cpu:" + std::to_string(i), -1});
   return lanes;

@@ -1,7 +1,11 @@
 // Which lanes the scheduler runs: one per GPU, or CPU lanes when there is none.
 //
 // Seed 001 section 7: GPU_IDS when set, else NVIDIA_VISIBLE_DEVICES, else the
-// GPUs `nvidia-smi -L` lists. With no GPU at all, `cpu_lanes` CPU lanes.
+// GPUs `nvidia-smi -L` lists; when those name none, the machine's other real
+// GPUs (Vulkan discrete, virtual and integrated ones: engine/gpu_chain.h, never
+// a CPU-type device such as llvmpipe). With no GPU at all, `cpu_lanes` CPU lanes.
+// A GPU lane's gpu_id is the number the worker protocol gives that GPU, and
+// its name the device's ("cuda:0", "vulkan:1").
 #pragma once
 
 #include <optional>
@@ -14,7 +18,7 @@
 namespace tessera::jobs {
 
 struct LaneSpec {
-  std::string name;  // "cuda:0", "cpu:0"
+  std::string name;  // "cuda:0", "vulkan:1", "cpu:0"
   int gpu_id = -1;   // -1: a CPU lane
 };
 
@@ -22,6 +26,9 @@ struct LaneSources {
   std::optional<std::string> gpu_ids;                 // GPU_IDS, e.g. "0,1"
   std::optional<std::string> nvidia_visible_devices;  // NVIDIA_VISIBLE_DEVICES
   std::optional<std::string> nvidia_smi_list;         // output of `nvidia-smi -L`, if it ran
+  // The machine's real GPUs by gpu_id (engine::NumberedGpus): names for the
+  // numbers above, and the lanes when they name none.
+  std::vector<std::string> numbered_gpus;
   int cpu_lanes = 1;
 };
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "engine/backend_registry.h"
 #include "jobs/command_runner.h"
 #include "jobs/generate_executor.h"
 #include "jobs/job_state.h"
@@ -116,6 +117,9 @@ Status FindLanes(State& state) {
   }
   if (!sources.gpu_ids && !sources.nvidia_visible_devices) sources.nvidia_smi_list = jobs::RunNvidiaSmiList();
   sources.cpu_lanes = config.cpu_lanes;
+  for (const engine::GpuEntry& gpu : engine::NumberedGpus(engine::MachineGpus())) {
+    sources.numbered_gpus.push_back(gpu.device.Name());
+  }
   auto lanes = jobs::DiscoverLanes(sources);
   if (!lanes.ok()) return lanes.status();
   state.lanes = *lanes;

@@ -259,7 +259,7 @@ void Lanes(JobServer::State& state, const HttpRequest&, HttpResponse& response) 
     lanes.push_back(json{
         {"name", lane.name},
         {"node", state.cluster_store ? json(state.config.node_id) : json(nullptr)},
-        {"device", lane.spec.gpu_id >= 0 ? "cuda:" + std::to_string(lane.spec.gpu_id) : lane.spec.name},
+        {"device", lane.spec.name},
         {"gpu_id", lane.spec.gpu_id >= 0 ? json(lane.spec.gpu_id) : json(nullptr)},
         {"state", lane.running_id.empty() ? "idle" : "busy"},
         {"running_job", lane.running_id.empty() ? json(nullptr) : json(lane.running_id)},

@@ -98,7 +98,8 @@ const std::vector<SettingSpec>& ServerSettings() {
       {"uploads_dir", "TESSERA_UPLOADS_DIR", "Stored upscale inputs (default: <data_dir>/uploads)",
        Text(&C::uploads_dir)},
       {"gpu_ids", "GPU_IDS",
-       "GPUs to run on, e.g. 0,1 (default: NVIDIA_VISIBLE_DEVICES, then nvidia-smi -L; none: CPU lanes)",
+       "GPUs to run on, e.g. 0,1 (default: NVIDIA_VISIBLE_DEVICES, then nvidia-smi -L, then the other real GPUs "
+       "`tessera devices` numbers; none: CPU lanes)",
        [](C& c, const std::string& v) {
          c.gpu_ids = v;
          return Status::Ok();

@@ -37,9 +37,11 @@ BatchOutcome BatchProcessor::Process(const protocol::Request& request, uint64_t 
 
   auto device = devices_.Select(options_.device, request.gpu_id);
   if (!device.ok()) return fail(device.status());
+  // A device that cannot be opened (a driver error, a lost GPU): the chain's next step.
+  auto upscaler = devices_.OpenAlongChain<std::shared_ptr<const engine::Upscaler>>(
+      *device, [&](const engine::Device& d) { return engines_.Resolve(request.engine, request.quality, d); });
   out.device = device->Name();
   out.device_fell_back = device->fell_back;
-  auto upscaler = engines_.Resolve(request.engine, request.quality, device->device);
   if (!upscaler.ok()) return fail(upscaler.status());
   out.engine_description = (*upscaler)->Describe();
 

@@ -1,43 +1,87 @@
 #include "worker/device_selector.h"
 
-#include <mutex>
-
 #include "engine/backend_registry.h"
 #include "util/log.h"
 
 namespace tessera::worker {
+namespace {
 
-DeviceSelector::DeviceSelector(bool gpu_fallback)
-    : gpu_fallback_(gpu_fallback), usable_gpu_count_(engine::UsableDeviceCount(engine::Device::Kind::kCuda)) {}
+// Why no GPU is numbered `gpu_id` here, for a refusal or a log line.
+std::string NoSuchGpu(int gpu_id, const std::vector<engine::GpuEntry>& numbered) {
+  if (numbered.empty()) {
+    std::string why = "no GPU here";
+    const std::string cuda = engine::DeviceUnavailableReason(engine::Device::Kind::kCuda);
+    if (!cuda.empty()) why += "; cuda: " + cuda;
+    const std::string vulkan = engine::DeviceUnavailableReason(engine::Device::Kind::kVulkan);
+    why += vulkan.empty() ? "; vulkan: CPU-type devices only (used only when named with --device)"
+                          : "; vulkan: " + vulkan;
+    return why;
+  }
+  std::string names;
+  for (const engine::GpuEntry& gpu : numbered) names += (names.empty() ? "" : ", ") + gpu.device.Name();
+  return std::to_string(numbered.size()) + " GPU(s) here: " + names + "; gpu " + std::to_string(gpu_id) +
+         " is not one of them";
+}
+
+}  // namespace
+
+DeviceSelector::DeviceSelector(bool gpu_fallback) : DeviceSelector(gpu_fallback, engine::MachineGpus()) {}
+
+DeviceSelector::DeviceSelector(bool gpu_fallback, engine::GpuInventory inventory)
+    : gpu_fallback_(gpu_fallback), inventory_(std::move(inventory)), numbered_(engine::NumberedGpus(inventory_)) {}
 
 Result<DeviceChoice> DeviceSelector::Select(int32_t requested_gpu_id) const {
-  const engine::Device device = engine::DeviceForGpuId(requested_gpu_id);
-  return Choose(device, usable_gpu_count_, "gpu " + std::to_string(requested_gpu_id) + " (" + device.Name() + ")",
-                "; send gpu_id -1 for CPU, or run the worker without --no-gpu-fallback");
+  std::vector<engine::Device> chain = engine::FallbackChain(inventory_, requested_gpu_id);
+  DeviceChoice choice;
+  choice.device = chain.front();
+  if (gpu_fallback_) choice.next.assign(chain.begin() + 1, chain.end());
+  if (requested_gpu_id < 0 || static_cast<size_t>(requested_gpu_id) < numbered_.size()) return choice;
+  // No GPU has that number: the chain starts at its next step.
+  const std::string why = NoSuchGpu(requested_gpu_id, numbered_);
+  if (!gpu_fallback_) {
+    return Status(StatusCode::kDeviceUnavailable,
+                  "gpu " + std::to_string(requested_gpu_id) + " is not available (" + why +
+                      "); send gpu_id -1 for CPU, or run the worker without --no-gpu-fallback");
+  }
+  choice.fell_back = true;
+  LogStep("gpu " + std::to_string(requested_gpu_id), choice.device, why);
+  return choice;
 }
 
 Result<DeviceChoice> DeviceSelector::SelectNamed(const engine::Device& device) const {
-  return Choose(device, device.is_cpu() ? 1 : engine::UsableDeviceCount(device.kind), device.Name(), "");
-}
-
-Result<DeviceChoice> DeviceSelector::Choose(const engine::Device& device, int usable, const std::string& what,
-                                            const std::string& advice) const {
   DeviceChoice choice;
   choice.device = device;
-  if (device.is_cpu() || device.index < usable) return choice;
+  if (device.is_cpu()) return choice;
+  if (gpu_fallback_) choice.next = {engine::Device::Cpu()};
+  const int usable = engine::UsableDeviceCount(device.kind);
+  if (device.index < usable) return choice;
   const std::string why =
-      usable == 0 ? engine::DeviceUnavailableReason(device.kind) : std::to_string(usable) + " GPU(s) usable";
-  if (gpu_fallback_) {
-    // Once per process: a worker serving many requests logs it once.
-    static std::once_flag logged;
-    std::call_once(logged, [&] {
-      LogWarn("gpu_fallback").Field("requested", device.Name()).Field("runs_on", "cpu").Field("reason", why);
-    });
-    choice.device = engine::Device::Cpu();
-    choice.fell_back = true;
-    return choice;
+      usable == 0 ? engine::DeviceUnavailableReason(device.kind) : std::to_string(usable) + " such device(s) here";
+  if (!gpu_fallback_) return Status(StatusCode::kDeviceUnavailable, device.Name() + " is not available (" + why + ")");
+  choice.device = engine::Device::Cpu();
+  choice.next.clear();
+  choice.fell_back = true;
+  LogStep(device.Name(), choice.device, why);
+  return choice;
+}
+
+Result<DeviceChoice> DeviceSelector::Next(const DeviceChoice& failed, const Status& why) const {
+  if (failed.next.empty()) return why;
+  DeviceChoice choice;
+  choice.device = failed.next.front();
+  choice.next.assign(failed.next.begin() + 1, failed.next.end());
+  choice.fell_back = true;
+  LogStep(failed.device.Name(), choice.device, why.message());
+  return choice;
+}
+
+void DeviceSelector::LogStep(const std::string& requested, const engine::Device& runs_on,
+                             const std::string& reason) const {
+  {
+    std::lock_guard<std::mutex> lock(logged_mutex_);
+    if (!logged_.insert(requested + ">" + runs_on.Name()).second) return;
   }
-  return Status(StatusCode::kDeviceUnavailable, what + " is not available (" + why + ")" + advice);
+  LogWarn("gpu_fallback").Field("requested", requested).Field("runs_on", runs_on.Name()).Field("reason", reason);
 }
 
 }  // namespace tessera::worker

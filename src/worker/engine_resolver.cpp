@@ -1,5 +1,6 @@
 #include "worker/engine_resolver.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "engine/lanczos_upscaler.h"
@@ -130,12 +131,16 @@ void EngineResolver::LogCacheStats() const {
       .Field("entries", static_cast<uint64_t>(s.entries));
   // On a GPU machine: the device memory this worker's models and tiles hold
   // (the server's /lanes and /metrics show it per lane).
-  const int gpus = engine::UsableDeviceCount(engine::Device::Kind::kCuda);
-  const bool named_vulkan = options_.device && options_.device->kind == engine::Device::Kind::kVulkan;
-  if (gpus > 0 || named_vulkan) {
+  // The GPUs a gpu_id numbers, and a device named with --device (llvmpipe in tests).
+  std::vector<engine::GpuEntry> gpus = engine::NumberedGpus(engine::MachineGpus());
+  const bool named_gpu = options_.device && !options_.device->is_cpu() &&
+                         std::none_of(gpus.begin(), gpus.end(), [&](const engine::GpuEntry& g) {
+                           return g.device == *options_.device;
+                         });
+  if (!gpus.empty() || named_gpu) {
     uint64_t held = 0;
-    for (int i = 0; i < gpus; ++i) held += engine::DeviceBytesHeld(engine::Device::Cuda(i));
-    if (named_vulkan) held += engine::DeviceBytesHeld(*options_.device);
+    for (const engine::GpuEntry& gpu : gpus) held += engine::DeviceBytesHeld(gpu.device);
+    if (named_gpu) held += engine::DeviceBytesHeld(*options_.device);
     cache_line.Field("vram_mb", ToMiB(held));
   }
   engine::BufferPoolStats pool = engine::ActivationPool().Stats();

@@ -28,12 +28,6 @@ TEST(DeviceTest, MalformedNamesAreRefusedWithTheAcceptedForms) {
   }
 }
 
-TEST(DeviceTest, GpuIdMapsToCpuOrCuda) {
-  EXPECT_EQ(DeviceForGpuId(-1), Device::Cpu());
-  EXPECT_EQ(DeviceForGpuId(0), Device::Cuda(0));
-  EXPECT_EQ(DeviceForGpuId(2).Name(), "cuda:2");
-}
-
 TEST(BackendRegistryTest, PrecisionAndVramBudgetAreParsedOnce) {
   auto defaults = ParseBackendFlags("", "");
   ASSERT_TRUE(defaults.ok());

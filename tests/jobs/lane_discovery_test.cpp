@@ -186,6 +186,31 @@ TEST(LaneDiscoveryTest, CpuLanesAreNotAddedBesideGpus) {
   EXPECT_EQ(Discover(sources), Gpus({0}));
 }
 
+// --- other GPUs (engine/gpu_chain.h's numbering) ---
+
+TEST(LaneDiscoveryTest, WithoutNvidiaGpusTheMachinesOtherGpusAreLanes) {
+  LaneSources sources;
+  sources.numbered_gpus = {"vulkan:1", "vulkan:0"};  // a discrete GPU, then an integrated one
+  sources.cpu_lanes = 2;
+  auto lanes = DiscoverLanes(sources);
+  ASSERT_TRUE(lanes.ok());
+  ASSERT_EQ(lanes->size(), 2u);
+  EXPECT_EQ((*lanes)[0].name, "vulkan:1");
+  EXPECT_EQ((*lanes)[0].gpu_id, 0);
+  EXPECT_EQ((*lanes)[1].name, "vulkan:0");
+  EXPECT_EQ((*lanes)[1].gpu_id, 1);
+}
+
+TEST(LaneDiscoveryTest, NvidiaSourcesWinAndTheNumberingNamesTheirLanes) {
+  LaneSources sources = GpuIds("1");
+  sources.numbered_gpus = {"cuda:0", "cuda:1", "vulkan:2"};
+  auto lanes = DiscoverLanes(sources);
+  ASSERT_TRUE(lanes.ok());
+  ASSERT_EQ(lanes->size(), 1u);
+  EXPECT_EQ((*lanes)[0].name, "cuda:1");
+  EXPECT_EQ((*lanes)[0].gpu_id, 1);
+}
+
 TEST(LaneDiscoveryTest, FewerThanOneCpuLaneIsRefused) {
   for (int count : {0, -1}) {
     LaneSources sources;

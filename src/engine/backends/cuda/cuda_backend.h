@@ -105,6 +105,7 @@ class CudaBackend : public Backend, public DeviceTiling {
   // Host values copied to the device (waits for the copy); fp32, or fp16 when `half`.
   Result<gpu::DeviceBlock> Upload(const std::vector<float>& values, bool half, const CudaThreadContext& context) const;
   DataType dtype() const { return options_.dtype; }
+  DataType storage_dtype() const override { return options_.dtype; }
   const CudnnLibrary* cudnn() const { return cudnn_; }
   gpu::AllocatorStats memory_stats() const { return allocator_->stats(); }
   const CudaDeviceProperties& properties() const { return properties_; }

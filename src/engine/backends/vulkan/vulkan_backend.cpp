@@ -34,6 +34,9 @@ BufferSpan SpanOf(const Tensor& t) {
   return buffer != nullptr ? buffer->span() : BufferSpan{};
 }
 
+// Bytes per value of a tensor of `dtype`.
+uint64_t ElementBytes(DataType dtype) { return dtype == DataType::kF16 ? 2 : 4; }
+
 uint64_t CountOf(const Tensor& t) {
   return static_cast<uint64_t>(t.n) * (t.dims == 3 ? static_cast<uint64_t>(t.c) * t.h * t.w : t.w);
 }
@@ -41,6 +44,11 @@ uint64_t CountOf(const Tensor& t) {
 Result<std::shared_ptr<VulkanBackend>> VulkanBackend::Create(int device_index, VulkanBackendOptions options) {
   Result<std::shared_ptr<VulkanDevice>> device = VulkanDevice::Open(device_index);
   if (!device.ok()) return device.status();
+  if (options.dtype == DataType::kF16 && !(*device)->physical().storage_16bit) {
+    return Status(StatusCode::kUnsupported, "vulkan:" + std::to_string(device_index) + " (" +
+                                                (*device)->physical().name +
+                                                ") has no 16-bit storage (storageBuffer16BitAccess): use fp32");
+  }
   std::shared_ptr<VulkanBackend> backend(new VulkanBackend(std::move(device).value(), options));
   Result<gpu::DeviceBlock> unused = backend->allocator_->Allocate(256);
   if (!unused.ok()) return unused.status();
@@ -63,7 +71,8 @@ std::string VulkanBackend::Fingerprint() const {
   return "device=" + d.name + " type=" + DeviceTypeName(d.type) + " vendor=" + Hex(d.vendor_id) +
          " id=" + Hex(d.device_id) + " driver=" + DriverVersionText(d) +
          " api=" + std::to_string(VK_API_VERSION_MAJOR(d.api_version)) + "." +
-         std::to_string(VK_API_VERSION_MINOR(d.api_version)) + " precision=fp32";
+         std::to_string(VK_API_VERSION_MINOR(d.api_version)) +
+         " precision=" + (options_.dtype == DataType::kF16 ? "fp16" : "fp32");
 }
 
 std::unique_ptr<Op> VulkanBackend::MakeOp(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights) {
@@ -97,8 +106,8 @@ Result<Tensor> VulkanBackend::NewTensor(int dims, int n, int c, int h, int w) co
   t.h = dims == 3 ? h : 1;
   t.w = w;
   t.layout = Layout::kPlain;
-  t.dtype = DataType::kF32;
-  const uint64_t bytes = CountOf(t) * sizeof(float);
+  t.dtype = options_.dtype;
+  const uint64_t bytes = CountOf(t) * ElementBytes(t.dtype);
   if (bytes > device_->max_storage_range()) {
     // One shader binding cannot cover it: smaller tiles would fit.
     return Status(StatusCode::kOutOfMemory, "a tensor of " + std::to_string(bytes) + " bytes passes " +
@@ -130,7 +139,10 @@ Result<Tensor> VulkanBackend::Allocate(int dims, int c, int h, int w, Layout lay
   if (dims == 3 && layout != Layout::kPlain) {
     return Status(StatusCode::kUnsupported, "the Vulkan backend keeps feature maps plain (NCHW)");
   }
-  if (dtype != DataType::kF32) return Status(StatusCode::kUnsupported, "the Vulkan backend stores fp32 only");
+  if (dtype != options_.dtype) {
+    return Status(StatusCode::kUnsupported, std::string("this Vulkan backend stores ") +
+                                                (options_.dtype == DataType::kF16 ? "fp16" : "fp32") + " only");
+  }
   return NewTensor(dims, 1, c, h, w);
 }
 
@@ -142,9 +154,19 @@ Result<Tensor> VulkanBackend::FromHost(Tensor host) const {
   }
   Result<Tensor> out = NewTensor(host.dims, host.n, host.c, host.h, host.w);
   if (!out.ok()) return out.status();
-  const uint64_t bytes = host.data.size() * sizeof(float);
-  if (bytes != CountOf(*out) * sizeof(float)) return InvalidError("host tensor size does not match its shape");
-  Status s = device_->Upload(host.data.data(), bytes, SpanOf(*out));
+  if (host.data.size() != CountOf(*out)) return InvalidError("host tensor size does not match its shape");
+  if (out->dtype == DataType::kF16) {
+    std::vector<_Float16> half;
+    try {
+      half.assign(host.data.begin(), host.data.end());  // each value rounded to nearest even
+    } catch (const std::bad_alloc&) {
+      return Status(StatusCode::kOutOfMemory, "host memory exhausted");
+    }
+    Status s = device_->Upload(half.data(), half.size() * sizeof(_Float16), SpanOf(*out));
+    if (!s.ok()) return s;
+    return out;
+  }
+  Status s = device_->Upload(host.data.data(), host.data.size() * sizeof(float), SpanOf(*out));
   if (!s.ok()) return s;
   return out;
 }
@@ -158,10 +180,18 @@ Result<Tensor> VulkanBackend::ToHost(const Tensor& t) const {
   host.c = t.c;
   host.h = t.h;
   host.w = t.w;
+  std::vector<_Float16> half;
   try {
     host.data.resize(CountOf(t));
+    if (t.dtype == DataType::kF16) half.resize(CountOf(t));
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kOutOfMemory, "host memory exhausted");
+  }
+  if (t.dtype == DataType::kF16) {
+    Status s = device_->Download(span, half.data(), half.size() * sizeof(_Float16));
+    if (!s.ok()) return s;
+    std::copy(half.begin(), half.end(), host.data.begin());  // exact: every fp16 value is an fp32 one
+    return host;
   }
   Status s = device_->Download(span, host.data.data(), host.data.size() * sizeof(float));
   if (!s.ok()) return s;

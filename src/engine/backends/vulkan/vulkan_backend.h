@@ -2,12 +2,16 @@
 // "vulkan:N": any GPU with a Vulkan driver (NVIDIA, AMD, Intel, integrated),
 // and Mesa's llvmpipe on the CPU, which is how it is tested.
 //
-// Tensors are fp32 in plain NCHW (Layout::kPlain; a batch of n items one after
-// the other). Plain because the host, the reference kernels and the CPU
-// fallback all read it, so moving a tensor between them is a copy with no
-// reordering, and because a shader with one invocation per output value reads
-// NCHW as simply as any other layout; a layout chosen for speed (channels in
-// vec4 groups, as ncnn's Vulkan path packs them) is later work, with fp16.
+// Tensors are plain NCHW (Layout::kPlain; a batch of n items one after the
+// other), fp32, or fp16 where the device has 16-bit storage and the backend was
+// made with dtype kF16 (--precision fp16): every shader then runs its _fp16
+// variant, which widens values to fp32 on load and rounds them on store
+// (shaders/storage.glsl); weights stay fp32. FromHost and ToHost convert on the
+// host (round to nearest even). Plain because the host, the reference kernels
+// and the CPU fallback all read it, so moving a tensor between them is a copy
+// with no reordering, and because a shader with one invocation per output value
+// reads NCHW as simply as any other layout; a layout chosen for speed (channels
+// in vec4 groups, as ncnn's Vulkan path packs them) is later work.
 //
 // Layers run as compute shaders embedded in the binary (vulkan_shaders.h):
 // Convolution and Deconvolution (bias, activation and a following PReLU or
@@ -17,9 +21,9 @@
 // them on the CPU backend): what the model checker refuses anyway — ncnn's
 // negative "same" pads, windowed pooling — and activations it does not know.
 //
-// Tiles are cut and placed on the device (tiling(), vulkan_tiling.cpp): the
-// image goes up once, tiles of one size run as one batch, the output comes
-// back once. The model upscaler uses it only for a model whose every layer
+// Tiles are cut and placed on the device (tiling(), vulkan_tiling.cpp; fp32
+// backends only): the image goes up once, tiles of one size run as one batch,
+// the output comes back once. The model upscaler uses it only for a model whose every layer
 // runs here (GraphExecutor::RunsWhollyOnBackend); a batch of k tiles needs
 // about k times one tile's memory, so a smaller chunk after an out-of-memory
 // really needs less.
@@ -44,6 +48,7 @@
 namespace tessera::engine::vulkan {
 
 struct VulkanBackendOptions {
+  DataType dtype = DataType::kF32;  // kF16: fp16 activations (the device must have 16-bit storage)
   uint64_t vram_budget_bytes = 0;  // 0: the device's free memory
   std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
   // Tests: false makes tiling() null, so tiles go through the host one at a
@@ -79,7 +84,11 @@ class VulkanBackend : public Backend {
   BackendMemory ProbeMemory() const override;
   Result<Tensor> Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const override;
   void ReleaseCachedMemory() const override;
-  const DeviceTiling* tiling() const override { return options_.device_tiling ? tiling_.get() : nullptr; }
+  // fp32 only (vulkan_tiling.cpp says why); the model upscaler uses it for a
+  // model whose every layer runs here.
+  const DeviceTiling* tiling() const override {
+    return options_.device_tiling && options_.dtype == DataType::kF32 ? tiling_.get() : nullptr;
+  }
 
   bool HostMemory() const override { return false; }
   Result<Tensor> FromHost(Tensor host) const override;
@@ -88,7 +97,11 @@ class VulkanBackend : public Backend {
 
   // For the ops.
   VulkanDevice& gpu() const { return *device_; }
-  // A plain fp32 tensor of this backend (values unspecified).
+  // The storage type of this backend's tensors, and `shader`'s variant for it.
+  DataType dtype() const { return options_.dtype; }
+  DataType storage_dtype() const override { return options_.dtype; }
+  ShaderRef Shader(ShaderId shader) const { return {shader, options_.dtype == DataType::kF16}; }
+  // A plain tensor of this backend's dtype (values unspecified).
   Result<Tensor> NewTensor(int dims, int n, int c, int h, int w) const;
   // Host values (weights, biases, slopes) in device memory of their own.
   Result<gpu::DeviceBlock> Upload(const std::vector<float>& values) const;

@@ -53,7 +53,7 @@ class VulkanConvolution : public Op {
   Result<Tensor> Run(const OpInputs& run) const override {
     const Tensor& in = *run.tensors[0];
     const BufferSpan in_span = SpanOf(in);
-    if (in_span.buffer == VK_NULL_HANDLE || in.dtype != DataType::kF32 || in.dims != 3) {
+    if (in_span.buffer == VK_NULL_HANDLE || in.dtype != backend_.dtype() || in.dims != 3) {
       return InvalidError(layer_.type + " needs a 3-D tensor of this Vulkan backend");
     }
     if (in.c != in_channels_) {
@@ -105,7 +105,7 @@ class VulkanConvolution : public Op {
                                             SpanOf(*out),
                                             slopes_block_ ? SpanOf(slopes_block_) : backend_.Unused(),
                                             other};
-    const ShaderId shader = deconv_ ? ShaderId::kDeconv2d : ShaderId::kConv2d;
+    const ShaderRef shader = backend_.Shader(deconv_ ? ShaderId::kDeconv2d : ShaderId::kConv2d);
     s = backend_.gpu().Run(
         [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), push.total); });
     if (!s.ok()) return Status(s.code(), layer_.type + " on " + backend_.device().Name() + ": " + s.message());

@@ -51,15 +51,15 @@ class VulkanDevice::Recorder : public CommandRecorder {
  public:
   Recorder(VulkanDevice& device, VkCommandBuffer commands) : device_(device), commands_(commands) {}
 
-  Status Dispatch(ShaderId shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
+  Status Dispatch(ShaderRef shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
                   uint64_t invocations) override {
     const VulkanFunctions& fn = device_.fn_;
     if (invocations == 0) return Status::Ok();
     Result<const Pipeline*> pipeline = device_.PipelineFor(shader);
     if (!pipeline.ok()) return pipeline.status();
-    const ShaderInterface interface = InterfaceOf(shader);
+    const ShaderInterface interface = InterfaceOf(shader.id);
     if (static_cast<int>(buffers.size()) != interface.buffers || push_bytes != interface.push_bytes) {
-      return InternalError("a dispatch of shader " + std::to_string(static_cast<int>(shader)) +
+      return InternalError("a dispatch of shader " + std::to_string(static_cast<int>(shader.id)) +
                            " does not match its bindings or push constants");
     }
     const uint64_t groups = (invocations + kGroupSize - 1) / kGroupSize;
@@ -142,6 +142,11 @@ Status VulkanDevice::Init() {
   info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
   info.queueCreateInfoCount = 1;
   info.pQueueCreateInfos = &queue;
+  // fp16 activations need 16-bit storage enabled (the _fp16 shader variants).
+  VkPhysicalDevice16BitStorageFeatures storage{};
+  storage.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
+  storage.storageBuffer16BitAccess = VK_TRUE;
+  if (physical_.storage_16bit) info.pNext = &storage;
   const std::string name = "vulkan:" + std::to_string(index_);
   Status s = VulkanStatus(fn_.vkCreateDevice(physical_.handle, &info, nullptr, &device_), name + ": vkCreateDevice");
   if (!s.ok()) return s;
@@ -275,13 +280,16 @@ HeapReport VulkanDevice::MemoryReport() const {
   return report;
 }
 
-Result<const VulkanDevice::Pipeline*> VulkanDevice::PipelineFor(ShaderId id) {
-  Pipeline& p = pipelines_[static_cast<int>(id)];
+Result<const VulkanDevice::Pipeline*> VulkanDevice::PipelineFor(ShaderRef ref) {
+  if (ref.fp16 && !physical_.storage_16bit) {
+    return Status(StatusCode::kUnsupported, "vulkan:" + std::to_string(index_) + " has no 16-bit storage");
+  }
+  Pipeline& p = pipelines_[ref.index()];
   if (p.pipeline != VK_NULL_HANDLE) return &p;
   const std::span<const SpirvShader> shaders = EmbeddedShaders();
-  if (static_cast<size_t>(id) >= shaders.size()) return InternalError("shader missing from the build");
-  const SpirvShader& shader = shaders[static_cast<size_t>(id)];
-  const ShaderInterface interface = InterfaceOf(id);
+  if (ref.index() >= shaders.size()) return InternalError("shader missing from the build");
+  const SpirvShader& shader = shaders[ref.index()];
+  const ShaderInterface interface = InterfaceOf(ref.id);
   const std::string what = std::string("pipeline of shader ") + shader.name;
 
   VkDescriptorSetLayoutBinding bindings[kMaxBindings];

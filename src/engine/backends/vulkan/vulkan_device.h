@@ -46,7 +46,7 @@ class CommandRecorder {
   virtual ~CommandRecorder() = default;
   // `invocations` threads of `shader` over `buffers` (bindings 0..n-1, exactly
   // as many as the shader declares) with `push` as its push constants.
-  virtual Status Dispatch(ShaderId shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
+  virtual Status Dispatch(ShaderRef shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
                           uint64_t invocations) = 0;
 };
 
@@ -100,7 +100,7 @@ class VulkanDevice {
     VkPipeline pipeline = VK_NULL_HANDLE;
   };
   // Callers hold mutex_.
-  Result<const Pipeline*> PipelineFor(ShaderId id);
+  Result<const Pipeline*> PipelineFor(ShaderRef shader);
   Status EnsureStaging(uint64_t bytes);
   Status Submit(const std::function<Status(VkCommandBuffer)>& record);
   class Recorder;
@@ -124,7 +124,7 @@ class VulkanDevice {
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   MemoryBlock staging_;
   void* staging_mapped_ = nullptr;
-  Pipeline pipelines_[static_cast<int>(ShaderId::kCount)];
+  Pipeline pipelines_[kShaderVariantCount];
 };
 
 }  // namespace tessera::engine::vulkan

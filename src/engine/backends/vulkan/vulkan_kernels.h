@@ -79,6 +79,7 @@ struct ChannelScalePush {
   uint32_t plane = 1;
   uint32_t channels = 1;
   int32_t has_bias = 0;
+  int32_t own_scales = 0;  // 1: the layer's fp32 scales (binding 4), 0: a blob's (binding 1)
 };
 
 // global_pool.comp: one 64-wide workgroup per plane.
@@ -130,7 +131,7 @@ inline ShaderInterface InterfaceOf(ShaderId id) {
     case ShaderId::kCopyBox: return {2, sizeof(CopyBoxPush)};
     case ShaderId::kInterp: return {2, sizeof(InterpPush)};
     case ShaderId::kPixelShuffle: return {2, sizeof(PixelShufflePush)};
-    case ShaderId::kChannelScale: return {4, sizeof(ChannelScalePush)};
+    case ShaderId::kChannelScale: return {5, sizeof(ChannelScalePush)};
     case ShaderId::kGlobalPool: return {2, sizeof(GlobalPoolPush)};
     case ShaderId::kInnerProduct: return {4, sizeof(InnerProductPush)};
     case ShaderId::kBicubic: return {3, sizeof(BicubicPush)};

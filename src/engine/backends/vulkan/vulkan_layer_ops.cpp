@@ -19,16 +19,18 @@
 namespace tessera::engine::vulkan {
 namespace {
 
+// `shader`'s variant for the backend's storage type (fp32 or fp16).
 template <typename Push>
 Status Dispatch(const VulkanBackend& backend, ShaderId shader, std::span<const BufferSpan> buffers, const Push& push,
                 uint64_t invocations) {
-  return backend.gpu().Run(
-      [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), invocations); });
+  return backend.gpu().Run([&](CommandRecorder& r) {
+    return r.Dispatch(backend.Shader(shader), buffers, &push, sizeof(push), invocations);
+  });
 }
 
-Status CheckInputs(const ncnn::LayerSpec& layer, const OpInputs& run) {
+Status CheckInputs(const VulkanBackend& backend, const ncnn::LayerSpec& layer, const OpInputs& run) {
   for (const Tensor* t : run.tensors) {
-    if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != DataType::kF32) {
+    if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != backend.dtype()) {
       return InvalidError(layer.type + ": input is not a tensor of this Vulkan backend");
     }
   }
@@ -68,7 +70,7 @@ class VulkanScale : public Op {
       : backend_(backend), layer_(layer), weights_(weights) {}
 
   Result<Tensor> Run(const OpInputs& run) const override {
-    Status s = CheckInputs(layer_, run);
+    Status s = CheckInputs(backend_, layer_, run);
     if (!s.ok()) return s;
     const Tensor& x = *run.tensors[0];
     const uint64_t channels = x.dims == 3 ? static_cast<uint64_t>(x.c) : static_cast<uint64_t>(x.w);
@@ -76,18 +78,20 @@ class VulkanScale : public Op {
     ChannelScalePush push;
     push.total = static_cast<uint32_t>(CountOf(x));
     push.plane = x.dims == 3 ? static_cast<uint32_t>(x.h * x.w) : 1u;
-    BufferSpan scale;
+    // A blob's scales are activations (the backend's storage type), the layer's own fp32 weights.
+    BufferSpan blob_scales = backend_.Unused(), own_scales = backend_.Unused();
     if (from_blob) {
       // One scale per channel of each item: the blob's values run through the batch with x's.
       if (CountOf(*run.tensors[1]) != channels * x.n) return InvalidError("Scale size does not match the channels");
-      scale = SpanOf(*run.tensors[1]);
+      blob_scales = SpanOf(*run.tensors[1]);
       push.channels = static_cast<uint32_t>(channels * x.n);
     } else {
       if (weights_.weight.size() != channels) return InvalidError("Scale size does not match the channels");
       Result<BufferSpan> own = scale_.Get(backend_, weights_.weight);
       if (!own.ok()) return own.status();
-      scale = *own;
+      own_scales = *own;
       push.channels = static_cast<uint32_t>(channels);
+      push.own_scales = 1;
     }
     BufferSpan bias = backend_.Unused();
     // The reference adds a bias with the flag set and the values present
@@ -102,7 +106,7 @@ class VulkanScale : public Op {
     const BufferSpan x_span = SpanOf(x);  // before the output may take x's storage
     Result<Tensor> out = OutputLikeInput(run);
     if (!out.ok()) return out;
-    const std::array<BufferSpan, 4> buffers{x_span, scale, bias, SpanOf(*out)};
+    const std::array<BufferSpan, 5> buffers{x_span, blob_scales, bias, SpanOf(*out), own_scales};
     s = Dispatch(backend_, ShaderId::kChannelScale, buffers, push, push.total);
     if (!s.ok()) return s;
     return out;
@@ -133,7 +137,7 @@ class VulkanGlobalPool : public Op {
   VulkanGlobalPool(const VulkanBackend& backend, const ncnn::LayerSpec& layer) : backend_(backend), layer_(layer) {}
 
   Result<Tensor> Run(const OpInputs& run) const override {
-    Status s = CheckInputs(layer_, run);
+    Status s = CheckInputs(backend_, layer_, run);
     if (!s.ok()) return s;
     const Tensor& x = *run.tensors[0];
     if (x.dims != 3) return InvalidError("Pooling needs a 3-D input");
@@ -162,7 +166,7 @@ class VulkanInnerProduct : public Op {
       : backend_(backend), layer_(layer), weights_(weights), params_(ncnn::InnerProductParams::Read(layer.params)) {}
 
   Result<Tensor> Run(const OpInputs& run) const override {
-    Status s = CheckInputs(layer_, run);
+    Status s = CheckInputs(backend_, layer_, run);
     if (!s.ok()) return s;
     const Tensor& x = *run.tensors[0];
     const uint64_t inputs = CountOf(x) / static_cast<uint64_t>(x.n);
@@ -209,7 +213,7 @@ class VulkanBicubic : public Op {
   VulkanBicubic(const VulkanBackend& backend, const ncnn::LayerSpec& layer) : backend_(backend), layer_(layer) {}
 
   Result<Tensor> Run(const OpInputs& run) const override {
-    Status s = CheckInputs(layer_, run);
+    Status s = CheckInputs(backend_, layer_, run);
     if (!s.ok()) return s;
     const Tensor& x = *run.tensors[0];
     if (x.dims != 3) return InvalidError("Interp needs a 3-D input");

@@ -39,6 +39,15 @@ VulkanPhysicalDevice Describe(const VulkanSystem& system, VkPhysicalDevice handl
   d.memory_budget = fn.vkGetPhysicalDeviceMemoryProperties2 != nullptr && d.api_version >= VK_API_VERSION_1_1 &&
                     system.instance_api_version >= VK_API_VERSION_1_1 &&
                     HasExtension(fn, handle, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  if (fn.vkGetPhysicalDeviceFeatures2 != nullptr && d.api_version >= VK_API_VERSION_1_1) {
+    VkPhysicalDevice16BitStorageFeatures storage{};
+    storage.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
+    VkPhysicalDeviceFeatures2 features{};
+    features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    features.pNext = &storage;
+    fn.vkGetPhysicalDeviceFeatures2(handle, &features);
+    d.storage_16bit = storage.storageBuffer16BitAccess == VK_TRUE;
+  }
   uint32_t families = 0;
   fn.vkGetPhysicalDeviceQueueFamilyProperties(handle, &families, nullptr);
   std::vector<VkQueueFamilyProperties> family(families);
@@ -114,6 +123,8 @@ VulkanAvailability Open() {
   if (system->instance_api_version >= VK_API_VERSION_1_1) {
     fn.vkGetPhysicalDeviceMemoryProperties2 = reinterpret_cast<PFN_vkGetPhysicalDeviceMemoryProperties2>(
         fn.vkGetInstanceProcAddr(system->instance, "vkGetPhysicalDeviceMemoryProperties2"));
+    fn.vkGetPhysicalDeviceFeatures2 = reinterpret_cast<PFN_vkGetPhysicalDeviceFeatures2>(
+        fn.vkGetInstanceProcAddr(system->instance, "vkGetPhysicalDeviceFeatures2"));
   }
   uint32_t count = 0;
   VkResult listed = fn.vkEnumeratePhysicalDevices(system->instance, &count, nullptr);

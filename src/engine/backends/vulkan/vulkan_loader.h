@@ -83,6 +83,8 @@ struct VulkanFunctions {
 #undef TESSERA_VULKAN_DECLARE
   // Vulkan 1.1 (null on a 1.0 loader): what VK_EXT_memory_budget reports through.
   PFN_vkGetPhysicalDeviceMemoryProperties2 vkGetPhysicalDeviceMemoryProperties2 = nullptr;
+  // Vulkan 1.1 (null on a 1.0 loader): what 16-bit storage is asked through.
+  PFN_vkGetPhysicalDeviceFeatures2 vkGetPhysicalDeviceFeatures2 = nullptr;
 };
 
 struct VulkanHeap {
@@ -100,6 +102,8 @@ struct VulkanPhysicalDevice {
   uint32_t api_version = 0;
   std::vector<VulkanHeap> heaps;
   bool memory_budget = false;     // VK_EXT_memory_budget (and Vulkan 1.1 to query it)
+  // storageBuffer16BitAccess (Vulkan 1.1): fp16 activations (--precision fp16).
+  bool storage_16bit = false;
   int compute_queue_family = -1;  // -1: none (such a device is listed, never used)
 };
 

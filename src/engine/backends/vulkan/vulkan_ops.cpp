@@ -25,8 +25,9 @@ uint32_t Plane(const Tensor& t) { return t.dims == 3 ? static_cast<uint32_t>(t.h
 
 template <typename Push>
 Status Dispatch(const VulkanBackend& backend, ShaderId shader, std::span<const BufferSpan> buffers, const Push& push) {
-  return backend.gpu().Run(
-      [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), push.total); });
+  return backend.gpu().Run([&](CommandRecorder& r) {
+    return r.Dispatch(backend.Shader(shader), buffers, &push, sizeof(push), push.total);
+  });
 }
 
 class VulkanLayerOp : public Op {
@@ -36,7 +37,7 @@ class VulkanLayerOp : public Op {
 
   Result<Tensor> Run(const OpInputs& run) const override {
     for (const Tensor* t : run.tensors) {
-      if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != DataType::kF32) {
+      if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != backend_.dtype()) {
         return InvalidError(layer_.type + ": input is not a tensor of this Vulkan backend");
       }
     }
@@ -105,7 +106,7 @@ class VulkanLayerOp : public Op {
         push.coeff_b = coeff(k);
         const BufferSpan first = k == 1 ? spans[0] : SpanOf(*out);
         const std::array<BufferSpan, 4> buffers{first, spans[k], SpanOf(*out), backend_.Unused()};
-        Status d = r.Dispatch(ShaderId::kElementwise, buffers, &push, sizeof(push), push.total);
+        Status d = r.Dispatch(backend_.Shader(ShaderId::kElementwise), buffers, &push, sizeof(push), push.total);
         if (!d.ok()) return d;
       }
       return Status::Ok();
@@ -189,7 +190,7 @@ class VulkanLayerOp : public Op {
         push.dst_w = map ? t->w : channels;
         (map ? push.dst_c0 : push.dst_x0) = offset;
         const std::array<BufferSpan, 2> buffers{SpanOf(*t), SpanOf(*out)};
-        Status d = r.Dispatch(ShaderId::kCopyBox, buffers, &push, sizeof(push), push.total);
+        Status d = r.Dispatch(backend_.Shader(ShaderId::kCopyBox), buffers, &push, sizeof(push), push.total);
         if (!d.ok()) return d;
         offset += Channels(*t);
       }

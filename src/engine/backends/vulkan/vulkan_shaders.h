@@ -26,6 +26,18 @@ enum class ShaderId : uint8_t {
   kCount
 };
 
+// A shader and the storage type of the activations it reads and writes: each
+// shader is compiled twice (shaders/storage.glsl). Explicit, so that a call
+// site cannot dispatch the fp32 variant on fp16 tensors by omission.
+struct ShaderRef {
+  ShaderId id = ShaderId::kCount;
+  bool fp16 = false;
+  constexpr ShaderRef(ShaderId shader, bool fp16_storage) : id(shader), fp16(fp16_storage) {}
+  // Index into EmbeddedShaders(): every fp32 variant, then every fp16 one.
+  constexpr size_t index() const { return static_cast<size_t>(id) + (fp16 ? static_cast<size_t>(ShaderId::kCount) : 0); }
+};
+inline constexpr size_t kShaderVariantCount = 2 * static_cast<size_t>(ShaderId::kCount);
+
 // How many storage buffers each shader binds (bindings 0..n-1) and the bytes of
 // its push constants: the descriptor set and pipeline layouts built from them.
 struct ShaderInterface {
@@ -39,7 +51,7 @@ struct SpirvShader {
   size_t word_count;
 };
 
-// Every embedded shader, indexed by ShaderId.
+// Every embedded shader, indexed by ShaderRef::index().
 std::span<const SpirvShader> EmbeddedShaders();
 
 }  // namespace tessera::engine::vulkan

@@ -4,7 +4,10 @@
 // pads), each output's kept rectangle written into the output image by
 // copy_box.comp, and Real-CUGAN x4's nearest residual added by
 // add_nearest.comp. Everything is a copy or one fp32 addition, and tensors are
-// plain fp32 as FromHost makes them, so the bytes are the host path's.
+// plain fp32 as FromHost makes them, so the bytes are the host path's. For an
+// fp32 backend only: cutting a tile of an fp16 one would convert in a shader,
+// whose rounding Vulkan 1.0 leaves to the driver, where FromHost rounds to
+// nearest even on the host.
 #include <array>
 #include <vector>
 
@@ -22,6 +25,10 @@ bool IsImage(const Tensor& t) {
   return SpanOf(t).buffer != VK_NULL_HANDLE && t.dims == 3 && t.n == 1 && t.dtype == DataType::kF32 &&
          t.layout == Layout::kPlain;
 }
+
+// The shaders here run their fp32 variant: device tiling is for fp32 backends
+// only (VulkanBackend::tiling()).
+ShaderRef Fp32(ShaderId shader) { return {shader, false}; }
 
 class VulkanTiling final : public DeviceTiling {
  public:
@@ -59,7 +66,7 @@ class VulkanTiling final : public DeviceTiling {
     Status s = backend_.gpu().Run([&](CommandRecorder& r) {
       for (size_t k = 0; k < cuts.size(); ++k) {
         push.x0 = cuts[k].x, push.y0 = cuts[k].y, push.item = static_cast<int32_t>(k);
-        Status d = r.Dispatch(ShaderId::kGatherTile, buffers, &push, sizeof(push), push.total);
+        Status d = r.Dispatch(Fp32(ShaderId::kGatherTile), buffers, &push, sizeof(push), push.total);
         if (!d.ok()) return d;
       }
       return Status::Ok();
@@ -69,7 +76,8 @@ class VulkanTiling final : public DeviceTiling {
   }
 
   Status PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const override {
-    if (SpanOf(batch).buffer == VK_NULL_HANDLE || batch.dims != 3 || !IsImage(image) || batch.c != image.c ||
+    if (SpanOf(batch).buffer == VK_NULL_HANDLE || batch.dims != 3 || batch.dtype != DataType::kF32 || !IsImage(image) ||
+        batch.c != image.c ||
         placements.size() != static_cast<size_t>(batch.n)) {
       return InvalidError("PlaceTiles takes a batch of this backend, a device image and one placement per tile");
     }
@@ -92,7 +100,7 @@ class VulkanTiling final : public DeviceTiling {
         push.src_c0 = static_cast<int32_t>(k) * batch.c, push.src_y0 = p.src_y, push.src_x0 = p.src_x;
         push.dst_c = image.c, push.dst_h = image.h, push.dst_w = image.w;
         push.dst_y0 = p.dst_y, push.dst_x0 = p.dst_x;
-        Status d = r.Dispatch(ShaderId::kCopyBox, buffers, &push, sizeof(push), push.total);
+        Status d = r.Dispatch(Fp32(ShaderId::kCopyBox), buffers, &push, sizeof(push), push.total);
         if (!d.ok()) return d;
       }
       return Status::Ok();
@@ -109,7 +117,7 @@ class VulkanTiling final : public DeviceTiling {
     push.in_h = input.h, push.in_w = input.w, push.scale = scale;
     const std::array<BufferSpan, 2> buffers{SpanOf(input), SpanOf(output)};
     return backend_.gpu().Run(
-        [&](CommandRecorder& r) { return r.Dispatch(ShaderId::kAddNearest, buffers, &push, sizeof(push), push.total); });
+        [&](CommandRecorder& r) { return r.Dispatch(Fp32(ShaderId::kAddNearest), buffers, &push, sizeof(push), push.total); });
   }
 
   Result<Tensor> DownloadImage(const Tensor& image) const override {

@@ -2,7 +2,7 @@
 // and ListDevices), the rule that keeps a CPU-type device (llvmpipe) out of
 // automatic choices, free memory with and without VK_EXT_memory_budget (a fake
 // report: llvmpipe has no budget extension), the sub-allocator over large
-// VkDeviceMemory blocks, fp16 refused, and what happens where no driver or no
+// VkDeviceMemory blocks, the precision chosen, and what happens where no driver or no
 // loader is: DEVICE_UNAVAILABLE with the reason, and `tessera devices` still
 // works.
 #include <gtest/gtest.h>
@@ -129,12 +129,22 @@ TEST(VulkanDeviceTest, BytesHeldCountTheLiveBackendsOfTheDevice) {
   EXPECT_EQ(DeviceBytesHeld(device), before);
 }
 
-TEST(VulkanDeviceTest, Fp16IsRefusedOnVulkan) {
+// llvmpipe has 16-bit storage: fp16 when asked; auto is fp32 on a CPU-type
+// device, which gains nothing from it.
+TEST(VulkanDeviceTest, Fp16IsStoredWhenAskedAndAutoIsFp32OnACpuTypeDevice) {
+  const VulkanPhysicalDevice& physical = Availability().system->devices[test::TestDeviceIndex()];
+  ASSERT_TRUE(physical.storage_16bit) << physical.name << " has no storageBuffer16BitAccess";
   BackendOptions fp16;
   fp16.precision = Precision::kFp16;
-  EXPECT_EQ(CheckBackendOptions(test::TestDevice(), fp16).code(), StatusCode::kUnsupported);
+  EXPECT_TRUE(CheckBackendOptions(test::TestDevice(), fp16).ok());
   auto set = BackendsFor(test::TestDevice(), fp16);
-  EXPECT_EQ(set.status().code(), StatusCode::kUnsupported);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->backend->storage_dtype(), DataType::kF16);
+  EXPECT_NE(set->backend->Fingerprint().find("precision=fp16"), std::string::npos);
+  auto automatic = BackendsFor(test::TestDevice());
+  ASSERT_TRUE(automatic.ok()) << automatic.status().ToString();
+  EXPECT_EQ(automatic->backend->storage_dtype(), DataType::kF32);
+  EXPECT_NE(automatic->backend->Fingerprint().find("precision=fp32"), std::string::npos);
 }
 
 TEST(VulkanDeviceTest, ADeviceThatDoesNotExistIsUnavailable) {

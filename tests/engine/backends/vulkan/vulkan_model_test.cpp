@@ -160,8 +160,11 @@ TEST(VulkanGraphTest, EveryLayerOfEveryModelRunsOnTheDevice) {
 }
 
 // The goldens of `model` through the Vulkan backend (those of `inputs` only,
-// when given: llvmpipe is slow); prints the worst PSNR.
-void ExpectGoldens(const std::string& model, const std::vector<std::string>& inputs = {}) {
+// when given: llvmpipe is slow), at issue 20's bound for the precision: 50 dB
+// in fp32, 45 dB in fp16; prints the worst PSNR.
+void ExpectGoldens(const std::string& model, const std::vector<std::string>& inputs = {},
+                   Precision precision = Precision::kFp32) {
+  const double bound = precision == Precision::kFp16 ? 45.0 : 50.0;
   tessera::test::InitImagingForTests();
   std::ifstream f(kData + "goldens/manifest.json");
   ASSERT_TRUE(f) << "tests/data/goldens/manifest.json missing: run make goldens";
@@ -173,7 +176,9 @@ void ExpectGoldens(const std::string& model, const std::vector<std::string>& inp
     if (m.name == model) entry = &m;
   }
   ASSERT_NE(entry, nullptr) << model << " is not installed (scripts/fetch-models)";
-  auto set = BackendsFor(test::TestDevice());
+  BackendOptions options;
+  options.precision = precision;
+  auto set = BackendsFor(test::TestDevice(), options);
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   auto upscaler = ModelUpscaler::Load(DefaultModelDir(), *entry, 0, *set);
   ASSERT_TRUE(upscaler.ok()) << upscaler.status().ToString();
@@ -195,7 +200,7 @@ void ExpectGoldens(const std::string& model, const std::vector<std::string>& inp
     ASSERT_EQ(ours->height, theirs->height) << e["golden"];
     ASSERT_EQ(ours->bands, theirs->bands) << e["golden"];
     const double psnr = tessera::test::Psnr8(ours->data, theirs->data);
-    EXPECT_GE(psnr, 50.0) << e["golden"];
+    EXPECT_GE(psnr, bound) << e["golden"];
     worst = std::min(worst, psnr);
   }
   EXPECT_GT(goldens, 0) << "no golden for " << model;
@@ -213,6 +218,14 @@ TEST(VulkanGoldenTest, RealCuganMatchesTheOracle) {
 
 TEST(VulkanGoldenTest, WaifuCunetMatchesTheOracle) {
   ExpectGoldens("cunet-x2", {"inputs/dark.png", "inputs/odd_37x23.png"});
+}
+
+// fp16 activations: one model per family, the dark image first.
+TEST(VulkanGoldenTest, EveryFamilyMatchesTheOracleInFp16) {
+  ExpectGoldens("realesr-animevideov3-x2", {"inputs/dark.png", "inputs/gradient.png", "inputs/odd_37x23.png"},
+                Precision::kFp16);
+  ExpectGoldens("up2x-conservative", {"inputs/dark.png", "inputs/odd_37x23.png"}, Precision::kFp16);
+  ExpectGoldens("cunet-x2", {"inputs/dark.png", "inputs/odd_37x23.png"}, Precision::kFp16);
 }
 
 TEST(VulkanBudgetTest, AnAllocationOverTheVramBudgetIsOutOfMemory) {

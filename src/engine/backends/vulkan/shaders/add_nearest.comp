@@ -3,10 +3,12 @@
 // residual over the nearest-upscaled input. One fp32 addition per value, as the
 // host path adds it.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Input { float x[]; };
-layout(std430, binding = 1) buffer Output { float y[]; };
+layout(std430, binding = 0) readonly buffer Input { act_t x[]; };
+layout(std430, binding = 1) buffer Output { act_t y[]; };
 
 layout(push_constant) uniform Push {
   uint total;  // c * in_h * scale * in_w * scale
@@ -21,5 +23,5 @@ void main() {
   const uint t = i / uint(out_w);
   const int oy = int(t % uint(out_h));
   const int q = int(t / uint(out_h));
-  y[i] = y[i] + x[(q * p.in_h + oy / p.scale) * p.in_w + ox / p.scale];
+  y[i] = act_t(float(y[i]) + float(x[(q * p.in_h + oy / p.scale) * p.in_w + ox / p.scale]));
 }

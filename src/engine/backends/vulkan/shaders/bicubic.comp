@@ -1,13 +1,15 @@
-// Bicubic Interp, fp32, plain NCHW (vulkan_kernels.h's BicubicPush). The taps
+// Bicubic Interp, plain NCHW (vulkan_kernels.h's BicubicPush). The taps
 // come from the host, computed by the reference kernel's own code
 // (ops::BicubicTaps): per output column, then per output row, five floats —
 // the first of the four source indices, then the four weights. Sources past
 // the edge are clamped to it; rows are summed first, as the reference does.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Source { float src[]; };
-layout(std430, binding = 1) writeonly buffer Destination { float dst[]; };
+layout(std430, binding = 0) readonly buffer Source { act_t src[]; };
+layout(std430, binding = 1) writeonly buffer Destination { act_t dst[]; };
 layout(std430, binding = 2) readonly buffer Taps { float taps[]; };  // out_w x 5, then out_h x 5
 
 layout(push_constant) uniform Push {
@@ -32,9 +34,9 @@ void main() {
     const int sy = clamp(y0 + r, 0, p.in_h - 1);
     float row = 0.0;
     for (int k = 0; k < 4; ++k) {
-      row += taps[xt + 1 + k] * src[base + sy * p.in_w + clamp(x0 + k, 0, p.in_w - 1)];
+      row += taps[xt + 1 + k] * float(src[base + sy * p.in_w + clamp(x0 + k, 0, p.in_w - 1)]);
     }
     sum += taps[yt + 1 + r] * row;
   }
-  dst[i] = sum;
+  dst[i] = act_t(sum);
 }

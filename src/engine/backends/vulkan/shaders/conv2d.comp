@@ -47,7 +47,7 @@ void main() {
       const int row = in_base + (y_origin + ky * p.dh) * p.in_w + x_origin;
       const int w_row = w_base + ky * p.kw;
       for (int kx = kx_begin; kx < kx_end; ++kx) {
-        const float v = x[row + kx * p.dw];
+        const float v = float(x[row + kx * p.dw]);
         const int w = w_row + kx;
         sum += v * vec4(wt[w + w_offset.x], wt[w + w_offset.y], wt[w + w_offset.z], wt[w + w_offset.w]);
       }

@@ -1,14 +1,16 @@
 // Shared by conv2d.comp and deconv2d.comp: bindings, push constants (the
 // layout of vulkan_kernels.h's ConvPush, field for field) and the epilogue:
 // bias, the layer's own activation, then the layers fused into it in order.
+#include "storage.glsl"
+
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Input { float x[]; };
+layout(std430, binding = 0) readonly buffer Input { act_t x[]; };
 layout(std430, binding = 1) readonly buffer Weights { float wt[]; };  // ncnn's order: [out][in][kh][kw]
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Output { float y[]; };
+layout(std430, binding = 3) writeonly buffer Output { act_t y[]; };
 layout(std430, binding = 4) readonly buffer Slopes { float slopes[]; };  // a fused PReLU's
-layout(std430, binding = 5) readonly buffer Other { float other[]; };    // a fused residual sum's other input
+layout(std430, binding = 5) readonly buffer Other { act_t other[]; };    // a fused residual sum's other input
 
 layout(push_constant) uniform Push {
   uint total;  // invocations: n * out_c * out_h * out_w for deconv2d, a quarter of the channels for conv2d
@@ -35,7 +37,7 @@ float PostOp(int kind, float v, uint i, int b, int oc) {
     return v < 0.0 ? v * slope : v;
   }
   if (kind == 2) {
-    const float o = p.other_vector != 0 ? other[b * p.out_c + oc] : other[i];
+    const float o = float(p.other_vector != 0 ? other[b * p.out_c + oc] : other[i]);
     return p.self_coeff * v + p.other_coeff * o;
   }
   return v;
@@ -53,5 +55,5 @@ void Finish(float v, uint i, int b, int oc) {
   }
   v = PostOp(p.post0, v, i, b, oc);
   v = PostOp(p.post1, v, i, b, oc);
-  y[i] = v;
+  y[i] = act_t(v);
 }

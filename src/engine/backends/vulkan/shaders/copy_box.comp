@@ -2,10 +2,12 @@
 // each at its own offsets (vulkan_kernels.h's CopyBoxPush): Crop (an offset in
 // the source) and Concat (an offset in the destination).
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Source { float src[]; };
-layout(std430, binding = 1) writeonly buffer Destination { float dst[]; };
+layout(std430, binding = 0) readonly buffer Source { act_t src[]; };
+layout(std430, binding = 1) writeonly buffer Destination { act_t dst[]; };
 
 layout(push_constant) uniform Push {
   uint total;  // n * box_c * box_h * box_w

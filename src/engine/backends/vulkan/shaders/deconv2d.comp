@@ -32,7 +32,7 @@ void main() {
         if (rx < 0 || rx % p.sw != 0) continue;
         const int ix = rx / p.sw;
         if (ix >= p.in_w) continue;
-        sum += wt[w_base + ky * p.kw + kx] * x[in_base + iy * p.in_w + ix];
+        sum += wt[w_base + ky * p.kw + kx] * float(x[in_base + iy * p.in_w + ix]);
       }
     }
   }

@@ -2,11 +2,13 @@
 // BinaryOp (same shape, a per-channel vector either side, a scalar), one step
 // of Eltwise (sum with coefficients, product, max), PReLU.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
-layout(std430, binding = 2) writeonly buffer Output { float y[]; };
+layout(std430, binding = 0) readonly buffer A { act_t a[]; };
+layout(std430, binding = 1) readonly buffer B { act_t b[]; };
+layout(std430, binding = 2) writeonly buffer Output { act_t y[]; };
 layout(std430, binding = 3) readonly buffer Slopes { float slopes[]; };
 
 layout(push_constant) uniform Push {
@@ -23,18 +25,18 @@ void main() {
   const uint i = gl_GlobalInvocationID.y * (gl_NumWorkGroups.x * 64u) + gl_GlobalInvocationID.x;
   if (i >= p.total) return;
   if (p.op == 4) {
-    const float v = a[i];
+    const float v = float(a[i]);
     const float slope = p.channels == 1u ? slopes[0] : slopes[(i / p.plane) % p.channels];
-    y[i] = v < 0.0 ? v * slope : v;
+    y[i] = act_t(v < 0.0 ? v * slope : v);
     return;
   }
   float lhs, rhs;
   if (p.operand == 3) {
-    lhs = a[i / p.plane];
-    rhs = b[i];
+    lhs = float(a[i / p.plane]);
+    rhs = float(b[i]);
   } else {
-    lhs = a[i];
-    rhs = p.operand == 0 ? b[i] : (p.operand == 1 ? b[i / p.plane] : p.scalar);
+    lhs = float(a[i]);
+    rhs = p.operand == 0 ? float(b[i]) : (p.operand == 1 ? float(b[i / p.plane]) : p.scalar);
   }
   float v;
   switch (p.op) {
@@ -46,5 +48,5 @@ void main() {
     case 6: v = lhs * rhs; break;
     default: v = max(lhs, rhs); break;
   }
-  y[i] = v;
+  y[i] = act_t(v);
 }

@@ -5,10 +5,12 @@
 // (replicate), as the host path's ReflectIndex and ReplicateIndex do
 // (engine/model_upscaler.cpp). A copy: the values are the image's bits.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Image { float image[]; };
-layout(std430, binding = 1) writeonly buffer Batch { float batch[]; };
+layout(std430, binding = 0) readonly buffer Image { act_t image[]; };
+layout(std430, binding = 1) writeonly buffer Batch { act_t batch[]; };
 
 layout(push_constant) uniform Push {
   uint total;  // c * h * w: one tile

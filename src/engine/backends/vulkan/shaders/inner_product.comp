@@ -1,14 +1,16 @@
-// InnerProduct, fp32 (vulkan_kernels.h's InnerProductPush): each item's values
+// InnerProduct (vulkan_kernels.h's InnerProductPush): each item's values
 // (a vector, or a map read flat) times the [num_output][inputs] weights, plus
 // bias, then the layer's activation as ncnn numbers it. One invocation per
 // output value.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Input { float x[]; };
+layout(std430, binding = 0) readonly buffer Input { act_t x[]; };
 layout(std430, binding = 1) readonly buffer Weights { float wt[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Output { float y[]; };
+layout(std430, binding = 3) writeonly buffer Output { act_t y[]; };
 
 layout(push_constant) uniform Push {
   uint total;  // n * num_output
@@ -27,7 +29,7 @@ void main() {
   const uint in_base = item * p.inputs;
   const uint w_base = o * p.inputs;
   float sum = p.has_bias != 0 ? bias[o] : 0.0;
-  for (uint k = 0u; k < p.inputs; ++k) sum += wt[w_base + k] * x[in_base + k];
+  for (uint k = 0u; k < p.inputs; ++k) sum += wt[w_base + k] * float(x[in_base + k]);
   if (p.activation == 1) {
     sum = max(sum, 0.0);
   } else if (p.activation == 2) {
@@ -37,5 +39,5 @@ void main() {
   } else if (p.activation == 4) {
     sum = 1.0 / (1.0 + exp(-sum));
   }
-  y[i] = sum;
+  y[i] = act_t(sum);
 }

@@ -2,10 +2,12 @@
 // kernel computes it (ops/reference_shape.cpp): nearest with ncnn's truncated
 // `d * inverse_scale`; bilinear with half-pixel centres clamped at the edges.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Source { float src[]; };
-layout(std430, binding = 1) writeonly buffer Destination { float dst[]; };
+layout(std430, binding = 0) readonly buffer Source { act_t src[]; };
+layout(std430, binding = 1) writeonly buffer Destination { act_t dst[]; };
 
 layout(push_constant) uniform Push {
   uint total;  // n * c * out_h * out_w
@@ -41,7 +43,7 @@ void main() {
   if (x0 >= p.in_w - 1) { x0 = max(p.in_w - 2, 0); fx = p.in_w > 1 ? 1.0 : 0.0; }
   const int x1 = min(x0 + 1, p.in_w - 1);
   const int y1 = min(y0 + 1, p.in_h - 1);
-  const float top = src[base + y0 * p.in_w + x0] * (1.0 - fx) + src[base + y0 * p.in_w + x1] * fx;
-  const float bottom = src[base + y1 * p.in_w + x0] * (1.0 - fx) + src[base + y1 * p.in_w + x1] * fx;
-  dst[i] = top * (1.0 - fy) + bottom * fy;
+  const float top = float(src[base + y0 * p.in_w + x0]) * (1.0 - fx) + float(src[base + y0 * p.in_w + x1]) * fx;
+  const float bottom = float(src[base + y1 * p.in_w + x0]) * (1.0 - fx) + float(src[base + y1 * p.in_w + x1]) * fx;
+  dst[i] = act_t(top * (1.0 - fy) + bottom * fy);
 }

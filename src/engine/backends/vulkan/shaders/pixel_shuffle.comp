@@ -2,10 +2,12 @@
 // channel q at (y * r + sy, x * r + sx) is input channel q * r * r + sy * r + sx
 // at (y, x), as ncnn defines it.
 #version 450
+#extension GL_GOOGLE_include_directive : require
+#include "storage.glsl"
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) readonly buffer Source { float src[]; };
-layout(std430, binding = 1) writeonly buffer Destination { float dst[]; };
+layout(std430, binding = 0) readonly buffer Source { act_t src[]; };
+layout(std430, binding = 1) writeonly buffer Destination { act_t dst[]; };
 
 layout(push_constant) uniform Push {
   uint total;  // n * out_c * in_h * r * in_w * r
