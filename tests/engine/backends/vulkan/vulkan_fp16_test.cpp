@@ -99,6 +99,8 @@ TEST_F(VulkanFp16Test, TheBackendSaysItStoresFp16) {
   EXPECT_NE(backend_->Fingerprint().find("precision=fp16"), std::string::npos) << backend_->Fingerprint();
   EXPECT_TRUE(backend_->Allocate(3, 4, 5, 6, Layout::kPlain, DataType::kF16).ok());
   EXPECT_EQ(backend_->Allocate(3, 4, 5, 6, Layout::kPlain, DataType::kF32).status().code(), StatusCode::kUnsupported);
+  // Tiles of an fp16 backend go through the host (vulkan_tiling.cpp says why).
+  EXPECT_EQ(backend_->tiling(), nullptr);
 }
 
 TEST_F(VulkanFp16Test, ARoundTripRoundsEachValueToNearestEven) {
@@ -156,6 +158,24 @@ TEST_F(VulkanFp16Test, ElementwiseOpsRoundOnlyTheirOutputs) {
   EXPECT_LT(Compare(Layer("BinaryOp", 2, "0=2"), {}, {a, RandomVector(4, 43)}), kOneRounding);
   EXPECT_LT(Compare(Layer("BinaryOp", 1, "0=0 1=1 2=0.25"), {}, {a}), kOneRounding);
   EXPECT_LT(Compare(Layer("Interp", 1, "0=2 1=2.0 2=2.0"), {}, {a}), kOneRounding);
+}
+
+// The squeeze-excitation blocks' layers and bicubic Interp: fp32 arithmetic
+// on fp16 activations (a Scale's blob too; its own scales and the weights stay
+// fp32), one rounding of the output.
+TEST_F(VulkanFp16Test, ScalePoolingInnerProductAndBicubicRoundOnlyTheirOutputs) {
+  const Tensor a = Random(4, 9, 7, 60);
+  EXPECT_LT(Compare(Layer("Scale", 2, "0=-233"), {}, {a, RandomVector(4, 61)}), kOneRounding);
+  EXPECT_LT(Compare(Layer("Scale", 1, "0=4 1=1"), {RandomValues(4, 62), RandomValues(4, 63)}, {a}), kOneRounding);
+  EXPECT_LT(Compare(Layer("Pooling", 1, "0=1 4=1"), {}, {a}), kOneRounding);
+  EXPECT_LT(Compare(Layer("InnerProduct", 1, "0=8 1=1 2=512 9=1"), {RandomValues(512, 64), RandomValues(8, 65)},
+                    {RandomVector(64, 66)}),
+            kOneRounding);
+  EXPECT_LT(Compare(Layer("InnerProduct", 1, "0=6 1=1 2=48 9=4"), {RandomValues(48, 67), RandomValues(6, 68)},
+                    {RandomVector(8, 69)}),
+            kOneRounding);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 1=0.5 2=0.5"), {}, {Random(3, 12, 10, 70)}), kOneRounding);
+  EXPECT_LT(Compare(Layer("Interp", 1, "0=3 1=2.0 2=2.0"), {}, {a}), kOneRounding);
 }
 
 TEST_F(VulkanFp16Test, OpsThatMoveValuesMoveThemExactly) {
