@@ -10,7 +10,8 @@
 namespace tessera::engine::vulkan {
 
 // One per shader, in the order CMakeLists.txt's VULKAN_SHADERS lists them.
-enum class ShaderId : uint8_t { kConv2d, kDeconv2d, kElementwise, kCopyBox, kInterp, kPixelShuffle, kCount };
+enum class ShaderId : uint8_t { kConv2d, kDeconv2d, kElementwise, kCopyBox, kInterp, kPixelShuffle,
+                              kConv3x3, kConv1x1, kCount };
 
 // How many storage buffers each shader binds (bindings 0..n-1) and the bytes of
 // its push constants: the descriptor set and pipeline layouts built from them.
