@@ -29,7 +29,7 @@ struct ConvPush {
 inline constexpr int kConvChannelGroup = 4;
 // conv3x3.comp and conv1x1.comp (shaders/conv_block.glsl): columns and output
 // channels per invocation (their XB and OCB).
-inline constexpr int kConvBlockColumns = 4;
+inline constexpr int kConvBlockColumns = 8;
 inline constexpr int kConvBlockChannels = 8;
 inline constexpr int kConvPostPReLU = 1;
 inline constexpr int kConvPostSum = 2;
