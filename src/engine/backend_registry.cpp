@@ -155,6 +155,7 @@ Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& optio
     vulkan::VulkanBackendOptions vulkan_options;
     vulkan_options.vram_budget_bytes = options.vram_budget_bytes;
     vulkan_options.pool_idle_release = options.pool_idle_release;
+    vulkan_options.pipeline_cache_dir = options.pipeline_cache_dir;
     Result<std::shared_ptr<vulkan::VulkanBackend>> backend =
         vulkan::VulkanBackend::Create(device.index, vulkan_options);
     if (!backend.ok()) {

@@ -41,6 +41,7 @@ uint64_t CountOf(const Tensor& t) {
 Result<std::shared_ptr<VulkanBackend>> VulkanBackend::Create(int device_index, VulkanBackendOptions options) {
   Result<std::shared_ptr<VulkanDevice>> device = VulkanDevice::Open(device_index);
   if (!device.ok()) return device.status();
+  if (!options.pipeline_cache_dir.empty()) (*device)->UsePipelineCacheDir(options.pipeline_cache_dir);
   std::shared_ptr<VulkanBackend> backend(new VulkanBackend(std::move(device).value(), options));
   Result<gpu::DeviceBlock> unused = backend->allocator_->Allocate(256);
   if (!unused.ok()) return unused.status();

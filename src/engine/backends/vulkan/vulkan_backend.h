@@ -18,9 +18,10 @@
 // Memory goes through the engine's caching allocator (engine/gpu/) over a
 // sub-allocator of large VkDeviceMemory blocks (vulkan_memory.h), bounded by
 // --vram-budget; an exhausted device or budget is kOutOfMemory. Every block
-// is allocated for "stream" 0, whatever the thread: work is synchronous
-// (vulkan_device.h), so a freed block's last use has finished and any thread
-// may reuse it at once.
+// is allocated for "stream" 0, whatever the thread: all work on the device is
+// recorded in one order into one queue with a barrier after every command
+// (vulkan_device.h), so a freed block reused by any thread is used after its
+// previous user's commands, without a wait.
 #pragma once
 
 #include <chrono>
@@ -37,6 +38,7 @@ namespace tessera::engine::vulkan {
 struct VulkanBackendOptions {
   uint64_t vram_budget_bytes = 0;  // 0: the device's free memory
   std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
+  std::string pipeline_cache_dir;  // VulkanDevice::UsePipelineCacheDir's (empty: none)
 };
 
 // Device memory holding a tensor's values.
