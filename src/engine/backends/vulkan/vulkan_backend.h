@@ -74,6 +74,8 @@ class VulkanBackend : public Backend {
   Result<Tensor> FromHost(Tensor host) const override;
   Result<Tensor> ToHost(const Tensor& t) const override;
   Result<Tensor> Convert(const Tensor& t, Layout layout) const override;
+  // Pipelines (one per shader, any shape) and weights are all it prepares.
+  bool PreparesPerShape() const override { return false; }
 
   // For the ops.
   VulkanDevice& gpu() const { return *device_; }
