@@ -118,6 +118,12 @@ class Backend {
   // The same values in another layout, on this backend.
   virtual Result<Tensor> Convert(const Tensor& t, Layout layout) const = 0;
 
+  // Whether what the backend prepares on a layer's first run depends on the
+  // tile's shape (oneDNN's primitives, cuDNN's algorithm choices). When not
+  // (Vulkan: pipelines and weights only), ModelUpscaler::WarmUp runs the
+  // smallest tile instead of a whole one.
+  virtual bool PreparesPerShape() const { return true; }
+
   // (optional) Tiles cut and placed in the device's memory, several per batch
   // (engine/device_tiling.h); null: on the host, one at a time.
   virtual const DeviceTiling* tiling() const { return nullptr; }

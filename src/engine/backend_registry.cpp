@@ -214,6 +214,7 @@ Result<BackendSet> BackendsFor(const Device& device, const BackendOptions& optio
     vulkan_options.dtype = VulkanDtype(device.index, options.precision);
     vulkan_options.vram_budget_bytes = options.vram_budget_bytes;
     vulkan_options.pool_idle_release = options.pool_idle_release;
+    vulkan_options.pipeline_cache_dir = options.pipeline_cache_dir;
     Result<std::shared_ptr<vulkan::VulkanBackend>> backend =
         vulkan::VulkanBackend::Create(device.index, vulkan_options);
     if (!backend.ok()) {

@@ -49,6 +49,9 @@ struct BackendOptions {
   // A GPU's cached device blocks idle this long go back to the device (--pool-idle-release).
   std::chrono::milliseconds pool_idle_release{std::chrono::seconds(30)};
   OneDnnBackendOptions onednn;  // CPU tuning (tests force layouts through it)
+  // Where a Vulkan device keeps its VkPipelineCache between processes (the plan
+  // cache's directory; empty: not kept). Ignored by the other backends.
+  std::string pipeline_cache_dir;
 };
 
 // --precision and --vram-budget as the user typed them (empty: the defaults),

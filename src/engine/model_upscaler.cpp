@@ -97,8 +97,9 @@ std::unique_ptr<ModelUpscaler> ModelUpscaler::FromModel(const ModelEntry& entry,
 }
 
 Status ModelUpscaler::WarmUp() const {
-  const Tensor rgb = Tensor::Chw(3, tile_size_, tile_size_, 0.5f);
-  const std::vector<TileRect> tiles = TileGrid(tile_size_, tile_size_);
+  const int edge = backends_.backend->PreparesPerShape() ? tile_size_ : std::min(tile_size_, kWarmUpEdge);
+  const Tensor rgb = Tensor::Chw(3, edge, edge, 0.5f);
+  const std::vector<TileRect> tiles = TileGrid(edge, edge);
   return RunTile(rgb, tiles.front(), Deadline(), nullptr).status();
 }
 

@@ -82,7 +82,11 @@ class ModelUpscaler : public Upscaler {
   // Runs one tile of the configured size through the model, so that what the
   // backend prepares per shape (primitives, packed weights) is ready before the
   // first request. Tiles at the image edges may still be prepared on first use.
+  // A backend that prepares nothing per shape (Backend::PreparesPerShape)
+  // warms up on a kWarmUpEdge tile: the same preparation, a fraction of the
+  // work (200x200 on llvmpipe is most of a small image's time).
   Status WarmUp() const;
+  static constexpr int kWarmUpEdge = 32;
   // The tile edge Load uses for `tile_size` (0 = kDefaultTileSize).
   static int ResolvedTileSize(int tile_size) { return tile_size > 0 ? tile_size : kDefaultTileSize; }
 

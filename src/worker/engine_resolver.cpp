@@ -249,7 +249,10 @@ Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
       entry = std::move(found).value();
     }
     auto started = std::chrono::steady_clock::now();
-    Result<engine::BackendSet> backends = engine::BackendsFor(device, options_.backend);
+    engine::BackendOptions backend_options = options_.backend;
+    // A GPU's compiled pipelines (Vulkan's VkPipelineCache) beside the plans.
+    if (options_.plan_cache) backend_options.pipeline_cache_dir = options_.cache_dir;
+    Result<engine::BackendSet> backends = engine::BackendsFor(device, backend_options);
     if (!backends.ok()) return backends.status();
     const engine::Backend& backend = *backends->backend;
     std::shared_ptr<const engine::ModelUpscaler> shared;

@@ -49,6 +49,7 @@ Result<std::shared_ptr<VulkanBackend>> VulkanBackend::Create(int device_index, V
                                                 (*device)->physical().name +
                                                 ") has no 16-bit storage (storageBuffer16BitAccess): use fp32");
   }
+  if (!options.pipeline_cache_dir.empty()) (*device)->UsePipelineCacheDir(options.pipeline_cache_dir);
   std::shared_ptr<VulkanBackend> backend(new VulkanBackend(std::move(device).value(), options));
   Result<gpu::DeviceBlock> unused = backend->allocator_->Allocate(256);
   if (!unused.ok()) return unused.status();

@@ -31,9 +31,10 @@
 // Memory goes through the engine's caching allocator (engine/gpu/) over a
 // sub-allocator of large VkDeviceMemory blocks (vulkan_memory.h), bounded by
 // --vram-budget; an exhausted device or budget is kOutOfMemory. Every block
-// is allocated for "stream" 0, whatever the thread: work is synchronous
-// (vulkan_device.h), so a freed block's last use has finished and any thread
-// may reuse it at once.
+// is allocated for "stream" 0, whatever the thread: all work on the device is
+// recorded in one order into one queue with a barrier after every command
+// (vulkan_device.h), so a freed block reused by any thread is used after its
+// previous user's commands, without a wait.
 #pragma once
 
 #include <chrono>
@@ -54,6 +55,7 @@ struct VulkanBackendOptions {
   // Tests: false makes tiling() null, so tiles go through the host one at a
   // time (the path the device path's bytes are compared with).
   bool device_tiling = true;
+  std::string pipeline_cache_dir;  // VulkanDevice::UsePipelineCacheDir's (empty: none)
 };
 
 // Device memory holding a tensor's values.
@@ -94,6 +96,8 @@ class VulkanBackend : public Backend {
   Result<Tensor> FromHost(Tensor host) const override;
   Result<Tensor> ToHost(const Tensor& t) const override;
   Result<Tensor> Convert(const Tensor& t, Layout layout) const override;
+  // Pipelines (one per shader, any shape) and weights are all it prepares.
+  bool PreparesPerShape() const override { return false; }
 
   // For the ops.
   VulkanDevice& gpu() const { return *device_; }

@@ -1,5 +1,7 @@
-// Convolution and Deconvolution on the Vulkan backend: direct shaders
-// (conv2d.comp, deconv2d.comp), fp32, one invocation per output value, with
+// Convolution and Deconvolution on the Vulkan backend: direct shaders, fp32 —
+// conv3x3.comp and conv1x1.comp (blocks of outputs per invocation, for stride
+// 1 and dilation 1: every convolution of most models), conv2d.comp for the
+// other convolutions, deconv2d.comp (one invocation per output value) — with
 // bias, the layer's activation and up to two following layers (a PReLU and a
 // residual Eltwise sum or BinaryOp add, one of each) fused into the same pass.
 // Weights stay in ncnn's order ([out][in][kh][kw]), uploaded once per op.
@@ -70,11 +72,18 @@ class VulkanConvolution : public Op {
     if (!out.ok()) return out;
 
     ConvPush push;
-    // conv2d.comp computes kConvChannelGroup output channels per invocation.
-    push.total = deconv_
-                     ? static_cast<uint32_t>(CountOf(*out))
-                     : static_cast<uint32_t>(static_cast<uint64_t>(out->n) *
-                                             ((out->c + kConvChannelGroup - 1) / kConvChannelGroup) * out_h * out_w);
+    const ShaderId shader = ShaderFor();
+    uint64_t invocations = 0;
+    if (shader == ShaderId::kDeconv2d) {
+      invocations = CountOf(*out);
+    } else if (shader == ShaderId::kConv2d) {
+      // conv2d.comp computes kConvChannelGroup output channels per invocation.
+      invocations = static_cast<uint64_t>(out->n) * ((out->c + kConvChannelGroup - 1) / kConvChannelGroup) * out_h * out_w;
+    } else {
+      invocations = BlockedInvocations(out->n, out->c, out_h, out_w);
+    }
+    if (invocations > UINT32_MAX) return Status(StatusCode::kOutOfMemory, layer_.type + ": a tile too large for one dispatch");
+    push.total = static_cast<uint32_t>(invocations);
     push.n = in.n, push.in_c = in.c, push.in_h = in.h, push.in_w = in.w;
     push.out_c = out->c, push.out_h = out_h, push.out_w = out_w;
     push.kw = k_.kw, push.kh = k_.kh, push.dw = k_.dw, push.dh = k_.dh, push.sw = k_.sw, push.sh = k_.sh;
@@ -105,14 +114,32 @@ class VulkanConvolution : public Op {
                                             SpanOf(*out),
                                             slopes_block_ ? SpanOf(slopes_block_) : backend_.Unused(),
                                             other};
-    const ShaderRef shader = backend_.Shader(deconv_ ? ShaderId::kDeconv2d : ShaderId::kConv2d);
     s = backend_.gpu().Run(
-        [&](CommandRecorder& r) { return r.Dispatch(shader, buffers, &push, sizeof(push), push.total); });
+        [&](CommandRecorder& r) { return r.Dispatch(backend_.Shader(shader), buffers, &push, sizeof(push), push.total); });
     if (!s.ok()) return Status(s.code(), layer_.type + " on " + backend_.device().Name() + ": " + s.message());
     return out;
   }
 
  private:
+  // The blocked shaders (conv_block.glsl) for stride 1, dilation 1 and a 3x3
+  // or 1x1 kernel, the direct conv2d.comp for every other convolution.
+  ShaderId ShaderFor() const {
+    if (deconv_) return ShaderId::kDeconv2d;
+    const bool unit = k_.sw == 1 && k_.sh == 1 && k_.dw == 1 && k_.dh == 1;
+    if (unit && k_.kw == 3 && k_.kh == 3) return ShaderId::kConv3x3;
+    if (unit && k_.kw == 1 && k_.kh == 1) return ShaderId::kConv1x1;
+    return ShaderId::kConv2d;
+  }
+
+  // Invocations of a blocked shader: 64 per group of 64 column blocks, times
+  // the channel blocks (conv_block.glsl's dispatch rule).
+  static uint64_t BlockedInvocations(int n, int out_c, int out_h, int out_w) {
+    const uint64_t x_blocks = (out_w + kConvBlockColumns - 1) / kConvBlockColumns;
+    const uint64_t spatial = static_cast<uint64_t>(n) * out_h * x_blocks;
+    const uint64_t channel_blocks = (out_c + kConvBlockChannels - 1) / kConvBlockChannels;
+    return (spatial + 63) / 64 * 64 * channel_blocks;
+  }
+
   // Weights, bias and fused slopes on the device, once.
   Status Prepare() const {
     std::lock_guard lock(mutex_);

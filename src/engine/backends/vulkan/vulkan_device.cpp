@@ -7,14 +7,17 @@
 #include <map>
 #include <vector>
 
+#include "util/log.h"
+
 namespace tessera::engine::vulkan {
 namespace {
 
 constexpr uint32_t kGroupSize = 64;     // every shader's local_size_x
 constexpr uint32_t kMaxGroups = 65535;  // per dimension: the least every device allows
-constexpr uint32_t kSetsPerRun = 512;   // descriptor sets one Run may allocate
+constexpr uint32_t kSetsPerBatch = 1024;  // descriptor sets one batch may allocate
 constexpr uint32_t kMaxBindings = 6;    // the most any shader binds
 constexpr uint64_t kMinStagingBytes = 4ull << 20;
+constexpr uint64_t kStagingAlignment = 256;  // each transfer's region of staging starts on it
 constexpr VkBufferUsageFlags kBufferUsage =
     VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 
@@ -49,7 +52,8 @@ uint64_t FreeDeviceBytes(const HeapReport& report) {
 
 class VulkanDevice::Recorder : public CommandRecorder {
  public:
-  Recorder(VulkanDevice& device, VkCommandBuffer commands) : device_(device), commands_(commands) {}
+  // Callers hold device.mutex_ with a batch open.
+  explicit Recorder(VulkanDevice& device) : device_(device) {}
 
   Status Dispatch(ShaderRef shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
                   uint64_t invocations) override {
@@ -66,40 +70,42 @@ class VulkanDevice::Recorder : public CommandRecorder {
     const uint32_t groups_x = static_cast<uint32_t>(std::min<uint64_t>(groups, kMaxGroups));
     const uint64_t groups_y = (groups + groups_x - 1) / groups_x;
     if (groups_y > kMaxGroups) return InvalidError("a tensor too large for one dispatch");
+    for (const BufferSpan& b : buffers) {
+      if (b.buffer == VK_NULL_HANDLE || b.bytes == 0) return InternalError("an empty shader binding");
+    }
 
-    VkDescriptorSetAllocateInfo allocate{};
-    allocate.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
-    allocate.descriptorPool = device_.descriptor_pool_;
-    allocate.descriptorSetCount = 1;
-    allocate.pSetLayouts = &(*pipeline)->set_layout;
-    VkDescriptorSet set = VK_NULL_HANDLE;
-    Status s = VulkanStatus(fn.vkAllocateDescriptorSets(device_.device_, &allocate, &set), "vkAllocateDescriptorSets");
-    if (!s.ok()) return s;
+    // May flush the batch when its pool is used up: the commands go into the
+    // batch open after it.
+    Result<VkDescriptorSet> set = device_.TakeDescriptorSet((*pipeline)->set_layout);
+    if (!set.ok()) return set.status();
     VkDescriptorBufferInfo infos[kMaxBindings];
     VkWriteDescriptorSet writes[kMaxBindings];
     for (size_t i = 0; i < buffers.size(); ++i) {
-      if (buffers[i].buffer == VK_NULL_HANDLE || buffers[i].bytes == 0) return InternalError("an empty shader binding");
       infos[i] = {buffers[i].buffer, buffers[i].offset, buffers[i].bytes};
       writes[i] = {};
       writes[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-      writes[i].dstSet = set;
+      writes[i].dstSet = *set;
       writes[i].dstBinding = static_cast<uint32_t>(i);
       writes[i].descriptorCount = 1;
       writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
       writes[i].pBufferInfo = &infos[i];
     }
     fn.vkUpdateDescriptorSets(device_.device_, static_cast<uint32_t>(buffers.size()), writes, 0, nullptr);
-    fn.vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->pipeline);
-    fn.vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->layout, 0, 1, &set, 0, nullptr);
-    fn.vkCmdPushConstants(commands_, (*pipeline)->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
-    fn.vkCmdDispatch(commands_, groups_x, static_cast<uint32_t>(groups_y), 1);
-    FullBarrier(fn, commands_);
+    const VkCommandBuffer commands = device_.commands_;
+    fn.vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->pipeline);
+    fn.vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->layout, 0, 1, &*set, 0,
+                               nullptr);
+    fn.vkCmdPushConstants(commands, (*pipeline)->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+    fn.vkCmdDispatch(commands, groups_x, static_cast<uint32_t>(groups_y), 1);
+    // The next command (of this batch or a later one) sees this one's writes,
+    // and may reuse memory this one read.
+    FullBarrier(fn, commands);
+    ++device_.batch_commands_;
     return Status::Ok();
   }
 
  private:
   VulkanDevice& device_;
-  VkCommandBuffer commands_;
 };
 
 // ---- the device ---------------------------------------------------------------
@@ -156,6 +162,17 @@ Status VulkanDevice::Init() {
   fn_.vkGetPhysicalDeviceProperties(physical_.handle, &properties);
   storage_alignment_ = std::max<VkDeviceSize>(256, properties.limits.minStorageBufferOffsetAlignment);
   max_storage_range_ = properties.limits.maxStorageBufferRange;
+  pipeline_cache_key_.vendor_id = properties.vendorID;
+  pipeline_cache_key_.device_id = properties.deviceID;
+  pipeline_cache_key_.driver_version = properties.driverVersion;
+  std::memcpy(pipeline_cache_key_.uuid.data(), properties.pipelineCacheUUID, pipeline_cache_key_.uuid.size());
+  // Empty until a directory is given (UsePipelineCacheDir): every pipeline is
+  // built through it, so what was built is there to save.
+  VkPipelineCacheCreateInfo cache_info{};
+  cache_info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO;
+  s = VulkanStatus(fn_.vkCreatePipelineCache(device_, &cache_info, nullptr, &pipeline_cache_),
+                   name + ": vkCreatePipelineCache");
+  if (!s.ok()) return s;
 
   // Which memory types a storage buffer may live in: device-local for tensors,
   // host-visible and coherent for staging (on llvmpipe and integrated GPUs
@@ -199,10 +216,10 @@ Status VulkanDevice::Init() {
   fence.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
   s = VulkanStatus(fn_.vkCreateFence(device_, &fence, nullptr, &fence_), name + ": vkCreateFence");
   if (!s.ok()) return s;
-  VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerRun * kMaxBindings};
+  VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerBatch * kMaxBindings};
   VkDescriptorPoolCreateInfo descriptors{};
   descriptors.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
-  descriptors.maxSets = kSetsPerRun;
+  descriptors.maxSets = kSetsPerBatch;
   descriptors.poolSizeCount = 1;
   descriptors.pPoolSizes = &sizes;
   return VulkanStatus(fn_.vkCreateDescriptorPool(device_, &descriptors, nullptr, &descriptor_pool_),
@@ -217,6 +234,7 @@ VulkanDevice::~VulkanDevice() {
     if (p.layout != VK_NULL_HANDLE) fn_.vkDestroyPipelineLayout(device_, p.layout, nullptr);
     if (p.set_layout != VK_NULL_HANDLE) fn_.vkDestroyDescriptorSetLayout(device_, p.set_layout, nullptr);
   }
+  if (pipeline_cache_ != VK_NULL_HANDLE) fn_.vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
   if (staging_.buffer != VK_NULL_HANDLE) {
     fn_.vkUnmapMemory(device_, staging_.memory);
     fn_.vkDestroyBuffer(device_, staging_.buffer, nullptr);
@@ -257,6 +275,13 @@ Result<MemoryBlock> VulkanDevice::AllocateBlock(uint64_t bytes) {
 
 void VulkanDevice::FreeBlock(const MemoryBlock& block) {
   if (block.buffer == VK_NULL_HANDLE) return;
+  {
+    // The open batch may still use this memory (a range freed and cached
+    // after its last dispatch was recorded): run it first. A failure is kept
+    // in failed_ and returned by every later call.
+    std::lock_guard lock(mutex_);
+    (void)FlushLocked();
+  }
   fn_.vkDestroyBuffer(device_, block.buffer, nullptr);
   fn_.vkFreeMemory(device_, block.memory, nullptr);
   held_bytes_ -= block.bytes;
@@ -329,52 +354,178 @@ Result<const VulkanDevice::Pipeline*> VulkanDevice::PipelineFor(ShaderRef ref) {
   pipeline_info.stage.module = module;
   pipeline_info.stage.pName = "main";
   pipeline_info.layout = p.layout;
-  s = VulkanStatus(fn_.vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &pipeline_info, nullptr, &p.pipeline),
-                   what);
+  s = VulkanStatus(
+      fn_.vkCreateComputePipelines(device_, pipeline_cache_, 1, &pipeline_info, nullptr, &p.pipeline), what);
   fn_.vkDestroyShaderModule(device_, module, nullptr);
   if (!s.ok()) {
     p.pipeline = VK_NULL_HANDLE;
     return s;
   }
+  // At most once per shader and process: a few small atomic writes.
+  SavePipelineCacheLocked();
   return &p;
 }
 
-Status VulkanDevice::Submit(const std::function<Status(VkCommandBuffer)>& record) {
+// ---- the pipeline cache on disk -------------------------------------------------
+
+uint64_t VulkanDevice::UsePipelineCacheDir(const std::string& dir) {
+  std::lock_guard lock(mutex_);
+  if (dir == pipeline_cache_dir_) return 0;
+  pipeline_cache_dir_ = dir;
+  pipeline_cache_on_disk_.clear();
+  if (dir.empty()) return 0;
+  const std::string path = dir + "/" + PipelineCacheFileName(pipeline_cache_key_);
+  const std::vector<uint8_t> data = ReadPipelineCacheFile(path, pipeline_cache_key_);
+  uint64_t loaded = 0;
+  if (!data.empty()) {
+    // The file's pipelines into the device's cache (which may hold some
+    // already): a cache made from the data, merged, destroyed.
+    VkPipelineCacheCreateInfo info{};
+    info.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO;
+    info.initialDataSize = data.size();
+    info.pInitialData = data.data();
+    VkPipelineCache from_file = VK_NULL_HANDLE;
+    Status s = VulkanStatus(fn_.vkCreatePipelineCache(device_, &info, nullptr, &from_file), "vkCreatePipelineCache");
+    if (s.ok()) {
+      s = VulkanStatus(fn_.vkMergePipelineCaches(device_, pipeline_cache_, 1, &from_file), "vkMergePipelineCaches");
+      fn_.vkDestroyPipelineCache(device_, from_file, nullptr);
+    }
+    if (s.ok()) {
+      loaded = data.size();
+      pipeline_cache_on_disk_ = data;
+    } else {
+      LogWarn("vulkan_pipeline_cache").Field("status", "ignored").Field("path", path).Field("reason", s.message());
+    }
+  }
+  bool built = false;
+  for (const Pipeline& p : pipelines_) built = built || p.pipeline != VK_NULL_HANDLE;
+  if (built) SavePipelineCacheLocked();
+  return loaded;
+}
+
+void VulkanDevice::SavePipelineCacheLocked() {
+  if (pipeline_cache_dir_.empty()) return;
+  const std::string path = pipeline_cache_dir_ + "/" + PipelineCacheFileName(pipeline_cache_key_);
+  size_t size = 0;
+  Status s = VulkanStatus(fn_.vkGetPipelineCacheData(device_, pipeline_cache_, &size, nullptr), "vkGetPipelineCacheData");
+  std::vector<uint8_t> data(size);
+  // VK_INCOMPLETE (the cache grew in between) cannot happen: mutex_ is held.
+  if (s.ok() && size > 0) {
+    s = VulkanStatus(fn_.vkGetPipelineCacheData(device_, pipeline_cache_, &size, data.data()),
+                     "vkGetPipelineCacheData");
+  }
+  if (s.ok()) {
+    data.resize(size);
+    // What the file holds already (read at UsePipelineCacheDir or written
+    // last): no write. A driver that caches nothing (llvmpipe) writes once.
+    if (data == pipeline_cache_on_disk_) return;
+    s = WritePipelineCacheFile(path, pipeline_cache_key_, data);
+    if (s.ok()) pipeline_cache_on_disk_ = std::move(data);
+  }
+  if (!s.ok()) {
+    LogWarn("vulkan_pipeline_cache").Field("status", "write_failed").Field("path", path).Field("error", s.message());
+  }
+}
+
+// ---- batches ------------------------------------------------------------------
+
+Status VulkanDevice::BeginLocked() {
+  if (!failed_.ok()) return failed_;
+  if (recording_) return Status::Ok();
   Status s = VulkanStatus(fn_.vkResetCommandBuffer(commands_, 0), "vkResetCommandBuffer");
+  // The previous batch was waited for: its descriptor sets are free.
   if (s.ok()) s = VulkanStatus(fn_.vkResetDescriptorPool(device_, descriptor_pool_, 0), "vkResetDescriptorPool");
   VkCommandBufferBeginInfo begin{};
   begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   if (s.ok()) s = VulkanStatus(fn_.vkBeginCommandBuffer(commands_, &begin), "vkBeginCommandBuffer");
-  if (!s.ok()) return s;
-  // What earlier submissions wrote is visible to this one (and host writes to staging).
+  if (!s.ok()) {
+    failed_ = s;
+    return s;
+  }
+  // What earlier batches wrote is visible to this one (and host writes to staging).
   FullBarrier(fn_, commands_);
-  Status recorded = record(commands_);
-  s = VulkanStatus(fn_.vkEndCommandBuffer(commands_), "vkEndCommandBuffer");
-  if (!recorded.ok()) return recorded;
+  recording_ = true;
+  batch_commands_ = 0;
+  batch_sets_ = 0;
+  batch_staging_ = 0;
+  return Status::Ok();
+}
+
+Status VulkanDevice::FlushLocked() {
+  if (!failed_.ok()) return failed_;
+  if (!recording_) return Status::Ok();
+  recording_ = false;
+  const bool empty = batch_commands_ == 0;
+  batch_commands_ = 0;
+  batch_sets_ = 0;
+  batch_staging_ = 0;
+  const std::string where = "vulkan:" + std::to_string(index_);
+  Status s = VulkanStatus(fn_.vkEndCommandBuffer(commands_), "vkEndCommandBuffer on " + where);
+  if (s.ok() && !empty) {
+    VkSubmitInfo submit{};
+    submit.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+    submit.commandBufferCount = 1;
+    submit.pCommandBuffers = &commands_;
+    s = VulkanStatus(fn_.vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit on " + where);
+    if (s.ok()) {
+      s = VulkanStatus(fn_.vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "running work on " + where);
+      Status reset = VulkanStatus(fn_.vkResetFences(device_, 1, &fence_), "vkResetFences");
+      if (s.ok()) s = reset;
+      ++submissions_;
+    }
+  }
+  if (!s.ok()) failed_ = s;
+  return s;
+}
+
+Result<VkDescriptorSet> VulkanDevice::TakeDescriptorSet(VkDescriptorSetLayout layout) {
+  Status s = Status::Ok();
+  if (batch_sets_ >= kSetsPerBatch) s = FlushLocked();
+  if (s.ok()) s = BeginLocked();
   if (!s.ok()) return s;
-  VkSubmitInfo submit{};
-  submit.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
-  submit.commandBufferCount = 1;
-  submit.pCommandBuffers = &commands_;
-  s = VulkanStatus(fn_.vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit on vulkan:" + std::to_string(index_));
+  VkDescriptorSetAllocateInfo allocate{};
+  allocate.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
+  allocate.descriptorPool = descriptor_pool_;
+  allocate.descriptorSetCount = 1;
+  allocate.pSetLayouts = &layout;
+  VkDescriptorSet set = VK_NULL_HANDLE;
+  s = VulkanStatus(fn_.vkAllocateDescriptorSets(device_, &allocate, &set), "vkAllocateDescriptorSets");
   if (!s.ok()) return s;
-  s = VulkanStatus(fn_.vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX),
-                   "running work on vulkan:" + std::to_string(index_));
-  Status reset = VulkanStatus(fn_.vkResetFences(device_, 1, &fence_), "vkResetFences");
-  return s.ok() ? reset : s;
+  ++batch_sets_;
+  return set;
 }
 
 Status VulkanDevice::Run(const std::function<Status(CommandRecorder&)>& record) {
   std::lock_guard lock(mutex_);
-  return Submit([&](VkCommandBuffer commands) {
-    Recorder recorder(*this, commands);
-    return record(recorder);
-  });
+  Status s = BeginLocked();
+  if (!s.ok()) return s;
+  Recorder recorder(*this);
+  return record(recorder);
 }
 
-Status VulkanDevice::EnsureStaging(uint64_t bytes) {
-  if (staging_.bytes >= bytes) return Status::Ok();
+Status VulkanDevice::Flush() {
+  std::lock_guard lock(mutex_);
+  return FlushLocked();
+}
+
+Status VulkanDevice::TakeStaging(uint64_t bytes, uint64_t* offset) {
+  const uint64_t rounded = (bytes + kStagingAlignment - 1) / kStagingAlignment * kStagingAlignment;
+  Status s = Status::Ok();
+  if (batch_staging_ + rounded > staging_.bytes) {
+    // The open batch has used the rest (or the buffer is too small): once
+    // that batch is done, all of staging is free again.
+    s = FlushLocked();
+    if (s.ok() && rounded > staging_.bytes) s = GrowStaging(rounded);
+  }
+  if (s.ok()) s = BeginLocked();
+  if (!s.ok()) return s;
+  *offset = batch_staging_;
+  batch_staging_ += rounded;
+  return Status::Ok();
+}
+
+Status VulkanDevice::GrowStaging(uint64_t bytes) {
   if (staging_.buffer != VK_NULL_HANDLE) {
     fn_.vkUnmapMemory(device_, staging_.memory);
     fn_.vkDestroyBuffer(device_, staging_.buffer, nullptr);
@@ -415,31 +566,32 @@ Status VulkanDevice::Upload(const void* data, uint64_t bytes, const BufferSpan& 
   if (bytes == 0) return Status::Ok();
   if (bytes > to.bytes) return InternalError("an upload larger than its destination");
   std::lock_guard lock(mutex_);
-  Status s = EnsureStaging(bytes);
+  uint64_t offset = 0;
+  Status s = TakeStaging(bytes, &offset);
   if (!s.ok()) return s;
-  std::memcpy(staging_mapped_, data, bytes);
-  return Submit([&](VkCommandBuffer commands) {
-    VkBufferCopy region{0, to.offset, bytes};
-    fn_.vkCmdCopyBuffer(commands, staging_.buffer, to.buffer, 1, &region);
-    FullBarrier(fn_, commands);
-    return Status::Ok();
-  });
+  // This region belongs to the open batch alone, which has not been submitted.
+  std::memcpy(static_cast<uint8_t*>(staging_mapped_) + offset, data, bytes);
+  VkBufferCopy region{offset, to.offset, bytes};
+  fn_.vkCmdCopyBuffer(commands_, staging_.buffer, to.buffer, 1, &region);
+  FullBarrier(fn_, commands_);
+  ++batch_commands_;
+  return Status::Ok();
 }
 
 Status VulkanDevice::Download(const BufferSpan& from, void* data, uint64_t bytes) {
   if (bytes == 0) return Status::Ok();
   if (bytes > from.bytes) return InternalError("a download larger than its source");
   std::lock_guard lock(mutex_);
-  Status s = EnsureStaging(bytes);
+  uint64_t offset = 0;
+  Status s = TakeStaging(bytes, &offset);
   if (!s.ok()) return s;
-  s = Submit([&](VkCommandBuffer commands) {
-    VkBufferCopy region{from.offset, 0, bytes};
-    fn_.vkCmdCopyBuffer(commands, from.buffer, staging_.buffer, 1, &region);
-    FullBarrier(fn_, commands);  // the copy's writes visible to the host
-    return Status::Ok();
-  });
+  VkBufferCopy region{from.offset, offset, bytes};
+  fn_.vkCmdCopyBuffer(commands_, from.buffer, staging_.buffer, 1, &region);
+  FullBarrier(fn_, commands_);  // the copy's writes visible to the host
+  ++batch_commands_;
+  s = FlushLocked();
   if (!s.ok()) return s;
-  std::memcpy(data, staging_mapped_, bytes);
+  std::memcpy(data, static_cast<const uint8_t*>(staging_mapped_) + offset, bytes);
   return Status::Ok();
 }
 

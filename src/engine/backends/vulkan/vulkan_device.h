@@ -1,13 +1,28 @@
 // One Vulkan device opened for compute: its logical device and compute queue,
 // the memory types tensors and staging use, one compute pipeline per embedded
-// shader (built on first use, then shared by every op and backend on the
-// device), and the one path by which work reaches the GPU (Run).
+// shader (built on first use through a VkPipelineCache, then shared by every op
+// and backend on the device), and the one path by which work reaches the GPU.
 //
-// Phase 1 runs work synchronously: Run records one command buffer, submits it
-// and waits for its fence, under the device's mutex. That keeps every
-// lifetime trivial (a descriptor set, a staging copy or a scratch buffer is
-// free again when Run returns) at the cost of overlap between threads and of
-// CPU/GPU overlap; recording once per tile shape and replaying is later work.
+// Work is batched. Run, Upload and Download record into one open command
+// buffer, each command followed by a full barrier; the batch is submitted, and
+// waited for, only at a sync point:
+//   - Download (the host needs the values),
+//   - FreeBlock (memory goes back to the driver: nothing may still use it),
+//   - the staging buffer or the descriptor pool of the batch is full,
+//   - Flush (tests, benchmarks, a caller that wants its work done now).
+// The rule that makes this correct: at most one batch is in flight, and the
+// call that submits it waits for it before it returns. So whatever a batch
+// holds — its descriptor sets, its regions of the staging buffer (each upload
+// and download gets its own) — is free again exactly at a sync point, and
+// host writes to staging never race the device. Device memory handed back to
+// the caching allocator and reused by a later command of the same or a later
+// batch is safe without a wait: commands run in recording order (one queue,
+// one lock), and the barrier after every command orders the reuse after the
+// previous user's reads and writes. Memory given back to the driver is the one
+// case a reuse could escape that order, hence FreeBlock's wait.
+// A failed submission or wait loses the batch's work, which may be other
+// threads' ops: the device then stays failed (every later call returns the
+// first error) rather than let a later Download return stale values.
 //
 // Shared per process and device index (Open); thread-safe.
 #pragma once
@@ -18,8 +33,10 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "engine/backends/vulkan/vulkan_loader.h"
+#include "engine/backends/vulkan/vulkan_pipeline_cache.h"
 #include "engine/backends/vulkan/vulkan_shaders.h"
 #include "util/status.h"
 
@@ -84,12 +101,29 @@ class VulkanDevice {
   // The device-local heap now; `held` counted from AllocateBlock/FreeBlock.
   HeapReport MemoryReport() const;
 
-  // Records work with `record`, submits it and waits for it to finish.
+  // Records work with `record` into the open batch (see the top of this file);
+  // it runs by the next sync point.
   Status Run(const std::function<Status(CommandRecorder&)>& record);
   // Host values into a buffer range, and back, through a host-visible staging
-  // buffer (the device's memory need not be host-visible).
+  // buffer (the device's memory need not be host-visible). Upload copies
+  // `data` into staging before it returns and records the copy; Download is a
+  // sync point: the values are in `data` when it returns.
   Status Upload(const void* data, uint64_t bytes, const BufferSpan& to);
   Status Download(const BufferSpan& from, void* data, uint64_t bytes);
+  // Submits the open batch and waits for it (a sync point).
+  Status Flush();
+  // Batches submitted so far (tests: that work is batched, not per op).
+  uint64_t submissions() const { return submissions_.load(); }
+
+  // Keeps the device's VkPipelineCache in `dir` (vulkan_pipeline_cache.h):
+  // the file there, when valid, is merged into the cache (pipelines not built
+  // yet come from it), and the cache is written there whenever a pipeline is
+  // built and the cache's data differs from the file's — and at once when some
+  // were built before. A directory already in
+  // use is a no-op; an empty one stops keeping the cache on disk. Returns the bytes of pipeline data taken from the file (0:
+  // none, or not valid: logged). Failures to write are logged, never fatal.
+  uint64_t UsePipelineCacheDir(const std::string& dir);
+  PipelineCacheKey pipeline_cache_key() const { return pipeline_cache_key_; }
 
  private:
   VulkanDevice(int index, const VulkanFunctions& fn, const VulkanPhysicalDevice& physical);
@@ -101,8 +135,20 @@ class VulkanDevice {
   };
   // Callers hold mutex_.
   Result<const Pipeline*> PipelineFor(ShaderRef shader);
-  Status EnsureStaging(uint64_t bytes);
-  Status Submit(const std::function<Status(VkCommandBuffer)>& record);
+  // The pipeline cache's data to its file (when a directory is set).
+  void SavePipelineCacheLocked();
+  // Opens a batch when none is open; the first error of a failed batch.
+  Status BeginLocked();
+  // Submits the open batch (if it holds anything) and waits for it.
+  Status FlushLocked();
+  // `bytes` of staging for the open batch, at *offset (flushing first when the
+  // batch has used the rest, growing the buffer when it is too small).
+  Status TakeStaging(uint64_t bytes, uint64_t* offset);
+  // Replaces staging with a buffer of at least `bytes` (no batch uses it).
+  Status GrowStaging(uint64_t bytes);
+  // A descriptor set of `layout` for the open batch (flushing first when the
+  // batch has used the pool up).
+  Result<VkDescriptorSet> TakeDescriptorSet(VkDescriptorSetLayout layout);
   class Recorder;
 
   const int index_;
@@ -117,14 +163,25 @@ class VulkanDevice {
   uint64_t max_storage_range_ = 0;
   std::atomic<uint64_t> held_bytes_{0};
 
-  std::mutex mutex_;  // the queue, command buffer, descriptor pool, staging and pipelines
+  std::mutex mutex_;  // everything below: the queue, the batch, staging and pipelines
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   VkCommandBuffer commands_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   MemoryBlock staging_;
   void* staging_mapped_ = nullptr;
+  // The open batch: recording, how many commands, the sets and staging it uses.
+  bool recording_ = false;
+  uint32_t batch_commands_ = 0;
+  uint32_t batch_sets_ = 0;
+  uint64_t batch_staging_ = 0;
+  Status failed_;  // the first failed batch's error, kept
+  std::atomic<uint64_t> submissions_{0};
   Pipeline pipelines_[kShaderVariantCount];
+  VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;  // created at open, every pipeline built through it
+  PipelineCacheKey pipeline_cache_key_;
+  std::string pipeline_cache_dir_;  // empty: not kept on disk
+  std::vector<uint8_t> pipeline_cache_on_disk_;  // the driver's data the file holds, as far as we know
 };
 
 }  // namespace tessera::engine::vulkan

@@ -10,7 +10,7 @@
 
 namespace tessera::engine::vulkan {
 
-// conv2d.comp and deconv2d.comp (shaders/conv_common.glsl).
+// conv2d.comp, deconv2d.comp, conv3x3.comp and conv1x1.comp (shaders/conv_common.glsl).
 struct ConvPush {
   uint32_t total = 0;  // invocations
   int32_t n = 0, in_c = 0, in_h = 0, in_w = 0;
@@ -27,6 +27,10 @@ struct ConvPush {
 };
 // conv2d.comp's output channels per invocation (its kChannels).
 inline constexpr int kConvChannelGroup = 4;
+// conv3x3.comp and conv1x1.comp (shaders/conv_block.glsl): columns and output
+// channels per invocation (their XB and OCB).
+inline constexpr int kConvBlockColumns = 8;
+inline constexpr int kConvBlockChannels = 8;
 inline constexpr int kConvPostPReLU = 1;
 inline constexpr int kConvPostSum = 2;
 inline constexpr int kMaxConvPostOps = 2;
@@ -126,7 +130,9 @@ struct AddNearestPush {
 inline ShaderInterface InterfaceOf(ShaderId id) {
   switch (id) {
     case ShaderId::kConv2d:
-    case ShaderId::kDeconv2d: return {6, sizeof(ConvPush)};
+    case ShaderId::kDeconv2d:
+    case ShaderId::kConv3x3:
+    case ShaderId::kConv1x1: return {6, sizeof(ConvPush)};
     case ShaderId::kElementwise: return {4, sizeof(ElementwisePush)};
     case ShaderId::kCopyBox: return {2, sizeof(CopyBoxPush)};
     case ShaderId::kInterp: return {2, sizeof(InterpPush)};

@@ -51,6 +51,10 @@ namespace tessera::engine::vulkan {
   X(vkCreatePipelineLayout)                   \
   X(vkDestroyPipelineLayout)                  \
   X(vkCreateComputePipelines)                 \
+  X(vkCreatePipelineCache)                    \
+  X(vkDestroyPipelineCache)                   \
+  X(vkGetPipelineCacheData)                   \
+  X(vkMergePipelineCaches)                    \
   X(vkDestroyPipeline)                        \
   X(vkCreateDescriptorPool)                   \
   X(vkDestroyDescriptorPool)                  \

@@ -23,6 +23,8 @@ enum class ShaderId : uint8_t {
   kBicubic,
   kGatherTile,
   kAddNearest,
+  kConv3x3,
+  kConv1x1,
   kCount
 };
 

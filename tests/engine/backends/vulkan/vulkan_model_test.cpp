@@ -228,6 +228,29 @@ TEST(VulkanGoldenTest, EveryFamilyMatchesTheOracleInFp16) {
   ExpectGoldens("cunet-x2", {"inputs/dark.png", "inputs/odd_37x23.png"}, Precision::kFp16);
 }
 
+// Vulkan prepares nothing per shape (Backend::PreparesPerShape): a model
+// warms up on a 32x32 tile whatever its tile size — its feature maps, not a
+// 200x200 tile's (64 channels of 200x200 floats alone are 10 MiB).
+TEST(VulkanWarmUpTest, AModelWarmsUpOnASmallTile) {
+  auto models = ReadManifest(DefaultModelDir());
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  const ModelEntry* entry = nullptr;
+  for (const auto& m : *models) {
+    if (m.name == "realesr-animevideov3-x2") entry = &m;
+  }
+  ASSERT_NE(entry, nullptr) << "realesr-animevideov3-x2 is not installed (scripts/fetch-models)";
+  auto set = BackendsFor(test::TestDevice());
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto* vulkan = dynamic_cast<VulkanBackend*>(set->backend.get());
+  ASSERT_NE(vulkan, nullptr);
+  auto upscaler = ModelUpscaler::Load(DefaultModelDir(), *entry, 200, *set);
+  ASSERT_TRUE(upscaler.ok()) << upscaler.status().ToString();
+  ASSERT_TRUE((*upscaler)->WarmUp().ok());
+  const uint64_t peak = vulkan->memory_stats().peak_held_bytes;
+  EXPECT_GT(peak, 0u);  // it did run on the device
+  EXPECT_LT(peak, 8u << 20);
+}
+
 TEST(VulkanBudgetTest, AnAllocationOverTheVramBudgetIsOutOfMemory) {
   VulkanBackendOptions options;
   options.vram_budget_bytes = 1 << 20;

@@ -124,6 +124,28 @@ TEST_F(VulkanOpsTest, ConvolutionsMatchTheReference) {
   }
 }
 
+// The blocked shaders (conv3x3.comp, conv1x1.comp) split a dispatch into
+// channel blocks of workgroups: maps large enough for several workgroups per
+// block, channel counts that leave a partial block, widths a partial column block.
+TEST_F(VulkanOpsTest, BlockedConvolutionsMatchTheReferenceAcrossWorkgroups) {
+  const ConvCase cases[] = {
+      {"3x3 pad 1, 20 outputs", 6, "1=3 4=1 5=1", 3, 3, 20, true},
+      {"3x3 no pad, 9 outputs", 5, "1=3 5=1 9=1", 3, 3, 9, true},
+      {"1x1, 12 outputs", 7, "1=1 5=1", 1, 1, 12, true},
+  };
+  int seed = 40;
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
+    const auto layer =
+        Layer("Convolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
+    ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
+    // 41 x 37: 5 column blocks per row, 205 blocks, 4 workgroups per channel block.
+    EXPECT_LT(Compare(layer, w, {Random(c.in_c, 41, 37, seed + 2)}), 1e-5);
+    ++seed;
+  }
+}
+
 TEST_F(VulkanOpsTest, DeconvolutionsMatchTheReference) {
   const ConvCase cases[] = {
       {"2x2 stride 2", 6, "1=2 3=2 5=1", 2, 2, 4, true},
