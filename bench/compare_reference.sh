@@ -41,7 +41,14 @@ echo "input ${SIZE}x${SIZE}, x4, realesr-animevideov3 (whole process, wall clock
 run tessera "$TESSERA" upscale -i "$WORK/in.png" -o "$WORK/tessera.png" -n realesr-animevideov3-x4
 run tessera-vulkan0 "$TESSERA" upscale -i "$WORK/in.png" -o "$WORK/tessera_vulkan.png" -n realesr-animevideov3-x4 \
   --device vulkan:0
+# fp16 activations where the device has 16-bit storage (llvmpipe has; no faster there: it converts).
+run tessera-vulkan0-fp16 "$TESSERA" upscale -i "$WORK/in.png" -o "$WORK/tessera_vulkan16.png" \
+  -n realesr-animevideov3-x4 --device vulkan:0 --precision fp16
 run realesrgan-ncnn-vulkan-lavapipe "$REF/realesrgan-ncnn-vulkan" -i "$WORK/in.png" -o "$WORK/ref.png" \
   -n realesr-animevideov3 -s 4 -m "$REF/models"
-run realesrgan-ncnn-vulkan-startup-only "$REF/realesrgan-ncnn-vulkan" -i "$HERE/examples/images/gradient.png" \
-  -o "$WORK/ref_small.png" -n realesr-animevideov3 -s 4 -m "$REF/models"
+# Start-up alone: each Vulkan program on a 4x4 image (what it costs before any real work).
+ffmpeg -hide_banner -loglevel error -nostdin -f lavfi -i "color=c=gray:s=4x4" -frames:v 1 -pix_fmt rgb24 "$WORK/tiny.png"
+run tessera-vulkan0-startup-only "$TESSERA" upscale -i "$WORK/tiny.png" -o "$WORK/tessera_tiny.png" \
+  -n realesr-animevideov3-x4 --device vulkan:0
+run realesrgan-ncnn-vulkan-startup-only "$REF/realesrgan-ncnn-vulkan" -i "$WORK/tiny.png" \
+  -o "$WORK/ref_tiny.png" -n realesr-animevideov3 -s 4 -m "$REF/models"

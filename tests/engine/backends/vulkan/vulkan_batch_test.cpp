@@ -37,7 +37,7 @@ Status AddOne(VulkanBackend& backend, const BufferSpan& span, uint32_t count) {
   push.scalar = 1.f;
   const std::array<BufferSpan, 4> buffers{span, backend.Unused(), span, backend.Unused()};
   return backend.gpu().Run([&](CommandRecorder& r) {
-    return r.Dispatch(ShaderId::kElementwise, buffers, &push, sizeof(push), push.total);
+    return r.Dispatch(backend.Shader(ShaderId::kElementwise), buffers, &push, sizeof(push), push.total);
   });
 }
 

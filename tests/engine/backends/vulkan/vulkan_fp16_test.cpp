@@ -11,6 +11,7 @@
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/ops/reference_ops.h"
 #include "../../ops/layer_test_inputs.h"
+#include "vulkan_op_runner.h"
 #include "vulkan_test_device.h"
 
 namespace tessera::engine::vulkan {
@@ -48,42 +49,12 @@ class VulkanFp16Test : public ::testing::Test {
   double Compare(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights, const std::vector<Tensor>& inputs) {
     std::vector<Tensor> rounded;
     for (const Tensor& t : inputs) rounded.push_back(RoundedToHalf(t));
-    std::vector<const Tensor*> host;
-    for (const Tensor& t : rounded) host.push_back(&t);
-    auto expected = ops::ForwardLayer(layer, weights, host);
-    EXPECT_TRUE(expected.ok()) << expected.status().ToString();
-    std::unique_ptr<Op> op = backend_->MakeOp(layer, weights);
-    EXPECT_NE(op, nullptr) << layer.type << " declined";
-    if (!expected.ok() || op == nullptr) return INFINITY;
-    std::vector<Tensor> on_device;
-    for (const Tensor& t : inputs) {
-      auto uploaded = backend_->FromHost(t);
-      EXPECT_TRUE(uploaded.ok()) << uploaded.status().ToString();
-      if (!uploaded.ok()) return INFINITY;
-      EXPECT_EQ(uploaded->dtype, DataType::kF16);
-      on_device.push_back(std::move(uploaded).value());
-    }
-    OpInputs run;
-    for (Tensor& t : on_device) {
-      run.tensors.push_back(&t);
-      run.writable.push_back(nullptr);
-    }
-    auto got = op->Run(run);
-    EXPECT_TRUE(got.ok()) << got.status().ToString();
-    if (!got.ok()) return INFINITY;
-    EXPECT_EQ(got->dtype, DataType::kF16);
-    auto back = backend_->ToHost(*got);
-    EXPECT_TRUE(back.ok()) << back.status().ToString();
-    if (!back.ok()) return INFINITY;
-    const Tensor& want = expected->front();
-    if (back->size() != want.size() || back->c != want.c || back->h != want.h || back->w != want.w) {
-      ADD_FAILURE() << layer.type << ": shape differs from the reference's";
-      return INFINITY;
-    }
+    auto both = test::RunOnDeviceAndReference(*backend_, layer, weights, inputs, rounded);
+    if (!both) return INFINITY;
     double worst = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-      const double scale = std::max(1.0, std::abs(double(want.data[i])));
-      worst = std::max(worst, std::abs(double(back->data[i]) - want.data[i]) / scale);
+    for (size_t i = 0; i < both->reference.size(); ++i) {
+      const double want = both->reference.data[i];
+      worst = std::max(worst, std::abs(double(both->device.data[i]) - want) / std::max(1.0, std::abs(want)));
     }
     return worst;
   }

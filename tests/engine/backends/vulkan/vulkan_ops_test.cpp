@@ -15,6 +15,7 @@
 #include "engine/ncnn/param_parser.h"
 #include "engine/ops/reference_ops.h"
 #include "../../ops/layer_test_inputs.h"
+#include "vulkan_op_runner.h"
 #include "vulkan_test_device.h"
 
 namespace tessera::engine::vulkan {
@@ -42,40 +43,12 @@ class VulkanOpsTest : public ::testing::Test {
   // storage is given up to the op.
   double Compare(const ncnn::LayerSpec& layer, const ncnn::LayerWeights& weights, const std::vector<Tensor>& inputs,
                  bool in_place = false) {
-    std::vector<const Tensor*> host;
-    for (const Tensor& t : inputs) host.push_back(&t);
-    auto expected = ops::ForwardLayer(layer, weights, host);
-    EXPECT_TRUE(expected.ok()) << expected.status().ToString();
-    std::unique_ptr<Op> op = backend_->MakeOp(layer, weights);
-    EXPECT_NE(op, nullptr) << layer.type << " declined";
-    if (!expected.ok() || op == nullptr) return INFINITY;
-    std::vector<Tensor> on_device;
-    for (const Tensor& t : inputs) {
-      auto uploaded = backend_->FromHost(t);
-      EXPECT_TRUE(uploaded.ok()) << uploaded.status().ToString();
-      if (!uploaded.ok()) return INFINITY;
-      on_device.push_back(std::move(uploaded).value());
-    }
-    OpInputs run;
-    for (Tensor& t : on_device) {
-      run.tensors.push_back(&t);
-      run.writable.push_back(nullptr);
-    }
-    if (in_place) run.writable[0] = &on_device[0];
-    auto got = op->Run(run);
-    EXPECT_TRUE(got.ok()) << got.status().ToString();
-    if (!got.ok()) return INFINITY;
-    auto back = backend_->ToHost(*got);
-    EXPECT_TRUE(back.ok()) << back.status().ToString();
-    if (!back.ok()) return INFINITY;
-    const Tensor& want = expected->front();
-    EXPECT_EQ(back->dims, want.dims);
-    EXPECT_EQ(back->c, want.c);
-    EXPECT_EQ(back->h, want.h);
-    EXPECT_EQ(back->w, want.w);
-    if (back->size() != want.size()) return INFINITY;
+    auto both = test::RunOnDeviceAndReference(*backend_, layer, weights, inputs, inputs, in_place);
+    if (!both) return INFINITY;
     double worst = 0;
-    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(double(back->data[i]) - want.data[i]));
+    for (size_t i = 0; i < both->reference.size(); ++i) {
+      worst = std::max(worst, std::abs(double(both->device.data[i]) - both->reference.data[i]));
+    }
     return worst;
   }
 
