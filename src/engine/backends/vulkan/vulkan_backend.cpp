@@ -95,7 +95,7 @@ BackendMemory VulkanBackend::ProbeMemory() const {
   return memory;
 }
 
-Result<Tensor> VulkanBackend::NewTensor(int dims, int n, int c, int h, int w) const {
+Result<Tensor> VulkanBackend::NewTensor(int dims, int n, int c, int h, int w, DataType dtype) const {
   if ((dims != 1 && dims != 3) || n <= 0 || c <= 0 || h <= 0 || w <= 0) {
     return InvalidError("a tensor of " + std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" +
                         std::to_string(w) + " cannot exist");
@@ -107,7 +107,7 @@ Result<Tensor> VulkanBackend::NewTensor(int dims, int n, int c, int h, int w) co
   t.h = dims == 3 ? h : 1;
   t.w = w;
   t.layout = Layout::kPlain;
-  t.dtype = options_.dtype;
+  t.dtype = dtype;
   const uint64_t bytes = CountOf(t) * ElementBytes(t.dtype);
   if (bytes > device_->max_storage_range()) {
     // One shader binding cannot cover it: smaller tiles would fit.

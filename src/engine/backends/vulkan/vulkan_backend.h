@@ -21,8 +21,8 @@
 // them on the CPU backend): what the model checker refuses anyway — ncnn's
 // negative "same" pads, windowed pooling — and activations it does not know.
 //
-// Tiles are cut and placed on the device (tiling(), vulkan_tiling.cpp; fp32
-// backends only): the image goes up once, tiles of one size run as one batch,
+// Tiles are cut and placed on the device (tiling(), vulkan_tiling.cpp; in
+// either precision, the images fp32): the image goes up once, tiles of one size run as one batch,
 // the output comes back once. The model upscaler uses it only for a model whose every layer
 // runs here (GraphExecutor::RunsWhollyOnBackend); a batch of k tiles needs
 // about k times one tile's memory, so a smaller chunk after an out-of-memory
@@ -86,10 +86,10 @@ class VulkanBackend : public Backend {
   BackendMemory ProbeMemory() const override;
   Result<Tensor> Allocate(int dims, int c, int h, int w, Layout layout, DataType dtype) const override;
   void ReleaseCachedMemory() const override;
-  // fp32 only (vulkan_tiling.cpp says why); the model upscaler uses it for a
+  // In either precision (vulkan_tiling.cpp); the model upscaler uses it for a
   // model whose every layer runs here.
   const DeviceTiling* tiling() const override {
-    return options_.device_tiling && options_.dtype == DataType::kF32 ? tiling_.get() : nullptr;
+    return options_.device_tiling ? tiling_.get() : nullptr;
   }
 
   bool HostMemory() const override { return false; }
@@ -106,7 +106,11 @@ class VulkanBackend : public Backend {
   DataType storage_dtype() const override { return options_.dtype; }
   ShaderRef Shader(ShaderId shader) const { return {shader, options_.dtype == DataType::kF16}; }
   // A plain tensor of this backend's dtype (values unspecified).
-  Result<Tensor> NewTensor(int dims, int n, int c, int h, int w) const;
+  Result<Tensor> NewTensor(int dims, int n, int c, int h, int w) const {
+    return NewTensor(dims, n, c, h, w, options_.dtype);
+  }
+  // One of another dtype: the fp32 images of device tiling on an fp16 backend.
+  Result<Tensor> NewTensor(int dims, int n, int c, int h, int w, DataType dtype) const;
   // Host values (weights, biases, slopes) in device memory of their own.
   Result<gpu::DeviceBlock> Upload(const std::vector<float>& values) const;
   // A small buffer bound where a shader declares a binding it does not read

@@ -134,7 +134,8 @@ inline ShaderInterface InterfaceOf(ShaderId id) {
     case ShaderId::kConv3x3:
     case ShaderId::kConv1x1: return {6, sizeof(ConvPush)};
     case ShaderId::kElementwise: return {4, sizeof(ElementwisePush)};
-    case ShaderId::kCopyBox: return {2, sizeof(CopyBoxPush)};
+    case ShaderId::kCopyBox:
+    case ShaderId::kPlaceTile: return {2, sizeof(CopyBoxPush)};
     case ShaderId::kInterp: return {2, sizeof(InterpPush)};
     case ShaderId::kPixelShuffle: return {2, sizeof(PixelShufflePush)};
     case ShaderId::kChannelScale: return {5, sizeof(ChannelScalePush)};

@@ -25,6 +25,7 @@ enum class ShaderId : uint8_t {
   kAddNearest,
   kConv3x3,
   kConv1x1,
+  kPlaceTile,
   kCount
 };
 

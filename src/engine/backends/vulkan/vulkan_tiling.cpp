@@ -3,11 +3,12 @@
 // by gather_tile.comp (reflect or replicate at the edges, as the host path
 // pads), each output's kept rectangle written into the output image by
 // copy_box.comp, and Real-CUGAN x4's nearest residual added by
-// add_nearest.comp. Everything is a copy or one fp32 addition, and tensors are
-// plain fp32 as FromHost makes them, so the bytes are the host path's. For an
-// fp32 backend only: cutting a tile of an fp16 one would convert in a shader,
-// whose rounding Vulkan 1.0 leaves to the driver, where FromHost rounds to
-// nearest even on the host.
+// add_nearest.comp. The images are fp32 whatever the backend's precision; the
+// tiles are in the backend's dtype, as FromHost makes them: on an fp16 backend
+// gather_tile.comp rounds each value to nearest even by hand (a shader's own
+// conversion rounds as the driver pleases), and place_tile.comp widens the
+// outputs back (exact). Everything else is a copy or one fp32 addition, so
+// the bytes are the host path's in either precision.
 #include <array>
 #include <vector>
 
@@ -26,8 +27,7 @@ bool IsImage(const Tensor& t) {
          t.layout == Layout::kPlain;
 }
 
-// The shaders here run their fp32 variant: device tiling is for fp32 backends
-// only (VulkanBackend::tiling()).
+// Shaders between fp32 images (add_nearest.comp) run their fp32 variant.
 ShaderRef Fp32(ShaderId shader) { return {shader, false}; }
 
 class VulkanTiling final : public DeviceTiling {
@@ -49,7 +49,9 @@ class VulkanTiling final : public DeviceTiling {
     return image;
   }
 
-  Result<Tensor> NewImage(int c, int h, int w) const override { return backend_.NewTensor(3, 1, c, h, w); }
+  Result<Tensor> NewImage(int c, int h, int w) const override {
+    return backend_.NewTensor(3, 1, c, h, w, DataType::kF32);
+  }
 
   Result<Tensor> GatherTiles(const Tensor& image, const std::vector<TileCut>& cuts, int h, int w,
                              bool reflect) const override {
@@ -66,7 +68,7 @@ class VulkanTiling final : public DeviceTiling {
     Status s = backend_.gpu().Run([&](CommandRecorder& r) {
       for (size_t k = 0; k < cuts.size(); ++k) {
         push.x0 = cuts[k].x, push.y0 = cuts[k].y, push.item = static_cast<int32_t>(k);
-        Status d = r.Dispatch(Fp32(ShaderId::kGatherTile), buffers, &push, sizeof(push), push.total);
+        Status d = r.Dispatch(backend_.Shader(ShaderId::kGatherTile), buffers, &push, sizeof(push), push.total);
         if (!d.ok()) return d;
       }
       return Status::Ok();
@@ -76,7 +78,7 @@ class VulkanTiling final : public DeviceTiling {
   }
 
   Status PlaceTiles(const Tensor& batch, const std::vector<TilePlacement>& placements, Tensor& image) const override {
-    if (SpanOf(batch).buffer == VK_NULL_HANDLE || batch.dims != 3 || batch.dtype != DataType::kF32 || !IsImage(image) ||
+    if (SpanOf(batch).buffer == VK_NULL_HANDLE || batch.dims != 3 || batch.dtype != backend_.dtype() || !IsImage(image) ||
         batch.c != image.c ||
         placements.size() != static_cast<size_t>(batch.n)) {
       return InvalidError("PlaceTiles takes a batch of this backend, a device image and one placement per tile");
@@ -100,7 +102,7 @@ class VulkanTiling final : public DeviceTiling {
         push.src_c0 = static_cast<int32_t>(k) * batch.c, push.src_y0 = p.src_y, push.src_x0 = p.src_x;
         push.dst_c = image.c, push.dst_h = image.h, push.dst_w = image.w;
         push.dst_y0 = p.dst_y, push.dst_x0 = p.dst_x;
-        Status d = r.Dispatch(Fp32(ShaderId::kCopyBox), buffers, &push, sizeof(push), push.total);
+        Status d = r.Dispatch(backend_.Shader(ShaderId::kPlaceTile), buffers, &push, sizeof(push), push.total);
         if (!d.ok()) return d;
       }
       return Status::Ok();

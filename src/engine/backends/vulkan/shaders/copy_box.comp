@@ -4,28 +4,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "storage.glsl"
-layout(local_size_x = 64) in;
-
-layout(std430, binding = 0) readonly buffer Source { act_t src[]; };
-layout(std430, binding = 1) writeonly buffer Destination { act_t dst[]; };
-
-layout(push_constant) uniform Push {
-  uint total;  // n * box_c * box_h * box_w
-  int box_c, box_h, box_w;
-  int src_c, src_h, src_w, src_c0, src_y0, src_x0;
-  int dst_c, dst_h, dst_w, dst_c0, dst_y0, dst_x0;
-} p;
-
-void main() {
-  const uint i = gl_GlobalInvocationID.y * (gl_NumWorkGroups.x * 64u) + gl_GlobalInvocationID.x;
-  if (i >= p.total) return;
-  const int x = int(i % uint(p.box_w));
-  uint t = i / uint(p.box_w);
-  const int y = int(t % uint(p.box_h));
-  t /= uint(p.box_h);
-  const int c = int(t % uint(p.box_c));
-  const int b = int(t / uint(p.box_c));
-  const int s = ((b * p.src_c + c + p.src_c0) * p.src_h + y + p.src_y0) * p.src_w + x + p.src_x0;
-  const int d = ((b * p.dst_c + c + p.dst_c0) * p.dst_h + y + p.dst_y0) * p.dst_w + x + p.dst_x0;
-  dst[d] = src[s];
-}
+#define COPY_DST_T act_t
+#define COPY_STORE(v) (v)
+#include "copy_box.glsl"
