@@ -21,6 +21,7 @@
 #include "engine/ops/dnnl_convolution.h"
 #include "engine/ops/dnnl_op.h"
 #include "engine/ops/reference_ops.h"
+#include "ops/layer_test_inputs.h"
 
 namespace tessera::engine {
 namespace {
@@ -234,24 +235,8 @@ const char* kFusableGraph =
     "BinaryOp add 2 1 d1 f out 0=0\n";
 
 ncnn::Model FusableModel() {
-  auto graph = ncnn::ParseParam(kFusableGraph, "fusable.param");
-  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
-  ncnn::Model model;
-  model.name = "fusable";
-  model.graph = std::move(graph).value();
-  model.weights.resize(model.graph.layers.size());
-  std::mt19937 gen(21);
-  std::uniform_real_distribution<float> d(-0.3f, 0.3f);
-  auto fill = [&](size_t n) {
-    std::vector<float> v(n);
-    for (float& x : v) x = d(gen);
-    return v;
-  };
-  model.weights[2] = {fill(216), fill(8)};
-  model.weights[3] = {fill(8), {}};
-  model.weights[4] = {fill(216), fill(3)};
-  model.weights[7] = {fill(9), fill(3)};
-  return model;
+  return op_tests::RandomModel("fusable", kFusableGraph, {{2, {216, 8}}, {3, {8, 0}}, {4, {216, 3}}, {7, {9, 3}}}, 21,
+                               0.3f);
 }
 
 // Whether oneDNN fuses a pair by default depends on its kernels for this CPU

@@ -44,4 +44,31 @@ inline ncnn::LayerSpec Layer(const std::string& type, int inputs, const std::str
   return g.ok() ? g->layers.back() : ncnn::LayerSpec();
 }
 
+// A whole model parsed from ncnn text, its weights given per layer index as
+// {weight count, bias count}: uniform values in [-range, range) of `seed`
+// (layers not listed have none).
+inline ncnn::Model RandomModel(const std::string& name, const std::string& param,
+                               const std::vector<std::pair<size_t, std::pair<size_t, size_t>>>& weights,
+                               unsigned seed, float range) {
+  auto graph = ncnn::ParseParam(param, name + ".param");
+  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
+  ncnn::Model model;
+  model.name = name;
+  if (!graph.ok()) return model;
+  model.graph = std::move(graph).value();
+  model.weights.resize(model.graph.layers.size());
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(-range, range);
+  auto fill = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = d(gen);
+    return v;
+  };
+  for (const auto& [layer, counts] : weights) {
+    std::vector<float> w = fill(counts.first);
+    model.weights[layer] = {std::move(w), fill(counts.second)};
+  }
+  return model;
+}
+
 }  // namespace tessera::engine::op_tests

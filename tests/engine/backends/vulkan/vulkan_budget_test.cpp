@@ -27,6 +27,7 @@
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/model_upscaler.h"
 #include "engine/ncnn/param_parser.h"
+#include "../../ops/layer_test_inputs.h"
 #include "vulkan_test_device.h"
 
 namespace tessera::engine::vulkan {
@@ -43,22 +44,7 @@ ncnn::Model MemoryHeavyModel() {
       "Convolution wide 1 1 data a 0=64 1=1 5=1 6=192 9=1\n"
       "Convolution narrow 1 1 a b 0=12 1=1 5=1 6=768\n"
       "PixelShuffle shuffle 1 1 b out 0=2\n";
-  auto graph = ncnn::ParseParam(param, "memory_heavy.param");
-  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
-  ncnn::Model model;
-  model.name = "memory-heavy-x2";
-  model.graph = std::move(graph).value();
-  model.weights.resize(model.graph.layers.size());
-  std::mt19937 gen(11);
-  std::uniform_real_distribution<float> d(-0.2f, 0.2f);
-  auto fill = [&](size_t n) {
-    std::vector<float> v(n);
-    for (float& x : v) x = d(gen);
-    return v;
-  };
-  model.weights[1] = {fill(192), fill(64)};
-  model.weights[2] = {fill(768), fill(12)};
-  return model;
+  return op_tests::RandomModel("memory-heavy-x2", param, {{1, {192, 64}}, {2, {768, 12}}}, 11, 0.2f);
 }
 
 struct Run {

@@ -23,6 +23,7 @@
 #include "engine/ncnn/param_parser.h"
 #include "imaging/image_codec.h"
 #include "imaging/pixel_buffer.h"
+#include "../../ops/layer_test_inputs.h"
 #include "vulkan_test_device.h"
 
 namespace tessera::engine::vulkan {
@@ -64,24 +65,8 @@ const char* kGraph =
     "BinaryOp mul 2 1 g h out 0=2\n";
 
 ncnn::Model FusableModel() {
-  auto graph = ncnn::ParseParam(kGraph, "vulkan_fusable.param");
-  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
-  ncnn::Model model;
-  model.name = "vulkan_fusable";
-  model.graph = std::move(graph).value();
-  model.weights.resize(model.graph.layers.size());
-  std::mt19937 gen(5);
-  std::uniform_real_distribution<float> d(-0.3f, 0.3f);
-  auto fill = [&](size_t n) {
-    std::vector<float> v(n);
-    for (float& x : v) x = d(gen);
-    return v;
-  };
-  model.weights[2] = {fill(162), fill(6)};
-  model.weights[3] = {fill(6), {}};
-  model.weights[4] = {fill(162), fill(3)};
-  model.weights[8] = {fill(9), fill(3)};
-  return model;
+  return op_tests::RandomModel("vulkan_fusable", kGraph, {{2, {162, 6}}, {3, {6, 0}}, {4, {162, 3}}, {8, {9, 3}}}, 5,
+                               0.3f);
 }
 
 // The Vulkan backend, but declining Pooling: every layer of the models runs

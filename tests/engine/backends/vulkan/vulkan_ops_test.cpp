@@ -30,6 +30,14 @@ std::vector<float> RandomValues(size_t n, int seed) {
   return std::vector<float>(t.data.begin(), t.data.end());
 }
 
+struct ConvCase {
+  std::string name;
+  int in_c;
+  std::string kv;  // after 0=num_output, which each case sets
+  int kw, kh, out_c;
+  bool bias;
+};
+
 class VulkanOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -52,6 +60,19 @@ class VulkanOpsTest : public ::testing::Test {
     return worst;
   }
 
+  // Each case of `type` (Convolution or Deconvolution) on a random c.in_c x
+  // h x w input, seeds from `seed` on: within 1e-5 of the reference.
+  void ExpectConvolutionsMatch(const std::string& type, const std::vector<ConvCase>& cases, int seed, int h, int w) {
+    for (const ConvCase& c : cases) {
+      SCOPED_TRACE(c.name);
+      const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
+      const auto layer = Layer(type, 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
+      ncnn::LayerWeights weights_of_case{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
+      EXPECT_LT(Compare(layer, weights_of_case, {Random(c.in_c, h, w, seed + 2)}), 1e-5);
+      ++seed;
+    }
+  }
+
   // Items of one shape as one batch (n = items.size()), one after the other.
   static Tensor Batch(const std::vector<Tensor>& items) {
     Tensor batch = items[0];
@@ -63,16 +84,9 @@ class VulkanOpsTest : public ::testing::Test {
   std::shared_ptr<VulkanBackend> backend_;
 };
 
-struct ConvCase {
-  std::string name;
-  int in_c;
-  std::string kv;  // after 0=num_output, which each case sets
-  int kw, kh, out_c;
-  bool bias;
-};
 
 TEST_F(VulkanOpsTest, ConvolutionsMatchTheReference) {
-  const ConvCase cases[] = {
+  const std::vector<ConvCase> cases = {
       {"3x3 pad 1, bias", 8, "1=3 4=1 5=1", 3, 3, 16, true},
       {"1x1, no bias", 5, "1=1", 1, 1, 7, false},
       {"3x3 stride 2", 4, "1=3 3=2 4=1 5=1", 3, 3, 6, true},
@@ -85,57 +99,30 @@ TEST_F(VulkanOpsTest, ConvolutionsMatchTheReference) {
       {"clip", 4, "1=3 4=1 5=1 9=3 -23310=2,-0.2,0.3", 3, 3, 5, true},
       {"sigmoid", 4, "1=3 4=1 5=1 9=4", 3, 3, 5, true},
   };
-  int seed = 1;
-  for (const ConvCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
-    const auto layer =
-        Layer("Convolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
-    ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
-    EXPECT_LT(Compare(layer, w, {Random(c.in_c, 13, 11, seed + 2)}), 1e-5);
-    ++seed;
-  }
+  ExpectConvolutionsMatch("Convolution", cases, 1, 13, 11);
 }
 
 // The blocked shaders (conv3x3.comp, conv1x1.comp) split a dispatch into
 // channel blocks of workgroups: maps large enough for several workgroups per
 // block, channel counts that leave a partial block, widths a partial column block.
 TEST_F(VulkanOpsTest, BlockedConvolutionsMatchTheReferenceAcrossWorkgroups) {
-  const ConvCase cases[] = {
+  const std::vector<ConvCase> cases = {
       {"3x3 pad 1, 20 outputs", 6, "1=3 4=1 5=1", 3, 3, 20, true},
       {"3x3 no pad, 9 outputs", 5, "1=3 5=1 9=1", 3, 3, 9, true},
       {"1x1, 12 outputs", 7, "1=1 5=1", 1, 1, 12, true},
   };
-  int seed = 40;
-  for (const ConvCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
-    const auto layer =
-        Layer("Convolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
-    ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
-    // 41 x 37: 5 column blocks per row, 205 blocks, 4 workgroups per channel block.
-    EXPECT_LT(Compare(layer, w, {Random(c.in_c, 41, 37, seed + 2)}), 1e-5);
-    ++seed;
-  }
+  // 41 x 37: 5 column blocks per row, 205 blocks, 4 workgroups per channel block.
+  ExpectConvolutionsMatch("Convolution", cases, 40, 41, 37);
 }
 
 TEST_F(VulkanOpsTest, DeconvolutionsMatchTheReference) {
-  const ConvCase cases[] = {
+  const std::vector<ConvCase> cases = {
       {"2x2 stride 2", 6, "1=2 3=2 5=1", 2, 2, 4, true},
       {"4x4 stride 2 pad 1 (Real-CUGAN's up-sampling)", 5, "1=4 3=2 4=1 5=1", 4, 4, 3, true},
       {"3x3 stride 2 with output padding, leaky ReLU", 4, "1=3 3=2 4=1 18=1 5=1 9=2 -23310=1,0.1", 3, 3, 4, true},
       {"3x3 stride 1 pad 1, no bias", 3, "1=3 4=1", 3, 3, 2, false},
   };
-  int seed = 30;
-  for (const ConvCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    const size_t weights = static_cast<size_t>(c.out_c) * c.in_c * c.kw * c.kh;
-    const auto layer =
-        Layer("Deconvolution", 1, "0=" + std::to_string(c.out_c) + " " + c.kv + " 6=" + std::to_string(weights));
-    ncnn::LayerWeights w{RandomValues(weights, seed), c.bias ? RandomValues(c.out_c, seed + 1) : std::vector<float>{}};
-    EXPECT_LT(Compare(layer, w, {Random(c.in_c, 9, 7, seed + 2)}), 1e-5);
-    ++seed;
-  }
+  ExpectConvolutionsMatch("Deconvolution", cases, 30, 9, 7);
 }
 
 TEST_F(VulkanOpsTest, PReluMatchesTheReference) {
