@@ -11,17 +11,21 @@ OomFallbackRun RunWithOomFallback(const engine::Upscaler& upscaler, const engine
                                   const engine::ProgressFn& progress) {
   OomFallbackRun run;
   run.image = upscaler.Run(input, deadline, progress);
-  if (run.image.ok() || run.image.status().code() != StatusCode::kOutOfMemory) return run;
+  if (run.image.ok()) return run;
+  const StatusCode code = run.image.status().code();
+  const bool lost = code == StatusCode::kDeviceUnavailable;
+  if (code != StatusCode::kOutOfMemory && !lost) return run;
+  // A lost device and a memory that no retry fitted take the same way out.
   if (engine::AfterOomRetriesSpent(!device.is_cpu(), gpu_fallback_allowed) != engine::OomOutcome::kFallBackToCpu) {
     return run;
   }
   Result<std::shared_ptr<const engine::Upscaler>> cpu = cpu_upscaler();
   if (!cpu.ok()) {
-    run.image = Status(StatusCode::kOutOfMemory, run.image.status().message() +
-                                                     "; the CPU fallback could not start: " + cpu.status().message());
+    run.image = Status(code, run.image.status().message() + "; the CPU fallback could not start: " +
+                                 cpu.status().message());
     return run;
   }
-  LogWarn("gpu_oom_fallback")
+  LogWarn(lost ? "gpu_lost_fallback" : "gpu_oom_fallback")
       .Field("device", device.Name())
       .Field("error", run.image.status().message())
       .Field("runs_on", "cpu");

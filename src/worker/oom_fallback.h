@@ -1,7 +1,10 @@
 // Seed 002's last step: a GPU run still out of memory after the planner's
 // shrink-and-retry runs the whole image again on the CPU (logged), unless
-// --no-gpu-fallback. The image is rerun from the start, so its bytes are
-// exactly the CPU run's, never a mix of GPU and CPU tiles.
+// --no-gpu-fallback. So does a GPU lost in the middle of a run (a driver
+// reset, VK_ERROR_DEVICE_LOST: kDeviceUnavailable), seed 000's "GPU → CPU"
+// at run time: the request is answered, not failed. The image is rerun from
+// the start, so its bytes are exactly the CPU run's, never a mix of GPU and
+// CPU tiles.
 #pragma once
 
 #include <functional>

@@ -99,5 +99,45 @@ TEST_F(OomFallbackTest, ARunThatFitsOrACpuRunIsNeverRerun) {
   EXPECT_EQ(cpu_resolved_, 0);
 }
 
+// A GPU that is lost in the middle of a run (a driver reset): a stand-in for
+// the device's kDeviceUnavailable, which cannot be provoked on llvmpipe.
+class FakeLostGpuUpscaler : public engine::Upscaler {
+ public:
+  explicit FakeLostGpuUpscaler(std::shared_ptr<engine::ModelUpscaler> model) : model_(std::move(model)) {}
+  std::string Describe() const override { return "a GPU that is lost mid-run (test)"; }
+  engine::Size OutputSize(engine::Size input) const override { return model_->OutputSize(input); }
+  uint64_t WorkingBytes(engine::Size input) const override { return model_->WorkingBytes(input); }
+  Result<imaging::Image> Run(const imaging::Image&, const Deadline&, const engine::ProgressFn&) const override {
+    ++runs;
+    return Status(StatusCode::kDeviceUnavailable, "vkQueueSubmit: VK_ERROR_DEVICE_LOST");
+  }
+  mutable int runs = 0;
+
+ private:
+  std::shared_ptr<engine::ModelUpscaler> model_;
+};
+
+TEST_F(OomFallbackTest, AGpuLostMidRunRerunsTheImageOnTheCpuUnlessFallbackIsOff) {
+  FakeLostGpuUpscaler lost(cpu_);
+  testing::internal::CaptureStderr();
+  OomFallbackRun run =
+      RunWithOomFallback(lost, engine::Device::Vulkan(0), /*gpu_fallback_allowed=*/true, Cpu(), image_, Deadline(), nullptr);
+  const std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(run.image.ok()) << run.image.status().ToString();
+  EXPECT_TRUE(run.reran_on_cpu);
+  EXPECT_EQ(lost.runs, 1);
+  EXPECT_NE(log.find("event=gpu_lost_fallback device=vulkan:0"), std::string::npos) << log;
+  auto expected = cpu_->Run(image_, Deadline(), nullptr);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(Pixels(*run.image), Pixels(*expected));
+
+  OomFallbackRun refused =
+      RunWithOomFallback(lost, engine::Device::Vulkan(0), /*gpu_fallback_allowed=*/false, Cpu(), image_, Deadline(), nullptr);
+  ASSERT_FALSE(refused.image.ok());
+  EXPECT_EQ(refused.image.status().code(), StatusCode::kDeviceUnavailable);
+  EXPECT_FALSE(refused.reran_on_cpu);
+  EXPECT_EQ(cpu_resolved_, 1);
+}
+
 }  // namespace
 }  // namespace tessera::worker
