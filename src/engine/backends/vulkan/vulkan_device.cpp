@@ -14,7 +14,7 @@ namespace {
 
 constexpr uint32_t kGroupSize = 64;     // every shader's local_size_x
 constexpr uint32_t kMaxGroups = 65535;  // per dimension: the least every device allows
-constexpr uint32_t kSetsPerBatch = 1024;  // descriptor sets one batch may allocate
+constexpr uint32_t kCachedSets = 1024;  // descriptor sets written and kept (DescriptorSetFor)
 constexpr uint32_t kMaxBindings = 6;    // the most any shader binds
 constexpr uint64_t kMinStagingBytes = 4ull << 20;
 constexpr uint64_t kStagingAlignment = 256;  // each transfer's region of staging starts on it
@@ -76,21 +76,8 @@ class VulkanDevice::Recorder : public CommandRecorder {
 
     // May flush the batch when its pool is used up: the commands go into the
     // batch open after it.
-    Result<VkDescriptorSet> set = device_.TakeDescriptorSet((*pipeline)->set_layout);
+    Result<VkDescriptorSet> set = device_.DescriptorSetFor((*pipeline)->set_layout, buffers);
     if (!set.ok()) return set.status();
-    VkDescriptorBufferInfo infos[kMaxBindings];
-    VkWriteDescriptorSet writes[kMaxBindings];
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      infos[i] = {buffers[i].buffer, buffers[i].offset, buffers[i].bytes};
-      writes[i] = {};
-      writes[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-      writes[i].dstSet = *set;
-      writes[i].dstBinding = static_cast<uint32_t>(i);
-      writes[i].descriptorCount = 1;
-      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-      writes[i].pBufferInfo = &infos[i];
-    }
-    fn.vkUpdateDescriptorSets(device_.device_, static_cast<uint32_t>(buffers.size()), writes, 0, nullptr);
     const VkCommandBuffer commands = device_.commands_;
     fn.vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->pipeline);
     fn.vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->layout, 0, 1, &*set, 0,
@@ -216,10 +203,10 @@ Status VulkanDevice::Init() {
   fence.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
   s = VulkanStatus(fn_.vkCreateFence(device_, &fence, nullptr, &fence_), name + ": vkCreateFence");
   if (!s.ok()) return s;
-  VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerBatch * kMaxBindings};
+  VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kCachedSets * kMaxBindings};
   VkDescriptorPoolCreateInfo descriptors{};
   descriptors.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
-  descriptors.maxSets = kSetsPerBatch;
+  descriptors.maxSets = kCachedSets;
   descriptors.poolSizeCount = 1;
   descriptors.pPoolSizes = &sizes;
   return VulkanStatus(fn_.vkCreateDescriptorPool(device_, &descriptors, nullptr, &descriptor_pool_),
@@ -241,6 +228,7 @@ VulkanDevice::~VulkanDevice() {
     fn_.vkFreeMemory(device_, staging_.memory, nullptr);
   }
   if (descriptor_pool_ != VK_NULL_HANDLE) fn_.vkDestroyDescriptorPool(device_, descriptor_pool_, nullptr);
+  sets_.clear();
   if (fence_ != VK_NULL_HANDLE) fn_.vkDestroyFence(device_, fence_, nullptr);
   if (command_pool_ != VK_NULL_HANDLE) fn_.vkDestroyCommandPool(device_, command_pool_, nullptr);
   fn_.vkDestroyDevice(device_, nullptr);
@@ -278,9 +266,11 @@ void VulkanDevice::FreeBlock(const MemoryBlock& block) {
   {
     // The open batch may still use this memory (a range freed and cached
     // after its last dispatch was recorded): run it first. A failure is kept
-    // in failed_ and returned by every later call.
+    // in failed_ and returned by every later call. The kept descriptor sets
+    // may name the buffer, whose handle a later buffer may take: forget them.
     std::lock_guard lock(mutex_);
     (void)FlushLocked();
+    ForgetDescriptorSetsLocked();
   }
   fn_.vkDestroyBuffer(device_, block.buffer, nullptr);
   fn_.vkFreeMemory(device_, block.memory, nullptr);
@@ -433,8 +423,6 @@ Status VulkanDevice::BeginLocked() {
   if (!failed_.ok()) return failed_;
   if (recording_) return Status::Ok();
   Status s = VulkanStatus(fn_.vkResetCommandBuffer(commands_, 0), "vkResetCommandBuffer");
-  // The previous batch was waited for: its descriptor sets are free.
-  if (s.ok()) s = VulkanStatus(fn_.vkResetDescriptorPool(device_, descriptor_pool_, 0), "vkResetDescriptorPool");
   VkCommandBufferBeginInfo begin{};
   begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
@@ -447,7 +435,6 @@ Status VulkanDevice::BeginLocked() {
   FullBarrier(fn_, commands_);
   recording_ = true;
   batch_commands_ = 0;
-  batch_sets_ = 0;
   batch_staging_ = 0;
   return Status::Ok();
 }
@@ -458,7 +445,6 @@ Status VulkanDevice::FlushLocked() {
   recording_ = false;
   const bool empty = batch_commands_ == 0;
   batch_commands_ = 0;
-  batch_sets_ = 0;
   batch_staging_ = 0;
   const std::string where = "vulkan:" + std::to_string(index_);
   Status s = VulkanStatus(fn_.vkEndCommandBuffer(commands_), "vkEndCommandBuffer on " + where);
@@ -479,9 +465,25 @@ Status VulkanDevice::FlushLocked() {
   return s;
 }
 
-Result<VkDescriptorSet> VulkanDevice::TakeDescriptorSet(VkDescriptorSetLayout layout) {
+Result<VkDescriptorSet> VulkanDevice::DescriptorSetFor(VkDescriptorSetLayout layout,
+                                                       std::span<const BufferSpan> buffers) {
+  std::vector<uint64_t> key;
+  key.reserve(1 + 3 * buffers.size());
+  key.push_back(reinterpret_cast<uint64_t>(layout));
+  for (const BufferSpan& b : buffers) {
+    key.insert(key.end(), {reinterpret_cast<uint64_t>(b.buffer), b.offset, b.bytes});
+  }
+  if (auto it = sets_.find(key); it != sets_.end()) {
+    ++descriptor_sets_reused_;
+    return it->second;
+  }
   Status s = Status::Ok();
-  if (batch_sets_ >= kSetsPerBatch) s = FlushLocked();
+  if (sets_.size() >= kCachedSets) {
+    // The pool is full: once the open batch (which may bind any of them) is
+    // done, every set is free to go.
+    s = FlushLocked();
+    if (s.ok()) ForgetDescriptorSetsLocked();
+  }
   if (s.ok()) s = BeginLocked();
   if (!s.ok()) return s;
   VkDescriptorSetAllocateInfo allocate{};
@@ -492,8 +494,30 @@ Result<VkDescriptorSet> VulkanDevice::TakeDescriptorSet(VkDescriptorSetLayout la
   VkDescriptorSet set = VK_NULL_HANDLE;
   s = VulkanStatus(fn_.vkAllocateDescriptorSets(device_, &allocate, &set), "vkAllocateDescriptorSets");
   if (!s.ok()) return s;
-  ++batch_sets_;
+  VkDescriptorBufferInfo infos[kMaxBindings];
+  VkWriteDescriptorSet writes[kMaxBindings];
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    infos[i] = {buffers[i].buffer, buffers[i].offset, buffers[i].bytes};
+    writes[i] = {};
+    writes[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+    writes[i].dstSet = set;
+    writes[i].dstBinding = static_cast<uint32_t>(i);
+    writes[i].descriptorCount = 1;
+    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[i].pBufferInfo = &infos[i];
+  }
+  // Written once, never again: a set a pending batch binds is never updated.
+  fn_.vkUpdateDescriptorSets(device_, static_cast<uint32_t>(buffers.size()), writes, 0, nullptr);
+  sets_.emplace(std::move(key), set);
+  ++descriptor_sets_written_;
   return set;
+}
+
+void VulkanDevice::ForgetDescriptorSetsLocked() {
+  if (sets_.empty()) return;
+  // Only after a sync point: no batch binds them any more.
+  fn_.vkResetDescriptorPool(device_, descriptor_pool_, 0);
+  sets_.clear();
 }
 
 Status VulkanDevice::Run(const std::function<Status(CommandRecorder&)>& record) {

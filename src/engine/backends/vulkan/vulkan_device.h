@@ -8,13 +8,17 @@
 // waited for, only at a sync point:
 //   - Download (the host needs the values),
 //   - FreeBlock (memory goes back to the driver: nothing may still use it),
-//   - the staging buffer or the descriptor pool of the batch is full,
+//   - the staging buffer of the batch, or the pool of kept descriptor sets, is full,
 //   - Flush (tests, benchmarks, a caller that wants its work done now).
 // The rule that makes this correct: at most one batch is in flight, and the
 // call that submits it waits for it before it returns. So whatever a batch
-// holds — its descriptor sets, its regions of the staging buffer (each upload
-// and download gets its own) — is free again exactly at a sync point, and
-// host writes to staging never race the device. Device memory handed back to
+// holds — its regions of the staging buffer (each upload and download gets its
+// own) — is free again exactly at a sync point, and host writes to staging
+// never race the device. Descriptor sets are kept across batches, by layout
+// and bindings (DescriptorSetFor): written once, never updated, bound by every
+// later dispatch naming the same ranges; they are forgotten (the pool reset)
+// only at a sync point — when the pool is full, and when memory goes back to
+// the driver (a new buffer may take a freed one's handle). Device memory handed back to
 // the caching allocator and reused by a later command of the same or a later
 // batch is safe without a wait: commands run in recording order (one queue,
 // one lock), and the barrier after every command orders the reuse after the
@@ -29,6 +33,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -114,6 +119,9 @@ class VulkanDevice {
   Status Flush();
   // Batches submitted so far (tests: that work is batched, not per op).
   uint64_t submissions() const { return submissions_.load(); }
+  // Descriptor sets written, and dispatches that bound one written before.
+  uint64_t descriptor_sets_written() const { return descriptor_sets_written_.load(); }
+  uint64_t descriptor_sets_reused() const { return descriptor_sets_reused_.load(); }
 
   // Keeps the device's VkPipelineCache in `dir` (vulkan_pipeline_cache.h):
   // the file there, when valid, is merged into the cache (pipelines not built
@@ -146,9 +154,13 @@ class VulkanDevice {
   Status TakeStaging(uint64_t bytes, uint64_t* offset);
   // Replaces staging with a buffer of at least `bytes` (no batch uses it).
   Status GrowStaging(uint64_t bytes);
-  // A descriptor set of `layout` for the open batch (flushing first when the
-  // batch has used the pool up).
-  Result<VkDescriptorSet> TakeDescriptorSet(VkDescriptorSetLayout layout);
+  // The descriptor set of `layout` naming `buffers`: written once and kept, so
+  // the dispatches of every later tile that binds the same ranges (the caching
+  // allocator hands a layer the same memory tile after tile) only bind it.
+  // When the pool is full, the open batch is run and every set forgotten.
+  Result<VkDescriptorSet> DescriptorSetFor(VkDescriptorSetLayout layout, std::span<const BufferSpan> buffers);
+  // Forgets the kept sets (the pool reset); at a sync point only.
+  void ForgetDescriptorSetsLocked();
   class Recorder;
 
   const int index_;
@@ -173,10 +185,13 @@ class VulkanDevice {
   // The open batch: recording, how many commands, the sets and staging it uses.
   bool recording_ = false;
   uint32_t batch_commands_ = 0;
-  uint32_t batch_sets_ = 0;
   uint64_t batch_staging_ = 0;
   Status failed_;  // the first failed batch's error, kept
   std::atomic<uint64_t> submissions_{0};
+  // Descriptor sets kept, by their layout and bindings (DescriptorSetFor).
+  std::map<std::vector<uint64_t>, VkDescriptorSet> sets_;
+  std::atomic<uint64_t> descriptor_sets_written_{0};
+  std::atomic<uint64_t> descriptor_sets_reused_{0};
   Pipeline pipelines_[kShaderVariantCount];
   VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;  // created at open, every pipeline built through it
   PipelineCacheKey pipeline_cache_key_;

@@ -80,6 +80,46 @@ TEST(VulkanBatchTest, MemoryGoesBackToTheDriverOnlyAfterTheBatchThatUsesItRan) {
   EXPECT_EQ(device.submissions(), before + 1);
 }
 
+// A descriptor set is written once per layout and bindings, and bound again
+// by every later dispatch that names the same ranges, in this batch or a later
+// one; memory given back to the driver forgets them (a new buffer may take
+// the freed one's handle), and the next dispatch writes a fresh set.
+TEST(VulkanBatchTest, DescriptorSetsAreWrittenOnceAndForgottenWithTheirMemory) {
+  auto backend = TestBackend();
+  ASSERT_NE(backend, nullptr);
+  VulkanDevice& device = backend->gpu();
+  auto shared = VulkanDevice::Open(test::TestDeviceIndex());
+  ASSERT_TRUE(shared.ok());
+  VulkanDeviceMemory memory(*shared);
+  auto range = memory.Allocate(4096);
+  ASSERT_TRUE(range.ok()) << range.status().ToString();
+  const BufferSpan span = static_cast<const VulkanRange*>(*range)->span;
+  std::vector<float> values(1024, 0.f);
+  ASSERT_TRUE(device.Upload(values.data(), values.size() * sizeof(float), span).ok());
+  const uint64_t written = device.descriptor_sets_written(), reused = device.descriptor_sets_reused();
+  ASSERT_TRUE(AddOne(*backend, span, 1024).ok());
+  ASSERT_TRUE(AddOne(*backend, span, 1024).ok());
+  ASSERT_TRUE(device.Flush().ok());
+  ASSERT_TRUE(AddOne(*backend, span, 1024).ok());  // a later batch
+  EXPECT_EQ(device.descriptor_sets_written(), written + 1);
+  EXPECT_EQ(device.descriptor_sets_reused(), reused + 2);
+  ASSERT_TRUE(device.Download(span, values.data(), values.size() * sizeof(float)).ok());
+  for (float v : values) EXPECT_EQ(v, 3.f);  // each of the three dispatches ran, in order
+  // Give the memory back and take new memory: its set is written anew.
+  memory.Free(*range);
+  ASSERT_EQ(memory.block_count(), 0u);
+  auto again = memory.Allocate(4096);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  const BufferSpan fresh = static_cast<const VulkanRange*>(*again)->span;
+  std::vector<float> zeros(1024, 0.f);
+  ASSERT_TRUE(device.Upload(zeros.data(), zeros.size() * sizeof(float), fresh).ok());
+  ASSERT_TRUE(AddOne(*backend, fresh, 1024).ok());
+  EXPECT_EQ(device.descriptor_sets_written(), written + 2);
+  ASSERT_TRUE(device.Download(fresh, values.data(), values.size() * sizeof(float)).ok());
+  for (float v : values) EXPECT_EQ(v, 1.f);
+  memory.Free(*again);
+}
+
 TEST(VulkanBatchTest, UploadsLargerThanStagingTogetherArriveWhole) {
   auto backend = TestBackend();
   ASSERT_NE(backend, nullptr);

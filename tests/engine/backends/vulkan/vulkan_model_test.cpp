@@ -252,5 +252,47 @@ TEST(VulkanBudgetTest, AnAllocationOverTheVramBudgetIsOutOfMemory) {
   EXPECT_LE(memory.total_bytes, 1u << 20);
 }
 
+// Descriptor sets are written once per tile plan in steady state: after a
+// few images of one size, the caching allocator hands every layer the same
+// memory as the image before (LIFO free lists), so an image binds only sets
+// written before and writes none (a worker serving many images of a size).
+TEST(VulkanDescriptorSetTest, ImagesOfOneSizeSettleIntoWritingNoDescriptorSets) {
+  auto models = ReadManifest(DefaultModelDir());
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  const auto entry = std::find_if(models->begin(), models->end(),
+                                  [](const ModelEntry& m) { return m.name == "realesr-animevideov3-x2"; });
+  ASSERT_NE(entry, models->end());
+  auto set = BackendsFor(test::TestDevice());
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto* vulkan = dynamic_cast<VulkanBackend*>(set->backend.get());
+  ASSERT_NE(vulkan, nullptr);
+  const VulkanDevice& device = vulkan->gpu();
+  auto upscaler = ModelUpscaler::Load(DefaultModelDir(), *entry, 8, *set);
+  ASSERT_TRUE(upscaler.ok()) << upscaler.status().ToString();
+  Tensor rgb = Tensor::Chw(3, 12, 16);  // 2 x 2 tiles of 8, edge tiles of other sizes
+  for (size_t i = 0; i < rgb.data.size(); ++i) rgb.data[i] = static_cast<float>(i % 251) / 250.f;
+  auto first = (*upscaler)->RunPlanar(rgb, Deadline());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::string sequence = std::to_string(device.descriptor_sets_written());
+  // Runs until one writes no set (a bounded number of them), then one more.
+  int settled = 0;
+  for (int image = 2; image <= 8 && settled < 2; ++image) {
+    const uint64_t written = device.descriptor_sets_written(), reused = device.descriptor_sets_reused();
+    auto out = (*upscaler)->RunPlanar(rgb, Deadline());
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->data, first->data) << "image " << image;
+    const uint64_t new_sets = device.descriptor_sets_written() - written;
+    sequence += ", " + std::to_string(new_sets);
+    if (new_sets == 0) {
+      EXPECT_GT(device.descriptor_sets_reused(), reused);
+      ++settled;
+    } else {
+      EXPECT_EQ(settled, 0) << "an image wrote sets after one wrote none: " << sequence;
+    }
+  }
+  std::printf("descriptor sets written per image: %s\n", sequence.c_str());
+  EXPECT_EQ(settled, 2) << sequence;
+}
+
 }  // namespace
 }  // namespace tessera::engine::vulkan
