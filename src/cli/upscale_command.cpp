@@ -79,16 +79,19 @@ int RunUpscale(const UpscaleFlags& f) {
   }
   if (f.gpu < -1) return fail("-g must be -1 (CPU) or a GPU index");
   spec.gpu_id = f.gpu;
-  const std::vector<engine::GpuEntry> gpus = engine::NumberedGpus(engine::MachineGpus());
+  // The machine's GPUs, probed only when a GPU number is given: a CPU run
+  // never opens the GPU drivers.
+  const auto gpus = [] { return engine::NumberedGpus(engine::MachineGpus()); };
   if (!f.device.empty()) {
     // --device names a device; -g numbers the machine's real GPUs
     // (engine/gpu_chain.h). Both given, they must be the same device.
     Result<engine::Device> device = engine::ParseDevice(f.device);
     if (!device.ok()) return fail("--device: " + device.status().message());
     if (f.gpu != -1) {
-      const bool same = static_cast<size_t>(f.gpu) < gpus.size() && gpus[f.gpu].device == *device;
-      const std::string numbered =
-          static_cast<size_t>(f.gpu) < gpus.size() ? gpus[f.gpu].device.Name() : std::string("no GPU here");
+      const std::vector<engine::GpuEntry> numbered_gpus = gpus();
+      const bool exists = static_cast<size_t>(f.gpu) < numbered_gpus.size();
+      const bool same = exists && numbered_gpus[f.gpu].device == *device;
+      const std::string numbered = exists ? numbered_gpus[f.gpu].device.Name() : std::string("no GPU here");
       if (!same) {
         return fail("-g " + std::to_string(f.gpu) + " numbers " + numbered + " (see `tessera devices`); --device " +
                     f.device + " disagrees: give one of them");
@@ -102,8 +105,8 @@ int RunUpscale(const UpscaleFlags& f) {
   if (o.device) {
     // A named device: refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(*o.device, o.backend); !usable.ok()) return fail(usable.message());
-  } else if (gpus.empty()) {
-    // Only the CPU can run here: refuse now what it would refuse per request.
+  } else if (f.gpu < 0 || gpus().empty()) {
+    // Only the CPU runs (-g -1, or no GPU here): refuse now what it would refuse per request.
     if (Status usable = engine::CheckBackendOptions(engine::Device::Cpu(), o.backend); !usable.ok()) {
       return fail(usable.message());
     }

@@ -25,19 +25,28 @@ std::string NoSuchGpu(int gpu_id, const std::vector<engine::GpuEntry>& numbered)
 
 }  // namespace
 
-DeviceSelector::DeviceSelector(bool gpu_fallback) : DeviceSelector(gpu_fallback, engine::MachineGpus()) {}
+DeviceSelector::DeviceSelector(bool gpu_fallback) : gpu_fallback_(gpu_fallback) {}
 
 DeviceSelector::DeviceSelector(bool gpu_fallback, engine::GpuInventory inventory)
-    : gpu_fallback_(gpu_fallback), inventory_(std::move(inventory)), numbered_(engine::NumberedGpus(inventory_)) {}
+    : gpu_fallback_(gpu_fallback), described_(std::move(inventory)) {}
+
+const engine::GpuInventory& DeviceSelector::Inventory() const {
+  return described_ ? *described_ : engine::MachineGpus();
+}
+
+int DeviceSelector::usable_gpu_count() const { return static_cast<int>(engine::NumberedGpus(Inventory()).size()); }
 
 Result<DeviceChoice> DeviceSelector::Select(int32_t requested_gpu_id) const {
-  std::vector<engine::Device> chain = engine::FallbackChain(inventory_, requested_gpu_id);
-  DeviceChoice choice;
+  DeviceChoice choice;  // the CPU
+  if (requested_gpu_id < 0) return choice;
+  const engine::GpuInventory& inventory = Inventory();
+  std::vector<engine::Device> chain = engine::FallbackChain(inventory, requested_gpu_id);
   choice.device = chain.front();
   if (gpu_fallback_) choice.next.assign(chain.begin() + 1, chain.end());
-  if (requested_gpu_id < 0 || static_cast<size_t>(requested_gpu_id) < numbered_.size()) return choice;
+  const std::vector<engine::GpuEntry> numbered = engine::NumberedGpus(inventory);
+  if (static_cast<size_t>(requested_gpu_id) < numbered.size()) return choice;
   // No GPU has that number: the chain starts at its next step.
-  const std::string why = NoSuchGpu(requested_gpu_id, numbered_);
+  const std::string why = NoSuchGpu(requested_gpu_id, numbered);
   if (!gpu_fallback_) {
     return Status(StatusCode::kDeviceUnavailable,
                   "gpu " + std::to_string(requested_gpu_id) + " is not available (" + why +

@@ -34,7 +34,8 @@ struct DeviceChoice {
 
 class DeviceSelector {
  public:
-  // On this machine (engine::MachineGpus()).
+  // On this machine (engine::MachineGpus(), probed on the first request for a
+  // GPU: a CPU-only process never opens the GPU drivers).
   explicit DeviceSelector(bool gpu_fallback);
   // On a described machine (tests).
   DeviceSelector(bool gpu_fallback, engine::GpuInventory inventory);
@@ -67,16 +68,18 @@ class DeviceSelector {
   }
 
   // GPUs a gpu_id may name here.
-  int usable_gpu_count() const { return static_cast<int>(numbered_.size()); }
+  int usable_gpu_count() const;
 
  private:
   // Logs one step of the chain, once per process and step: a worker serving
   // many requests says it once, not per request.
   void LogStep(const std::string& requested, const engine::Device& runs_on, const std::string& reason) const;
 
+  // The described machine, else this one (probed once per process, on first use).
+  const engine::GpuInventory& Inventory() const;
+
   bool gpu_fallback_;
-  engine::GpuInventory inventory_;
-  std::vector<engine::GpuEntry> numbered_;
+  std::optional<engine::GpuInventory> described_;  // tests' machine; else this one's
   mutable std::mutex logged_mutex_;
   mutable std::set<std::string> logged_;
 };

@@ -131,16 +131,15 @@ void EngineResolver::LogCacheStats() const {
       .Field("entries", static_cast<uint64_t>(s.entries));
   // On a GPU machine: the device memory this worker's models and tiles hold
   // (the server's /lanes and /metrics show it per lane).
-  // The GPUs a gpu_id numbers, and a device named with --device (llvmpipe in tests).
-  std::vector<engine::GpuEntry> gpus = engine::NumberedGpus(engine::MachineGpus());
-  const bool named_gpu = options_.device && !options_.device->is_cpu() &&
-                         std::none_of(gpus.begin(), gpus.end(), [&](const engine::GpuEntry& g) {
-                           return g.device == *options_.device;
-                         });
-  if (!gpus.empty() || named_gpu) {
+  // The GPUs this worker has loaded models on (no probing of the machine's).
+  std::vector<engine::Device> gpus;
+  {
+    std::lock_guard lock(gpus_used_mutex_);
+    gpus = gpus_used_;
+  }
+  if (!gpus.empty()) {
     uint64_t held = 0;
-    for (const engine::GpuEntry& gpu : gpus) held += engine::DeviceBytesHeld(gpu.device);
-    if (named_gpu) held += engine::DeviceBytesHeld(*options_.device);
+    for (const engine::Device& gpu : gpus) held += engine::DeviceBytesHeld(gpu);
     cache_line.Field("vram_mb", ToMiB(held));
   }
   engine::BufferPoolStats pool = engine::ActivationPool().Stats();
@@ -254,6 +253,10 @@ Result<std::shared_ptr<const engine::ModelUpscaler>> EngineResolver::GetModel(
     if (options_.plan_cache) backend_options.pipeline_cache_dir = options_.cache_dir;
     Result<engine::BackendSet> backends = engine::BackendsFor(device, backend_options);
     if (!backends.ok()) return backends.status();
+    if (!device.is_cpu()) {
+      std::lock_guard lock(gpus_used_mutex_);
+      if (std::find(gpus_used_.begin(), gpus_used_.end(), device) == gpus_used_.end()) gpus_used_.push_back(device);
+    }
     const engine::Backend& backend = *backends->backend;
     std::shared_ptr<const engine::ModelUpscaler> shared;
     if (options_.plan_cache && !options_.cache_dir.empty()) {

@@ -10,10 +10,12 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "engine/model_upscaler.h"
 #include "engine/upscaler.h"
@@ -75,6 +77,9 @@ class EngineResolver {
   // --ram-budget as a live accountant: every chunk of tiles reserves from it.
   std::shared_ptr<engine::MemoryBudget> memory_budget_;
   Cache cache_;
+  // GPUs a model was loaded on: whose memory the model_cache line reports (vram_mb).
+  mutable std::mutex gpus_used_mutex_;
+  std::vector<engine::Device> gpus_used_;
   std::jthread warmup_;  // last: stopped and joined before the cache goes away
 };
 
