@@ -10,7 +10,7 @@ RUN_OUTPUT ?= out/run
 PORT ?= 8080
 DATA_DIR ?= data
 
-.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-video bench-video-lanes bench-cluster bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
+.PHONY: screenshots bench-dashboard goldens all setup configure build run upscale-examples bench-server bench-batch bench-runtime bench-vulkan bench-video bench-video-lanes bench-cluster bench-onnx test test-asan fuzz fuzz-build fuzz-one fuzz-smoke bench format clean
 
 all: build
 
@@ -109,6 +109,10 @@ bench-server: build
 # the batch path's overhead per image.
 bench-runtime: build
 	$(BUILD)/bench/runtime_bench --benchmark_counters_tabular=true
+
+# Vulkan: host time per batch of tiles, recorded afresh vs replayed (docs/vulkan.md), on vulkan:0.
+bench-vulkan: build
+	$(BUILD)/bench/vulkan_bench --benchmark_counters_tabular=true
 
 # Video: frames/s of the model alone vs the whole decode + upscale + encode pipeline (docs/video.md).
 bench-video: build

@@ -78,6 +78,31 @@ class Op {
   virtual void RestoreChoice(const std::string& saved) { (void)saved; }
 };
 
+// (optional) A whole run of a graph recorded once for one input shape and
+// replayed after (Backend::BeginCapture; Vulkan: one command buffer whose
+// every tensor sits at a fixed place of memory the recording keeps).
+class RecordedRun {
+ public:
+  virtual ~RecordedRun() = default;
+  // The recorded work on `input` (the shape and type recorded): the output, in
+  // memory of its own. kUnavailable when the backend has taken the recording's
+  // memory back (memory pressure, idle): record it again.
+  virtual Result<Tensor> Replay(const Tensor& input) const = 0;
+};
+
+// A recording being made on the calling thread (Backend::BeginCapture): until
+// Finish, or its destruction (which abandons it), the backend's ops record
+// their work on this thread instead of running it, and the tensors they make
+// live in memory the recording keeps.
+class RunCapture {
+ public:
+  virtual ~RunCapture() = default;
+  // What the recorded ops read as the graph's input (a replay copies its input there).
+  virtual Tensor input() const = 0;
+  // Ends the recording; `output` is the last op's result.
+  virtual Result<std::shared_ptr<RecordedRun>> Finish(const Tensor& output) = 0;
+};
+
 struct BackendMemory {
   bool known = false;  // false: the backend cannot tell (the planner then uses its hints)
   uint64_t free_bytes = 0;
@@ -123,6 +148,14 @@ class Backend {
   // (Vulkan: pipelines and weights only), ModelUpscaler::WarmUp runs the
   // smallest tile instead of a whole one.
   virtual bool PreparesPerShape() const { return true; }
+
+  // (optional) Starts recording, on the calling thread, a run whose input is
+  // shaped like `input` (GraphExecutor::RunOnBackend replays it for every later
+  // input of that shape); null when this backend runs ops as they come.
+  virtual Result<std::unique_ptr<RunCapture>> BeginCapture(const Tensor& input) const {
+    (void)input;
+    return std::unique_ptr<RunCapture>();
+  }
 
   // (optional) Tiles cut and placed in the device's memory, several per batch
   // (engine/device_tiling.h); null: on the host, one at a time.

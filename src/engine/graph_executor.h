@@ -13,8 +13,12 @@
 // threads at once.
 #pragma once
 
+#include <array>
+#include <list>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,7 +56,10 @@ class GraphExecutor {
   Result<Tensor> Run(Tensor input, const Deadline& deadline, RunStats* stats = nullptr) const;
   // The same from an input already on the backend (e.g. a batch of tiles cut on
   // the device), returning the output where and as the backend holds it
-  // (layout, type, batch), without a transfer to the host.
+  // (layout, type, batch), without a transfer to the host. Where the backend
+  // records runs (Backend::BeginCapture) and every layer runs on it, the first
+  // input of a shape is recorded and every later one replays the recording
+  // (not with `stats`, which wants each layer run and timed).
   Result<Tensor> RunOnBackend(Tensor input, const Deadline& deadline, RunStats* stats = nullptr) const;
 
   // Whether every layer runs on the backend (none on the fallback).
@@ -74,6 +81,11 @@ class GraphExecutor {
   void Plan();
   // Run and RunOnBackend: `input` on the host or already on the backend.
   Result<Tensor> RunSteps(Tensor input, bool output_to_host, const Deadline& deadline, RunStats* stats) const;
+  // RunOnBackend through a recording of `input`'s shape, made first when there
+  // is none; nullopt when the backend does not record.
+  Result<std::optional<Tensor>> RunRecorded(const Tensor& input, const Deadline& deadline) const;
+  using ShapeKey = std::array<int, 6>;  // dims, n, c, h, w, dtype
+  std::shared_ptr<RecordedRun> FindRecorded(const ShapeKey& key) const;
 
   const ncnn::Model& model_;
   std::vector<Backend*> backends_;  // [0] the backend, [1] the fallback when there is one
@@ -84,6 +96,11 @@ class GraphExecutor {
   int output_blob_ = -1;
   int fused_layers_ = 0;
   Status plan_status_;  // not ok: a layer no backend runs
+  // Recorded runs by input shape, most recently used first; the edge tiles of
+  // an image and a chunk's last batch make a few shapes per image size.
+  static constexpr size_t kRecordedShapes = 8;
+  mutable std::mutex recorded_mutex_;
+  mutable std::list<std::pair<ShapeKey, std::shared_ptr<RecordedRun>>> recorded_;
 };
 
 }  // namespace tessera::engine

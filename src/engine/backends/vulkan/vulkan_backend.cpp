@@ -64,6 +64,7 @@ VulkanBackend::VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanBackend
   allocator_options.budget_bytes = options.vram_budget_bytes;
   allocator_options.idle_release = options.pool_idle_release;
   allocator_ = gpu::CachingAllocator::Create(std::make_shared<VulkanDeviceMemory>(device_), allocator_options);
+  recordings_ = std::make_shared<RecordingRegistry>();
   gpu::RegisterHeldMemory(Device::Vulkan(device_->index()), allocator_);
 }
 
@@ -90,7 +91,7 @@ BackendMemory VulkanBackend::ProbeMemory() const {
   Result<gpu::DeviceMemoryInfo> info = allocator_->Probe();
   if (!info.ok()) return memory;
   memory.known = true;
-  memory.free_bytes = info->free_bytes;
+  memory.free_bytes = std::min(info->free_bytes + recordings_->bytes(), info->total_bytes);
   memory.total_bytes = info->total_bytes;
   return memory;
 }
@@ -115,7 +116,7 @@ Result<Tensor> VulkanBackend::NewTensor(int dims, int n, int c, int h, int w, Da
                                                 device().Name() + "'s largest storage buffer range (" +
                                                 std::to_string(device_->max_storage_range()) + ")");
   }
-  Result<gpu::DeviceBlock> block = allocator_->Allocate(bytes);
+  Result<gpu::DeviceBlock> block = TensorMemory(bytes);
   if (!block.ok()) return block.status();
   t.device = std::make_shared<VulkanBuffer>(std::move(block).value(), bytes);
   return t;
@@ -123,7 +124,8 @@ Result<Tensor> VulkanBackend::NewTensor(int dims, int n, int c, int h, int w, Da
 
 Result<gpu::DeviceBlock> VulkanBackend::Upload(const std::vector<float>& values) const {
   const uint64_t bytes = std::max<uint64_t>(values.size(), 1) * sizeof(float);
-  Result<gpu::DeviceBlock> block = allocator_->Allocate(bytes);
+  // The op's for as long as it lives, recording or not: never a recording's arena.
+  Result<gpu::DeviceBlock> block = AllocateOrDropRecordings(*allocator_, *recordings_, bytes);
   if (!block.ok()) return block.status();
   Status s = device_->Upload(values.data(), values.size() * sizeof(float), SpanOf(*block));
   if (!s.ok()) return s;
@@ -147,7 +149,10 @@ Result<Tensor> VulkanBackend::Allocate(int dims, int c, int h, int w, Layout lay
   return NewTensor(dims, 1, c, h, w);
 }
 
-void VulkanBackend::ReleaseCachedMemory() const { allocator_->ReleaseCached(); }
+void VulkanBackend::ReleaseCachedMemory() const {
+  recordings_->DropAll();
+  allocator_->ReleaseCached();
+}
 
 Result<Tensor> VulkanBackend::FromHost(Tensor host) const {
   if (host.on_device() || host.layout != Layout::kPlain || host.dtype != DataType::kF32) {

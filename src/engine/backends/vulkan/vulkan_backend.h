@@ -44,6 +44,7 @@
 
 #include "engine/backend.h"
 #include "engine/backends/vulkan/vulkan_device.h"
+#include "engine/backends/vulkan/vulkan_recording.h"
 #include "engine/gpu/caching_allocator.h"
 
 namespace tessera::engine::vulkan {
@@ -55,6 +56,9 @@ struct VulkanBackendOptions {
   // Tests: false makes tiling() null, so tiles go through the host one at a
   // time (the path the device path's bytes are compared with).
   bool device_tiling = true;
+  // Tests: false makes BeginCapture null, so every batch records its layers
+  // afresh (the path a replay's bytes are compared with).
+  bool record_runs = true;
   std::string pipeline_cache_dir;  // VulkanDevice::UsePipelineCacheDir's (empty: none)
 };
 
@@ -98,6 +102,16 @@ class VulkanBackend : public Backend {
   Result<Tensor> Convert(const Tensor& t, Layout layout) const override;
   // Pipelines (one per shader, any shape) and weights are all it prepares.
   bool PreparesPerShape() const override { return false; }
+  // Whole runs recorded once per input shape and replayed (vulkan_recording.h).
+  Result<std::unique_ptr<RunCapture>> BeginCapture(const Tensor& input) const override;
+  // While this thread records a run on this backend: `held` kept as long as
+  // the recording — memory its commands name that an op would otherwise let
+  // go (a size's bicubic taps). A no-op otherwise.
+  void KeepWhileRecorded(std::shared_ptr<const void> held) const;
+  // The recordings holding memory, and how much (ProbeMemory counts it free:
+  // it is given back on demand).
+  size_t recordings() const;
+  uint64_t recorded_bytes() const;
 
   // For the ops.
   VulkanDevice& gpu() const { return *device_; }
@@ -120,10 +134,14 @@ class VulkanBackend : public Backend {
 
  private:
   VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanBackendOptions options);
+  // A tensor's memory: the recording's arena while this thread records one,
+  // else the allocator's (recordings' memory given back when it has no room).
+  Result<gpu::DeviceBlock> TensorMemory(uint64_t bytes) const;
 
   std::shared_ptr<VulkanDevice> device_;
   VulkanBackendOptions options_;
   std::shared_ptr<gpu::CachingAllocator> allocator_;
+  std::shared_ptr<RecordingRegistry> recordings_;
   gpu::DeviceBlock unused_;
   std::unique_ptr<DeviceTiling> tiling_;
 };

@@ -15,6 +15,7 @@ namespace {
 constexpr uint32_t kGroupSize = 64;     // every shader's local_size_x
 constexpr uint32_t kMaxGroups = 65535;  // per dimension: the least every device allows
 constexpr uint32_t kCachedSets = 1024;  // descriptor sets written and kept (DescriptorSetFor)
+constexpr uint32_t kRecordingPoolSets = 64;  // per descriptor pool of a recording
 constexpr uint32_t kMaxBindings = 6;    // the most any shader binds
 constexpr uint64_t kMinStagingBytes = 4ull << 20;
 constexpr uint64_t kStagingAlignment = 256;  // each transfer's region of staging starts on it
@@ -41,6 +42,9 @@ void FullBarrier(const VulkanFunctions& fn, VkCommandBuffer commands) {
                           0, nullptr);
 }
 
+// The recording the calling thread records into (VulkanDevice::BeginRecording).
+thread_local DeviceRecording* t_recording = nullptr;
+
 }  // namespace
 
 uint64_t FreeDeviceBytes(const HeapReport& report) {
@@ -52,8 +56,9 @@ uint64_t FreeDeviceBytes(const HeapReport& report) {
 
 class VulkanDevice::Recorder : public CommandRecorder {
  public:
-  // Callers hold device.mutex_ with a batch open.
-  explicit Recorder(VulkanDevice& device) : device_(device) {}
+  // Callers hold device.mutex_, with a batch open (into which it records) or
+  // a recording to record into.
+  Recorder(VulkanDevice& device, DeviceRecording* recording) : device_(device), recording_(recording) {}
 
   Status Dispatch(ShaderRef shader, std::span<const BufferSpan> buffers, const void* push, uint32_t push_bytes,
                   uint64_t invocations) override {
@@ -75,10 +80,12 @@ class VulkanDevice::Recorder : public CommandRecorder {
     }
 
     // May flush the batch when its pool is used up: the commands go into the
-    // batch open after it.
-    Result<VkDescriptorSet> set = device_.DescriptorSetFor((*pipeline)->set_layout, buffers);
+    // batch open after it. A recording's sets come from its own pools.
+    Result<VkDescriptorSet> set = recording_ != nullptr
+                                      ? device_.RecordingSetFor(*recording_, (*pipeline)->set_layout, buffers)
+                                      : device_.DescriptorSetFor((*pipeline)->set_layout, buffers);
     if (!set.ok()) return set.status();
-    const VkCommandBuffer commands = device_.commands_;
+    const VkCommandBuffer commands = recording_ != nullptr ? recording_->commands_ : device_.commands_;
     fn.vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->pipeline);
     fn.vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, (*pipeline)->layout, 0, 1, &*set, 0,
                                nullptr);
@@ -87,12 +94,18 @@ class VulkanDevice::Recorder : public CommandRecorder {
     // The next command (of this batch or a later one) sees this one's writes,
     // and may reuse memory this one read.
     FullBarrier(fn, commands);
-    ++device_.batch_commands_;
+    ++device_.dispatches_recorded_;
+    if (recording_ != nullptr) {
+      ++recording_->dispatches_;
+    } else {
+      ++device_.batch_commands_;
+    }
     return Status::Ok();
   }
 
  private:
   VulkanDevice& device_;
+  DeviceRecording* recording_;
 };
 
 // ---- the device ---------------------------------------------------------------
@@ -229,6 +242,7 @@ VulkanDevice::~VulkanDevice() {
   }
   if (descriptor_pool_ != VK_NULL_HANDLE) fn_.vkDestroyDescriptorPool(device_, descriptor_pool_, nullptr);
   sets_.clear();
+  FreeRetiredLocked();  // every recording is gone (each held the device)
   if (fence_ != VK_NULL_HANDLE) fn_.vkDestroyFence(device_, fence_, nullptr);
   if (command_pool_ != VK_NULL_HANDLE) fn_.vkDestroyCommandPool(device_, command_pool_, nullptr);
   fn_.vkDestroyDevice(device_, nullptr);
@@ -422,6 +436,7 @@ void VulkanDevice::SavePipelineCacheLocked() {
 Status VulkanDevice::BeginLocked() {
   if (!failed_.ok()) return failed_;
   if (recording_) return Status::Ok();
+  FreeRetiredLocked();  // no batch is pending: none executes them
   Status s = VulkanStatus(fn_.vkResetCommandBuffer(commands_, 0), "vkResetCommandBuffer");
   VkCommandBufferBeginInfo begin{};
   begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
@@ -461,6 +476,8 @@ Status VulkanDevice::FlushLocked() {
       ++submissions_;
     }
   }
+  // Done (or failed for good: a failed device frees nothing before its end).
+  batch_recordings_.clear();
   if (!s.ok()) failed_ = s;
   return s;
 }
@@ -494,6 +511,14 @@ Result<VkDescriptorSet> VulkanDevice::DescriptorSetFor(VkDescriptorSetLayout lay
   VkDescriptorSet set = VK_NULL_HANDLE;
   s = VulkanStatus(fn_.vkAllocateDescriptorSets(device_, &allocate, &set), "vkAllocateDescriptorSets");
   if (!s.ok()) return s;
+  // Written once, never again: a set a pending batch binds is never updated.
+  WriteSet(set, buffers);
+  sets_.emplace(std::move(key), set);
+  ++descriptor_sets_written_;
+  return set;
+}
+
+void VulkanDevice::WriteSet(VkDescriptorSet set, std::span<const BufferSpan> buffers) {
   VkDescriptorBufferInfo infos[kMaxBindings];
   VkWriteDescriptorSet writes[kMaxBindings];
   for (size_t i = 0; i < buffers.size(); ++i) {
@@ -506,11 +531,7 @@ Result<VkDescriptorSet> VulkanDevice::DescriptorSetFor(VkDescriptorSetLayout lay
     writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     writes[i].pBufferInfo = &infos[i];
   }
-  // Written once, never again: a set a pending batch binds is never updated.
   fn_.vkUpdateDescriptorSets(device_, static_cast<uint32_t>(buffers.size()), writes, 0, nullptr);
-  sets_.emplace(std::move(key), set);
-  ++descriptor_sets_written_;
-  return set;
 }
 
 void VulkanDevice::ForgetDescriptorSetsLocked() {
@@ -522,10 +543,130 @@ void VulkanDevice::ForgetDescriptorSetsLocked() {
 
 Status VulkanDevice::Run(const std::function<Status(CommandRecorder&)>& record) {
   std::lock_guard lock(mutex_);
+  if (t_recording != nullptr && t_recording->device_.get() == this) {
+    if (!failed_.ok()) return failed_;
+    Recorder recorder(*this, t_recording);
+    return record(recorder);
+  }
   Status s = BeginLocked();
   if (!s.ok()) return s;
-  Recorder recorder(*this);
+  Recorder recorder(*this, nullptr);
   return record(recorder);
+}
+
+// ---- recordings ---------------------------------------------------------------
+
+DeviceRecording::~DeviceRecording() {
+  if (t_recording == this) t_recording = nullptr;  // abandoned while recording
+  if (device_ && (commands_ != VK_NULL_HANDLE || !pools_.empty())) device_->Retire(commands_, std::move(pools_));
+}
+
+void VulkanDevice::Retire(VkCommandBuffer commands, std::vector<VkDescriptorPool> pools) {
+  std::lock_guard lock(retired_mutex_);
+  retired_.emplace_back(commands, std::move(pools));
+}
+
+void VulkanDevice::FreeRetiredLocked() {
+  std::vector<std::pair<VkCommandBuffer, std::vector<VkDescriptorPool>>> retired;
+  {
+    std::lock_guard lock(retired_mutex_);
+    retired.swap(retired_);
+  }
+  for (auto& [commands, pools] : retired) {
+    if (commands != VK_NULL_HANDLE) fn_.vkFreeCommandBuffers(device_, command_pool_, 1, &commands);
+    for (VkDescriptorPool pool : pools) fn_.vkDestroyDescriptorPool(device_, pool, nullptr);
+  }
+}
+
+Result<std::shared_ptr<DeviceRecording>> VulkanDevice::BeginRecording() {
+  if (t_recording != nullptr) return InternalError("this thread is recording already");
+  std::shared_ptr<DeviceRecording> recording(new DeviceRecording(shared_from_this()));
+  std::lock_guard lock(mutex_);
+  if (!failed_.ok()) return failed_;
+  VkCommandBufferAllocateInfo allocate{};
+  allocate.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+  allocate.commandPool = command_pool_;
+  allocate.level = VK_COMMAND_BUFFER_LEVEL_SECONDARY;
+  allocate.commandBufferCount = 1;
+  Status s = VulkanStatus(fn_.vkAllocateCommandBuffers(device_, &allocate, &recording->commands_),
+                          "vkAllocateCommandBuffers (a recording)");
+  if (!s.ok()) return s;
+  VkCommandBufferInheritanceInfo inheritance{};
+  inheritance.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO;
+  VkCommandBufferBeginInfo begin{};
+  begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  // One batch may execute it several times (tile batches of one shape).
+  begin.flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT;
+  begin.pInheritanceInfo = &inheritance;
+  s = VulkanStatus(fn_.vkBeginCommandBuffer(recording->commands_, &begin), "vkBeginCommandBuffer (a recording)");
+  if (!s.ok()) return s;
+  t_recording = recording.get();
+  return recording;
+}
+
+Status VulkanDevice::EndRecording(DeviceRecording& recording) {
+  if (t_recording != &recording || recording.device_.get() != this) {
+    return InternalError("EndRecording of a recording this thread is not making");
+  }
+  t_recording = nullptr;
+  std::lock_guard lock(mutex_);
+  if (!failed_.ok()) return failed_;
+  Status s = VulkanStatus(fn_.vkEndCommandBuffer(recording.commands_), "vkEndCommandBuffer (a recording)");
+  if (s.ok()) recording.ended_ = true;
+  return s;
+}
+
+Result<VkDescriptorSet> VulkanDevice::RecordingSetFor(DeviceRecording& recording, VkDescriptorSetLayout layout,
+                                                      std::span<const BufferSpan> buffers) {
+  if (recording.pools_.empty() || recording.sets_in_last_pool_ == kRecordingPoolSets) {
+    VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kRecordingPoolSets * kMaxBindings};
+    VkDescriptorPoolCreateInfo info{};
+    info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+    info.maxSets = kRecordingPoolSets;
+    info.poolSizeCount = 1;
+    info.pPoolSizes = &sizes;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+    Status s = VulkanStatus(fn_.vkCreateDescriptorPool(device_, &info, nullptr, &pool), "vkCreateDescriptorPool");
+    if (!s.ok()) return s;
+    recording.pools_.push_back(pool);
+    recording.sets_in_last_pool_ = 0;
+  }
+  VkDescriptorSetAllocateInfo allocate{};
+  allocate.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
+  allocate.descriptorPool = recording.pools_.back();
+  allocate.descriptorSetCount = 1;
+  allocate.pSetLayouts = &layout;
+  VkDescriptorSet set = VK_NULL_HANDLE;
+  Status s = VulkanStatus(fn_.vkAllocateDescriptorSets(device_, &allocate, &set), "vkAllocateDescriptorSets");
+  if (!s.ok()) return s;
+  ++recording.sets_in_last_pool_;
+  WriteSet(set, buffers);
+  ++descriptor_sets_written_;
+  return set;
+}
+
+Status VulkanDevice::Replay(const std::shared_ptr<DeviceRecording>& recording, const BufferSpan& in,
+                            const BufferSpan& in_to, const BufferSpan& out_from, const BufferSpan& out) {
+  if (!recording || !recording->ended_ || recording->device_.get() != this) {
+    return InternalError("a replay of a recording not finished on this device");
+  }
+  if (in.bytes != in_to.bytes || out_from.bytes != out.bytes) {
+    return InternalError("a replay's input or output differs in size from the recorded one");
+  }
+  std::lock_guard lock(mutex_);
+  Status s = BeginLocked();
+  if (!s.ok()) return s;
+  VkBufferCopy in_region{in.offset, in_to.offset, in.bytes};
+  fn_.vkCmdCopyBuffer(commands_, in.buffer, in_to.buffer, 1, &in_region);
+  FullBarrier(fn_, commands_);
+  fn_.vkCmdExecuteCommands(commands_, 1, &recording->commands_);  // ends with a barrier of its own
+  VkBufferCopy out_region{out_from.offset, out.offset, out.bytes};
+  fn_.vkCmdCopyBuffer(commands_, out_from.buffer, out.buffer, 1, &out_region);
+  FullBarrier(fn_, commands_);
+  batch_commands_ += 3;
+  batch_recordings_.push_back(recording);
+  ++replays_;
+  return Status::Ok();
 }
 
 Status VulkanDevice::Flush() {
@@ -604,6 +745,9 @@ Status VulkanDevice::Upload(const void* data, uint64_t bytes, const BufferSpan& 
 
 Status VulkanDevice::Download(const BufferSpan& from, void* data, uint64_t bytes) {
   if (bytes == 0) return Status::Ok();
+  if (t_recording != nullptr && t_recording->device_.get() == this) {
+    return InternalError("a download while recording: the recorded work has not run");
+  }
   if (bytes > from.bytes) return InternalError("a download larger than its source");
   std::lock_guard lock(mutex_);
   uint64_t offset = 0;

@@ -24,6 +24,12 @@
 // one lock), and the barrier after every command orders the reuse after the
 // previous user's reads and writes. Memory given back to the driver is the one
 // case a reuse could escape that order, hence FreeBlock's wait.
+// A recording (BeginRecording) is the one exception to "recorded into the open
+// batch": while a thread records, its Run calls go into a command buffer of
+// their own, with descriptor sets from pools of their own, which later batches
+// execute (Replay) as often as they like; the barriers inside it order it like
+// any other commands, and each batch keeps the recordings it executes alive
+// until it has completed.
 // A failed submission or wait loses the batch's work, which may be other
 // threads' ops: the device then stays failed (every later call returns the
 // first error) rather than let a later Download return stale values.
@@ -72,6 +78,32 @@ class CommandRecorder {
                           uint64_t invocations) = 0;
 };
 
+class VulkanDevice;
+
+// Commands recorded once and executed by later batches (VulkanDevice::
+// BeginRecording, Replay): a whole graph run for one input shape, whose every
+// binding names memory the recording's owner keeps. Its command buffer and
+// descriptor pools go back at the device's next batch after the last
+// reference (a batch that executes it holds one until it has completed).
+class DeviceRecording {
+ public:
+  ~DeviceRecording();
+  DeviceRecording(const DeviceRecording&) = delete;
+  DeviceRecording& operator=(const DeviceRecording&) = delete;
+  // The dispatches recorded into it.
+  uint64_t dispatches() const { return dispatches_; }
+
+ private:
+  friend class VulkanDevice;
+  explicit DeviceRecording(std::shared_ptr<VulkanDevice> device) : device_(std::move(device)) {}
+  std::shared_ptr<VulkanDevice> device_;
+  VkCommandBuffer commands_ = VK_NULL_HANDLE;  // secondary, simultaneous use
+  std::vector<VkDescriptorPool> pools_;        // sets for its dispatches, the last one being filled
+  uint32_t sets_in_last_pool_ = 0;
+  uint64_t dispatches_ = 0;
+  bool ended_ = false;
+};
+
 // How much of the device-local heap is free, by the driver's report where it
 // gives one (VK_EXT_memory_budget), else by what tessera itself holds.
 struct HeapReport {
@@ -83,7 +115,7 @@ struct HeapReport {
 };
 uint64_t FreeDeviceBytes(const HeapReport& report);
 
-class VulkanDevice {
+class VulkanDevice : public std::enable_shared_from_this<VulkanDevice> {
  public:
   // The process's device `vulkan:index`, opened on first use; kDeviceUnavailable
   // with the reason when there is no loader, driver or such device.
@@ -117,6 +149,22 @@ class VulkanDevice {
   Status Download(const BufferSpan& from, void* data, uint64_t bytes);
   // Submits the open batch and waits for it (a sync point).
   Status Flush();
+
+  // Starts recording on the calling thread: until EndRecording (or the
+  // recording's destruction, which abandons it), this thread's Run calls on
+  // this device record into the returned recording instead of the open batch.
+  // Upload still records into the batch (so it runs before any replay), and
+  // Download refuses: recorded work has not run. One recording per thread.
+  Result<std::shared_ptr<DeviceRecording>> BeginRecording();
+  Status EndRecording(DeviceRecording& recording);
+  // Into the open batch, as one: `in` copied to `in_to` (the recorded input),
+  // the recording, and `out_from` (the recorded output) copied to `out`; so
+  // replays from several threads never interleave.
+  Status Replay(const std::shared_ptr<DeviceRecording>& recording, const BufferSpan& in, const BufferSpan& in_to,
+                const BufferSpan& out_from, const BufferSpan& out);
+  // Dispatches recorded, into batches and recordings (tests: a replay records none).
+  uint64_t dispatches_recorded() const { return dispatches_recorded_.load(); }
+  uint64_t replays() const { return replays_.load(); }
   // Batches submitted so far (tests: that work is batched, not per op).
   uint64_t submissions() const { return submissions_.load(); }
   // Descriptor sets written, and dispatches that bound one written before.
@@ -161,6 +209,16 @@ class VulkanDevice {
   Result<VkDescriptorSet> DescriptorSetFor(VkDescriptorSetLayout layout, std::span<const BufferSpan> buffers);
   // Forgets the kept sets (the pool reset); at a sync point only.
   void ForgetDescriptorSetsLocked();
+  // `buffers` as `set`'s bindings 0..n-1.
+  void WriteSet(VkDescriptorSet set, std::span<const BufferSpan> buffers);
+  // A set of `layout` naming `buffers` from `recording`'s own pools.
+  Result<VkDescriptorSet> RecordingSetFor(DeviceRecording& recording, VkDescriptorSetLayout layout,
+                                          std::span<const BufferSpan> buffers);
+  // Command buffers and pools of recordings no longer referenced, freed when
+  // no batch is pending (BeginLocked, the destructor).
+  void Retire(VkCommandBuffer commands, std::vector<VkDescriptorPool> pools);
+  void FreeRetiredLocked();
+  friend class DeviceRecording;
   class Recorder;
 
   const int index_;
@@ -188,6 +246,14 @@ class VulkanDevice {
   uint64_t batch_staging_ = 0;
   Status failed_;  // the first failed batch's error, kept
   std::atomic<uint64_t> submissions_{0};
+  std::atomic<uint64_t> dispatches_recorded_{0};
+  std::atomic<uint64_t> replays_{0};
+  // The recordings the open batch executes: alive until it has completed.
+  std::vector<std::shared_ptr<DeviceRecording>> batch_recordings_;
+  // Retire's: taken under retired_mutex_ alone (a leaf lock: a recording's
+  // last reference may go while mutex_ is held).
+  std::mutex retired_mutex_;
+  std::vector<std::pair<VkCommandBuffer, std::vector<VkDescriptorPool>>> retired_;
   // Descriptor sets kept, by their layout and bindings (DescriptorSetFor).
   std::map<std::vector<uint64_t>, VkDescriptorSet> sets_;
   std::atomic<uint64_t> descriptor_sets_written_{0};

@@ -223,6 +223,7 @@ class VulkanBicubic : public Op {
     // Held for the dispatch: another size's taps may push these out of the cache meanwhile.
     Result<std::shared_ptr<gpu::DeviceBlock>> taps = Taps(x.h, x.w, size->h, size->w);
     if (!taps.ok()) return taps.status();
+    backend_.KeepWhileRecorded(*taps);  // a recording of this dispatch may outlive their place in the cache
     Result<Tensor> out = backend_.NewTensor(3, x.n, x.c, size->h, size->w);
     if (!out.ok()) return out;
     BicubicPush push;

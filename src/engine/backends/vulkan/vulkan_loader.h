@@ -73,6 +73,8 @@ namespace tessera::engine::vulkan {
   X(vkCmdDispatch)                            \
   X(vkCmdPipelineBarrier)                     \
   X(vkCmdCopyBuffer)                          \
+  X(vkCmdExecuteCommands)                     \
+  X(vkFreeCommandBuffers)                     \
   X(vkCreateFence)                            \
   X(vkDestroyFence)                           \
   X(vkWaitForFences)                          \
