@@ -21,6 +21,9 @@
 // them on the CPU backend): what the model checker refuses anyway — ncnn's
 // negative "same" pads, windowed pooling — and activations it does not know.
 //
+// A batch of tiles is recorded once per shape and replayed after
+// (BeginCapture, vulkan_recording.h).
+//
 // Tiles are cut and placed on the device (tiling(), vulkan_tiling.cpp; in
 // either precision, the images fp32): the image goes up once, tiles of one size run as one batch,
 // the output comes back once. The model upscaler uses it only for a model whose every layer

@@ -3,27 +3,35 @@
 // shader (built on first use through a VkPipelineCache, then shared by every op
 // and backend on the device), and the one path by which work reaches the GPU.
 //
-// Work is batched. Run, Upload and Download record into one open command
-// buffer, each command followed by a full barrier; the batch is submitted, and
-// waited for, only at a sync point:
-//   - Download (the host needs the values),
-//   - FreeBlock (memory goes back to the driver: nothing may still use it),
-//   - the staging buffer of the batch, or the pool of kept descriptor sets, is full,
-//   - Flush (tests, benchmarks, a caller that wants its work done now).
-// The rule that makes this correct: at most one batch is in flight, and the
-// call that submits it waits for it before it returns. So whatever a batch
-// holds — its regions of the staging buffer (each upload and download gets its
-// own) — is free again exactly at a sync point, and host writes to staging
-// never race the device. Descriptor sets are kept across batches, by layout
+// Work is batched. Run, Upload, Replay and Download record into the open
+// batch, each command followed by a full barrier. A batch is submitted by
+// Submit, or at a sync point:
+//   - Download (the host needs the values: it waits for that batch),
+//   - FreeBlock (memory goes back to the driver: it waits for every batch that
+//     may use it),
+//   - the batch's staging buffer is full (the next batch opens),
+//   - Flush (tests, benchmarks, a caller that wants its work done now: waits).
+// Up to kBatches batches are in flight at once, each with a command buffer,
+// fence and staging buffer of its own, so the host records the next batch —
+// and copies uploads into its staging — while the device runs the last one;
+// a batch opens in a slot whose previous batch has completed (waiting for it
+// if need be) and whose staging no Download still reads. Waiting releases the
+// lock: other threads record and submit meanwhile (the model upscaler's two
+// tile lanes on the host path: one tile's upload and recording overlap the
+// other's compute). Batches run in submission order on one queue and each
+// starts with a full barrier, so every command sees everything recorded
+// before it, in any batch. Descriptor sets are kept across batches, by layout
 // and bindings (DescriptorSetFor): written once, never updated, bound by every
-// later dispatch naming the same ranges; they are forgotten (the pool reset)
-// only at a sync point — when the pool is full, and when memory goes back to
-// the driver (a new buffer may take a freed one's handle). Device memory handed back to
-// the caching allocator and reused by a later command of the same or a later
-// batch is safe without a wait: commands run in recording order (one queue,
-// one lock), and the barrier after every command orders the reuse after the
-// previous user's reads and writes. Memory given back to the driver is the one
-// case a reuse could escape that order, hence FreeBlock's wait.
+// later dispatch naming the same ranges. When their pool is full, or memory
+// goes back to the driver (a new buffer may take a freed one's handle), the
+// pool is retired — reset once no batch that may bind its sets is open or
+// running — and a fresh one takes its place, without a wait. Device memory
+// handed back to the caching allocator and reused by a later command of the
+// same or a later batch is safe without a wait: commands run in recording
+// order (one queue, one lock while recording), and the barrier after every
+// command orders the reuse after the previous user's reads and writes.
+// Memory given back to the driver is the one case a reuse could escape that
+// order, hence FreeBlock's wait.
 // A recording (BeginRecording) is the one exception to "recorded into the open
 // batch": while a thread records, its Run calls go into a command buffer of
 // their own, with descriptor sets from pools of their own, which later batches
@@ -38,6 +46,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -147,8 +156,11 @@ class VulkanDevice : public std::enable_shared_from_this<VulkanDevice> {
   // sync point: the values are in `data` when it returns.
   Status Upload(const void* data, uint64_t bytes, const BufferSpan& to);
   Status Download(const BufferSpan& from, void* data, uint64_t bytes);
-  // Submits the open batch and waits for it (a sync point).
+  // Submits the open batch and waits for every batch submitted (a sync point).
   Status Flush();
+  // Submits the open batch without waiting for it: the device starts on it
+  // while the caller records the next (at most kBatches in flight).
+  Status Submit();
 
   // Starts recording on the calling thread: until EndRecording (or the
   // recording's destruction, which abandons it), this thread's Run calls on
@@ -193,29 +205,56 @@ class VulkanDevice : public std::enable_shared_from_this<VulkanDevice> {
   Result<const Pipeline*> PipelineFor(ShaderRef shader);
   // The pipeline cache's data to its file (when a directory is set).
   void SavePipelineCacheLocked();
-  // Opens a batch when none is open; the first error of a failed batch.
-  Status BeginLocked();
-  // Submits the open batch (if it holds anything) and waits for it.
-  Status FlushLocked();
-  // `bytes` of staging for the open batch, at *offset (flushing first when the
-  // batch has used the rest, growing the buffer when it is too small).
-  Status TakeStaging(uint64_t bytes, uint64_t* offset);
-  // Replaces staging with a buffer of at least `bytes` (no batch uses it).
-  Status GrowStaging(uint64_t bytes);
+  // One batch: recorded while open, then in flight until its fence is seen.
+  struct Batch {
+    VkCommandBuffer commands = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE;
+    MemoryBlock staging;  // host-visible: each transfer of the batch in a region of its own
+    uint8_t* staging_mapped = nullptr;
+    uint64_t staging_used = 0;
+    uint32_t commands_recorded = 0;
+    uint64_t serial = 0;    // submission order (0: never opened)
+    bool in_flight = false;  // submitted and not yet seen complete
+    bool waited_on = false;  // a thread waits on its fence, the lock released
+    int readers = 0;         // Downloads still copying out of its staging
+    std::vector<std::shared_ptr<DeviceRecording>> recordings;  // it executes: kept until it completes
+  };
+  static constexpr int kBatches = 2;
+  static constexpr uint32_t kMaxBindings = 6;  // the most any shader binds
+  // The open batch, opening one when none is (in the next slot, after its
+  // previous batch completed and its readers finished: may release the lock);
+  // the first error of a failed batch.
+  Result<Batch*> OpenLocked(std::unique_lock<std::mutex>& lock);
+  // Submits the open batch, if any, without waiting; returns its serial (0: none).
+  Result<uint64_t> SubmitLocked();
+  // Until `batch` (in flight) has completed; releases the lock while waiting.
+  Status WaitLocked(std::unique_lock<std::mutex>& lock, Batch& batch);
+  // Submits the open batch and waits for every batch up to it.
+  Status FlushLocked(std::unique_lock<std::mutex>& lock);
+  // `bytes` of staging in the open batch, at *offset; *batch is that batch
+  // (the open one may be submitted first when it has used the rest; a fresh
+  // batch's staging grows when it is too small).
+  Status TakeStaging(std::unique_lock<std::mutex>& lock, uint64_t bytes, Batch** batch, uint64_t* offset);
+  // Replaces `batch`'s staging with a buffer of at least `bytes` (the batch is
+  // open and has not used it).
+  Status GrowStaging(Batch& batch, uint64_t bytes);
   // The descriptor set of `layout` naming `buffers`: written once and kept, so
   // the dispatches of every later tile that binds the same ranges (the caching
   // allocator hands a layer the same memory tile after tile) only bind it.
-  // When the pool is full, the open batch is run and every set forgotten.
+  // When the pool is full, it is retired and a fresh one started.
   Result<VkDescriptorSet> DescriptorSetFor(VkDescriptorSetLayout layout, std::span<const BufferSpan> buffers);
-  // Forgets the kept sets (the pool reset); at a sync point only.
-  void ForgetDescriptorSetsLocked();
+  // Forgets the kept sets: their pool retired until no batch that may bind
+  // them is open or running, a fresh (or reset) pool in its place.
+  Status RetireDescriptorPoolLocked();
+  // Retired pools no batch may bind any more, reset for reuse.
+  void ReclaimDescriptorPoolsLocked();
   // `buffers` as `set`'s bindings 0..n-1.
   void WriteSet(VkDescriptorSet set, std::span<const BufferSpan> buffers);
   // A set of `layout` naming `buffers` from `recording`'s own pools.
   Result<VkDescriptorSet> RecordingSetFor(DeviceRecording& recording, VkDescriptorSetLayout layout,
                                           std::span<const BufferSpan> buffers);
-  // Command buffers and pools of recordings no longer referenced, freed when
-  // no batch is pending (BeginLocked, the destructor).
+  // Command buffers and pools of recordings no longer referenced (no batch
+  // holds them any more), freed under mutex_ (OpenLocked, the destructor).
   void Retire(VkCommandBuffer commands, std::vector<VkDescriptorPool> pools);
   void FreeRetiredLocked();
   friend class DeviceRecording;
@@ -233,27 +272,26 @@ class VulkanDevice : public std::enable_shared_from_this<VulkanDevice> {
   uint64_t max_storage_range_ = 0;
   std::atomic<uint64_t> held_bytes_{0};
 
-  std::mutex mutex_;  // everything below: the queue, the batch, staging and pipelines
+  std::mutex mutex_;  // everything below: the queue, the batches, staging, pools and pipelines
+  std::condition_variable batch_done_;  // a batch completed, or its last reader finished
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer commands_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-  VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
-  MemoryBlock staging_;
-  void* staging_mapped_ = nullptr;
-  // The open batch: recording, how many commands, the sets and staging it uses.
-  bool recording_ = false;
-  uint32_t batch_commands_ = 0;
-  uint64_t batch_staging_ = 0;
+  Batch batches_[kBatches];
+  int open_ = -1;  // the batch being recorded, or -1
+  int next_ = 0;   // the slot the next batch opens in
+  uint64_t next_serial_ = 1;
   Status failed_;  // the first failed batch's error, kept
   std::atomic<uint64_t> submissions_{0};
   std::atomic<uint64_t> dispatches_recorded_{0};
   std::atomic<uint64_t> replays_{0};
-  // The recordings the open batch executes: alive until it has completed.
-  std::vector<std::shared_ptr<DeviceRecording>> batch_recordings_;
   // Retire's: taken under retired_mutex_ alone (a leaf lock: a recording's
   // last reference may go while mutex_ is held).
   std::mutex retired_mutex_;
   std::vector<std::pair<VkCommandBuffer, std::vector<VkDescriptorPool>>> retired_;
+  // The pool kept sets come from; retired ones with the last serial that may
+  // bind their sets; reset ones, for reuse.
+  VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
+  std::vector<std::pair<uint64_t, VkDescriptorPool>> retired_pools_;
+  std::vector<VkDescriptorPool> spare_pools_;
   // Descriptor sets kept, by their layout and bindings (DescriptorSetFor).
   std::map<std::vector<uint64_t>, VkDescriptorSet> sets_;
   std::atomic<uint64_t> descriptor_sets_written_{0};

@@ -91,7 +91,7 @@ class VulkanTiling final : public DeviceTiling {
       }
     }
     const std::array<BufferSpan, 2> buffers{SpanOf(batch), SpanOf(image)};
-    return backend_.gpu().Run([&](CommandRecorder& r) {
+    Status s = backend_.gpu().Run([&](CommandRecorder& r) {
       for (size_t k = 0; k < placements.size(); ++k) {
         const TilePlacement& p = placements[k];
         // Item k's channels are channels k*c .. k*c+c-1 of the batch read as one map.
@@ -107,6 +107,9 @@ class VulkanTiling final : public DeviceTiling {
       }
       return Status::Ok();
     });
+    // A batch of tiles is whole: the device starts on it while the host
+    // records the next (vulkan_device.h: batches in flight).
+    return s.ok() ? backend_.gpu().Submit() : s;
   }
 
   Status AddNearestInput(const Tensor& input, int scale, Tensor& output) const override {

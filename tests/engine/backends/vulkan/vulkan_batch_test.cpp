@@ -1,15 +1,19 @@
 // How work reaches the device (vulkan_device.h): ops are recorded into one
 // batch and submitted at a sync point — a download, memory given back to the
-// driver, a full staging buffer — not one submission per op; dependent
-// dispatches in one batch see each other's writes; and the device's
-// VkPipelineCache is kept on disk, read back, and a corrupt or foreign file is
-// ignored.
+// driver, a full staging buffer — or by Submit, not one submission per op;
+// dependent dispatches in one batch see each other's writes; batches in flight
+// keep their own staging, several threads share the device, and a full pool
+// of kept descriptor sets is retired, not reset under a pending batch; and the
+// device's VkPipelineCache is kept on disk, read back, and a corrupt or foreign
+// file is ignored.
 #include <gtest/gtest.h>
 
 #include <array>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "../../../support/server_process.h"
@@ -142,6 +146,110 @@ TEST(VulkanBatchTest, UploadsLargerThanStagingTogetherArriveWhole) {
     for (size_t i = 0; i < back->data.size(); i += 4099) {
       ASSERT_EQ(back->data[i], static_cast<float>(k * 1000 + i % 997)) << k << " " << i;
     }
+  }
+}
+
+// Submit starts a batch without waiting; the next batches open in the other
+// slot, then in the first again once its batch has run: each batch's uploads
+// come from staging of its own, so none is overwritten before it was copied.
+TEST(VulkanBatchTest, BatchesInFlightKeepTheirOwnStaging) {
+  auto backend = TestBackend();
+  ASSERT_NE(backend, nullptr);
+  VulkanDevice& device = backend->gpu();
+  ASSERT_TRUE(device.Flush().ok());
+  constexpr int kBatchesSubmitted = 5, kCount = 4096;
+  std::vector<Tensor> tensors;
+  const uint64_t before = device.submissions();
+  for (int k = 0; k < kBatchesSubmitted; ++k) {
+    Tensor host;
+    host.dims = 3, host.n = 1, host.c = 1, host.h = 1, host.w = kCount;
+    host.data.resize(kCount);
+    for (int i = 0; i < kCount; ++i) host.data[i] = static_cast<float>(k * 10000 + i);
+    auto t = backend->FromHost(std::move(host));
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    ASSERT_TRUE(AddOne(*backend, SpanOf(*t), kCount).ok());
+    ASSERT_TRUE(device.Submit().ok());
+    EXPECT_EQ(device.submissions(), before + k + 1);
+    tensors.push_back(std::move(t).value());
+  }
+  for (int k = 0; k < kBatchesSubmitted; ++k) {
+    auto back = backend->ToHost(tensors[k]);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    for (int i = 0; i < kCount; i += 97) ASSERT_EQ(back->data[i], static_cast<float>(k * 10000 + i + 1)) << k << " " << i;
+  }
+}
+
+// Threads record, submit and wait on one device at once: a thread waiting for
+// its batch lets the others record theirs; every value is its own thread's.
+TEST(VulkanBatchTest, SeveralThreadsShareTheDevice) {
+  auto backend = TestBackend();
+  ASSERT_NE(backend, nullptr);
+  constexpr int kThreads = 3, kRounds = 15, kCount = 2048;
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < kRounds && failures[t].empty(); ++round) {
+        Tensor host;
+        host.dims = 3, host.n = 1, host.c = 1, host.h = 1, host.w = kCount;
+        host.data.resize(kCount);
+        for (int i = 0; i < kCount; ++i) host.data[i] = static_cast<float>(t * 100000 + round * 1000 + i % 500);
+        auto on_device = backend->FromHost(std::move(host));
+        if (!on_device.ok()) {
+          failures[t] = on_device.status().ToString();
+          return;
+        }
+        for (int add = 0; add <= t; ++add) {
+          Status s = AddOne(*backend, SpanOf(*on_device), kCount);
+          if (!s.ok()) failures[t] = s.ToString();
+        }
+        if (round % 2 == 0) (void)backend->gpu().Submit();
+        auto back = backend->ToHost(*on_device);
+        if (!back.ok()) {
+          failures[t] = back.status().ToString();
+          return;
+        }
+        for (int i = 0; i < kCount; ++i) {
+          const float expected = static_cast<float>(t * 100000 + round * 1000 + i % 500 + t + 1);
+          if (back->data[i] != expected) {
+            failures[t] = "thread " + std::to_string(t) + " round " + std::to_string(round) + " value " +
+                          std::to_string(i) + ": " + std::to_string(back->data[i]);
+            return;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], "") << "thread " << t;
+}
+
+// More distinct bindings than one pool of kept sets holds, in one open batch:
+// the full pool is retired (its sets still bound by that batch) and a fresh
+// one takes over; every dispatch ran on its own range.
+TEST(VulkanBatchTest, AFullPoolOfKeptSetsIsRetiredNotResetUnderItsBatch) {
+  auto backend = TestBackend();
+  ASSERT_NE(backend, nullptr);
+  VulkanDevice& device = backend->gpu();
+  ASSERT_TRUE(device.Flush().ok());
+  constexpr int kRanges = 1200;  // the pool keeps 1024
+  const uint64_t stride = device.storage_alignment() / sizeof(float);
+  auto t = backend->NewTensor(1, 1, 1, 1, static_cast<int>(kRanges * stride));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  std::vector<float> values(kRanges * stride, 0.f);
+  const BufferSpan whole = SpanOf(*t);
+  ASSERT_TRUE(device.Upload(values.data(), values.size() * sizeof(float), whole).ok());
+  const uint64_t submissions = device.submissions(), written = device.descriptor_sets_written();
+  for (int k = 0; k < kRanges; ++k) {
+    // Range k gets k % 3 + 1 additions.
+    const BufferSpan range{whole.buffer, whole.offset + k * stride * sizeof(float), stride * sizeof(float)};
+    for (int add = 0; add <= k % 3; ++add) ASSERT_TRUE(AddOne(*backend, range, static_cast<uint32_t>(stride)).ok());
+  }
+  EXPECT_EQ(device.descriptor_sets_written(), written + kRanges);
+  EXPECT_EQ(device.submissions(), submissions);  // no wait, no submission: the pool was swapped
+  ASSERT_TRUE(device.Download(whole, values.data(), values.size() * sizeof(float)).ok());
+  for (int k = 0; k < kRanges; ++k) {
+    for (uint64_t i = 0; i < stride; i += 13) ASSERT_EQ(values[k * stride + i], static_cast<float>(k % 3 + 1)) << k;
   }
 }
 
