@@ -10,9 +10,11 @@
 // the batch's recording (/1, vulkan_recording.h). That host time is what a GPU
 // waits for between batches, or what a thread of the worker spends instead of
 // decoding. BM_RunBatch: the same batch with its flush, the whole cost on this
-// device (the copies a replay adds included).
+// device (the copies a replay adds included). BM_Image: whole images, tiles
+// cut on the device (/1) against the host path's two tile threads (/0).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -20,6 +22,7 @@
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/graph_executor.h"
 #include "engine/model_catalog.h"
+#include "engine/model_upscaler.h"
 #include "engine/ncnn/param_parser.h"
 
 namespace {
@@ -95,8 +98,42 @@ void BM_RunBatch(benchmark::State& state) {
   state.counters["tiles_per_s"] = benchmark::Counter(kBatch, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A 96 x 96 image in tiles of 32 through ModelUpscaler: tiles cut on the
+// device, batched (/1), or through the host one at a time by two threads
+// (/0), where one tile's upload and recording overlap the other's compute.
+void BM_Image(benchmark::State& state) {
+  vulkan::VulkanBackendOptions options;
+  options.device_tiling = state.range(0) == 1;
+  auto backend = vulkan::VulkanBackend::Create(g_device, options);
+  auto manifest = ReadManifest(DefaultModelDir());
+  if (!backend.ok() || !manifest.ok()) {
+    state.SkipWithError("no Vulkan device or no models");
+    return;
+  }
+  const auto entry =
+      std::find_if(manifest->begin(), manifest->end(), [](const ModelEntry& e) { return e.name == kModel; });
+  if (entry == manifest->end()) {
+    state.SkipWithError("model not installed");
+    return;
+  }
+  auto upscaler = ModelUpscaler::Load(DefaultModelDir(), *entry, 32, BackendSet{*backend, nullptr});
+  if (!upscaler.ok()) {
+    state.SkipWithError(upscaler.status().ToString().c_str());
+    return;
+  }
+  Tensor rgb = Tensor::Chw(3, 96, 96);
+  std::mt19937 gen(2);
+  std::uniform_real_distribution<float> value(0.f, 1.f);
+  for (float& v : rgb.data) v = value(gen);
+  if (!(*upscaler)->RunPlanar(rgb, Deadline(), nullptr, nullptr).ok()) state.SkipWithError("warm-up failed");
+  for (auto _ : state) {
+    if (!(*upscaler)->RunPlanar(rgb, Deadline(), nullptr, nullptr).ok()) state.SkipWithError("an image failed");
+  }
+}
+
 // Fixed iterations: each flush is a whole batch of llvmpipe work, untimed in BM_EnqueueBatch.
 BENCHMARK(BM_EnqueueBatch)->ArgName("replay")->Arg(0)->Arg(1)->Iterations(20)->Repetitions(3)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Image)->ArgName("device_tiling")->Arg(0)->Arg(1)->Iterations(3)->Repetitions(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RunBatch)->ArgName("replay")->Arg(0)->Arg(1)->Iterations(5)->Repetitions(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

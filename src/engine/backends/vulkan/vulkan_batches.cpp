@@ -239,17 +239,36 @@ Result<VkDescriptorSet> VulkanDevice::DescriptorSetFor(VkDescriptorSetLayout lay
     Status s = RetireDescriptorPoolLocked();
     if (!s.ok()) return s;
   }
+  // Written once, never again: a set a pending batch binds is never updated.
+  Result<VkDescriptorSet> set = WriteNewSet(descriptor_pool_, layout, buffers);
+  if (set.ok()) sets_.emplace(std::move(key), *set);
+  return set;
+}
+
+Result<VkDescriptorPool> VulkanDevice::NewDescriptorPool(uint32_t sets) {
+  VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * kMaxBindings};
+  VkDescriptorPoolCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+  info.maxSets = sets;
+  info.poolSizeCount = 1;
+  info.pPoolSizes = &sizes;
+  VkDescriptorPool pool = VK_NULL_HANDLE;
+  Status s = VulkanStatus(fn_.vkCreateDescriptorPool(device_, &info, nullptr, &pool), "vkCreateDescriptorPool");
+  if (!s.ok()) return s;
+  return pool;
+}
+
+Result<VkDescriptorSet> VulkanDevice::WriteNewSet(VkDescriptorPool pool, VkDescriptorSetLayout layout,
+                                                  std::span<const BufferSpan> buffers) {
   VkDescriptorSetAllocateInfo allocate{};
   allocate.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
-  allocate.descriptorPool = descriptor_pool_;
+  allocate.descriptorPool = pool;
   allocate.descriptorSetCount = 1;
   allocate.pSetLayouts = &layout;
   VkDescriptorSet set = VK_NULL_HANDLE;
   Status s = VulkanStatus(fn_.vkAllocateDescriptorSets(device_, &allocate, &set), "vkAllocateDescriptorSets");
   if (!s.ok()) return s;
-  // Written once, never again: a set a pending batch binds is never updated.
   WriteSet(set, buffers);
-  sets_.emplace(std::move(key), set);
   ++descriptor_sets_written_;
   return set;
 }
@@ -276,14 +295,9 @@ Status VulkanDevice::RetireDescriptorPoolLocked() {
     fresh = spare_pools_.back();
     spare_pools_.pop_back();
   } else {
-    VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kCachedSets * kMaxBindings};
-    VkDescriptorPoolCreateInfo info{};
-    info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
-    info.maxSets = kCachedSets;
-    info.poolSizeCount = 1;
-    info.pPoolSizes = &sizes;
-    Status s = VulkanStatus(fn_.vkCreateDescriptorPool(device_, &info, nullptr, &fresh), "vkCreateDescriptorPool");
-    if (!s.ok()) return s;
+    Result<VkDescriptorPool> pool = NewDescriptorPool(kCachedSets);
+    if (!pool.ok()) return pool.status();
+    fresh = *pool;
   }
   if (descriptor_pool_ != VK_NULL_HANDLE) {
     // The open batch (or the last one submitted) is the last that may bind its sets.
@@ -350,32 +364,18 @@ Status VulkanDevice::GrowStaging(Batch& batch, uint64_t bytes) {
     staging = {};
     batch.staging_mapped = nullptr;
   }
-  const uint64_t size = std::max(bytes, kMinStagingBytes);
-  VkBufferCreateInfo info{};
-  info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO;
-  info.size = size;
-  info.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-  Status s = VulkanStatus(fn_.vkCreateBuffer(device_, &info, nullptr, &staging.buffer), "staging buffer");
-  if (!s.ok()) return s;
-  VkMemoryRequirements requirements{};
-  fn_.vkGetBufferMemoryRequirements(device_, staging.buffer, &requirements);
-  VkMemoryAllocateInfo allocate{};
-  allocate.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
-  allocate.allocationSize = requirements.size;
-  allocate.memoryTypeIndex = static_cast<uint32_t>(staging_memory_type_);
-  s = VulkanStatus(fn_.vkAllocateMemory(device_, &allocate, nullptr, &staging.memory), "staging memory");
-  if (s.ok()) s = VulkanStatus(fn_.vkBindBufferMemory(device_, staging.buffer, staging.memory, 0), "staging memory");
+  Result<MemoryBlock> block =
+      CreateBlock(std::max(bytes, kMinStagingBytes), VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                  static_cast<uint32_t>(staging_memory_type_), "staging");
+  if (!block.ok()) return block.status();
   void* mapped = nullptr;
-  if (s.ok()) {
-    s = VulkanStatus(fn_.vkMapMemory(device_, staging.memory, 0, VK_WHOLE_SIZE, 0, &mapped), "mapping staging");
-  }
+  Status s = VulkanStatus(fn_.vkMapMemory(device_, block->memory, 0, VK_WHOLE_SIZE, 0, &mapped), "mapping staging");
   if (!s.ok()) {
-    if (staging.memory != VK_NULL_HANDLE) fn_.vkFreeMemory(device_, staging.memory, nullptr);
-    fn_.vkDestroyBuffer(device_, staging.buffer, nullptr);
-    staging = {};
+    fn_.vkDestroyBuffer(device_, block->buffer, nullptr);
+    fn_.vkFreeMemory(device_, block->memory, nullptr);
     return s;
   }
-  staging.bytes = size;
+  staging = *block;
   batch.staging_mapped = static_cast<uint8_t*>(mapped);
   return Status::Ok();
 }
@@ -491,29 +491,13 @@ Status VulkanDevice::EndRecording(DeviceRecording& recording) {
 Result<VkDescriptorSet> VulkanDevice::RecordingSetFor(DeviceRecording& recording, VkDescriptorSetLayout layout,
                                                       std::span<const BufferSpan> buffers) {
   if (recording.pools_.empty() || recording.sets_in_last_pool_ == kRecordingPoolSets) {
-    VkDescriptorPoolSize sizes{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kRecordingPoolSets * kMaxBindings};
-    VkDescriptorPoolCreateInfo info{};
-    info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
-    info.maxSets = kRecordingPoolSets;
-    info.poolSizeCount = 1;
-    info.pPoolSizes = &sizes;
-    VkDescriptorPool pool = VK_NULL_HANDLE;
-    Status s = VulkanStatus(fn_.vkCreateDescriptorPool(device_, &info, nullptr, &pool), "vkCreateDescriptorPool");
-    if (!s.ok()) return s;
-    recording.pools_.push_back(pool);
+    Result<VkDescriptorPool> pool = NewDescriptorPool(kRecordingPoolSets);
+    if (!pool.ok()) return pool.status();
+    recording.pools_.push_back(*pool);
     recording.sets_in_last_pool_ = 0;
   }
-  VkDescriptorSetAllocateInfo allocate{};
-  allocate.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
-  allocate.descriptorPool = recording.pools_.back();
-  allocate.descriptorSetCount = 1;
-  allocate.pSetLayouts = &layout;
-  VkDescriptorSet set = VK_NULL_HANDLE;
-  Status s = VulkanStatus(fn_.vkAllocateDescriptorSets(device_, &allocate, &set), "vkAllocateDescriptorSets");
-  if (!s.ok()) return s;
-  ++recording.sets_in_last_pool_;
-  WriteSet(set, buffers);
-  ++descriptor_sets_written_;
+  Result<VkDescriptorSet> set = WriteNewSet(recording.pools_.back(), layout, buffers);
+  if (set.ok()) ++recording.sets_in_last_pool_;
   return set;
 }
 

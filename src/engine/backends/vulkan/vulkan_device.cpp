@@ -172,22 +172,24 @@ VulkanDevice::~VulkanDevice() {
   fn_.vkDestroyDevice(device_, nullptr);
 }
 
-Result<MemoryBlock> VulkanDevice::AllocateBlock(uint64_t bytes) {
+Result<MemoryBlock> VulkanDevice::CreateBlock(uint64_t bytes, VkBufferUsageFlags usage, uint32_t memory_type,
+                                              const std::string& what) {
   MemoryBlock block;
   VkBufferCreateInfo info{};
   info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO;
   info.size = bytes;
-  info.usage = kBufferUsage;
-  Status s = VulkanStatus(fn_.vkCreateBuffer(device_, &info, nullptr, &block.buffer), "vkCreateBuffer");
+  info.usage = usage;
+  Status s = VulkanStatus(fn_.vkCreateBuffer(device_, &info, nullptr, &block.buffer), "vkCreateBuffer (" + what + ")");
   if (!s.ok()) return s;
   VkMemoryRequirements requirements{};
   fn_.vkGetBufferMemoryRequirements(device_, block.buffer, &requirements);
   VkMemoryAllocateInfo allocate{};
   allocate.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
   allocate.allocationSize = requirements.size;
-  allocate.memoryTypeIndex = device_memory_type_;
+  allocate.memoryTypeIndex = memory_type;
   s = VulkanStatus(fn_.vkAllocateMemory(device_, &allocate, nullptr, &block.memory),
-                   "allocating " + std::to_string(requirements.size) + " bytes on vulkan:" + std::to_string(index_));
+                   "allocating " + std::to_string(requirements.size) + " bytes of " + what + " on vulkan:" +
+                       std::to_string(index_));
   if (s.ok()) s = VulkanStatus(fn_.vkBindBufferMemory(device_, block.buffer, block.memory, 0), "vkBindBufferMemory");
   if (!s.ok()) {
     if (block.memory != VK_NULL_HANDLE) fn_.vkFreeMemory(device_, block.memory, nullptr);
@@ -195,7 +197,12 @@ Result<MemoryBlock> VulkanDevice::AllocateBlock(uint64_t bytes) {
     return s;
   }
   block.bytes = requirements.size;
-  held_bytes_ += requirements.size;
+  return block;
+}
+
+Result<MemoryBlock> VulkanDevice::AllocateBlock(uint64_t bytes) {
+  Result<MemoryBlock> block = CreateBlock(bytes, kBufferUsage, device_memory_type_, "device memory");
+  if (block.ok()) held_bytes_ += block->bytes;
   return block;
 }
 

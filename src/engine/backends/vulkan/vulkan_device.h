@@ -248,6 +248,13 @@ class VulkanDevice : public std::enable_shared_from_this<VulkanDevice> {
   Status RetireDescriptorPoolLocked();
   // Retired pools no batch may bind any more, reset for reuse.
   void ReclaimDescriptorPoolsLocked();
+  // A buffer of `bytes` (at least) over memory of its own of `memory_type`.
+  Result<MemoryBlock> CreateBlock(uint64_t bytes, VkBufferUsageFlags usage, uint32_t memory_type,
+                                  const std::string& what);
+  // A pool of `sets` storage-buffer sets; a set of `layout` from `pool` naming `buffers`.
+  Result<VkDescriptorPool> NewDescriptorPool(uint32_t sets);
+  Result<VkDescriptorSet> WriteNewSet(VkDescriptorPool pool, VkDescriptorSetLayout layout,
+                                      std::span<const BufferSpan> buffers);
   // `buffers` as `set`'s bindings 0..n-1.
   void WriteSet(VkDescriptorSet set, std::span<const BufferSpan> buffers);
   // A set of `layout` naming `buffers` from `recording`'s own pools.
