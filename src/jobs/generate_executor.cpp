@@ -15,6 +15,12 @@
 
 namespace tessera::jobs {
 
+std::string CudaVisibleDevicesFor(const LaneSpec& lane) {
+  constexpr std::string_view kCuda = "cuda:";
+  if (lane.gpu_id < 0 || lane.name.rfind(kCuda, 0) != 0) return "";
+  return lane.name.substr(kCuda.size());
+}
+
 ExecutionOutcome GenerateExecutor::Execute(const store::Job& job, ExecutionContext& context) {
   using Kind = ExecutionOutcome::Kind;
   nlohmann::json params = nlohmann::json::parse(job.params_json, nullptr, false);
@@ -43,7 +49,7 @@ ExecutionOutcome GenerateExecutor::Execute(const store::Job& job, ExecutionConte
                  {"job_id", job.id}};
   // Seed 001: one GPU per job, chosen by the lane. On a CPU lane the generator
   // sees no GPU at all rather than whatever the server happens to see.
-  spec.env["CUDA_VISIBLE_DEVICES"] = context.lane.gpu_id >= 0 ? std::to_string(context.lane.gpu_id) : "";
+  spec.env["CUDA_VISIBLE_DEVICES"] = CudaVisibleDevicesFor(context.lane);
   spec.working_directory = options_.working_directory;
   spec.log_path = options_.logs_dir + "/" + job.id + ".log";
 

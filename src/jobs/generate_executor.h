@@ -2,7 +2,8 @@
 // default) at the model's 704 size, then ffmpeg to the 720 the API promised
 // (seed 001, sections 5 and 9).
 //
-// The command runs with CUDA_VISIBLE_DEVICES set to the lane's GPU, in its own
+// The command runs with CUDA_VISIBLE_DEVICES set to the lane's CUDA device
+// (CudaVisibleDevicesFor), in its own
 // process group, its output appended to <logs_dir>/<job_id>.log and read for
 // progress (tiers A and B). Its raw video is written under
 // <results_dir>/.partial/ and only the post-processed file appears in the results.
@@ -29,6 +30,14 @@ struct GenerateExecutorOptions {
   std::chrono::milliseconds cancel_grace{std::chrono::seconds(10)};
   VideoToolOptions video_tools;
 };
+
+// CUDA_VISIBLE_DEVICES for a generator on `lane` (seed 001: one GPU per job):
+// the CUDA device a "cuda:K" lane names (K is CUDA's own number, also the
+// lane's gpu_id, CUDA's devices being numbered first). Empty on a CPU lane and
+// on a Vulkan lane — an AMD or Intel GPU, or one CUDA does not see, whose
+// gpu_id counts the machine's real GPUs, not CUDA's: the generator sees no
+// CUDA GPU rather than another lane's.
+std::string CudaVisibleDevicesFor(const LaneSpec& lane);
 
 class GenerateExecutor : public JobExecutor {
  public:
