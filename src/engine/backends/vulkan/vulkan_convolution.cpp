@@ -11,6 +11,7 @@
 
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/backends/vulkan/vulkan_kernels.h"
+#include "engine/backends/vulkan/vulkan_op_support.h"
 #include "engine/ncnn/layer_params.h"
 
 namespace tessera::engine::vulkan {
@@ -114,8 +115,7 @@ class VulkanConvolution : public Op {
                                             SpanOf(*out),
                                             slopes_block_ ? SpanOf(slopes_block_) : backend_.Unused(),
                                             other};
-    s = backend_.gpu().Run(
-        [&](CommandRecorder& r) { return r.Dispatch(backend_.Shader(shader), buffers, &push, sizeof(push), push.total); });
+    s = Dispatch(backend_, shader, buffers, push);
     if (!s.ok()) return Status(s.code(), layer_.type + " on " + backend_.device().Name() + ": " + s.message());
     return out;
   }

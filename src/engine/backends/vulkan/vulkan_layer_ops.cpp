@@ -13,47 +13,12 @@
 
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/backends/vulkan/vulkan_kernels.h"
+#include "engine/backends/vulkan/vulkan_op_support.h"
 #include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::vulkan {
 namespace {
-
-// `shader`'s variant for the backend's storage type (fp32 or fp16).
-template <typename Push>
-Status Dispatch(const VulkanBackend& backend, ShaderId shader, std::span<const BufferSpan> buffers, const Push& push,
-                uint64_t invocations) {
-  return backend.gpu().Run([&](CommandRecorder& r) {
-    return r.Dispatch(backend.Shader(shader), buffers, &push, sizeof(push), invocations);
-  });
-}
-
-Status CheckInputs(const VulkanBackend& backend, const ncnn::LayerSpec& layer, const OpInputs& run) {
-  for (const Tensor* t : run.tensors) {
-    if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != backend.dtype()) {
-      return InvalidError(layer.type + ": input is not a tensor of this Vulkan backend");
-    }
-  }
-  return Status::Ok();
-}
-
-// Host values on the device, uploaded on the first run that needs them.
-class UploadedOnce {
- public:
-  Result<BufferSpan> Get(const VulkanBackend& backend, const std::vector<float>& values) const {
-    std::lock_guard lock(mutex_);
-    if (!block_) {
-      Result<gpu::DeviceBlock> block = backend.Upload(values);
-      if (!block.ok()) return block.status();
-      block_ = std::move(block).value();
-    }
-    return SpanOf(block_);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  mutable gpu::DeviceBlock block_;
-};
 
 // ncnn's activation parameters with the reference kernel's defaults.
 void SetActivation(int type, const std::vector<float>& params, InnerProductPush& push) {
@@ -104,27 +69,15 @@ class VulkanScale : public Op {
       push.has_bias = 1;
     }
     const BufferSpan x_span = SpanOf(x);  // before the output may take x's storage
-    Result<Tensor> out = OutputLikeInput(run);
+    Result<Tensor> out = OutputLike(backend_, x, run, 0);
     if (!out.ok()) return out;
     const std::array<BufferSpan, 5> buffers{x_span, blob_scales, bias, SpanOf(*out), own_scales};
-    s = Dispatch(backend_, ShaderId::kChannelScale, buffers, push, push.total);
+    s = Dispatch(backend_, ShaderId::kChannelScale, buffers, push);
     if (!s.ok()) return s;
     return out;
   }
 
  private:
-  // x's storage when the caller gave it up (one value read and written per
-  // invocation), else a new tensor of its shape.
-  Result<Tensor> OutputLikeInput(const OpInputs& run) const {
-    const Tensor& x = *run.tensors[0];
-    Tensor* writable = run.writable.empty() ? nullptr : run.writable[0];
-    if (writable != nullptr && writable->device.use_count() == 1 && writable->dims == x.dims && writable->n == x.n &&
-        writable->c == x.c && writable->h == x.h && writable->w == x.w) {
-      return std::move(*writable);
-    }
-    return backend_.NewTensor(x.dims, x.n, x.c, x.h, x.w);
-  }
-
   const VulkanBackend& backend_;
   const ncnn::LayerSpec& layer_;
   const ncnn::LayerWeights& weights_;
@@ -148,7 +101,7 @@ class VulkanGlobalPool : public Op {
     push.plane = static_cast<uint32_t>(x.h * x.w);
     push.total = push.planes * kPoolGroupSize;
     const std::array<BufferSpan, 2> buffers{SpanOf(x), SpanOf(*out)};
-    s = Dispatch(backend_, ShaderId::kGlobalPool, buffers, push, push.total);
+    s = Dispatch(backend_, ShaderId::kGlobalPool, buffers, push);
     if (!s.ok()) return s;
     return out;
   }
@@ -193,7 +146,7 @@ class VulkanInnerProduct : public Op {
     push.num_output = static_cast<uint32_t>(params_.num_output);
     SetActivation(params_.activation_type, params_.activation_params, push);
     const std::array<BufferSpan, 4> buffers{SpanOf(x), *weight, bias, SpanOf(*out)};
-    s = Dispatch(backend_, ShaderId::kInnerProduct, buffers, push, push.total);
+    s = Dispatch(backend_, ShaderId::kInnerProduct, buffers, push);
     if (!s.ok()) return s;
     return out;
   }
@@ -230,7 +183,7 @@ class VulkanBicubic : public Op {
     push.total = static_cast<uint32_t>(CountOf(*out));
     push.in_h = x.h, push.in_w = x.w, push.out_h = size->h, push.out_w = size->w;
     const std::array<BufferSpan, 3> buffers{SpanOf(x), SpanOf(*out), SpanOf(**taps)};
-    s = Dispatch(backend_, ShaderId::kBicubic, buffers, push, push.total);
+    s = Dispatch(backend_, ShaderId::kBicubic, buffers, push);
     if (!s.ok()) return s;
     return out;
   }

@@ -8,27 +8,17 @@
 
 #include "engine/backends/vulkan/vulkan_backend.h"
 #include "engine/backends/vulkan/vulkan_kernels.h"
+#include "engine/backends/vulkan/vulkan_op_support.h"
 #include "engine/ncnn/layer_params.h"
 #include "engine/ops/reference_ops.h"
 
 namespace tessera::engine::vulkan {
 namespace {
 
-bool SameShape(const Tensor& a, const Tensor& b) {
-  return a.dims == b.dims && a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w;
-}
-
 // The channels of a map, or the length of a vector.
 int Channels(const Tensor& t) { return t.dims == 3 ? t.c : t.w; }
 // Values per channel: a vector's channels are its values.
 uint32_t Plane(const Tensor& t) { return t.dims == 3 ? static_cast<uint32_t>(t.h * t.w) : 1u; }
-
-template <typename Push>
-Status Dispatch(const VulkanBackend& backend, ShaderId shader, std::span<const BufferSpan> buffers, const Push& push) {
-  return backend.gpu().Run([&](CommandRecorder& r) {
-    return r.Dispatch(backend.Shader(shader), buffers, &push, sizeof(push), push.total);
-  });
-}
 
 class VulkanLayerOp : public Op {
  public:
@@ -36,11 +26,8 @@ class VulkanLayerOp : public Op {
       : backend_(backend), layer_(layer), weights_(weights) {}
 
   Result<Tensor> Run(const OpInputs& run) const override {
-    for (const Tensor* t : run.tensors) {
-      if (SpanOf(*t).buffer == VK_NULL_HANDLE || t->dtype != backend_.dtype()) {
-        return InvalidError(layer_.type + ": input is not a tensor of this Vulkan backend");
-      }
-    }
+    Status s = CheckInputs(backend_, layer_, run);
+    if (!s.ok()) return s;
     switch (layer_.kind) {
       case ncnn::LayerKind::kPRelu: return PRelu(run);
       case ncnn::LayerKind::kEltwise: return Eltwise(run);
@@ -60,8 +47,8 @@ class VulkanLayerOp : public Op {
     if (slopes != 1 && slopes != static_cast<size_t>(Channels(x))) {
       return InvalidError("PReLU slopes do not match the channels");
     }
-    Status s = EnsureWeights();
-    if (!s.ok()) return s;
+    Result<BufferSpan> slope_span = slopes_.Get(backend_, weights_.weight);
+    if (!slope_span.ok()) return slope_span.status();
     // Before OutputLike, which may take x's storage.
     const BufferSpan x_span = SpanOf(x);
     ElementwisePush push;
@@ -69,10 +56,10 @@ class VulkanLayerOp : public Op {
     push.op = kElementwisePReLU;
     push.plane = Plane(x);
     push.channels = static_cast<uint32_t>(slopes);
-    Result<Tensor> out = OutputLike(x, run, 0);
+    Result<Tensor> out = OutputLike(backend_, x, run, 0);
     if (!out.ok()) return out;
-    const std::array<BufferSpan, 4> buffers{x_span, backend_.Unused(), SpanOf(*out), SpanOf(weight_)};
-    s = Dispatch(backend_, ShaderId::kElementwise, buffers, push);
+    const std::array<BufferSpan, 4> buffers{x_span, backend_.Unused(), SpanOf(*out), *slope_span};
+    Status s = Dispatch(backend_, ShaderId::kElementwise, buffers, push);
     if (!s.ok()) return s;
     return out;
   }
@@ -91,7 +78,7 @@ class VulkanLayerOp : public Op {
     std::vector<BufferSpan> spans;  // before OutputLike, which may take in[0]'s storage
     for (const Tensor* t : in) spans.push_back(SpanOf(*t));
     const uint32_t total = static_cast<uint32_t>(CountOf(*in[0]));
-    Result<Tensor> out = OutputLike(*in[0], run, 0);
+    Result<Tensor> out = OutputLike(backend_, *in[0], run, 0);
     if (!out.ok()) return out;
     const auto coeff = [&](size_t k) { return params.coeffs.empty() ? 1.f : params.coeffs[k]; };
     ElementwisePush push;
@@ -129,7 +116,7 @@ class VulkanLayerOp : public Op {
       push.total = static_cast<uint32_t>(CountOf(a));
       push.operand = kOperandScalar;
       push.scalar = params.scalar;
-      Result<Tensor> out = OutputLike(a, run, 0);
+      Result<Tensor> out = OutputLike(backend_, a, run, 0);
       if (!out.ok()) return out;
       const std::array<BufferSpan, 4> buffers{a_span, backend_.Unused(), SpanOf(*out), backend_.Unused()};
       Status s = Dispatch(backend_, ShaderId::kElementwise, buffers, push);
@@ -153,7 +140,7 @@ class VulkanLayerOp : public Op {
     push.total = static_cast<uint32_t>(CountOf(*map));
     push.plane = Plane(*map);
     const BufferSpan a_span = SpanOf(a), b_span = SpanOf(b);  // before OutputLike takes one
-    Result<Tensor> out = OutputLike(*map, run, map == &a ? 0 : 1);
+    Result<Tensor> out = OutputLike(backend_, *map, run, map == &a ? 0 : 1);
     if (!out.ok()) return out;
     const std::array<BufferSpan, 4> buffers{a_span, b_span, SpanOf(*out), backend_.Unused()};
     Status s = Dispatch(backend_, ShaderId::kElementwise, buffers, push);
@@ -257,33 +244,10 @@ class VulkanLayerOp : public Op {
     return out;
   }
 
-  // Input `index`'s storage when the caller gave it up (the elementwise shader
-  // reads and writes one value per invocation, so it runs in place), else a
-  // new tensor of its shape.
-  Result<Tensor> OutputLike(const Tensor& like, const OpInputs& run, size_t index) const {
-    // Its memory must be its own: an identity Interp hands its input's buffer on.
-    if (index < run.writable.size() && run.writable[index] != nullptr && SameShape(*run.writable[index], like) &&
-        run.writable[index]->device.use_count() == 1) {
-      return std::move(*run.writable[index]);
-    }
-    return backend_.NewTensor(like.dims, like.n, like.c, like.h, like.w);
-  }
-
-  // The layer's slopes on the device, uploaded on first use.
-  Status EnsureWeights() const {
-    std::lock_guard lock(weights_mutex_);
-    if (weight_) return Status::Ok();
-    Result<gpu::DeviceBlock> w = backend_.Upload(weights_.weight);
-    if (!w.ok()) return w.status();
-    weight_ = std::move(w).value();
-    return Status::Ok();
-  }
-
   const VulkanBackend& backend_;
   const ncnn::LayerSpec& layer_;
   const ncnn::LayerWeights& weights_;
-  mutable std::mutex weights_mutex_;
-  mutable gpu::DeviceBlock weight_;
+  UploadedOnce slopes_;
 };
 
 }  // namespace
